@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs what endsight and its tests need, idempotently: Debian packages (only the missing ones),
+# then the npm dependencies (only when package-lock.json changed since the last install), then builds.
+# Usage: scripts/install-deps.sh [--with-test-peers]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+runtime_packages=(zstd)
+test_packages=(tcpdump softflowd nfdump iperf3 iproute2 curl python3 dnsutils bind9 iputils-ping procps time)
+wanted=("${runtime_packages[@]}")
+[ "${1:-}" = "--with-test-peers" ] && wanted+=("${test_packages[@]}")
+
+missing=()
+for pkg in "${wanted[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "endsight: missing Debian packages: ${missing[*]}; run as root or: sudo apt-get install ${missing[*]}" >&2
+    exit 1
+  fi
+  echo "endsight: installing Debian packages: ${missing[*]}" >&2
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+stamp=node_modules/.endsight-lock-stamp
+if [ ! -f "$stamp" ] || ! cmp -s package-lock.json "$stamp"; then
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json "$stamp"
+fi
+npm run --silent build
