@@ -1,0 +1,44 @@
+/** `endsight query "SQL"`: read-only SQL over the store. */
+import { Command } from 'commander';
+import { QueryEngine } from '../../query/index.js';
+import { addDataDirOption, addFormatOption, addWindowOptions, windowFromOptions } from '../common-options.js';
+import { ResultWriter, type OutputFormat } from '../output.js';
+
+export function queryCommand(): Command {
+  const command = new Command('query')
+    .summary('run a read-only SQL SELECT over the flows table')
+    .description(
+      'Runs one SQL SELECT (DuckDB dialect) over the `flows` table (one row per unidirectional flow; columns:\n' +
+        'host, start_time, end_time, src_addr, dst_addr, src_port, dst_port, proto, packets, bytes, tcp_flags,\n' +
+        'direction, process, pid, username, uid, container, end_reason, sampling, community_id, interface, source)\n' +
+        'and the `imports` table (one row per import, with skipped packets by reason).\n' +
+        'Helpers: in_cidr(addr, \'10.0.0.0/8\'), ip_hex(addr), community_id(src, dst, sport, dport, proto).\n' +
+        'Nothing can be changed: statements other than SELECT are refused. See docs/flows.md for every column.',
+    )
+    .argument('<sql>', 'the SELECT statement');
+  addFormatOption(command);
+  addWindowOptions(command);
+  addDataDirOption(command);
+  command.addHelpText(
+    'after',
+    '\nExamples:\n' +
+      '  endsight query "SELECT src_addr, sum(bytes) AS bytes FROM flows GROUP BY 1 ORDER BY 2 DESC LIMIT 10"\n' +
+      '  endsight query --since 2h --format csv "SELECT * FROM flows WHERE in_cidr(dst_addr, \'10.0.0.0/8\')"\n' +
+      '  endsight query --format json "SELECT file, packets, issues FROM imports"',
+  );
+  return command.action(async (sql: string, options) => {
+    const engine = await QueryEngine.open(options.dataDir, { window: windowFromOptions(options) });
+    try {
+      await writeQuery(engine, sql, options.format as OutputFormat);
+    } finally {
+      engine.close();
+    }
+  });
+}
+
+/** Streams a query's result to stdout in the given format. */
+export async function writeQuery(engine: QueryEngine, sql: string, format: OutputFormat): Promise<void> {
+  const writer = new ResultWriter(format, (text) => process.stdout.write(text));
+  for await (const part of engine.stream(sql)) writer.rows(part.columns, part.rows);
+  writer.end();
+}

@@ -1,0 +1,71 @@
+/** Options and helpers shared by every verb. */
+import { Option, type Command } from 'commander';
+import { parseDurationMs } from '../common/duration.js';
+import { defaultDataDir } from '../store/index.js';
+import { windowBetween, windowSince, type TimeWindow } from '../query/index.js';
+import { OUTPUT_FORMATS } from './output.js';
+
+/** Adds `--data-dir DIR` with the platform default. */
+export function addDataDirOption(command: Command): Command {
+  return command.option('--data-dir <dir>', 'where the store lives', defaultDataDir());
+}
+
+/** Adds `--format table|csv|json`. */
+export function addFormatOption(command: Command, formats: readonly string[] = OUTPUT_FORMATS): Command {
+  return command.addOption(new Option('--format <format>', 'output format').choices(formats).default(formats[0]));
+}
+
+/** Adds `--since` and `--between`, which limit `flows` to a time window. */
+export function addWindowOptions(command: Command): Command {
+  return command
+    .option('--since <duration>', 'only flows active within this long before now, e.g. 2h, 7d')
+    .option('--between <start/end>', 'only flows active between two ISO 8601 times, e.g. 2026-11-01T00:00Z/2026-11-02T00:00Z');
+}
+
+/** The time window from --since/--between (they exclude each other). */
+export function windowFromOptions(options: { since?: string; between?: string }): TimeWindow | undefined {
+  if (options.since !== undefined && options.between !== undefined) {
+    throw new RangeError('Cannot use --since and --between together: pick one');
+  }
+  if (options.since !== undefined) return windowSince(options.since);
+  if (options.between !== undefined) return windowBetween(options.between);
+  return undefined;
+}
+
+/** Parses a duration option into microseconds; plain numbers are seconds. */
+export function durationUs(text: string, optionName: string): number {
+  const ms = parseDurationMs(text, optionName);
+  if (ms <= 0) throw new RangeError(`Cannot use ${optionName} "${text}": it must be greater than zero`);
+  return ms * 1000;
+}
+
+/** Parses a positive whole number option. */
+export function positiveInteger(text: string, optionName: string): number {
+  const n = Number(text.replaceAll('_', ''));
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`Cannot use ${optionName} "${text}": expected a whole number of at least 1`);
+  return n;
+}
+
+/** Parses a byte size such as 2GiB, 500MB, 1048576. */
+export function byteSize(text: string, optionName: string): number {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|k|M|G|T)?\s*$/i.exec(text);
+  if (!match) throw new RangeError(`Cannot use ${optionName} "${text}": expected a size such as 500MiB or 2GiB`);
+  const unit = (match[2] ?? 'B').toLowerCase();
+  const scale: Record<string, number> = {
+    b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4,
+    kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4,
+  };
+  return Math.floor(Number(match[1]) * scale[unit]);
+}
+
+/** Human-readable byte count (1.5 MB). */
+export function formatBytes(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
+}

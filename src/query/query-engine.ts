@@ -1,0 +1,188 @@
+/**
+ * Runs read-only SQL over the local store.
+ *
+ * Each engine is a private in-memory DuckDB whose `flows` view reads the store's Parquet segments.
+ * Queries cannot change anything: only single SELECT statements are accepted, and the engine may
+ * read files under the store's flows/ and imports/ folders only (the configuration is locked).
+ */
+import {
+  DuckDBInstance,
+  DuckDBTimestampValue,
+  StatementType,
+  type DuckDBConnection,
+  type DuckDBValue,
+} from '@duckdb/node-api';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { STORED_COLUMNS, listSegments, sqlString } from '../store/index.js';
+import { SQL_MACROS } from './sql-macros.js';
+import { QueryError } from './query-error.js';
+import type { TimeWindow } from './time-window.js';
+
+/** Columns of the `flows` view, in PRODUCT.md's order. */
+export const FLOW_COLUMNS: readonly string[] = [
+  'host', 'start_time', 'end_time', 'src_addr', 'dst_addr', 'src_port', 'dst_port', 'proto', 'packets', 'bytes',
+  'tcp_flags', 'direction', 'process', 'pid', 'username', 'uid', 'container', 'end_reason', 'sampling',
+  'community_id', 'interface', 'source',
+];
+
+export type CellValue = string | number | boolean | null;
+
+export interface QueryColumn {
+  name: string;
+  /** DuckDB type name, e.g. VARCHAR, UBIGINT, TIMESTAMP. */
+  type: string;
+}
+
+export interface QueryEngineOptions {
+  window?: TimeWindow;
+  /** DuckDB worker threads (default: DuckDB's choice, all cores). */
+  threads?: number;
+}
+
+export class QueryEngine {
+  private constructor(
+    private readonly instance: DuckDBInstance,
+    private readonly connection: DuckDBConnection,
+  ) {}
+
+  /** Opens an engine over the store in `dataDir` (which need not contain any flows yet). */
+  static async open(dataDir: string, options: QueryEngineOptions = {}): Promise<QueryEngine> {
+    const root = path.resolve(dataDir);
+    const config: Record<string, string> = {};
+    if (options.threads !== undefined) config.threads = String(options.threads);
+    const instance = await DuckDBInstance.create(':memory:', config);
+    const connection = await instance.connect();
+    const engine = new QueryEngine(instance, connection);
+    try {
+      for (const macro of SQL_MACROS) await connection.run(macro);
+      await connection.run(await flowsViewSql(root, options.window));
+      await connection.run(await importsViewSql(root));
+      const allowed = [path.join(root, 'flows') + '/', path.join(root, 'imports') + '/'];
+      await connection.run(`SET allowed_directories = [${allowed.map(sqlString).join(', ')}]`);
+      await connection.run('SET enable_external_access = false');
+      await connection.run('SET lock_configuration = true');
+    } catch (error) {
+      engine.close();
+      throw error;
+    }
+    return engine;
+  }
+
+  /**
+   * Runs one SELECT and yields its rows in chunks as they are produced (constant memory for any
+   * result size). Throws QueryError for anything but a single SELECT, and for the engine's errors.
+   */
+  async *stream(sql: string): AsyncGenerator<{ columns: QueryColumn[]; rows: CellValue[][] }> {
+    const prepared = await this.prepareSelect(sql);
+    let result;
+    try {
+      result = await prepared.stream();
+    } catch (error) {
+      throw engineError(error);
+    }
+    const columns = result.columnNames().map((name, i) => ({ name, type: result.columnType(i).toString() }));
+    let yielded = false;
+    for (;;) {
+      let chunk;
+      try {
+        chunk = await result.fetchChunk();
+      } catch (error) {
+        throw engineError(error);
+      }
+      if (!chunk || chunk.rowCount === 0) break;
+      yielded = true;
+      yield { columns, rows: chunk.getRows().map((row) => row.map(toCell)) };
+    }
+    if (!yielded) yield { columns, rows: [] };
+  }
+
+  /** Runs one SELECT and returns all rows (for small results; use stream() for large ones). */
+  async all(sql: string): Promise<{ columns: QueryColumn[]; rows: CellValue[][] }> {
+    let columns: QueryColumn[] = [];
+    const rows: CellValue[][] = [];
+    for await (const part of this.stream(sql)) {
+      columns = part.columns;
+      for (const row of part.rows) rows.push(row);
+    }
+    return { columns, rows };
+  }
+
+  close(): void {
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+
+  private async prepareSelect(sql: string) {
+    let extracted;
+    try {
+      extracted = await this.connection.extractStatements(sql);
+    } catch (error) {
+      throw engineError(error);
+    }
+    if (extracted.count !== 1) {
+      throw new QueryError(`Cannot run the query: expected exactly one SQL statement, found ${extracted.count}`);
+    }
+    let prepared;
+    try {
+      prepared = await extracted.prepare(0);
+    } catch (error) {
+      throw engineError(error);
+    }
+    if (prepared.statementType !== StatementType.SELECT) {
+      throw new QueryError(
+        `Cannot run the query: only SELECT is allowed, found a ${StatementType[prepared.statementType]} statement`,
+      );
+    }
+    return prepared;
+  }
+}
+
+async function flowsViewSql(root: string, window: TimeWindow | undefined): Promise<string> {
+  const segments = await listSegments(root);
+  const select = FLOW_COLUMNS.map((name) =>
+    name === 'community_id' ? 'community_id(src_addr, dst_addr, src_port, dst_port, proto) AS community_id' : name,
+  ).join(', ');
+  const conditions: string[] = [];
+  if (window?.fromUs != null) conditions.push(`end_time >= make_timestamp(${Math.floor(window.fromUs)})`);
+  if (window?.toUs != null) conditions.push(`start_time < make_timestamp(${Math.floor(window.toUs)})`);
+  const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
+  if (segments.length === 0) {
+    // No data yet: an empty relation with the right column types, so queries still bind.
+    const empty = STORED_COLUMNS.map((c) => `CAST(NULL AS ${c.sqlType}) AS ${c.name}`).join(', ');
+    return `CREATE VIEW flows AS SELECT ${select} FROM (SELECT ${empty} WHERE false)${where}`;
+  }
+  const glob = path.join(root, 'flows', 'day=*', '*.parquet');
+  return `CREATE VIEW flows AS SELECT ${select} FROM read_parquet(${sqlString(glob)}, hive_partitioning = false, union_by_name = true)${where}`;
+}
+
+async function importsViewSql(root: string): Promise<string> {
+  const dir = path.join(root, 'imports');
+  const names = await fs.readdir(dir).catch(() => [] as string[]);
+  if (!names.some((n) => n.endsWith('.json'))) {
+    return `CREATE VIEW imports AS SELECT CAST(NULL AS VARCHAR) AS file WHERE false`;
+  }
+  return `CREATE VIEW imports AS SELECT * FROM read_json_auto(${sqlString(path.join(dir, '*.json'))}, union_by_name = true)`;
+}
+
+function engineError(error: unknown): QueryError {
+  const message = error instanceof Error ? error.message : String(error);
+  return new QueryError(message.trim(), { cause: error });
+}
+
+/** Converts a DuckDB value into something JSON and CSV can carry. */
+function toCell(value: DuckDBValue): CellValue {
+  if (value === null || typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'bigint') {
+    return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(value) : value.toString();
+  }
+  if (value instanceof DuckDBTimestampValue) return formatTimestampUs(value.micros);
+  return String(value);
+}
+
+/** `2026-11-22T07:50:00.123456Z`: UTC with microseconds. */
+export function formatTimestampUs(micros: bigint): string {
+  const ms = Number(micros / 1000n);
+  const fraction = ((micros % 1_000_000n) + 1_000_000n) % 1_000_000n;
+  return new Date(ms).toISOString().slice(0, 19) + '.' + fraction.toString().padStart(6, '0') + 'Z';
+}

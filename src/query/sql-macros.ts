@@ -1,0 +1,54 @@
+/**
+ * SQL helpers every query can use, defined as DuckDB macros (pure SQL: nothing to install).
+ *
+ * - `ip_hex(addr)`: the address's bytes as lowercase hex (8 digits for IPv4, 32 for IPv6); accepts any
+ *   RFC 4291 §2.2 text form, including `::` and an embedded IPv4 tail.
+ * - `in_cidr(addr, prefix)`: true when addr lies in prefix (`10.0.0.0/8`, `2001:db8::/32`, or a bare
+ *   address = a host prefix); false across families; a malformed prefix is an error naming it.
+ * - `community_id(src, dst, sport, dport, proto)`: Community ID v1, seed 0 (must equal
+ *   flow/community-id.ts, which the tests check).
+ */
+export const SQL_MACROS: readonly string[] = [
+  `CREATE MACRO ip4_hex(a) AS array_to_string(list_transform(string_split(a, '.'), x -> printf('%02x', CAST(x AS INTEGER))), '')`,
+  // An embedded IPv4 tail (RFC 4291 §2.2 form 3) becomes two hex groups.
+  `CREATE MACRO ip6_without_v4_tail(a) AS CASE WHEN contains(a, '.')
+     THEN regexp_replace(a, '[0-9.]+$', '') || substr(ip4_hex(regexp_extract(a, '[0-9.]+$')), 1, 4) || ':' || substr(ip4_hex(regexp_extract(a, '[0-9.]+$')), 5, 4)
+     ELSE a END`,
+  `CREATE MACRO ip6_part_hex(p) AS CASE WHEN p = '' THEN '' ELSE array_to_string(list_transform(string_split(p, ':'), g -> lpad(lower(g), 4, '0')), '') END`,
+  `CREATE MACRO ip6_hex_expanded(a) AS CASE WHEN contains(a, '::')
+     THEN ip6_part_hex(split_part(a, '::', 1))
+          || repeat('0', 32 - length(ip6_part_hex(split_part(a, '::', 1))) - length(ip6_part_hex(split_part(a, '::', 2))))
+          || ip6_part_hex(split_part(a, '::', 2))
+     ELSE ip6_part_hex(a) END`,
+  `CREATE MACRO ip_hex(a) AS CASE WHEN contains(a, ':') THEN ip6_hex_expanded(ip6_without_v4_tail(a)) ELSE ip4_hex(a) END`,
+  `CREATE MACRO ip_bits(a) AS CAST(CAST(unhex(ip_hex(a)) AS BIT) AS VARCHAR)`,
+  `CREATE MACRO cidr_length(c) AS CASE WHEN contains(c, '/') THEN TRY_CAST(split_part(c, '/', 2) AS INTEGER)
+     WHEN contains(c, ':') THEN 128 ELSE 32 END`,
+  `CREATE MACRO in_cidr(a, c) AS CASE
+     WHEN NOT regexp_full_match(c, '([0-9]{1,3}(\\.[0-9]{1,3}){3}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)(/[0-9]{1,3})?')
+       OR cidr_length(c) IS NULL OR cidr_length(c) > (CASE WHEN contains(c, ':') THEN 128 ELSE 32 END)
+       THEN error('in_cidr: "' || c || '" is not a CIDR prefix such as 10.0.0.0/8 or 2001:db8::/32')
+     WHEN a IS NULL THEN NULL
+     WHEN contains(a, ':') <> contains(split_part(c, '/', 1), ':') THEN false
+     ELSE starts_with(ip_bits(a), left(ip_bits(split_part(c, '/', 1)), cidr_length(c))) END`,
+  // Community ID spec, "ICMP": types with a counterpart hash as two-way, the counterpart as port.
+  `CREATE MACRO cid_icmp_counterpart(p, t) AS CASE WHEN p = 1 THEN
+       CASE t WHEN 8 THEN 0 WHEN 0 THEN 8 WHEN 13 THEN 14 WHEN 14 THEN 13 WHEN 15 THEN 16 WHEN 16 THEN 15
+              WHEN 10 THEN 9 WHEN 9 THEN 10 WHEN 17 THEN 18 WHEN 18 THEN 17 ELSE -1 END
+     ELSE
+       CASE t WHEN 128 THEN 129 WHEN 129 THEN 128 WHEN 133 THEN 134 WHEN 134 THEN 133 WHEN 135 THEN 136
+              WHEN 136 THEN 135 WHEN 130 THEN 131 WHEN 131 THEN 130 WHEN 144 THEN 145 WHEN 145 THEN 144
+              WHEN 139 THEN 140 WHEN 140 THEN 139 ELSE -1 END
+     END`,
+  `CREATE MACRO cid_hash(a, b, p, x, y, has_ports) AS '1:' || to_base64(unhex(sha1(unhex(
+     '0000' || a || b || printf('%02x', p) || '00' || CASE WHEN has_ports THEN printf('%04x%04x', x, y) ELSE '' END))))`,
+  `CREATE MACRO cid_ordered(a, b, p, x, y, one_way, has_ports) AS
+     CASE WHEN NOT one_way AND (a > b OR (a = b AND x > y)) THEN cid_hash(b, a, p, y, x, has_ports)
+          ELSE cid_hash(a, b, p, x, y, has_ports) END`,
+  `CREATE MACRO community_id(sa, da, sp, dp, p) AS CASE
+     WHEN p IN (1, 58) THEN cid_ordered(ip_hex(sa), ip_hex(da), p, dp // 256,
+          CASE WHEN cid_icmp_counterpart(p, dp // 256) >= 0 THEN cid_icmp_counterpart(p, dp // 256) ELSE dp % 256 END,
+          cid_icmp_counterpart(p, dp // 256) < 0, true)
+     WHEN p IN (6, 17, 132) THEN cid_ordered(ip_hex(sa), ip_hex(da), p, sp, dp, false, true)
+     ELSE cid_ordered(ip_hex(sa), ip_hex(da), p, 0, 0, false, false) END`,
+];

@@ -1,0 +1,234 @@
+/**
+ * The local flow store: time-partitioned Parquet segments under one data directory.
+ *
+ *   DATA_DIR/store.json                       format version
+ *   DATA_DIR/flows/day=YYYY-MM-DD/S-W-N.parquet  one segment: records starting that UTC day,
+ *                                              S = first start µs, W = write time µs, N = sequence
+ *   DATA_DIR/imports/W-N.json                 summary of each import (counts, issues by reason)
+ *   DATA_DIR/.tmp/                            segments being written
+ *
+ * Crash safety: a segment is written under .tmp/, fsynced, then renamed into place and the directory
+ * fsynced, so a reader (or a restart after kill -9) sees a segment whole or not at all; leftovers in
+ * .tmp/ are removed at open. A failed write (full disk) removes only its own temporary file, stops
+ * the store from writing, and never touches stored segments.
+ */
+import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
+import { randomBytes } from 'node:crypto';
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { FlowRecord } from '../flow/index.js';
+import { SegmentWriter } from './segment-writer.js';
+import { StoreError } from './store-error.js';
+import { STORE_FORMAT_VERSION } from './flow-schema.js';
+import { enforceRetention, listSegments, type RetentionResult } from './retention.js';
+
+const DAY_US = 86_400_000_000;
+
+export interface FlowStoreOptions {
+  /** Segments written longer ago than this are deleted. Default 30 days. */
+  retentionMs?: number;
+  /** Total bytes of segments allowed; oldest segments go first beyond it. Default: min(2 GiB, 10% of free disk). */
+  quotaBytes?: number;
+  /** Clock for write times (tests pass a fake one). */
+  now?: () => number;
+}
+
+export interface FlushResult {
+  records: number;
+  segments: string[];
+  bytesWritten: number;
+  retention: RetentionResult;
+}
+
+export class FlowStore {
+  private pending: FlowRecord[] = [];
+  private sequence = 0;
+  private failed: StoreError | null = null;
+  private readonly instanceTag = randomBytes(3).toString('hex');
+
+  private constructor(
+    readonly dataDir: string,
+    readonly retentionMs: number,
+    readonly quotaBytes: number,
+    private readonly now: () => number,
+    private readonly connection: DuckDBConnection,
+    private readonly instance: DuckDBInstance,
+  ) {}
+
+  /** Opens (creating if needed) the store in `dataDir`. */
+  static async open(dataDir: string, options: FlowStoreOptions = {}): Promise<FlowStore> {
+    const root = path.resolve(dataDir);
+    try {
+      await fs.mkdir(path.join(root, 'flows'), { recursive: true });
+      await fs.mkdir(path.join(root, 'imports'), { recursive: true });
+      await fs.rm(path.join(root, '.tmp'), { recursive: true, force: true });
+      await fs.mkdir(path.join(root, '.tmp'), { recursive: true });
+      await writeManifest(root);
+    } catch (error) {
+      throw new StoreError(`Cannot open store at "${root}": ${(error as Error).message}`, { cause: error });
+    }
+    const quotaBytes = options.quotaBytes ?? (await defaultQuotaBytes(root));
+    const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
+    const connection = await instance.connect();
+    return new FlowStore(root, options.retentionMs ?? 30 * 86_400_000, quotaBytes, options.now ?? Date.now, connection, instance);
+  }
+
+  /** Queues records for the next flush. */
+  append(records: readonly FlowRecord[]): void {
+    for (const record of records) this.pending.push(record);
+  }
+
+  /** Records queued and not yet written. */
+  get pendingCount(): number {
+    return this.pending.length;
+  }
+
+  /**
+   * Writes queued records as one segment per UTC day they start in, then applies retention and quota.
+   * Throws StoreError if a segment cannot be written (the queued records stay queued).
+   */
+  async flush(): Promise<FlushResult> {
+    if (this.failed) throw this.failed;
+    const records = this.pending;
+    const result: FlushResult = { records: 0, segments: [], bytesWritten: 0, retention: { deleted: [], bytesFreed: 0 } };
+    if (records.length === 0) return result;
+
+    const byDay = new Map<number, FlowRecord[]>();
+    for (const record of records) {
+      const day = Math.floor(record.startUs / DAY_US);
+      let list = byDay.get(day);
+      if (list === undefined) byDay.set(day, (list = []));
+      list.push(record);
+    }
+    const writer = new SegmentWriter(this.connection);
+    const written: string[] = [];
+    try {
+      for (const [day, dayRecords] of [...byDay].sort((a, b) => a[0] - b[0])) {
+        const finalPath = await this.writeSegment(writer, day, dayRecords);
+        written.push(finalPath);
+        const stat = await fs.stat(finalPath);
+        result.bytesWritten += stat.size;
+        result.records += dayRecords.length;
+      }
+    } catch (error) {
+      // Segments already renamed into place are complete; keep only the records not yet written.
+      const writtenDays = new Set(written.map((p) => path.basename(path.dirname(p))));
+      this.pending = records.filter((r) => !writtenDays.has(dayDirName(Math.floor(r.startUs / DAY_US))));
+      this.failed = describeWriteError(error, this.dataDir);
+      throw this.failed;
+    }
+    this.pending = [];
+    result.segments = written;
+    result.retention = await enforceRetention(this.dataDir, {
+      retentionMs: this.retentionMs,
+      quotaBytes: this.quotaBytes,
+      nowMs: this.now(),
+    });
+    return result;
+  }
+
+  /** Stores the summary of an import next to the data (written atomically). */
+  async recordImport(summary: object): Promise<string> {
+    const name = `${this.now() * 1000}-${this.instanceTag}.json`;
+    const finalPath = path.join(this.dataDir, 'imports', name);
+    await writeFileAtomic(path.join(this.dataDir, '.tmp', name), finalPath, JSON.stringify(summary, null, 2) + '\n');
+    return finalPath;
+  }
+
+  /** Total bytes and count of stored segments. */
+  async usage(): Promise<{ segments: number; bytes: number }> {
+    const segments = await listSegments(this.dataDir);
+    return { segments: segments.length, bytes: segments.reduce((sum, s) => sum + s.bytes, 0) };
+  }
+
+  async close(): Promise<void> {
+    this.connection.closeSync();
+    this.instance.closeSync();
+  }
+
+  private async writeSegment(writer: SegmentWriter, day: number, records: FlowRecord[]): Promise<string> {
+    let firstStartUs = Infinity;
+    for (const r of records) if (r.startUs < firstStartUs) firstStartUs = r.startUs;
+    const name = `${Math.floor(firstStartUs)}-${this.now() * 1000}-${this.instanceTag}${this.sequence++}.parquet`;
+    const dayDir = path.join(this.dataDir, 'flows', dayDirName(day));
+    const tmpPath = path.join(this.dataDir, '.tmp', name);
+    const finalPath = path.join(dayDir, name);
+    try {
+      await writer.write(records, tmpPath);
+      await fsyncFile(tmpPath);
+      await fs.mkdir(dayDir, { recursive: true });
+      await fs.rename(tmpPath, finalPath);
+      await fsyncDirectory(dayDir);
+    } catch (error) {
+      await fs.rm(tmpPath, { force: true }).catch(() => undefined);
+      throw error;
+    }
+    return finalPath;
+  }
+}
+
+/** `day=YYYY-MM-DD` for a day number since the epoch (UTC). */
+export function dayDirName(day: number): string {
+  return `day=${new Date(day * 86_400_000).toISOString().slice(0, 10)}`;
+}
+
+async function writeManifest(root: string): Promise<void> {
+  const manifestPath = path.join(root, 'store.json');
+  try {
+    const manifest = JSON.parse(await fs.readFile(manifestPath, 'utf8')) as { formatVersion?: number };
+    if (manifest.formatVersion !== STORE_FORMAT_VERSION) {
+      throw new StoreError(`Cannot open store at "${root}": format version ${manifest.formatVersion} is not the supported ${STORE_FORMAT_VERSION}`);
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    await writeFileAtomic(path.join(root, '.tmp', 'store.json'), manifestPath, JSON.stringify({ formatVersion: STORE_FORMAT_VERSION }) + '\n');
+  }
+}
+
+async function writeFileAtomic(tmpPath: string, finalPath: string, text: string): Promise<void> {
+  const handle = await fs.open(tmpPath, 'w');
+  try {
+    await handle.writeFile(text);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fs.rename(tmpPath, finalPath);
+  await fsyncDirectory(path.dirname(finalPath));
+}
+
+async function fsyncFile(file: string): Promise<void> {
+  const handle = await fs.open(file, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+async function fsyncDirectory(dir: string): Promise<void> {
+  const handle = await fs.open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** min(2 GiB, 10% of the free space of the file system holding the store). */
+async function defaultQuotaBytes(root: string): Promise<number> {
+  const stats = await fs.statfs(root);
+  return Math.min(2 * 1024 ** 3, Math.floor(stats.bavail * stats.bsize * 0.1));
+}
+
+function describeWriteError(error: unknown, dataDir: string): StoreError {
+  const message = (error as Error).message ?? String(error);
+  if (/no space left|ENOSPC|disk full|quota exceeded|EDQUOT/i.test(message)) {
+    return new StoreError(
+      `Cannot write flow segment to "${dataDir}": the disk is full. Stored data is intact; ` +
+        `free space or lower the quota, then retry.`,
+      { cause: error },
+    );
+  }
+  return new StoreError(`Cannot write flow segment to "${dataDir}": ${message.split('\n')[0]}`, { cause: error });
+}

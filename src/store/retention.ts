@@ -1,0 +1,66 @@
+/**
+ * Retention by age and a disk quota over the store's segments.
+ *
+ * Age is the time since a segment was written (the W in its name), not the age of the packets in it:
+ * importing a capture from last year must not delete it at once. Beyond the quota, the segments
+ * written longest ago go first.
+ */
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+
+export interface SegmentInfo {
+  path: string;
+  bytes: number;
+  firstStartUs: number;
+  writtenUs: number;
+}
+
+export interface RetentionResult {
+  deleted: string[];
+  bytesFreed: number;
+}
+
+const SEGMENT_NAME = /^(\d+)-(\d+)-[0-9a-z]+\.parquet$/;
+
+/** Lists complete segments (never the temporary files), oldest written first. */
+export async function listSegments(dataDir: string): Promise<SegmentInfo[]> {
+  const flowsDir = path.join(dataDir, 'flows');
+  const segments: SegmentInfo[] = [];
+  let days: string[];
+  try {
+    days = await fs.readdir(flowsDir);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw error;
+  }
+  for (const day of days) {
+    if (!day.startsWith('day=')) continue;
+    for (const name of await fs.readdir(path.join(flowsDir, day))) {
+      const match = SEGMENT_NAME.exec(name);
+      if (!match) continue;
+      const file = path.join(flowsDir, day, name);
+      const stat = await fs.stat(file);
+      segments.push({ path: file, bytes: stat.size, firstStartUs: Number(match[1]), writtenUs: Number(match[2]) });
+    }
+  }
+  return segments.sort((a, b) => a.writtenUs - b.writtenUs || a.firstStartUs - b.firstStartUs);
+}
+
+/** Deletes segments older than `retentionMs`, then the oldest ones until the total fits `quotaBytes`. */
+export async function enforceRetention(
+  dataDir: string,
+  limits: { retentionMs: number; quotaBytes: number; nowMs: number },
+): Promise<RetentionResult> {
+  const segments = await listSegments(dataDir);
+  const result: RetentionResult = { deleted: [], bytesFreed: 0 };
+  let total = segments.reduce((sum, s) => sum + s.bytes, 0);
+  const oldestAllowedUs = (limits.nowMs - limits.retentionMs) * 1000;
+  for (const segment of segments) {
+    if (segment.writtenUs >= oldestAllowedUs && total <= limits.quotaBytes) break;
+    await fs.rm(segment.path, { force: true });
+    result.deleted.push(segment.path);
+    result.bytesFreed += segment.bytes;
+    total -= segment.bytes;
+  }
+  return result;
+}
