@@ -33,6 +33,8 @@ const LINK_TYPES = [
 ];
 const KNOWN_ISSUES = new Set<string>(DECODE_ISSUES);
 const BUFFER_BYTES = 4096;
+/** Bytes around each packet that are randomized, then changed, to catch reads outside caplen. */
+const MARGIN = 64;
 
 describe(`decodePacket fuzz (FUZZ_SEED=${seed})`, () => {
   const random = createRandom(seed);
@@ -46,9 +48,10 @@ describe(`decodePacket fuzz (FUZZ_SEED=${seed})`, () => {
 
   /** Decodes `bytes` placed at a random offset amid random bytes, twice with different surroundings. */
   function check(bytes: Uint8Array, caplen: number, wirelen: number, linkType: number, label: string): string | null {
-    const offset = int(BUFFER_BYTES - bytes.length);
+    // Random bytes right before and after the packet (further ones cannot be reached by accident).
+    const offset = MARGIN + int(BUFFER_BYTES - bytes.length - 2 * MARGIN);
     lastOffset = offset;
-    for (let i = 0; i < BUFFER_BYTES; i++) buffer[i] = int(256);
+    for (let i = offset - MARGIN; i < offset + bytes.length + MARGIN; i++) buffer[i] = int(256);
     buffer.set(bytes.subarray(0, caplen), offset);
     let issue: string | null;
     try {
@@ -64,12 +67,19 @@ describe(`decodePacket fuzz (FUZZ_SEED=${seed})`, () => {
       assertInRange(offset, caplen, wirelen, context);
     }
     // The bytes outside [offset, offset + caplen) must not matter: change them and decode again.
-    for (let i = 0; i < offset; i++) buffer[i] ^= 0x5a;
-    for (let i = offset + caplen; i < BUFFER_BYTES; i++) buffer[i] ^= 0xa5;
+    for (let i = offset - MARGIN; i < offset; i++) buffer[i] ^= 0x5a;
+    for (let i = offset + caplen; i < offset + bytes.length + MARGIN; i++) buffer[i] ^= 0xa5;
     const issueAgain = decodePacket(buffer, offset, caplen, wirelen, linkType, again);
     assert.equal(issueAgain, issue, `read outside caplen: ${context()}`);
     if (issue === null) {
       assert.deepEqual(snapshot(again), snapshot(out), `read outside caplen: ${context()}`);
+      // Nor may the bytes after the IP packet (link padding) within caplen.
+      const ipEnd = out.ipOffset + out.ipBytes;
+      if (ipEnd < offset + caplen) {
+        for (let i = ipEnd; i < offset + caplen; i++) buffer[i] ^= 0xff;
+        assert.equal(decodePacket(buffer, offset, caplen, wirelen, linkType, again), null, `read link padding: ${context()}`);
+        assert.deepEqual(snapshot(again), snapshot(out), `read link padding: ${context()}`);
+      }
     }
     return issue;
   }
@@ -158,6 +168,10 @@ describe(`decodePacket fuzz (FUZZ_SEED=${seed})`, () => {
       }
       spec.ipv6Extensions = extensions;
     }
+    // An empty IPv6 payload is read as a jumbogram/LSO packet unless Next Header is 59 (see ipv6.ts),
+    // so a well-formed template with a header-less protocol carries at least one payload byte.
+    const headerless = ![6, 17, 132, 1, 58, 47, 50, 59].includes(protocol);
+    if (ipVersion === 6 && spec.ipv6Extensions === undefined && headerless && spec.payloadBytes === 0) spec.payloadBytes = 1;
     return spec;
   }
 
@@ -184,7 +198,11 @@ describe(`decodePacket fuzz (FUZZ_SEED=${seed})`, () => {
     let protocol = spec.protocol;
     if (laterFragment >= 0) protocol = laterFragment + 1 < extensions.length ? extensions[laterFragment + 1].type : spec.protocol;
     assert.equal(out.protocol, protocol, label);
-    const fragmented = spec.ipv4Fragment !== undefined || extensions.some((e) => e.type === 44);
+    const v4Fragment = spec.ipv4Fragment;
+    const fragmented =
+      v4Fragment !== undefined
+        ? v4Fragment.more || v4Fragment.offset !== 0
+        : extensions.slice(0, walked).some((e) => e.type === 44);
     assert.equal(out.isFragment, fragmented, label);
     let srcPort = 0;
     let dstPort = 0;

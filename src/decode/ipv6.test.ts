@@ -148,6 +148,14 @@ describe('decodeIpv6', () => {
     assert.equal(packet.dstPort, 53);
   });
 
+  it('takes Payload Length 0 with No Next Header literally, ignoring Ethernet padding', () => {
+    const empty = buildPacket({ ...udp, protocol: IpProtocol.NO_NEXT_HEADER, trailerBytes: 6 });
+    const { issue, packet } = decodeFrame(empty);
+    assert.equal(issue, null);
+    assert.equal(packet.ipBytes, 40);
+    assert.equal(packet.protocol, IpProtocol.NO_NEXT_HEADER);
+  });
+
   it('reports a Payload Length beyond the wire length, and ignores link padding', () => {
     const frame = buildPacket({ ...udp, payloadBytes: 4 });
     assert.equal(

@@ -13,12 +13,14 @@ const FRAGMENT_HEADER_BYTES = 8;
  * and decodes the upper-layer header. `capEnd`/`wireEnd` as for `decodeIpv4`. Returns null or an
  * issue code.
  *
- * ipBytes is 40 + Payload Length. Payload Length 0 means a Jumbo Payload (RFC 2675 §2, length in a
- * hop-by-hop option) or a Linux BIG TCP / GSO super-packet, which since Linux 6.x is captured with
- * length 0 and no hop-by-hop header at all; in both cases we use the wire length minus the link
- * header, which is exact because such packets are never padded. 40 + Payload Length greater than
- * the wire bytes is skipped as `ipv6_payload_length_exceeds_wire` (the receiver drops it as
- * truncated, RFC 8200 §3 / Linux ipv6_rcv).
+ * ipBytes is 40 + Payload Length. Payload Length 0 is literally true only when Next Header is 59
+ * (No Next Header, RFC 8200 §4.7): a 40-byte packet, usually padded on Ethernet. With any other
+ * Next Header it means the length did not fit 16 bits: a Jumbo Payload (RFC 2675 §2, length in a
+ * hop-by-hop option), a Linux BIG TCP / GSO super-packet (captured with length 0 and, since Linux
+ * 6.x, no hop-by-hop header at all), or a Windows LSO capture. Then we use the wire length minus
+ * the link header, which is exact because such packets are never padded; the Jumbo option itself
+ * is not read. 40 + Payload Length greater than the wire bytes is skipped as
+ * `ipv6_payload_length_exceeds_wire`: the receiver drops such a packet as truncated (Linux ipv6_rcv).
  */
 export function decodeIpv6(
   data: Uint8Array,
@@ -33,7 +35,7 @@ export function decodeIpv6(
   const payloadBytes = (data[ip + 4] << 8) | data[ip + 5];
   const wireBytes = wireEnd - ip;
   let totalBytes: number;
-  if (payloadBytes === 0) {
+  if (payloadBytes === 0 && data[ip + 6] !== IpProtocol.NO_NEXT_HEADER) {
     totalBytes = wireBytes; // >= 40 because wireEnd >= capEnd
   } else {
     totalBytes = IPV6_HEADER_BYTES + payloadBytes;
@@ -56,7 +58,7 @@ export function decodeIpv6(
 
   // Bytes past the IPv6 length are link padding, never headers.
   const ipEnd = ip + totalBytes;
-  const end = ipEnd < capEnd ? ipEnd : capEnd;
+  const end = capEnd;
   let next = data[ip + 6];
   let at = ip + IPV6_HEADER_BYTES;
   for (let headers = 0; ; headers++) {

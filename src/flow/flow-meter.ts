@@ -7,10 +7,12 @@
  */
 import type { PacketBatch, CaptureInterface } from '../capture/index.js';
 import type { IssueCounter } from '../common/issue-counter.js';
-import { DecodedPacket, decodePacket, formatAddress } from '../decode/index.js';
+import { DecodedPacket, decodePacket } from '../decode/index.js';
 import { FlowKey, FlowTable, type TableEndReason } from './flow-table.js';
 import { FragmentTable, type FragmentedDatagram } from './fragment-table.js';
-import { Direction, type FlowRecord } from './flow-record.js';
+import { Direction } from './flow-record.js';
+import { FlowRecordBatch } from './flow-record-batch.js';
+import { AddressDictionary } from './address-dictionary.js';
 
 const TCP_FIN = 0x01;
 const TCP_RST = 0x04;
@@ -52,7 +54,8 @@ export class FlowMeter {
   private readonly fragments: FragmentTable;
   private readonly packet = new DecodedPacket();
   private readonly key = new FlowKey();
-  private finished: FlowRecord[] = [];
+  private finished = new FlowRecordBatch();
+  private addresses = new AddressDictionary(this.finished.strings);
   private interfaces: readonly CaptureInterface[] = [];
   private packetsSeen = 0;
   private packetsMetered = 0;
@@ -83,18 +86,16 @@ export class FlowMeter {
     const key = this.key;
     const table = this.table;
     const data = batch.data;
+    const issues = this.issues;
     for (let i = 0; i < batch.count; i++) {
       this.packetsSeen++;
       const issue = decodePacket(data, batch.offset[i], batch.caplen[i], batch.wirelen[i], batch.linkType[i], packet);
       if (issue !== null) {
-        this.issues.add(issue);
+        issues.add(issue);
         continue;
       }
       const timestampUs = batch.timestampUs[i];
-      if (timestampUs > this.nowUs) {
-        this.nowUs = timestampUs;
-        if (table.hasExpired(timestampUs)) table.expire(timestampUs);
-      }
+      if (timestampUs > this.nowUs) this.nowUs = timestampUs;
       const interfaceId = batch.interfaceId[i];
       this.packetsMetered++;
       if (packet.isFragment) {
@@ -119,7 +120,7 @@ export class FlowMeter {
   /** Ends flows that timed out at packet time `nowUs` (for live sources whose packets pause). */
   expire(nowUs: number): void {
     if (nowUs > this.nowUs) this.nowUs = nowUs;
-    this.table.expire(this.nowUs);
+    this.table.sweep(this.nowUs);
     this.fragments.expire(this.nowUs);
   }
 
@@ -130,9 +131,10 @@ export class FlowMeter {
   }
 
   /** Takes the records finished since the last call. */
-  drain(): FlowRecord[] {
+  drain(): FlowRecordBatch {
     const out = this.finished;
-    this.finished = [];
+    this.finished = new FlowRecordBatch();
+    this.addresses = new AddressDictionary(this.finished.strings);
     return out;
   }
 
@@ -188,9 +190,8 @@ export class FlowMeter {
   private releaseOrphanFragments(datagram: FragmentedDatagram): void {
     this.issues.add('fragment_without_first');
     this.key.set(datagram.src, datagram.dst, 0, 0, datagram.protocol, datagram.ipVersion, datagram.interfaceId);
-    const slot = this.table.account(this.key, datagram.pendingFirstUs, 0, 0);
-    this.table.packets[slot] -= 1; // account() counted one packet; the real counts follow
-    this.table.addToFlow(slot, datagram.pendingPackets, datagram.pendingBytes, datagram.pendingFirstUs, datagram.pendingLastUs);
+    const slot = this.table.account(this.key, datagram.pendingFirstUs, datagram.pendingBytes, 0);
+    this.table.addToFlow(slot, datagram.pendingPackets - 1, 0, datagram.pendingFirstUs, datagram.pendingLastUs);
   }
 
   private emit(table: FlowTable, slot: number, reason: TableEndReason): void {
@@ -198,28 +199,31 @@ export class FlowMeter {
     const ipVersion = (key[9] >>> 8) & 0xf;
     const interfaceId = key[9] >>> 12;
     this.flowsEnded++;
-    this.finished.push({
-      host: this.options.host,
-      startUs: table.firstUs[slot],
-      endUs: table.lastUs[slot],
-      srcAddr: formatAddress(key.subarray(0, 4), ipVersion as 4 | 6),
-      dstAddr: formatAddress(key.subarray(4, 8), ipVersion as 4 | 6),
-      srcPort: key[8] >>> 16,
-      dstPort: key[8] & 0xffff,
-      protocol: key[9] & 0xff,
-      packets: table.packets[slot],
-      bytes: table.bytes[slot],
-      tcpFlags: table.tcpFlags[slot],
-      direction: Direction.unknown,
-      endReason: reason,
-      sampling: 1,
-      interfaceName: this.interfaces[interfaceId]?.name ?? null,
-      source: this.source,
-      process: null,
-      pid: null,
-      username: null,
-      uid: null,
-      container: null,
-    });
+    const batch = this.finished;
+    const strings = batch.strings;
+    const i = batch.addRow();
+    const n = batch.numbers;
+    n.startUs[i] = table.firstUsOf(slot);
+    n.endUs[i] = table.lastUsOf(slot);
+    n.srcPort[i] = key[8] >>> 16;
+    n.dstPort[i] = key[8] & 0xffff;
+    n.protocol[i] = key[9] & 0xff;
+    n.packets[i] = table.packetsOf(slot);
+    n.bytes[i] = table.bytesOf(slot);
+    n.tcpFlags[i] = table.tcpFlagsOf(slot);
+    n.pid[i] = NaN;
+    n.uid[i] = NaN;
+    n.sampling[i] = 1;
+    const c = batch.codes;
+    c.host[i] = strings.code(this.options.host);
+    c.srcAddr[i] = this.addresses.code(key, 0, ipVersion);
+    c.dstAddr[i] = this.addresses.code(key, 4, ipVersion);
+    c.direction[i] = strings.code(Direction.unknown);
+    c.process[i] = -1;
+    c.username[i] = -1;
+    c.container[i] = -1;
+    c.endReason[i] = strings.code(reason);
+    c.interfaceName[i] = strings.code(this.interfaces[interfaceId]?.name ?? null);
+    c.source[i] = strings.code(this.source);
   }
 }

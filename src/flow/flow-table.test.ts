@@ -14,7 +14,7 @@ function setup(options: Partial<{ idle: number; active: number; maxFlows: number
       initialCapacity: options.initial ?? 16,
     },
     (t, slot, reason) =>
-      ended.push({ src: t.keyOf(slot)[0], reason, packets: t.packets[slot], bytes: t.bytes[slot], first: t.firstUs[slot], last: t.lastUs[slot] }),
+      ended.push({ src: t.keyOf(slot)[0], reason, packets: t.packetsOf(slot), bytes: t.bytesOf(slot), first: t.firstUsOf(slot), last: t.lastUsOf(slot) }),
   );
   const key = new FlowKey();
   const packet = (src: number, ts: number, bytes = 100, flags = 0): number => {
@@ -43,15 +43,15 @@ test('FlowTable idle timeout: a gap longer than the timeout starts a new record'
   assert.deepEqual(ended.map((e) => [e.reason, e.packets]), [['idle', 2], ['end', 1]]);
 });
 
-test('FlowTable.expire ends only flows idle for longer than the timeout', () => {
+test('FlowTable.sweep ends only flows idle for longer than the timeout', () => {
   const { table, ended, packet } = setup({ idle: 10 * S });
   packet(1, 0);
   packet(2, 5 * S);
-  table.expire(10 * S);
+  table.sweep(10 * S);
   assert.equal(ended.length, 0);
-  table.expire(10 * S + 1);
+  table.sweep(10 * S + 1);
   assert.deepEqual(ended.map((e) => e.src), [1]);
-  table.expire(16 * S);
+  table.sweep(16 * S);
   assert.deepEqual(ended.map((e) => e.src), [1, 2]);
   assert.equal(table.size, 0);
 });
@@ -67,24 +67,24 @@ test('FlowTable active timeout splits a long flow', () => {
   ]);
 });
 
-test('FlowTable.expire ends flows at the active timeout even without further packets of theirs', () => {
+test('FlowTable.sweep ends flows at the active timeout even without further packets of theirs', () => {
   const { table, ended, packet } = setup({ idle: 1000 * S, active: 100 * S });
   packet(1, 0);
   packet(2, 50 * S);
-  assert.equal(table.hasExpired(99 * S), false);
-  assert.equal(table.hasExpired(100 * S), true);
-  table.expire(100 * S);
+  table.sweep(99 * S);
+  assert.equal(ended.length, 0);
+  table.sweep(100 * S);
   assert.deepEqual(ended.map((e) => [e.src, e.reason]), [[1, 'active']]);
 });
 
-test('FlowTable cap: at maxFlows the least recently seen flow ends early and is counted', () => {
+test('FlowTable cap: at maxFlows the oldest flow ends early and is counted', () => {
   const { table, ended, packet } = setup({ maxFlows: 3 });
   packet(1, 1);
   packet(2, 2);
   packet(3, 3);
-  packet(1, 4); // flow 2 is now the least recently seen
+  packet(1, 4); // still the oldest flow, though recently seen
   packet(4, 5);
-  assert.deepEqual(ended.map((e) => [e.src, e.reason]), [[2, 'evicted']]);
+  assert.deepEqual(ended.map((e) => [e.src, e.reason]), [[1, 'evicted']]);
   assert.equal(table.evictions, 1);
   assert.equal(table.size, 3);
 });
@@ -112,4 +112,32 @@ test('FlowTable survives heavy churn (removal keeps probe chains intact)', () =>
     assert.equal(table.keyOf(slot)[0], src + 1);
   }
   assert.ok(table.size <= 64);
+});
+
+test('FlowTable cap: flows that already timed out are expired before anything is evicted', () => {
+  const { table, ended, packet } = setup({ maxFlows: 2, idle: 10 * S });
+  packet(1, 0);
+  packet(2, 1 * S);
+  packet(3, 30 * S); // both earlier flows are idle by now: no early export needed
+  assert.deepEqual(ended.map((e) => [e.src, e.reason]), [[1, 'idle'], [2, 'idle']]);
+  assert.equal(table.evictions, 0);
+});
+
+test('FlowTable records do not depend on when sweeps run', () => {
+  const run = (sweepIntervalUs: number) => {
+    const ended: string[] = [];
+    const table = new FlowTable({ idleTimeoutUs: 5 * S, activeTimeoutUs: 40 * S, maxFlows: 10_000, sweepIntervalUs }, (t, slot) =>
+      ended.push(`${t.keyOf(slot)[0]}:${t.firstUsOf(slot)}-${t.lastUsOf(slot)}/${t.packetsOf(slot)}`),
+    );
+    const key = new FlowKey();
+    let x = 7;
+    for (let i = 0; i < 50_000; i++) {
+      x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+      key.set(Uint32Array.of((x >>> 8) % 500, 0, 0, 0), Uint32Array.of(1, 0, 0, 0), 1, 2, 17, 4, 0);
+      table.account(key, i * 2000, 100, 0);
+    }
+    table.endAll('end');
+    return ended.sort();
+  };
+  assert.deepEqual(run(1), run(60 * S));
 });

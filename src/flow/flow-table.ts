@@ -1,35 +1,55 @@
 /**
  * The flow table: active unidirectional flows keyed by (src, dst, sport, dport, proto, interface).
  *
- * Everything lives in typed arrays indexed by a flow slot, so a packet costs a hash, a probe and a
- * few stores, with no allocation: about 104 bytes per active flow (see BYTES_PER_FLOW). Two intrusive
- * doubly linked lists order the flows: by last packet (for the idle timeout and for evicting the
- * least recently seen flow when the table is full) and by creation (for the active timeout). Expiry
- * therefore only ever looks at list heads, as softflowd's separate expiry index does.
+ * Each flow's state sits in one 96-byte record of a shared ArrayBuffer (key, hash, creation-order
+ * links, flags, then four doubles), so counting a packet touches two cache lines of the flow plus one
+ * of the open-addressing index: BYTES_PER_FLOW in all, with no allocation per packet.
+ *
+ * Record boundaries are decided when a packet is counted (gap since the flow's last packet > idle
+ * timeout, or flow age >= active timeout), so they never depend on when expiry runs. Expiry itself
+ * (`sweep`) only returns memory and pushes finished flows out; it runs every `sweepIntervalUs` of
+ * packet time, amortised over at least a quarter of the table's size in packets so its cost per
+ * packet stays constant. The creation-order list gives the active timeout and the cap's
+ * oldest-first early export without a per-packet list update (cf. softflowd's separate expiry index).
  *
  * Time is whatever the caller passes (packet timestamps), so a replay is deterministic.
  */
 
-/** Words per key: src address (4), dst address (4), ports (1), protocol/version/interface (1). */
 const KEY_WORDS = 10;
+/** Layout of one flow record, in 32-bit words. */
+const W_HASH = 10;
+const W_AGE_PREV = 11;
+const W_AGE_NEXT = 12;
+const W_FLAGS = 13; // bits 0-7 TCP flags, bit 31 live
+const STRIDE_WORDS = 24;
+/** Layout of the doubles (index within the record, in 8-byte units: the record's words 16..23). */
+const D_FIRST = 8;
+const D_LAST = 9;
+const D_PACKETS = 10;
+const D_BYTES = 11;
+const STRIDE_DOUBLES = STRIDE_WORDS / 2;
+const LIVE = 0x8000_0000;
+
 const NONE = -1;
 const EMPTY_BUCKET = -1;
 
-/** Approximate bytes of typed-array state per flow slot, including the hash index at load <= 0.5. */
-export const BYTES_PER_FLOW = KEY_WORDS * 4 + 4 + 8 * 4 + 1 + 4 * 4 + 4 + 2 * 4;
+/** Bytes of table state per flow: the 96-byte record and two 4-byte index buckets (load <= 0.5). */
+export const BYTES_PER_FLOW = STRIDE_WORDS * 4 + 2 * 4;
 
 export interface FlowTableOptions {
   /** A flow ends when no packet arrived for longer than this. */
   idleTimeoutUs: number;
   /** A flow open at least this long is ended; later packets start a new record. */
   activeTimeoutUs: number;
-  /** Hard cap on tracked flows; at the cap the least recently seen flow is ended early. */
+  /** Hard cap on tracked flows; at the cap the oldest flow is ended early. */
   maxFlows: number;
   /** Slots allocated up front; the table doubles up to maxFlows as needed. */
   initialCapacity?: number;
+  /** Packet time between expiry sweeps. Default: a tenth of the idle timeout, at most 10 s. */
+  sweepIntervalUs?: number;
 }
 
-/** Why the table ended a flow (a subset of EndReason; FIN/RST are decided by the meter). */
+/** Why the table ended a flow (a subset of EndReason). */
 export type TableEndReason = 'idle' | 'active' | 'evicted' | 'fin' | 'rst' | 'end';
 
 /** Called for every flow the table ends, before its slot is reused. */
@@ -57,11 +77,11 @@ export class FlowKey {
   }
 }
 
-/** Mixes the key words into a 32-bit hash (multiply-rotate, as in MurmurHash3's body). */
-function hashKey(w: Uint32Array, base: number): number {
+/** Mixes the key words into a 32-bit hash (multiply-rotate, as in MurmurHash3's body and finaliser). */
+function hashKey(w: Uint32Array): number {
   let h = 0x9747b28c;
   for (let i = 0; i < KEY_WORDS; i++) {
-    let k = Math.imul(w[base + i], 0xcc9e2d51);
+    let k = Math.imul(w[i], 0xcc9e2d51);
     k = (k << 15) | (k >>> 17);
     h ^= Math.imul(k, 0x1b873593);
     h = (h << 13) | (h >>> 19);
@@ -78,37 +98,29 @@ function hashKey(w: Uint32Array, base: number): number {
 export class FlowTable {
   private readonly idleTimeoutUs: number;
   private readonly activeTimeoutUs: number;
+  private readonly sweepIntervalUs: number;
   readonly maxFlows: number;
 
   private capacity = 0;
   /** Slots ever handed out; slots below this are either live or on the free stack. */
   private highWater = 0;
   private liveCount = 0;
-
-  // Per-slot state.
-  keys = new Uint32Array(0);
-  private hashes = new Uint32Array(0);
-  firstUs = new Float64Array(0);
-  lastUs = new Float64Array(0);
-  packets = new Float64Array(0);
-  bytes = new Float64Array(0);
-  tcpFlags = new Uint8Array(0);
-  private lruPrev = new Int32Array(0);
-  private lruNext = new Int32Array(0);
-  private agePrev = new Int32Array(0);
-  private ageNext = new Int32Array(0);
+  private u32 = new Uint32Array(0);
+  private i32 = new Int32Array(0);
+  private f64 = new Float64Array(0);
   private freeSlots = new Int32Array(0);
   private freeCount = 0;
-
-  // List heads and tails: lru = by last packet, age = by creation.
-  private lruHead = NONE;
-  private lruTail = NONE;
+  // Creation-order list: head is the oldest flow.
   private ageHead = NONE;
   private ageTail = NONE;
-
   // Open-addressing index: bucket -> slot, linear probing, at most half full.
   private buckets = new Int32Array(0);
   private bucketMask = 0;
+
+  private lastSweepUs = -Infinity;
+  private packetsSinceSweep = 0;
+  /** Packet time before which no sweep at the cap is tried again (a sweep there freed too little). */
+  private capSweepBlockedUntilUs = -Infinity;
 
   /** Flows ended early because the table was at maxFlows. */
   evictions = 0;
@@ -120,6 +132,7 @@ export class FlowTable {
     if (!(options.maxFlows >= 1)) throw new RangeError(`maxFlows must be at least 1: current value is ${options.maxFlows}`);
     this.idleTimeoutUs = options.idleTimeoutUs;
     this.activeTimeoutUs = options.activeTimeoutUs;
+    this.sweepIntervalUs = options.sweepIntervalUs ?? Math.min(10_000_000, Math.max(1, options.idleTimeoutUs / 10));
     this.maxFlows = Math.floor(options.maxFlows);
     this.resize(Math.min(this.maxFlows, Math.max(16, options.initialCapacity ?? 4096)));
   }
@@ -131,7 +144,7 @@ export class FlowTable {
 
   /** Bytes held by the table's arrays now. */
   get allocatedBytes(): number {
-    return this.capacity * (BYTES_PER_FLOW - 8) + this.buckets.byteLength;
+    return this.u32.byteLength + this.freeSlots.byteLength + this.buckets.byteLength;
   }
 
   /**
@@ -140,55 +153,58 @@ export class FlowTable {
    * Returns the flow's slot, valid until the next call that can end flows.
    */
   account(key: FlowKey, timestampUs: number, ipBytes: number, tcpFlags: number): number {
-    const hash = hashKey(key.words, 0);
+    if (++this.packetsSinceSweep > (this.liveCount >>> 2) && timestampUs - this.lastSweepUs >= this.sweepIntervalUs) {
+      this.sweep(timestampUs);
+    }
+    const hash = hashKey(key.words);
     let slot = this.find(key.words, hash);
+    const f64 = this.f64;
     if (slot !== NONE) {
-      if (timestampUs - this.lastUs[slot] > this.idleTimeoutUs) {
+      const d = slot * STRIDE_DOUBLES;
+      if (timestampUs - f64[d + D_LAST] > this.idleTimeoutUs) {
         this.end(slot, 'idle');
         slot = NONE;
-      } else if (timestampUs - this.firstUs[slot] >= this.activeTimeoutUs) {
+      } else if (timestampUs - f64[d + D_FIRST] >= this.activeTimeoutUs) {
         this.end(slot, 'active');
         slot = NONE;
       }
     }
-    if (slot === NONE) {
-      slot = this.insert(key.words, hash, timestampUs);
-    } else {
-      // Out-of-order timestamps (merged captures) widen the flow rather than shrink it.
-      if (timestampUs > this.lastUs[slot]) this.lastUs[slot] = timestampUs;
-      else if (timestampUs < this.firstUs[slot]) this.firstUs[slot] = timestampUs;
-      this.touch(slot);
-    }
-    this.packets[slot] += 1;
-    this.bytes[slot] += ipBytes;
-    this.tcpFlags[slot] |= tcpFlags;
+    if (slot === NONE) slot = this.insert(key.words, hash, timestampUs);
+    const d = slot * STRIDE_DOUBLES;
+    const fd = this.f64; // insert may have grown the buffer
+    // Out-of-order timestamps (merged captures) widen the flow rather than shrink it.
+    if (timestampUs > fd[d + D_LAST]) fd[d + D_LAST] = timestampUs;
+    else if (timestampUs < fd[d + D_FIRST]) fd[d + D_FIRST] = timestampUs;
+    fd[d + D_PACKETS] += 1;
+    fd[d + D_BYTES] += ipBytes;
+    this.u32[slot * STRIDE_WORDS + W_FLAGS] |= tcpFlags;
     return slot;
   }
 
   /** Adds packets counted elsewhere (fragments that arrived before their first fragment) to a flow. */
   addToFlow(slot: number, packets: number, bytes: number, firstUs: number, lastUs: number): void {
-    this.packets[slot] += packets;
-    this.bytes[slot] += bytes;
-    if (firstUs < this.firstUs[slot]) this.firstUs[slot] = firstUs;
-    if (lastUs > this.lastUs[slot]) this.lastUs[slot] = lastUs;
+    const d = slot * STRIDE_DOUBLES;
+    this.f64[d + D_PACKETS] += packets;
+    this.f64[d + D_BYTES] += bytes;
+    if (firstUs < this.f64[d + D_FIRST]) this.f64[d + D_FIRST] = firstUs;
+    if (lastUs > this.f64[d + D_LAST]) this.f64[d + D_LAST] = lastUs;
   }
 
-  /** Ends every flow idle for longer than the idle timeout or open for the active timeout at `nowUs`. */
-  expire(nowUs: number): void {
-    while (this.lruHead !== NONE && nowUs - this.lastUs[this.lruHead] > this.idleTimeoutUs) {
-      this.end(this.lruHead, 'idle');
-    }
-    while (this.ageHead !== NONE && nowUs - this.firstUs[this.ageHead] >= this.activeTimeoutUs) {
+  /** Ends every flow idle for longer than the idle timeout, or open for the active timeout, at `nowUs`. */
+  sweep(nowUs: number): number {
+    this.lastSweepUs = nowUs;
+    this.packetsSinceSweep = 0;
+    const before = this.liveCount;
+    // Active timeout: the oldest flows are at the head of the creation list.
+    while (this.ageHead !== NONE && nowUs - this.f64[this.ageHead * STRIDE_DOUBLES + D_FIRST] >= this.activeTimeoutUs) {
       this.end(this.ageHead, 'active');
     }
-  }
-
-  /** True when expire(nowUs) would end at least one flow (cheap: looks at two list heads). */
-  hasExpired(nowUs: number): boolean {
-    return (
-      (this.lruHead !== NONE && nowUs - this.lastUs[this.lruHead] > this.idleTimeoutUs) ||
-      (this.ageHead !== NONE && nowUs - this.firstUs[this.ageHead] >= this.activeTimeoutUs)
-    );
+    // Idle timeout: a linear pass over the records (cache friendly, no per-packet bookkeeping).
+    for (let slot = 0; slot < this.highWater; slot++) {
+      if ((this.u32[slot * STRIDE_WORDS + W_FLAGS] & LIVE) === 0) continue;
+      if (nowUs - this.f64[slot * STRIDE_DOUBLES + D_LAST] > this.idleTimeoutUs) this.end(slot, 'idle');
+    }
+    return before - this.liveCount;
   }
 
   /** Ends every remaining flow, oldest first. */
@@ -202,24 +218,44 @@ export class FlowTable {
     this.remove(slot);
   }
 
-  /** Reads the key words of a slot (4 src words, 4 dst words, ports, proto/version/interface). */
+  /** The key words of a slot (4 src words, 4 dst words, ports, proto/version/interface). */
   keyOf(slot: number): Uint32Array {
-    return this.keys.subarray(slot * KEY_WORDS, slot * KEY_WORDS + KEY_WORDS);
+    return this.u32.subarray(slot * STRIDE_WORDS, slot * STRIDE_WORDS + KEY_WORDS);
+  }
+
+  firstUsOf(slot: number): number {
+    return this.f64[slot * STRIDE_DOUBLES + D_FIRST];
+  }
+
+  lastUsOf(slot: number): number {
+    return this.f64[slot * STRIDE_DOUBLES + D_LAST];
+  }
+
+  packetsOf(slot: number): number {
+    return this.f64[slot * STRIDE_DOUBLES + D_PACKETS];
+  }
+
+  bytesOf(slot: number): number {
+    return this.f64[slot * STRIDE_DOUBLES + D_BYTES];
+  }
+
+  tcpFlagsOf(slot: number): number {
+    return this.u32[slot * STRIDE_WORDS + W_FLAGS] & 0xff;
   }
 
   private find(words: Uint32Array, hash: number): number {
-    const keys = this.keys;
+    const u32 = this.u32;
     const mask = this.bucketMask;
     for (let b = hash & mask; ; b = (b + 1) & mask) {
       const slot = this.buckets[b];
       if (slot === EMPTY_BUCKET) return NONE;
-      if (this.hashes[slot] !== hash) continue;
-      const base = slot * KEY_WORDS;
+      const base = slot * STRIDE_WORDS;
       if (
-        keys[base] === words[0] && keys[base + 1] === words[1] && keys[base + 2] === words[2] &&
-        keys[base + 3] === words[3] && keys[base + 4] === words[4] && keys[base + 5] === words[5] &&
-        keys[base + 6] === words[6] && keys[base + 7] === words[7] && keys[base + 8] === words[8] &&
-        keys[base + 9] === words[9]
+        u32[base + W_HASH] === hash &&
+        u32[base] === words[0] && u32[base + 1] === words[1] && u32[base + 2] === words[2] &&
+        u32[base + 3] === words[3] && u32[base + 4] === words[4] && u32[base + 5] === words[5] &&
+        u32[base + 6] === words[6] && u32[base + 7] === words[7] && u32[base + 8] === words[8] &&
+        u32[base + 9] === words[9]
       ) {
         return slot;
       }
@@ -227,10 +263,7 @@ export class FlowTable {
   }
 
   private insert(words: Uint32Array, hash: number, timestampUs: number): number {
-    if (this.liveCount >= this.maxFlows) {
-      this.evictions++;
-      this.end(this.lruHead, 'evicted');
-    }
+    if (this.liveCount >= this.maxFlows) this.makeRoom(timestampUs);
     let slot: number;
     if (this.freeCount > 0) {
       slot = this.freeSlots[--this.freeCount];
@@ -238,54 +271,50 @@ export class FlowTable {
       if (this.highWater === this.capacity) this.resize(Math.min(this.maxFlows, this.capacity * 2));
       slot = this.highWater++;
     }
-    this.keys.set(words, slot * KEY_WORDS);
-    this.hashes[slot] = hash;
-    this.firstUs[slot] = timestampUs;
-    this.lastUs[slot] = timestampUs;
-    this.packets[slot] = 0;
-    this.bytes[slot] = 0;
-    this.tcpFlags[slot] = 0;
+    const base = slot * STRIDE_WORDS;
+    this.u32.set(words, base);
+    this.u32[base + W_HASH] = hash;
+    this.u32[base + W_FLAGS] = LIVE;
+    const d = slot * STRIDE_DOUBLES;
+    this.f64[d + D_FIRST] = timestampUs;
+    this.f64[d + D_LAST] = timestampUs;
+    this.f64[d + D_PACKETS] = 0;
+    this.f64[d + D_BYTES] = 0;
     const mask = this.bucketMask;
     let b = hash & mask;
     while (this.buckets[b] !== EMPTY_BUCKET) b = (b + 1) & mask;
     this.buckets[b] = slot;
-    // Append to both lists.
-    this.lruPrev[slot] = this.lruTail;
-    this.lruNext[slot] = NONE;
-    if (this.lruTail !== NONE) this.lruNext[this.lruTail] = slot;
-    else this.lruHead = slot;
-    this.lruTail = slot;
-    this.agePrev[slot] = this.ageTail;
-    this.ageNext[slot] = NONE;
-    if (this.ageTail !== NONE) this.ageNext[this.ageTail] = slot;
+    this.i32[base + W_AGE_PREV] = this.ageTail;
+    this.i32[base + W_AGE_NEXT] = NONE;
+    if (this.ageTail !== NONE) this.i32[this.ageTail * STRIDE_WORDS + W_AGE_NEXT] = slot;
     else this.ageHead = slot;
     this.ageTail = slot;
     this.liveCount++;
     return slot;
   }
 
-  /** Moves a slot to the tail of the last-seen list. */
-  private touch(slot: number): void {
-    if (this.lruTail === slot) return;
-    const prev = this.lruPrev[slot];
-    const next = this.lruNext[slot];
-    if (prev !== NONE) this.lruNext[prev] = next;
-    else this.lruHead = next;
-    this.lruPrev[next] = prev; // next exists: slot is not the tail
-    this.lruPrev[slot] = this.lruTail;
-    this.lruNext[slot] = NONE;
-    this.lruNext[this.lruTail] = slot;
-    this.lruTail = slot;
+  /** At the cap: expire what has timed out; if too little went, end the oldest flow early. */
+  private makeRoom(nowUs: number): void {
+    if (nowUs >= this.capSweepBlockedUntilUs) {
+      const freed = this.sweep(nowUs);
+      // A sweep that freed under 1% is not worth repeating until packet time moves on.
+      if (freed * 100 < this.maxFlows) this.capSweepBlockedUntilUs = nowUs + this.sweepIntervalUs;
+    }
+    if (this.liveCount >= this.maxFlows) {
+      this.evictions++;
+      this.end(this.ageHead, 'evicted');
+    }
   }
 
   private remove(slot: number): void {
     // Unlink from the index with backward-shift deletion, so probes never meet tombstones.
+    const u32 = this.u32;
     const mask = this.bucketMask;
-    let hole = this.hashes[slot] & mask;
+    let hole = u32[slot * STRIDE_WORDS + W_HASH] & mask;
     while (this.buckets[hole] !== slot) hole = (hole + 1) & mask;
     for (let b = (hole + 1) & mask; this.buckets[b] !== EMPTY_BUCKET; b = (b + 1) & mask) {
-      const home = this.hashes[this.buckets[b]] & mask;
-      // Move entry b into the hole unless its home lies cyclically in (hole, b].
+      const home = u32[this.buckets[b] * STRIDE_WORDS + W_HASH] & mask;
+      // Entry b may move into the hole unless its home lies cyclically in (hole, b].
       const homeInRange = hole <= b ? home > hole && home <= b : home > hole || home <= b;
       if (!homeInRange) {
         this.buckets[hole] = this.buckets[b];
@@ -294,41 +323,29 @@ export class FlowTable {
     }
     this.buckets[hole] = EMPTY_BUCKET;
 
-    let prev = this.lruPrev[slot];
-    let next = this.lruNext[slot];
-    if (prev !== NONE) this.lruNext[prev] = next;
-    else this.lruHead = next;
-    if (next !== NONE) this.lruPrev[next] = prev;
-    else this.lruTail = prev;
-    prev = this.agePrev[slot];
-    next = this.ageNext[slot];
-    if (prev !== NONE) this.ageNext[prev] = next;
+    const base = slot * STRIDE_WORDS;
+    const prev = this.i32[base + W_AGE_PREV];
+    const next = this.i32[base + W_AGE_NEXT];
+    if (prev !== NONE) this.i32[prev * STRIDE_WORDS + W_AGE_NEXT] = next;
     else this.ageHead = next;
-    if (next !== NONE) this.agePrev[next] = prev;
+    if (next !== NONE) this.i32[next * STRIDE_WORDS + W_AGE_PREV] = prev;
     else this.ageTail = prev;
+    u32[base + W_FLAGS] = 0;
 
     this.freeSlots[this.freeCount++] = slot;
     this.liveCount--;
   }
 
   private resize(capacity: number): void {
-    const grow = <T extends Float64Array | Uint32Array | Int32Array | Uint8Array>(old: T, make: (n: number) => T, n: number): T => {
-      const fresh = make(n);
-      fresh.set(old);
-      return fresh;
-    };
-    this.keys = grow(this.keys, (n) => new Uint32Array(n), capacity * KEY_WORDS);
-    this.hashes = grow(this.hashes, (n) => new Uint32Array(n), capacity);
-    this.firstUs = grow(this.firstUs, (n) => new Float64Array(n), capacity);
-    this.lastUs = grow(this.lastUs, (n) => new Float64Array(n), capacity);
-    this.packets = grow(this.packets, (n) => new Float64Array(n), capacity);
-    this.bytes = grow(this.bytes, (n) => new Float64Array(n), capacity);
-    this.tcpFlags = grow(this.tcpFlags, (n) => new Uint8Array(n), capacity);
-    this.lruPrev = grow(this.lruPrev, (n) => new Int32Array(n), capacity);
-    this.lruNext = grow(this.lruNext, (n) => new Int32Array(n), capacity);
-    this.agePrev = grow(this.agePrev, (n) => new Int32Array(n), capacity);
-    this.ageNext = grow(this.ageNext, (n) => new Int32Array(n), capacity);
-    this.freeSlots = grow(this.freeSlots, (n) => new Int32Array(n), capacity);
+    const buffer = new ArrayBuffer(capacity * STRIDE_WORDS * 4);
+    const u32 = new Uint32Array(buffer);
+    u32.set(this.u32);
+    this.u32 = u32;
+    this.i32 = new Int32Array(buffer);
+    this.f64 = new Float64Array(buffer);
+    const freeSlots = new Int32Array(capacity);
+    freeSlots.set(this.freeSlots);
+    this.freeSlots = freeSlots;
     this.capacity = capacity;
 
     // Rebuild the index at a load factor of at most one half.
@@ -336,8 +353,8 @@ export class FlowTable {
     while (bucketCount < capacity * 2) bucketCount *= 2;
     this.buckets = new Int32Array(bucketCount).fill(EMPTY_BUCKET);
     this.bucketMask = bucketCount - 1;
-    for (let slot = this.ageHead; slot !== NONE; slot = this.ageNext[slot]) {
-      let b = this.hashes[slot] & this.bucketMask;
+    for (let slot = this.ageHead; slot !== NONE; slot = this.i32[slot * STRIDE_WORDS + W_AGE_NEXT]) {
+      let b = this.u32[slot * STRIDE_WORDS + W_HASH] & this.bucketMask;
       while (this.buckets[b] !== EMPTY_BUCKET) b = (b + 1) & this.bucketMask;
       this.buckets[b] = slot;
     }

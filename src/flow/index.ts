@@ -8,3 +8,5 @@ export { FlowTable, FlowKey, BYTES_PER_FLOW, type FlowTableOptions, type TableEn
 export { FragmentTable } from './fragment-table.js';
 export { communityId } from './community-id.js';
 export { Direction, EndReason, type FlowRecord } from './flow-record.js';
+export { FlowRecordBatch, NUMBER_COLUMNS, STRING_COLUMNS, type NumberColumn, type StringColumn } from './flow-record-batch.js';
+export { StringDictionary } from './string-dictionary.js';

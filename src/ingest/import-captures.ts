@@ -1,6 +1,10 @@
 /**
- * Imports capture files into the store: capture → decode → flow meter → store, with the export
- * timer flushing finished records every `exportIntervalUs` of packet time.
+ * Imports capture files into the store: capture → decode → flow meter → store.
+ *
+ * Flow records depend on packet timestamps only, so a replay always gives the same records. The
+ * export timer, which bounds what a crash can lose, runs on the wall clock: finished records are
+ * written to the store every `exportIntervalUs` of real time, or sooner once `maxPendingRecords` wait
+ * in memory. (On packet time, an hour of capture read in seconds would make sixty tiny segments.)
  *
  * Several files are metered as one continuous trace, in the order given (rotated captures of one
  * link). Problems in the files are counted by reason and stored with the import's summary.
@@ -17,6 +21,10 @@ export interface ImportOptions {
   activeTimeoutUs: number;
   exportIntervalUs: number;
   maxFlows: number;
+  /** Finished records held in memory before a flush is forced. Default 500,000. */
+  maxPendingRecords?: number;
+  /** Wall clock in ms (tests pass a fake one). */
+  now?: () => number;
   /** Host id written into each record; default: this machine's host name. */
   host?: string;
   /** Called after every batch with the progress so far (cheap: called often). */
@@ -82,7 +90,9 @@ export async function importCaptures(files: readonly string[], store: FlowStore,
   let storedBytes = 0;
   let bytesBefore = 0;
   let firstPacketUs: number | null = null;
-  let lastExportUs: number | null = null;
+  const now = options.now ?? Date.now;
+  const maxPendingRecords = options.maxPendingRecords ?? 500_000;
+  let lastExportMs = now();
   const flush = async (): Promise<void> => {
     store.append(meter.drain());
     const result = await store.flush();
@@ -98,9 +108,8 @@ export async function importCaptures(files: readonly string[], store: FlowStore,
       meter.processBatch(batch, source.interfaces);
       const nowUs = meter.stats().nowUs;
       if (firstPacketUs === null && nowUs > 0) firstPacketUs = nowUs;
-      if (lastExportUs === null) lastExportUs = nowUs;
-      else if (nowUs - lastExportUs >= options.exportIntervalUs) {
-        lastExportUs = nowUs;
+      if (meter.pendingRecords >= maxPendingRecords || (now() - lastExportMs) * 1000 >= options.exportIntervalUs) {
+        lastExportMs = now();
         await flush();
       }
       options.onProgress?.({

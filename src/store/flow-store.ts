@@ -16,8 +16,8 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { FlowRecord } from '../flow/index.js';
-import { SegmentWriter } from './segment-writer.js';
+import { FlowRecordBatch } from '../flow/index.js';
+import { StagedBatch } from './segment-writer.js';
 import { StoreError } from './store-error.js';
 import { STORE_FORMAT_VERSION } from './flow-schema.js';
 import { enforceRetention, listSegments, type RetentionResult } from './retention.js';
@@ -41,7 +41,7 @@ export interface FlushResult {
 }
 
 export class FlowStore {
-  private pending: FlowRecord[] = [];
+  private pending = new FlowRecordBatch();
   private sequence = 0;
   private failed: StoreError | null = null;
   private readonly instanceTag = randomBytes(3).toString('hex');
@@ -73,9 +73,10 @@ export class FlowStore {
     return new FlowStore(root, options.retentionMs ?? 30 * 86_400_000, quotaBytes, options.now ?? Date.now, connection, instance);
   }
 
-  /** Queues records for the next flush. */
-  append(records: readonly FlowRecord[]): void {
-    for (const record of records) this.pending.push(record);
+  /** Queues records for the next flush (the batch may be adopted as it is: do not reuse it). */
+  append(batch: FlowRecordBatch): void {
+    if (this.pending.length === 0) this.pending = batch;
+    else this.pending.appendBatch(batch);
   }
 
   /** Records queued and not yet written. */
@@ -85,40 +86,51 @@ export class FlowStore {
 
   /**
    * Writes queued records as one segment per UTC day they start in, then applies retention and quota.
-   * Throws StoreError if a segment cannot be written (the queued records stay queued).
+   * All of a flush's segments are written before any is renamed into place, so a failure (a full
+   * disk) leaves nothing behind: the records stay queued and the store refuses further writes.
    */
   async flush(): Promise<FlushResult> {
     if (this.failed) throw this.failed;
-    const records = this.pending;
+    const batch = this.pending;
     const result: FlushResult = { records: 0, segments: [], bytesWritten: 0, retention: { deleted: [], bytesFreed: 0 } };
-    if (records.length === 0) return result;
+    if (batch.length === 0) return result;
 
-    const byDay = new Map<number, FlowRecord[]>();
-    for (const record of records) {
-      const day = Math.floor(record.startUs / DAY_US);
-      let list = byDay.get(day);
-      if (list === undefined) byDay.set(day, (list = []));
-      list.push(record);
+    const firstStartByDay = new Map<number, number>();
+    const starts = batch.numbers.startUs;
+    for (let i = 0; i < batch.length; i++) {
+      const day = Math.floor(starts[i] / DAY_US);
+      const first = firstStartByDay.get(day);
+      if (first === undefined || starts[i] < first) firstStartByDay.set(day, starts[i]);
     }
-    const writer = new SegmentWriter(this.connection);
-    const written: string[] = [];
+    const planned = [...firstStartByDay].sort((a, b) => a[0] - b[0]).map(([day, firstStartUs]) => {
+      const name = `${Math.floor(firstStartUs)}-${this.now() * 1000}-${this.instanceTag}${this.sequence++}.parquet`;
+      const dayDir = path.join(this.dataDir, 'flows', dayDirName(day));
+      return { day, tmpPath: path.join(this.dataDir, '.tmp', name), dayDir, finalPath: path.join(dayDir, name) };
+    });
     try {
-      for (const [day, dayRecords] of [...byDay].sort((a, b) => a[0] - b[0])) {
-        const finalPath = await this.writeSegment(writer, day, dayRecords);
-        written.push(finalPath);
-        const stat = await fs.stat(finalPath);
-        result.bytesWritten += stat.size;
-        result.records += dayRecords.length;
+      const staged = await StagedBatch.create(this.connection, batch);
+      try {
+        for (const segment of planned) {
+          await staged.writeDay(segment.day, segment.tmpPath);
+          await fsyncFile(segment.tmpPath);
+          result.bytesWritten += (await fs.stat(segment.tmpPath)).size;
+        }
+      } finally {
+        await staged.dispose();
+      }
+      for (const segment of planned) {
+        await fs.mkdir(segment.dayDir, { recursive: true });
+        await fs.rename(segment.tmpPath, segment.finalPath);
+        await fsyncDirectory(segment.dayDir);
       }
     } catch (error) {
-      // Segments already renamed into place are complete; keep only the records not yet written.
-      const writtenDays = new Set(written.map((p) => path.basename(path.dirname(p))));
-      this.pending = records.filter((r) => !writtenDays.has(dayDirName(Math.floor(r.startUs / DAY_US))));
+      for (const segment of planned) await fs.rm(segment.tmpPath, { force: true }).catch(() => undefined);
       this.failed = describeWriteError(error, this.dataDir);
       throw this.failed;
     }
-    this.pending = [];
-    result.segments = written;
+    this.pending = new FlowRecordBatch();
+    result.records = batch.length;
+    result.segments = planned.map((s) => s.finalPath);
     result.retention = await enforceRetention(this.dataDir, {
       retentionMs: this.retentionMs,
       quotaBytes: this.quotaBytes,
@@ -144,26 +156,6 @@ export class FlowStore {
   async close(): Promise<void> {
     this.connection.closeSync();
     this.instance.closeSync();
-  }
-
-  private async writeSegment(writer: SegmentWriter, day: number, records: FlowRecord[]): Promise<string> {
-    let firstStartUs = Infinity;
-    for (const r of records) if (r.startUs < firstStartUs) firstStartUs = r.startUs;
-    const name = `${Math.floor(firstStartUs)}-${this.now() * 1000}-${this.instanceTag}${this.sequence++}.parquet`;
-    const dayDir = path.join(this.dataDir, 'flows', dayDirName(day));
-    const tmpPath = path.join(this.dataDir, '.tmp', name);
-    const finalPath = path.join(dayDir, name);
-    try {
-      await writer.write(records, tmpPath);
-      await fsyncFile(tmpPath);
-      await fs.mkdir(dayDir, { recursive: true });
-      await fs.rename(tmpPath, finalPath);
-      await fsyncDirectory(dayDir);
-    } catch (error) {
-      await fs.rm(tmpPath, { force: true }).catch(() => undefined);
-      throw error;
-    }
-    return finalPath;
   }
 }
 

@@ -1,17 +1,18 @@
 /**
- * Writes flow records into one Parquet segment (zstd, Parquet v2 encodings) through DuckDB.
+ * Writes a FlowRecordBatch into Parquet segments (zstd, Parquet v2 encodings) through DuckDB.
  *
- * Getting a million records into DuckDB quickly is the hard part: the node binding crosses into
- * native code once per string but copies numeric vectors whole. So strings are dictionary-encoded
- * here (each distinct value crosses once), columns that are constant in the batch (host, source,
- * the NULL attribution of a capture file) become literals, and only numbers are staged row by row.
- * DuckDB joins the dictionaries back while it writes the file, sorted by start time.
+ * The node binding copies a numeric vector in one call but crosses into native code once per
+ * string, so only numbers are staged row by row: text columns travel as dictionary codes and the
+ * distinct strings once, and columns constant in the batch (host, source, the NULL attribution of a
+ * capture file) become literals. DuckDB joins the dictionary back while it writes each file, sorted
+ * by start time.
  */
-import { DuckDBConnection, DuckDBDataChunk, DOUBLE, INTEGER, VARCHAR, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
-import type { FlowRecord } from '../flow/index.js';
+import { DuckDBDataChunk, DOUBLE, INTEGER, VARCHAR, type DuckDBConnection, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
+import type { FlowRecordBatch } from '../flow/index.js';
 import { STORED_COLUMNS, type StoredColumn } from './flow-schema.js';
 
 const CHUNK_ROWS = 2048;
+const DAY_US = 86_400_000_000;
 
 /** SQL string literal with quotes doubled. */
 export function sqlString(text: string): string {
@@ -21,135 +22,129 @@ export function sqlString(text: string): string {
 interface StagedColumn {
   column: StoredColumn;
   stageName: string;
-  /** Numbers (timestamps in µs) or dictionary codes; NaN / -1 stand for NULL. */
   values: Float64Array | Int32Array;
-  dictionary: string[] | null;
 }
 
-export class SegmentWriter {
-  constructor(private readonly connection: DuckDBConnection) {}
+/** A batch loaded into DuckDB, ready to be written out one UTC day at a time. */
+export class StagedBatch {
+  private constructor(
+    private readonly connection: DuckDBConnection,
+    private readonly selectList: string,
+    private readonly fromClause: string,
+    private readonly dayExpression: string,
+  ) {}
 
-  /** Writes `records` (any order) to the Parquet file `path`, which must not exist yet. */
-  async write(records: readonly FlowRecord[], path: string): Promise<void> {
+  /** Loads `batch` (at least one row) into staging tables. */
+  static async create(connection: DuckDBConnection, batch: FlowRecordBatch): Promise<StagedBatch> {
     const literals = new Map<string, string>();
     const staged: StagedColumn[] = [];
     for (const column of STORED_COLUMNS) {
-      const first = column.get(records[0]);
-      let constant = true;
-      for (let i = 1; i < records.length && constant; i++) constant = column.get(records[i]) === first;
-      if (constant) literals.set(column.name, literalFor(column, first));
-      else staged.push(stageColumn(column, records, `c${staged.length}`));
+      const values = column.kind === 'string' ? batch.codes[column.source] : batch.numbers[column.source];
+      if (isConstant(values, batch.length)) {
+        literals.set(column.name, literalFor(column, values[0], batch));
+      } else {
+        staged.push({ column, stageName: `c${staged.length}`, values: values.subarray(0, batch.length) });
+      }
     }
+    await stageRows(connection, staged, batch.length);
+    const hasStrings = staged.some((s) => s.column.kind === 'string');
+    if (hasStrings) await stageDictionary(connection, batch.strings.values);
 
-    const dictionaries = staged.filter((s) => s.dictionary !== null);
-    try {
-      await this.stageRows(staged, records.length);
-      for (const s of dictionaries) await this.stageDictionary(s);
-      const select = STORED_COLUMNS.map((column) => {
-        const literal = literals.get(column.name);
-        if (literal !== undefined) return `${literal} AS ${column.name}`;
-        const s = staged.find((x) => x.column === column)!;
-        if (s.dictionary !== null) return `d_${s.stageName}.value AS ${column.name}`;
-        if (column.kind === 'timestamp') return `make_timestamp(CAST(s.${s.stageName} AS BIGINT)) AS ${column.name}`;
-        return `CAST(s.${s.stageName} AS ${column.sqlType}) AS ${column.name}`;
-      });
-      const joins = dictionaries
-        .map((s) => `LEFT JOIN dict_${s.stageName} d_${s.stageName} ON d_${s.stageName}.code = s.${s.stageName}`)
-        .join(' ');
-      const from = staged.length > 0 ? `stage s ${joins}` : `range(${records.length})`;
-      await this.connection.run(
-        `COPY (SELECT ${select.join(', ')} FROM ${from} ORDER BY start_time, end_time) ` +
-          `TO ${sqlString(path)} (FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION v2)`,
-      );
-    } finally {
-      await this.connection.run('DROP TABLE IF EXISTS stage');
-      for (const s of dictionaries) await this.connection.run(`DROP TABLE IF EXISTS dict_${s.stageName}`);
-    }
+    const select = STORED_COLUMNS.map((column) => {
+      const literal = literals.get(column.name);
+      if (literal !== undefined) return `${literal} AS ${column.name}`;
+      const s = staged.find((x) => x.column === column)!;
+      if (column.kind === 'string') return `d_${s.stageName}.value AS ${column.name}`;
+      if (column.kind === 'timestamp') return `make_timestamp(CAST(s.${s.stageName} AS BIGINT)) AS ${column.name}`;
+      return `CAST(s.${s.stageName} AS ${column.sqlType}) AS ${column.name}`;
+    });
+    const joins = staged
+      .filter((s) => s.column.kind === 'string')
+      .map((s) => `LEFT JOIN dict d_${s.stageName} ON d_${s.stageName}.code = s.${s.stageName}`)
+      .join(' ');
+    const from = staged.length > 0 ? `stage s ${joins}` : `range(${batch.length})`;
+    const start = staged.find((s) => s.column.source === 'startUs');
+    const day = start ? `floor(s.${start.stageName} / ${DAY_US})` : String(Math.floor(batch.numbers.startUs[0] / DAY_US));
+    return new StagedBatch(connection, select.join(', '), from, day);
   }
 
-  private async stageRows(staged: StagedColumn[], rowCount: number): Promise<void> {
-    if (staged.length === 0) return;
-    const types: DuckDBType[] = staged.map((s) => (s.dictionary !== null ? INTEGER : DOUBLE));
+  /** Writes the rows starting on UTC day `day` (days since the epoch) to `path`, which must not exist. */
+  async writeDay(day: number, path: string): Promise<void> {
     await this.connection.run(
-      `CREATE OR REPLACE TABLE stage (${staged.map((s, i) => `${s.stageName} ${types[i].toString()}`).join(', ')})`,
+      `COPY (SELECT ${this.selectList} FROM ${this.fromClause} WHERE ${this.dayExpression} = ${day} ORDER BY start_time, end_time) ` +
+        `TO ${sqlString(path)} (FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION v2)`,
     );
-    const appender = await this.connection.createAppender('stage');
-    try {
-      for (let start = 0; start < rowCount; start += CHUNK_ROWS) {
-        const rows = Math.min(CHUNK_ROWS, rowCount - start);
-        const chunk = DuckDBDataChunk.create(types, rows);
-        for (let c = 0; c < staged.length; c++) {
-          const vector = chunk.getColumnVector(c);
-          const values = staged[c].values;
-          const isCode = staged[c].dictionary !== null;
-          for (let r = 0; r < rows; r++) {
-            const v = values[start + r];
-            vector.setItem(r, (isCode ? v < 0 : Number.isNaN(v)) ? null : v);
-          }
-          vector.flush();
+  }
+
+  /** Drops the staging tables. */
+  async dispose(): Promise<void> {
+    await this.connection.run('DROP TABLE IF EXISTS stage');
+    await this.connection.run('DROP TABLE IF EXISTS dict');
+  }
+}
+
+function isConstant(values: Float64Array | Int32Array, length: number): boolean {
+  const first = values[0];
+  if (Number.isNaN(first)) {
+    for (let i = 1; i < length; i++) if (!Number.isNaN(values[i])) return false;
+    return true;
+  }
+  for (let i = 1; i < length; i++) if (values[i] !== first) return false;
+  return true;
+}
+
+function literalFor(column: StoredColumn, value: number, batch: FlowRecordBatch): string {
+  if (column.kind === 'string') {
+    const text = batch.strings.value(value);
+    return text === null ? `CAST(NULL AS VARCHAR)` : sqlString(text);
+  }
+  if (Number.isNaN(value)) return `CAST(NULL AS ${column.sqlType})`;
+  if (column.kind === 'timestamp') return `make_timestamp(CAST(${value} AS BIGINT))`;
+  return `CAST(${value} AS ${column.sqlType})`;
+}
+
+async function stageRows(connection: DuckDBConnection, staged: StagedColumn[], rowCount: number): Promise<void> {
+  if (staged.length === 0) return;
+  const types: DuckDBType[] = staged.map((s) => (s.column.kind === 'string' ? INTEGER : DOUBLE));
+  await connection.run(`CREATE OR REPLACE TABLE stage (${staged.map((s, i) => `${s.stageName} ${types[i].toString()}`).join(', ')})`);
+  const appender = await connection.createAppender('stage');
+  try {
+    for (let start = 0; start < rowCount; start += CHUNK_ROWS) {
+      const rows = Math.min(CHUNK_ROWS, rowCount - start);
+      const chunk = DuckDBDataChunk.create(types, rows);
+      for (let c = 0; c < staged.length; c++) {
+        const vector = chunk.getColumnVector(c);
+        const values = staged[c].values;
+        const isCode = staged[c].column.kind === 'string';
+        for (let r = 0; r < rows; r++) {
+          const v = values[start + r];
+          vector.setItem(r, (isCode ? v < 0 : Number.isNaN(v)) ? null : v);
         }
-        appender.appendDataChunk(chunk);
+        vector.flush();
       }
-      appender.flushSync();
-    } finally {
-      appender.closeSync();
+      appender.appendDataChunk(chunk);
     }
-  }
-
-  private async stageDictionary(s: StagedColumn): Promise<void> {
-    const name = `dict_${s.stageName}`;
-    await this.connection.run(`CREATE OR REPLACE TABLE ${name} (code INTEGER, value VARCHAR)`);
-    const appender = await this.connection.createAppender(name);
-    try {
-      const words = s.dictionary!;
-      for (let start = 0; start < words.length; start += CHUNK_ROWS) {
-        const rows = Math.min(CHUNK_ROWS, words.length - start);
-        const chunk = DuckDBDataChunk.create([INTEGER, VARCHAR], rows);
-        const codes: DuckDBValue[] = [];
-        for (let r = 0; r < rows; r++) codes.push(start + r);
-        chunk.setColumnValues(0, codes);
-        chunk.setColumnValues(1, words.slice(start, start + rows));
-        appender.appendDataChunk(chunk);
-      }
-      appender.flushSync();
-    } finally {
-      appender.closeSync();
-    }
+    appender.flushSync();
+  } finally {
+    appender.closeSync();
   }
 }
 
-function literalFor(column: StoredColumn, value: string | number | null): string {
-  if (value === null) return `CAST(NULL AS ${column.sqlType})`;
-  if (column.kind === 'string') return sqlString(String(value));
-  if (column.kind === 'timestamp') return `make_timestamp(CAST(${Number(value)} AS BIGINT))`;
-  return `CAST(${Number(value)} AS ${column.sqlType})`;
-}
-
-function stageColumn(column: StoredColumn, records: readonly FlowRecord[], stageName: string): StagedColumn {
-  if (column.kind !== 'string') {
-    const values = new Float64Array(records.length);
-    for (let i = 0; i < records.length; i++) {
-      const v = column.get(records[i]);
-      values[i] = v === null ? NaN : (v as number);
+async function stageDictionary(connection: DuckDBConnection, values: readonly string[]): Promise<void> {
+  await connection.run('CREATE OR REPLACE TABLE dict (code INTEGER, value VARCHAR)');
+  const appender = await connection.createAppender('dict');
+  try {
+    for (let start = 0; start < values.length; start += CHUNK_ROWS) {
+      const rows = Math.min(CHUNK_ROWS, values.length - start);
+      const chunk = DuckDBDataChunk.create([INTEGER, VARCHAR], rows);
+      const codes: DuckDBValue[] = [];
+      for (let r = 0; r < rows; r++) codes.push(start + r);
+      chunk.setColumnValues(0, codes);
+      chunk.setColumnValues(1, values.slice(start, start + rows));
+      appender.appendDataChunk(chunk);
     }
-    return { column, stageName, values, dictionary: null };
+    appender.flushSync();
+  } finally {
+    appender.closeSync();
   }
-  const codes = new Int32Array(records.length);
-  const dictionary: string[] = [];
-  const index = new Map<string, number>();
-  for (let i = 0; i < records.length; i++) {
-    const v = column.get(records[i]);
-    if (v === null) {
-      codes[i] = -1;
-      continue;
-    }
-    let code = index.get(v as string);
-    if (code === undefined) {
-      code = dictionary.length;
-      dictionary.push(v as string);
-      index.set(v as string, code);
-    }
-    codes[i] = code;
-  }
-  return { column, stageName, values: codes, dictionary };
 }

@@ -18,7 +18,7 @@ export function importCommand(): Command {
     .argument('<files...>', 'capture files to import')
     .option('--idle-timeout <duration>', 'end a flow after this long without a packet', '90s')
     .option('--active-timeout <duration>', 'end a flow open this long; later packets start a new record', '30m')
-    .option('--export-interval <duration>', 'write finished records to the store every this long of packet time', '60s')
+    .option('--export-interval <duration>', 'write finished records to the store at least this often (wall clock)', '60s')
     .option('--max-flows <n>', 'most flows tracked at once; beyond it the least recently seen ends early', '1000000')
     .option('--host <name>', 'host id recorded in each flow (default: this machine\'s name)')
     .option('--retention <duration>', 'delete segments written longer ago than this', '30d')

@@ -1,0 +1,207 @@
+/**
+ * The top-10 GROUP BY benchmark: a store of N (default 10 million) flow records, written straight as
+ * Parquet segments by DuckDB (`COPY (SELECT ... FROM range(...)) TO ...`) in the store's own layout and
+ * schema (src/store: flows/day=YYYY-MM-DD/*.parquet, zstd, Parquet v2, sorted by start time), then
+ * timed through the query engine (src/query) in-process: median of several runs after a warm-up.
+ *
+ * The records spread over 48 hours in hourly segments (an export every hour); addresses follow the
+ * synthetic capture's population (4,000 internal hosts, 40,000 external ones, Zipf-like popularity,
+ * a quarter IPv6), packets per flow are Pareto-distributed.
+ */
+import { DuckDBInstance } from '@duckdb/node-api';
+import { existsSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { QueryEngine } from '../query/index.js';
+import { STORED_COLUMNS, STORE_FORMAT_VERSION, sqlString } from '../store/index.js';
+import { directoryBytes, median } from './process-stats.js';
+
+export const GROUPBY_SQL = 'SELECT src_addr, sum(bytes) b FROM flows GROUP BY 1 ORDER BY 2 DESC LIMIT 10';
+/** Bumped when the generated records change (part of the cache key). */
+const STORE_GENERATOR_VERSION = 1;
+const SPAN_US = 48 * 3600 * 1_000_000;
+const SEGMENTS = 48;
+const BASE_US = Date.UTC(2024, 2, 1, 0, 0, 0) * 1000;
+
+/** SQL for each stored column, over a relation with columns i, v6, out, u1..u4, h1..h4, kint, kext. */
+const COLUMN_SQL: Record<string, string> = {
+  host: `'bench-host-01'`,
+  start_time: `make_timestamp(start_us)`,
+  end_time: `make_timestamp(start_us + CAST(least(1800e6, floor(exp(u1 * ln(1800e6)))) AS BIGINT))`,
+  src_addr: `CASE WHEN out THEN int_addr ELSE ext_addr END`,
+  dst_addr: `CASE WHEN out THEN ext_addr ELSE int_addr END`,
+  src_port: `CASE WHEN proto IN (6, 17) THEN (CASE WHEN out THEN client_port ELSE server_port END) ELSE 0 END`,
+  dst_port: `CASE WHEN proto IN (6, 17) THEN (CASE WHEN out THEN server_port ELSE client_port END) WHEN proto IN (1, 58) THEN (CASE WHEN proto = 1 THEN 2048 ELSE 32768 END) ELSE 0 END`,
+  proto: `proto`,
+  packets: `pkts`,
+  bytes: `pkts * (40 + h2 % 1460)`,
+  tcp_flags: `CASE WHEN proto = 6 THEN [27, 27, 27, 2, 22, 31, 18, 16][CAST(1 + h3 % 8 AS BIGINT)] ELSE 0 END`,
+  direction: `CASE WHEN out THEN 'out' ELSE 'in' END`,
+  process: `NULL`,
+  pid: `NULL`,
+  username: `NULL`,
+  uid: `NULL`,
+  container: `NULL`,
+  end_reason: `CASE WHEN proto = 6 THEN ['fin', 'fin', 'fin', 'fin', 'rst', 'idle', 'end', 'active'][CAST(1 + h4 % 8 AS BIGINT)] ELSE (CASE WHEN u4 < 0.98 THEN 'idle' ELSE 'active' END) END`,
+  sampling: `1`,
+  interface: `NULL`,
+  source: `'pcap:synthetic.pcap'`,
+};
+
+export function recordsSql(from: number, to: number, total: number): string {
+  const missing = STORED_COLUMNS.filter((c) => COLUMN_SQL[c.name] === undefined).map((c) => c.name);
+  if (missing.length > 0) throw new Error(`groupby store generator does not know the stored columns ${missing.join(', ')}: update src/bench/groupby.ts`);
+  const unit = (k: number): string => `(hash(i, ${k}) % 4294967296)::DOUBLE / 4294967296`;
+  const base = `
+    SELECT i,
+      ${BASE_US} + CAST(floor(i * ${SPAN_US / total}) AS BIGINT) AS start_us,
+      ${unit(1)} AS u1, ${unit(2)} < 0.25 AS v6, ${unit(3)} < 0.7 AS out, ${unit(4)} AS u4,
+      least(3999, CAST(floor(exp(${unit(5)} * ln(4001))) AS BIGINT) - 1) AS kint,
+      least(39999, CAST(floor(exp(${unit(6)} * ln(40001))) AS BIGINT) - 1) AS kext,
+      ${unit(7)} AS u7, ${unit(8)} AS u8,
+      hash(i, 9) AS h2, hash(i, 10) AS h3, hash(i, 11) AS h4, hash(i, 12) AS h5
+    FROM range(${from}, ${to}) t(i)`;
+  const mid = `
+    SELECT *,
+      CASE WHEN u7 < 0.6 THEN 6 WHEN u7 < 0.93 THEN 17 WHEN u7 < 0.97 THEN 50 WHEN v6 THEN 58 ELSE 1 END AS proto,
+      [443, 443, 443, 80, 53, 22, 445, 993, 123, 3389][CAST(1 + h5 % 10 AS BIGINT)] AS server_port,
+      32768 + CAST((h5 >> 8) % 28232 AS INTEGER) AS client_port,
+      CAST(least(200000, floor(1 / (1 - u8))) AS BIGINT) AS pkts,
+      CASE WHEN v6 THEN ih.a6 ELSE ih.a4 END AS int_addr,
+      CASE WHEN v6 THEN eh.a6 ELSE eh.a4 END AS ext_addr
+    FROM (${base}) r JOIN bench_int_hosts ih ON ih.k = r.kint JOIN bench_ext_hosts eh ON eh.k = r.kext`;
+  const select = STORED_COLUMNS.map((c) => `CAST(${COLUMN_SQL[c.name]} AS ${c.sqlType}) AS ${c.name}`).join(',\n      ');
+  return `SELECT ${select} FROM (${mid}) ORDER BY start_time, end_time`;
+}
+
+export interface GroupByStore {
+  dataDir: string;
+  records: number;
+  segments: number;
+  bytes: number;
+  bytesPerRecord: number;
+  /** Milliseconds spent writing it (0 when reused from the cache). */
+  buildMs: number;
+  reused: boolean;
+}
+
+/** Builds (or reuses) a store of `records` synthetic flow records under `cacheDir`. */
+export async function ensureGroupByStore(cacheDir: string, records: number, log: (line: string) => void): Promise<GroupByStore> {
+  const dataDir = path.join(cacheDir, `groupby-store-v${STORE_GENERATOR_VERSION}-f${STORE_FORMAT_VERSION}-${records}`);
+  const marker = path.join(dataDir, '.bench-complete');
+  if (existsSync(marker)) {
+    const usage = await directoryBytes(path.join(dataDir, 'flows'), (n) => n.endsWith('.parquet'));
+    return { dataDir, records, segments: usage.files, bytes: usage.bytes, bytesPerRecord: usage.bytes / records, buildMs: 0, reused: true };
+  }
+  const began = performance.now();
+  await fs.rm(dataDir, { recursive: true, force: true });
+  await fs.mkdir(path.join(dataDir, 'flows'), { recursive: true });
+  await fs.mkdir(path.join(dataDir, 'imports'), { recursive: true });
+  await fs.writeFile(path.join(dataDir, 'store.json'), JSON.stringify({ formatVersion: STORE_FORMAT_VERSION }) + '\n');
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  try {
+    // The address population: 4,000 internal hosts (dual-stack), 40,000 external ones.
+    await connection.run(`CREATE TEMP TABLE bench_int_hosts AS SELECT k,
+        '10.' || (1 + k // 254) || '.' || (k % 7) || '.' || (1 + k % 254) AS a4,
+        'fd00:1a2b:' || printf('%x', 1 + k // 254) || ':' || printf('%x', k % 7) || '::' || printf('%x', 1 + k) AS a6
+      FROM range(4000) t(k)`);
+    await connection.run(`CREATE TEMP TABLE bench_ext_hosts AS SELECT k,
+        (1 + h % 223) || '.' || ((h >> 8) % 256) || '.' || ((h >> 16) % 256) || '.' || (1 + (h >> 24) % 254) AS a4,
+        '2001:' || printf('%x', 1024 + h % 3072) || ':' || printf('%x', (h >> 12) % 65536) || '::' || printf('%x', 1 + (h >> 28) % 65535) AS a6
+      FROM (SELECT k, hash(k, 98) AS h FROM range(40000) t(k))`);
+    const segments = Math.min(SEGMENTS, records);
+    for (let s = 0; s < segments; s++) {
+      const from = Math.floor((s * records) / segments);
+      const to = Math.floor(((s + 1) * records) / segments);
+      const firstStartUs = BASE_US + Math.floor(from * (SPAN_US / records));
+      const day = new Date(firstStartUs / 1000).toISOString().slice(0, 10);
+      const dir = path.join(dataDir, 'flows', `day=${day}`);
+      await fs.mkdir(dir, { recursive: true });
+      const file = path.join(dir, `${firstStartUs}-${Date.now() * 1000}-bench${s}.parquet`);
+      await connection.run(`COPY (${recordsSql(from, to, records)}) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION v2)`);
+      log(`  groupby store: segment ${s + 1}/${segments} (${to} of ${records} records)`);
+    }
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+  await fs.writeFile(marker, new Date().toISOString() + '\n');
+  const usage = await directoryBytes(path.join(dataDir, 'flows'), (n) => n.endsWith('.parquet'));
+  return {
+    dataDir,
+    records,
+    segments: usage.files,
+    bytes: usage.bytes,
+    bytesPerRecord: usage.bytes / records,
+    buildMs: performance.now() - began,
+    reused: false,
+  };
+}
+
+export interface GroupByResult {
+  sql: string;
+  records: number;
+  openMs: number;
+  warmupMs: number;
+  runsMs: number[];
+  medianMs: number;
+  /** The same SQL straight on read_parquet over the segments (no view, no macros): the engine's floor. */
+  rawMedianMs: number;
+  /** The answer's first rows, to show the query did real work. */
+  top: Array<[string, number | string]>;
+  countCheck: number;
+}
+
+/** Opens the query engine over the store and times GROUPBY_SQL: one warm-up, then `runs` timed runs. */
+export async function timeGroupBy(dataDir: string, runs: number): Promise<GroupByResult> {
+  const t0 = performance.now();
+  const engine = await QueryEngine.open(dataDir);
+  const openMs = performance.now() - t0;
+  try {
+    const count = await engine.all('SELECT count(*) AS n FROM flows');
+    const t1 = performance.now();
+    let answer = await engine.all(GROUPBY_SQL);
+    const warmupMs = performance.now() - t1;
+    const runsMs: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const t = performance.now();
+      answer = await engine.all(GROUPBY_SQL);
+      runsMs.push(performance.now() - t);
+    }
+    const rawMedianMs = await timeRawGroupBy(dataDir, runs);
+    return {
+      sql: GROUPBY_SQL,
+      records: Number(count.rows[0]?.[0] ?? 0),
+      openMs,
+      warmupMs,
+      runsMs,
+      medianMs: median(runsMs),
+      rawMedianMs,
+      top: answer.rows.slice(0, 3).map((row) => [String(row[0]), row[1] as number | string]),
+      countCheck: Number(count.rows[0]?.[0] ?? 0),
+    };
+  } finally {
+    engine.close();
+  }
+}
+
+/** GROUPBY_SQL with `flows` replaced by read_parquet over the segments, in a plain DuckDB instance. */
+async function timeRawGroupBy(dataDir: string, runs: number): Promise<number> {
+  const instance = await DuckDBInstance.create(':memory:');
+  const connection = await instance.connect();
+  try {
+    const glob = path.join(path.resolve(dataDir), 'flows', 'day=*', '*.parquet');
+    const sql = GROUPBY_SQL.replace('FROM flows', `FROM read_parquet(${sqlString(glob)}, hive_partitioning = false)`);
+    await connection.runAndReadAll(sql);
+    const times: number[] = [];
+    for (let r = 0; r < runs; r++) {
+      const t = performance.now();
+      await connection.runAndReadAll(sql);
+      times.push(performance.now() - t);
+    }
+    return median(times);
+  } finally {
+    connection.closeSync();
+    instance.closeSync();
+  }
+}

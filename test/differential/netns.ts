@@ -1,0 +1,279 @@
+/**
+ * Helpers for tests and benchmarks that need real programs talking over real interfaces: running
+ * commands, starting background processes in their own process group, and creating network
+ * namespaces joined by veth pairs. Everything created is registered with a {@link Lab} and removed
+ * by {@link Lab.cleanup} (processes by their process group, namespaces by their name), also when a
+ * step fails half-way. Needs root (namespaces, veth, packet capture).
+ */
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { once } from 'node:events';
+
+/** Output of a finished command. */
+export interface CommandResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Options for {@link runCommand}. */
+export interface RunOptions {
+  /** Kill the command's process group after this long. Default 60 s. */
+  timeoutMs?: number;
+  /** Resolve instead of rejecting when the exit code is not 0. */
+  allowFailure?: boolean;
+  /** Extra environment (merged over process.env). */
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Bytes written to stdin. */
+  input?: string;
+}
+
+/** A command that failed: the message names the command, the exit status and the end of stderr. */
+export class CommandError extends Error {
+  override name = 'CommandError';
+  constructor(
+    readonly argv: readonly string[],
+    readonly result: CommandResult,
+  ) {
+    super(
+      `Cannot run \`${argv.join(' ')}\`: exited with ${result.signal ?? result.code}: ` +
+        `${tail(result.stderr || result.stdout, 1200)}`,
+    );
+  }
+}
+
+function tail(text: string, chars: number): string {
+  const t = text.trim();
+  return t.length <= chars ? t : `…${t.slice(t.length - chars)}`;
+}
+
+/** Runs `argv` (no shell) in its own process group and collects its output. */
+export async function runCommand(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+  const [file, ...args] = argv;
+  const child = spawn(file, args, {
+    detached: true,
+    stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+    env: options.env ? { ...process.env, ...options.env } : process.env,
+    cwd: options.cwd,
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  if (options.input !== undefined) child.stdin!.end(options.input);
+  const timeoutMs = options.timeoutMs ?? 60_000;
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    killGroup(child.pid, 'SIGKILL');
+  }, timeoutMs);
+  try {
+    const [code, signal] = (await onceExit(child)) as [number | null, NodeJS.Signals | null];
+    const result: CommandResult = { code, signal, stdout, stderr };
+    if (timedOut) result.stderr += `\n(killed after ${timeoutMs} ms)`;
+    if ((code !== 0 || timedOut) && !options.allowFailure) throw new CommandError(argv, result);
+    return result;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function onceExit(child: ChildProcess): Promise<unknown[]> {
+  // 'close' waits for stdio to drain as well as for the exit.
+  const spawnError = once(child, 'error').then(([error]) => {
+    throw error;
+  });
+  return Promise.race([once(child, 'close'), spawnError]);
+}
+
+/** Sends `signal` to the process group led by `pid` (processes started by this module lead their own group). */
+export function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // Already gone.
+  }
+}
+
+/** A background process started by {@link Lab.start}. */
+export class BackgroundProcess {
+  stdout = '';
+  stderr = '';
+  exitCode: number | null = null;
+  exitSignal: NodeJS.Signals | null = null;
+  hasExited = false;
+  readonly exited: Promise<void>;
+
+  constructor(
+    readonly name: string,
+    readonly argv: readonly string[],
+    readonly child: ChildProcess,
+  ) {
+    child.stdout?.setEncoding('utf8').on('data', (chunk: string) => (this.stdout += chunk));
+    child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (this.stderr += chunk));
+    this.exited = new Promise((resolve) => {
+      child.on('close', (code, signal) => {
+        this.exitCode = code;
+        this.exitSignal = signal;
+        this.hasExited = true;
+        resolve();
+      });
+      child.on('error', (error) => {
+        this.stderr += `\nspawn error: ${error.message}`;
+        this.hasExited = true;
+        resolve();
+      });
+    });
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Resolves once `pattern` appears in stdout or stderr; rejects if the process exits first or on timeout. */
+  async waitForOutput(pattern: RegExp, timeoutMs = 10_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (pattern.test(this.stdout) || pattern.test(this.stderr)) return;
+      if (this.hasExited) {
+        throw new Error(
+          `${this.name} exited (${this.exitSignal ?? this.exitCode}) before printing ${pattern}: ${tail(this.stderr + this.stdout, 800)}`,
+        );
+      }
+      if (Date.now() > deadline) {
+        throw new Error(`${this.name} did not print ${pattern} within ${timeoutMs} ms: ${tail(this.stderr + this.stdout, 800)}`);
+      }
+      await sleep(20);
+    }
+  }
+
+  /** Resolves when the process has exited; rejects after `timeoutMs`. */
+  async waitForExit(timeoutMs = 30_000): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${this.name} still running after ${timeoutMs} ms`)), timeoutMs);
+    });
+    try {
+      await Promise.race([this.exited, timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Sends `signal` to the process group, then SIGKILL after `graceMs` if it is still there. */
+  async stop(signal: NodeJS.Signals = 'SIGTERM', graceMs = 3_000): Promise<void> {
+    if (this.hasExited) return;
+    killGroup(this.pid, signal);
+    const timer = setTimeout(() => killGroup(this.pid, 'SIGKILL'), graceMs);
+    await this.exited;
+    clearTimeout(timer);
+  }
+}
+
+/** Promise-based sleep. */
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** One network namespace created by {@link Lab.addNamespace}. */
+export class Netns {
+  constructor(readonly name: string) {}
+
+  /** argv prefix that runs a command inside this namespace. */
+  exec(argv: readonly string[]): string[] {
+    return ['ip', 'netns', 'exec', this.name, ...argv];
+  }
+}
+
+/**
+ * Owns everything a test starts: namespaces and background processes. {@link cleanup} is safe to
+ * call more than once and never throws; it kills processes by process group, then any process still
+ * inside one of the lab's namespaces (by pid, from `ip netns pids`), then deletes the namespaces.
+ */
+export class Lab {
+  readonly namespaces: Netns[] = [];
+  readonly processes: BackgroundProcess[] = [];
+  /** Unique prefix for names: `es-diff-<pid>-<counter>`. */
+  readonly prefix: string;
+  private static counter = 0;
+
+  constructor(prefix = `es-diff-${process.pid}-${Lab.counter++}`) {
+    this.prefix = prefix;
+  }
+
+  /** Creates namespace `<prefix>-<suffix>` with `lo` up, and registers it for cleanup. */
+  async addNamespace(suffix: string, sysctls: Record<string, string> = {}): Promise<Netns> {
+    const ns = new Netns(`${this.prefix}-${suffix}`);
+    await runCommand(['ip', 'netns', 'add', ns.name]);
+    this.namespaces.push(ns);
+    await runCommand(ns.exec(['ip', 'link', 'set', 'lo', 'up']));
+    for (const [key, value] of Object.entries(sysctls)) {
+      await runCommand(ns.exec(['sysctl', '-q', '-w', `${key}=${value}`]));
+    }
+    return ns;
+  }
+
+  /**
+   * Creates a veth pair with one end in each namespace (created there directly, so the names only
+   * need to be unique inside the namespace), with hardware offloads off so that captures show
+   * wire-sized packets with valid checksums, and brings both ends up.
+   */
+  async addVeth(aNs: Netns, aName: string, bNs: Netns, bName: string, mtu = 1500): Promise<void> {
+    await runCommand(['ip', 'link', 'add', aName, 'netns', aNs.name, 'type', 'veth', 'peer', 'name', bName, 'netns', bNs.name]);
+    for (const [ns, name] of [[aNs, aName], [bNs, bName]] as const) {
+      await runCommand(ns.exec(['ip', 'link', 'set', name, 'mtu', String(mtu)]));
+      // TSO/GSO/GRO off: otherwise tcpdump sees 64 kB super-packets; tx/rx checksum off: otherwise
+      // frames carry partial checksums, which the userspace VLAN forwarder would pass on unfixed.
+      await runCommand(ns.exec(['ethtool', '-K', name, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']), {
+        allowFailure: true,
+      });
+      await runCommand(ns.exec(['ip', 'link', 'set', name, 'up']));
+    }
+  }
+
+  /** Starts `argv` in the background (own process group) and registers it for cleanup. */
+  start(name: string, argv: readonly string[], options: SpawnOptions = {}): BackgroundProcess {
+    const [file, ...args] = argv;
+    const child = spawn(file, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], ...options });
+    const proc = new BackgroundProcess(name, argv, child);
+    this.processes.push(proc);
+    return proc;
+  }
+
+  /** Stops every process and deletes every namespace; collects (never throws) errors. */
+  async cleanup(): Promise<string[]> {
+    const problems: string[] = [];
+    await Promise.all(
+      this.processes.map((p) =>
+        p.stop('SIGTERM', 2_000).catch((error: unknown) => {
+          problems.push(`${p.name}: ${String(error)}`);
+        }),
+      ),
+    );
+    for (const ns of [...this.namespaces].reverse()) {
+      try {
+        const pids = await runCommand(['ip', 'netns', 'pids', ns.name], { allowFailure: true });
+        for (const pid of pids.stdout.split(/\s+/).filter(Boolean)) {
+          try {
+            process.kill(Number(pid), 'SIGKILL');
+          } catch {
+            // gone
+          }
+        }
+        const del = await runCommand(['ip', 'netns', 'del', ns.name], { allowFailure: true });
+        if (del.code !== 0) problems.push(`ip netns del ${ns.name}: ${del.stderr.trim()}`);
+      } catch (error) {
+        problems.push(`${ns.name}: ${String(error)}`);
+      }
+    }
+    this.namespaces.length = 0;
+    return problems;
+  }
+}
+
+/** True when running as root (namespaces and capture need it). */
+export function isRoot(): boolean {
+  return typeof process.getuid === 'function' && process.getuid() === 0;
+}
