@@ -119,7 +119,7 @@ export async function ensureGroupByStore(cacheDir: string, records: number, log:
       await fs.mkdir(dir, { recursive: true });
       const file = path.join(dir, `${firstStartUs}-${Date.now() * 1000}-bench${s}.parquet`);
       await connection.run(`COPY (${recordsSql(from, to, records)}) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION v2)`);
-      log(`  groupby store: segment ${s + 1}/${segments} (${to} of ${records} records)`);
+      if ((s + 1) % 8 === 0 || s + 1 === segments) log(`  groupby store: ${s + 1}/${segments} segments, ${to.toLocaleString('en-US')} records`);
     }
   } finally {
     connection.closeSync();

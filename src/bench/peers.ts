@@ -65,7 +65,7 @@ export async function toolVersions(): Promise<Record<string, string>> {
       return 'missing';
     }
   };
-  versions.softflowd = await first('softflowd', ['-h'], /softflowd version (\S+)/);
+  versions.softflowd = await first('softflowd', ['-h'], /softflowd version ([0-9][0-9.]*[0-9])/);
   versions.nfdump = await first('nfdump', ['-V'], /Version:\s*(\S+)/);
   return versions;
 }
@@ -231,7 +231,8 @@ export async function runNfpcapd(pcap: string, options: NfpcapdOptions): Promise
   const flowDir = path.join(runDir, 'nfcapd');
   await fs.rm(runDir, { recursive: true, force: true });
   await fs.mkdir(flowDir, { recursive: true });
-  const args = ['-r', pcap, '-w', flowDir, '-e', `${Math.round(timeouts.activeS)},${Math.round(timeouts.idleS)}`, '-y', '-P', path.join(runDir, 'nfpcapd.pid')];
+  const args = ['-r', pcap, '-w', flowDir, '-e', `${Math.round(timeouts.activeS)},${Math.round(timeouts.idleS)}`, '-y'];
+  // (No -P: nfpcapd 1.7.1 exits with status 1 when reading a file with a pid file set.)
   const timed = await timedRun('nfpcapd', args, { workDir: runDir, timeoutMs: 30 * 60_000 });
   const run = fromTimed('nfpcapd', timed, options.packets);
   const total = /Total: Processed: (\d+)/.exec(timed.stdout + timed.stderr);

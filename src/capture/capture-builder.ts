@@ -26,9 +26,14 @@ export interface PcapFileSpec {
 
 /** A little growable byte writer with both byte orders. */
 class ByteWriter {
-  private bytes = new Uint8Array(256);
-  private view = new DataView(this.bytes.buffer);
+  private bytes: Uint8Array;
+  private view: DataView;
   length = 0;
+
+  constructor(capacity = 64) {
+    this.bytes = new Uint8Array(capacity);
+    this.view = new DataView(this.bytes.buffer);
+  }
 
   private ensure(extra: number): void {
     if (this.length + extra <= this.bytes.length) return;
@@ -137,7 +142,7 @@ export interface EpbSpec {
 
 /** Builds pcapng files block by block; each section has its own byte order. */
 export class PcapngBuilder {
-  private readonly out = new ByteWriter();
+  private readonly out = new ByteWriter(1024);
   private le = true;
 
   /** Starts a section (Section Header Block, pcapng §4.1) in the given byte order. */

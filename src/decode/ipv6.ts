@@ -58,7 +58,7 @@ export function decodeIpv6(
 
   // Bytes past the IPv6 length are link padding, never headers.
   const ipEnd = ip + totalBytes;
-  const end = capEnd;
+  const end = ipEnd < capEnd ? ipEnd : capEnd;
   let next = data[ip + 6];
   let at = ip + IPV6_HEADER_BYTES;
   for (let headers = 0; ; headers++) {

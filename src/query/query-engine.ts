@@ -140,11 +140,15 @@ export class QueryEngine {
 
 async function flowsViewSql(root: string, window: TimeWindow | undefined): Promise<string> {
   const segments = await listSegments(root);
-  const select = FLOW_COLUMNS.map((name) =>
-    name === 'community_id' ? 'community_id(src_addr, dst_addr, src_port, dst_port, proto) AS community_id' : name,
-  ).join(', ');
+  const derived: Record<string, string> = {
+    end_time: 'start_time + to_microseconds(CAST(duration_us AS BIGINT)) AS end_time',
+    community_id: 'community_id(src_addr, dst_addr, src_port, dst_port, proto) AS community_id',
+  };
+  const select = FLOW_COLUMNS.map((name) => derived[name] ?? name).join(', ');
   const conditions: string[] = [];
-  if (window?.fromUs != null) conditions.push(`end_time >= make_timestamp(${Math.floor(window.fromUs)})`);
+  if (window?.fromUs != null) {
+    conditions.push(`start_time + to_microseconds(CAST(duration_us AS BIGINT)) >= make_timestamp(${Math.floor(window.fromUs)})`);
+  }
   if (window?.toUs != null) conditions.push(`start_time < make_timestamp(${Math.floor(window.toUs)})`);
   const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
   if (segments.length === 0) {

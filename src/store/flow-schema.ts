@@ -1,18 +1,21 @@
 /**
  * The stored flow columns: their Parquet/DuckDB types and the FlowRecordBatch column each comes from.
- * `community_id` is not stored: the query layer derives it (see query/sql-macros.ts).
+ * Segments hold `duration_us` where the `flows` view shows `end_time` (= start_time + duration_us), and
+ * no `community_id`: the query layer derives both (see query/query-engine.ts).
  */
 import type { NumberColumn, StringColumn } from '../flow/index.js';
 
 export type StoredColumn =
   | { readonly name: string; readonly sqlType: string; readonly kind: 'number' | 'timestamp'; readonly source: NumberColumn }
+  /** end - start in µs: far smaller numbers than end times, so it compresses better (2.6 vs 3.7 B). */
+  | { readonly name: string; readonly sqlType: 'UBIGINT'; readonly kind: 'duration'; readonly source: 'endUs' }
   | { readonly name: string; readonly sqlType: 'VARCHAR'; readonly kind: 'string'; readonly source: StringColumn };
 
 /** Columns in segment order. Changing this list changes the file format: bump STORE_FORMAT_VERSION. */
 export const STORED_COLUMNS: readonly StoredColumn[] = [
   { name: 'host', sqlType: 'VARCHAR', kind: 'string', source: 'host' },
   { name: 'start_time', sqlType: 'TIMESTAMP', kind: 'timestamp', source: 'startUs' },
-  { name: 'end_time', sqlType: 'TIMESTAMP', kind: 'timestamp', source: 'endUs' },
+  { name: 'duration_us', sqlType: 'UBIGINT', kind: 'duration', source: 'endUs' },
   { name: 'src_addr', sqlType: 'VARCHAR', kind: 'string', source: 'srcAddr' },
   { name: 'dst_addr', sqlType: 'VARCHAR', kind: 'string', source: 'dstAddr' },
   { name: 'src_port', sqlType: 'USMALLINT', kind: 'number', source: 'srcPort' },

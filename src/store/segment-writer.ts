@@ -4,8 +4,7 @@
  * The node binding copies a numeric vector in one call but crosses into native code once per
  * string, so only numbers are staged row by row: text columns travel as dictionary codes and the
  * distinct strings once, and columns constant in the batch (host, source, the NULL attribution of a
- * capture file) become literals. DuckDB joins the dictionary back while it writes each file, sorted
- * by start time.
+ * capture file) become literals. DuckDB joins the dictionary back while it writes each file.
  */
 import { DuckDBDataChunk, DOUBLE, INTEGER, VARCHAR, type DuckDBConnection, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 import type { FlowRecordBatch } from '../flow/index.js';
@@ -32,6 +31,7 @@ export class StagedBatch {
     private readonly selectList: string,
     private readonly fromClause: string,
     private readonly dayExpression: string,
+    private readonly orderBy: string,
   ) {}
 
   /** Loads `batch` (at least one row) into staging tables. */
@@ -39,7 +39,10 @@ export class StagedBatch {
     const literals = new Map<string, string>();
     const staged: StagedColumn[] = [];
     for (const column of STORED_COLUMNS) {
-      const values = column.kind === 'string' ? batch.codes[column.source] : batch.numbers[column.source];
+      const values =
+        column.kind === 'string' ? batch.codes[column.source]
+        : column.kind === 'duration' ? durations(batch)
+        : batch.numbers[column.source];
       if (isConstant(values, batch.length)) {
         literals.set(column.name, literalFor(column, values[0], batch));
       } else {
@@ -65,13 +68,21 @@ export class StagedBatch {
     const from = staged.length > 0 ? `stage s ${joins}` : `range(${batch.length})`;
     const start = staged.find((s) => s.column.source === 'startUs');
     const day = start ? `floor(s.${start.stageName} / ${DAY_US})` : String(Math.floor(batch.numbers.startUs[0] / DAY_US));
-    return new StagedBatch(connection, select.join(', '), from, day);
+    // Rows of one address pair sit together: their addresses, ports and times then compress far
+    // better than in time order (17.6 against 20.8 bytes per record on the synthetic capture).
+    // Sorting by dictionary codes groups them as well as by text, at a fraction of the cost.
+    const codeOf = (source: string): string | null => {
+      const s = staged.find((x) => x.column.source === source);
+      return s ? `s.${s.stageName}` : null;
+    };
+    const order = [codeOf('srcAddr'), codeOf('dstAddr'), 'start_time'].filter((x) => x !== null).join(', ');
+    return new StagedBatch(connection, select.join(', '), from, day, order);
   }
 
   /** Writes the rows starting on UTC day `day` (days since the epoch) to `path`, which must not exist. */
   async writeDay(day: number, path: string): Promise<void> {
     await this.connection.run(
-      `COPY (SELECT ${this.selectList} FROM ${this.fromClause} WHERE ${this.dayExpression} = ${day} ORDER BY start_time, end_time) ` +
+      `COPY (SELECT ${this.selectList} FROM ${this.fromClause} WHERE ${this.dayExpression} = ${day} ORDER BY ${this.orderBy}) ` +
         `TO ${sqlString(path)} (FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION v2)`,
     );
   }
@@ -81,6 +92,13 @@ export class StagedBatch {
     await this.connection.run('DROP TABLE IF EXISTS stage');
     await this.connection.run('DROP TABLE IF EXISTS dict');
   }
+}
+
+function durations(batch: FlowRecordBatch): Float64Array {
+  const out = new Float64Array(batch.length);
+  const { startUs, endUs } = batch.numbers;
+  for (let i = 0; i < batch.length; i++) out[i] = endUs[i] - startUs[i];
+  return out;
 }
 
 function isConstant(values: Float64Array | Int32Array, length: number): boolean {

@@ -81,8 +81,13 @@ export function adjustPeerTotals(model: PeerModel, flows: readonly MeterFlow[], 
   }
 
   const moved: Record<string, number> = {};
-  const touched = new Set<string>();
-  const canonicalKeys = new Set(canonical.map((c) => c.key));
+  const delta = new Map<string, { packets: number; bytes: number }>();
+  const change = (key: string, packets: number, bytes: number) => {
+    const d = delta.get(key) ?? { packets: 0, bytes: 0 };
+    d.packets += packets;
+    d.bytes += bytes;
+    delta.set(key, d);
+  };
   for (const c of peer) {
     const t = totals.get(c.key);
     if (!t || t.packets < c.packets || t.bytes < c.bytes) {
@@ -93,10 +98,8 @@ export function adjustPeerTotals(model: PeerModel, flows: readonly MeterFlow[], 
     }
     t.packets -= c.packets;
     t.bytes -= c.bytes;
-    if (!(c.rule.endsWith('as the model') && canonicalKeys.has(c.key))) {
-      moved[c.rule] = (moved[c.rule] ?? 0) + c.packets;
-      touched.add(c.key);
-    }
+    change(c.key, -c.packets, -c.bytes);
+    if (!c.rule.endsWith('as the model')) moved[c.rule] = (moved[c.rule] ?? 0) + c.packets;
   }
   for (const c of canonical) {
     const t = totals.get(c.key) ?? { packets: 0, bytes: 0, tcpFlags: 0, records: 0 };
@@ -104,21 +107,12 @@ export function adjustPeerTotals(model: PeerModel, flows: readonly MeterFlow[], 
     t.bytes += c.bytes;
     t.tcpFlags |= c.tcpFlags;
     totals.set(c.key, t);
-    if (model === 'nfpcapd' || touched.size > 0) touched.add(c.key);
+    change(c.key, c.packets, c.bytes);
   }
   for (const [key, t] of totals) {
     if (t.packets === 0 && t.bytes === 0) totals.delete(key);
   }
-  if (model === 'softflowd') {
-    // Only tuples that actually gained or lost packets count as touched.
-    const changed = new Set<string>();
-    for (const c of peer) if (!c.rule.endsWith('as the model')) changed.add(c.key);
-    for (const p of special) {
-      if (p.fragment && p.fragment.offsetBytes !== 0) changed.add(tupleKey(datagramTuple(p, index.get(p))));
-    }
-    touched.clear();
-    for (const k of changed) touched.add(k);
-  }
+  const touched = new Set([...delta].filter(([, d]) => d.packets !== 0 || d.bytes !== 0).map(([key]) => key));
   return { totals, moved, touched };
 }
 
