@@ -9,6 +9,7 @@
  * a quarter IPv6), packets per flow are Pareto-distributed.
  */
 import { DuckDBInstance } from '@duckdb/node-api';
+import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { QueryEngine } from '../query/index.js';
@@ -22,39 +23,80 @@ const SPAN_US = 48 * 3600 * 1_000_000;
 const SEGMENTS = 48;
 const BASE_US = Date.UTC(2024, 2, 1, 0, 0, 0) * 1000;
 
-/** SQL for each stored column, over a relation with columns i, v6, out, u1..u4, h1..h4, kint, kext. */
-const COLUMN_SQL: Record<string, string> = {
+/**
+ * SQL for each FlowRecord field, over the relation built in recordsSql (start_us and end_us are
+ * microseconds). Stored columns are matched by the record field they come from (`source`), so the
+ * generator follows the store's schema; a column of a kind or field it does not know is an error.
+ */
+const FIELD_SQL: Record<string, string> = {
   host: `'bench-host-01'`,
-  start_time: `make_timestamp(start_us)`,
-  end_time: `make_timestamp(start_us + CAST(least(1800e6, floor(exp(u1 * ln(1800e6)))) AS BIGINT))`,
-  src_addr: `CASE WHEN out THEN int_addr ELSE ext_addr END`,
-  dst_addr: `CASE WHEN out THEN ext_addr ELSE int_addr END`,
-  src_port: `CASE WHEN proto IN (6, 17) THEN (CASE WHEN out THEN client_port ELSE server_port END) ELSE 0 END`,
-  dst_port: `CASE WHEN proto IN (6, 17) THEN (CASE WHEN out THEN server_port ELSE client_port END) WHEN proto IN (1, 58) THEN (CASE WHEN proto = 1 THEN 2048 ELSE 32768 END) ELSE 0 END`,
-  proto: `proto`,
+  startUs: `start_us`,
+  endUs: `end_us`,
+  srcAddr: `CASE WHEN out THEN int_addr ELSE ext_addr END`,
+  dstAddr: `CASE WHEN out THEN ext_addr ELSE int_addr END`,
+  srcPort: `CASE WHEN proto IN (6, 17) THEN (CASE WHEN out THEN client_port ELSE server_port END) ELSE 0 END`,
+  dstPort: `CASE WHEN proto IN (6, 17) THEN (CASE WHEN out THEN server_port ELSE client_port END) WHEN proto IN (1, 58) THEN (CASE WHEN proto = 1 THEN 2048 ELSE 32768 END) ELSE 0 END`,
+  protocol: `proto`,
   packets: `pkts`,
   bytes: `pkts * (40 + h2 % 1460)`,
-  tcp_flags: `CASE WHEN proto = 6 THEN [27, 27, 27, 2, 22, 31, 18, 16][CAST(1 + h3 % 8 AS BIGINT)] ELSE 0 END`,
+  tcpFlags: `CASE WHEN proto = 6 THEN [27, 27, 27, 2, 22, 31, 18, 16][CAST(1 + h3 % 8 AS BIGINT)] ELSE 0 END`,
   direction: `CASE WHEN out THEN 'out' ELSE 'in' END`,
   process: `NULL`,
   pid: `NULL`,
   username: `NULL`,
   uid: `NULL`,
   container: `NULL`,
-  end_reason: `CASE WHEN proto = 6 THEN ['fin', 'fin', 'fin', 'fin', 'rst', 'idle', 'end', 'active'][CAST(1 + h4 % 8 AS BIGINT)] ELSE (CASE WHEN u4 < 0.98 THEN 'idle' ELSE 'active' END) END`,
+  endReason: `CASE WHEN proto = 6 THEN ['fin', 'fin', 'fin', 'fin', 'rst', 'idle', 'end', 'active'][CAST(1 + h4 % 8 AS BIGINT)] ELSE (CASE WHEN u4 < 0.98 THEN 'idle' ELSE 'active' END) END`,
   sampling: `1`,
-  interface: `NULL`,
+  interfaceName: `NULL`,
   source: `'pcap:synthetic.pcap'`,
 };
 
+/** Older schemas named columns only; map those names to record fields. */
+const NAME_TO_FIELD: Record<string, string> = {
+  host: 'host', start_time: 'startUs', end_time: 'endUs', src_addr: 'srcAddr', dst_addr: 'dstAddr', src_port: 'srcPort',
+  dst_port: 'dstPort', proto: 'protocol', packets: 'packets', bytes: 'bytes', tcp_flags: 'tcpFlags', direction: 'direction',
+  process: 'process', pid: 'pid', username: 'username', uid: 'uid', container: 'container', end_reason: 'endReason',
+  sampling: 'sampling', interface: 'interfaceName', source: 'source', duration_us: 'endUs',
+};
+
+interface ColumnLike {
+  name: string;
+  sqlType: string;
+  kind: string;
+  source?: unknown;
+}
+
+function columnSql(column: ColumnLike): string {
+  const field = typeof column.source === 'string' ? column.source : NAME_TO_FIELD[column.name];
+  const value = field === undefined ? undefined : FIELD_SQL[field];
+  if (value === undefined) throw new Error(`groupby store generator does not know the stored column ${column.name}: update src/bench/groupby.ts`);
+  switch (column.kind) {
+    case 'timestamp':
+      return `make_timestamp(CAST(${value} AS BIGINT))`;
+    case 'duration':
+      return `CAST(end_us - start_us AS ${column.sqlType})`;
+    case 'number':
+    case 'string':
+      return `CAST(${value} AS ${column.sqlType})`;
+    default:
+      throw new Error(`groupby store generator does not know the column kind ${column.kind} (${column.name}): update src/bench/groupby.ts`);
+  }
+}
+
+/** Short fingerprint of the stored schema, part of the cache key (the layout may change while the version does not). */
+function schemaTag(): string {
+  const text = (STORED_COLUMNS as readonly ColumnLike[]).map((c) => `${c.name}:${c.sqlType}:${c.kind}`).join(',');
+  return createHash('sha256').update(text).digest('hex').slice(0, 8);
+}
+
 export function recordsSql(from: number, to: number, total: number): string {
-  const missing = STORED_COLUMNS.filter((c) => COLUMN_SQL[c.name] === undefined).map((c) => c.name);
-  if (missing.length > 0) throw new Error(`groupby store generator does not know the stored columns ${missing.join(', ')}: update src/bench/groupby.ts`);
   const unit = (k: number): string => `(hash(i, ${k}) % 4294967296)::DOUBLE / 4294967296`;
   const base = `
     SELECT i,
       ${BASE_US} + CAST(floor(i * ${SPAN_US / total}) AS BIGINT) AS start_us,
-      ${unit(1)} AS u1, ${unit(2)} < 0.25 AS v6, ${unit(3)} < 0.7 AS out, ${unit(4)} AS u4,
+      ${BASE_US} + CAST(floor(i * ${SPAN_US / total}) AS BIGINT) + CAST(least(1800e6, floor(exp(${unit(13)} * ln(1800e6)))) AS BIGINT) AS end_us,
+      ${unit(2)} < 0.25 AS v6, ${unit(3)} < 0.7 AS out, ${unit(4)} AS u4,
       least(3999, CAST(floor(exp(${unit(5)} * ln(4001))) AS BIGINT) - 1) AS kint,
       least(39999, CAST(floor(exp(${unit(6)} * ln(40001))) AS BIGINT) - 1) AS kext,
       ${unit(7)} AS u7, ${unit(8)} AS u8,
@@ -69,8 +111,9 @@ export function recordsSql(from: number, to: number, total: number): string {
       CASE WHEN v6 THEN ih.a6 ELSE ih.a4 END AS int_addr,
       CASE WHEN v6 THEN eh.a6 ELSE eh.a4 END AS ext_addr
     FROM (${base}) r JOIN bench_int_hosts ih ON ih.k = r.kint JOIN bench_ext_hosts eh ON eh.k = r.kext`;
-  const select = STORED_COLUMNS.map((c) => `CAST(${COLUMN_SQL[c.name]} AS ${c.sqlType}) AS ${c.name}`).join(',\n      ');
-  return `SELECT ${select} FROM (${mid}) ORDER BY start_time, end_time`;
+  const columns = STORED_COLUMNS as readonly ColumnLike[];
+  const select = columns.map((c) => `${columnSql(c)} AS ${c.name}`).join(',\n      ');
+  return `SELECT ${select} FROM (${mid}) ORDER BY start_us, end_us`;
 }
 
 export interface GroupByStore {
@@ -86,7 +129,7 @@ export interface GroupByStore {
 
 /** Builds (or reuses) a store of `records` synthetic flow records under `cacheDir`. */
 export async function ensureGroupByStore(cacheDir: string, records: number, log: (line: string) => void): Promise<GroupByStore> {
-  const dataDir = path.join(cacheDir, `groupby-store-v${STORE_GENERATOR_VERSION}-f${STORE_FORMAT_VERSION}-${records}`);
+  const dataDir = path.join(cacheDir, `groupby-store-v${STORE_GENERATOR_VERSION}-f${STORE_FORMAT_VERSION}-${schemaTag()}-${records}`);
   const marker = path.join(dataDir, '.bench-complete');
   if (existsSync(marker)) {
     const usage = await directoryBytes(path.join(dataDir, 'flows'), (n) => n.endsWith('.parquet'));

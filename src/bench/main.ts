@@ -278,6 +278,7 @@ async function runGroupBy(o: BenchOptions): Promise<BenchReport['groupBy']> {
     log(`groupby: median ${result.medianMs.toFixed(0)} ms (runs ${result.runsMs.map((x) => x.toFixed(0)).join(', ')} ms; read_parquet directly ${result.rawMedianMs.toFixed(0)} ms)`);
     return { store, ...result };
   } catch (error) {
+    log(`groupby: FAILED: ${(error as Error).message}`);
     return { error: (error as Error).message };
   }
 }
@@ -328,6 +329,16 @@ function printReport(r: BenchReport): void {
   out.push(table(rows));
   out.push('  softflowd: NetFlow v9 to a local nfcapd; its own CPU and RSS only; records = what it exported; bytes/record = the collector\'s LZ4 files.');
   out.push('  nfpcapd: nfcapd files, LZ4 (-y), one file per 300 s of packet time; one record per ICMP packet.');
+  for (const s of r.summary) {
+    const each = r.runs.filter((x) => x.tool === s.tool && x.ok).map((x) => fmtInt(x.packetsPerSecond));
+    if (each.length > 1) out.push(`  ${s.tool} packets/s per run: ${each.join(', ')}`);
+  }
+  for (const x of r.runs) {
+    const received = x.details.collectorRecords;
+    if (x.tool === 'softflowd' && typeof received === 'number' && x.records !== null && received < x.records) {
+      out.push(`  softflowd: the collector received ${fmtInt(received)} of ${fmtInt(x.records)} records in one run (UDP loss at the end-of-file flush; net.core.rmem_max caps nfcapd's socket buffer)`);
+    }
+  }
   for (const s of r.summary) for (const e of s.errors) out.push(`  ${s.tool} error: ${e}`);
   out.push('');
   const q = r.ratios;

@@ -91,7 +91,7 @@ class ByteWriter {
 /** Builds a classic pcap file (draft-ietf-opsawg-pcap §4, §5). */
 export function buildPcap(file: PcapFileSpec, records: readonly PcapRecordSpec[]): Uint8Array {
   const le = file.littleEndian ?? true;
-  const w = new ByteWriter();
+  const w = new ByteWriter(1024);
   w.u32(file.nanosecond ? 0xa1b23c4d : 0xa1b2c3d4, le)
     .u16(2, le)
     .u16(4, le)
@@ -110,6 +110,7 @@ export function buildPcapRecord(littleEndian: boolean, record: PcapRecordSpec): 
   return w.result();
 }
 
+/** Writes one record header and its data. */
 function appendPcapRecord(w: ByteWriter, le: boolean, r: PcapRecordSpec): void {
   w.u32(r.seconds, le)
     .u32(r.fraction, le)

@@ -4,9 +4,9 @@
  */
 
 /**
- * Largest captured length accepted for one packet. draft-ietf-opsawg-pcap §4 (SnapLen) and libpcap use
- * 262144 (MAXIMUM_SNAPLEN) as the largest snapshot length any capture tool writes; anything larger is
- * a corrupt length field.
+ * Largest captured length accepted for one packet: libpcap's MAXIMUM_SNAPLEN, the largest snapshot
+ * length capture tools write (draft-ietf-opsawg-pcap §5: CapLen never exceeds SnapLen). Anything larger
+ * is a corrupt length field.
  */
 export const MAX_CAPLEN = 262144;
 
@@ -21,8 +21,9 @@ export const MAX_PLAUSIBLE_WIRELEN = 4 * MAX_CAPLEN;
 export const MAX_STORABLE_WIRELEN = 0x7fffffff;
 
 /**
- * Largest pcapng block accepted. The pcapng draft puts no bound on Block Total Length; libpcap refuses
- * blocks over 16 MiB (MAX_BLOCKSIZE_FOR_SNAPLEN of the largest snaplen plus options), and so do we.
+ * Largest pcapng block accepted. The pcapng draft (§3.1) puts no bound on Block Total Length; 16 MiB is
+ * far above any real block (a MAX_CAPLEN packet plus options) and bounds the memory a lying length can
+ * make the reader buffer.
  */
 export const MAX_PCAPNG_BLOCK = 16 * 1024 * 1024;
 

@@ -15,7 +15,9 @@ export interface ResolvedCaptureOptions {
   batchCapacity: number;
 }
 
+/** Default read size: large enough that per-read overhead vanishes, small enough to stay in cache-friendly territory. */
 export const DEFAULT_CHUNK_SIZE = 1024 * 1024;
+/** Default most packets per batch. */
 export const DEFAULT_BATCH_CAPACITY = 8192;
 
 /** Fills in defaults and clamps nonsense (zero, negative, fractional) to the smallest sane value. */

@@ -17,3 +17,9 @@ export { createPacketBatch } from './packet-batch.js';
 export type { PacketBatch, PacketSource, CaptureInterface } from './packet-batch.js';
 export { LinkType, DLT_RAW_ALIASES } from './link-type.js';
 export { MAX_CAPLEN } from './capture-limits.js';
+
+// For tests elsewhere (decoder, flow, end-to-end): build capture files byte by byte, read one whole.
+export { buildPcap, PcapngBuilder } from './capture-builder.js';
+export type { PcapFileSpec, PcapRecordSpec, IdbSpec, EpbSpec } from './capture-builder.js';
+export { collectPackets } from './collect-packets.js';
+export type { CollectedPacket } from './collect-packets.js';

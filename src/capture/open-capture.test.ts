@@ -189,3 +189,17 @@ test('openCapture: stopping early and close() release the file', async () => {
   await unused.close();
   await unused.close();
 });
+
+test('openCapture: close() between batches ends the iteration without counting damage', async () => {
+  const path = await writeTemp('g.pcap', samplePcap());
+  const issues = new IssueCounter();
+  const source = await openCapture(path, issues, { batchCapacity: 10, chunkSize: 500 });
+  let batches = 0;
+  for await (const batch of source.batches()) {
+    assert.ok(batch.count > 0);
+    batches++;
+    await source.close();
+  }
+  assert.equal(batches, 1);
+  assert.equal(issues.total(), 0);
+});

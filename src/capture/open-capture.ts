@@ -43,7 +43,7 @@ export async function openCapture(path: string, issues: IssueCounter, options?: 
   }
 }
 
-/** Reads a (possibly gzip- or zstd-compressed) capture already in memory; `label` names it in errors. Compressed bytes are not supported here. */
+/** Reads an uncompressed pcap or pcapng capture already in memory (the bytes are not copied); `label` names it in errors. */
 export async function openCaptureBytes(
   bytes: Uint8Array,
   issues: IssueCounter,

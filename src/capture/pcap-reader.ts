@@ -23,7 +23,7 @@ export const PCAP_MAGIC = {
   NANO_LITTLE: 0x4d3cb2a1,
 } as const;
 
-/** True when the four bytes at `bytes[0..4)` are one of the classic pcap magic numbers. */
+/** True when the file's first four bytes, read big-endian, are one of the classic pcap magic numbers. */
 export function isPcapMagic(magicBigEndian: number): boolean {
   return (
     magicBigEndian === PCAP_MAGIC.MICRO_BIG ||
@@ -134,6 +134,7 @@ export class PcapReader implements CaptureSource {
         if (batch.count > 0) {
           yield batch;
           batch.count = 0;
+          if (this.finished) break; // close() was called while the consumer held the batch
         }
         if (status === ParseStatus.NEED_MORE) {
           if (!(await input.require(this.need))) {

@@ -1,5 +1,5 @@
 /**
- * pcapng block type codes (draft-ietf-opsawg-pcapng §10.1, "Block Type Codes"), and the smallest
+ * pcapng block type codes (draft-ietf-opsawg-pcapng §3.2 and the IANA block type registry), and the smallest
  * Block Total Length each block can have (12 bytes of framing plus its fixed fields).
  */
 export const BlockType = {

@@ -25,13 +25,15 @@ const OPT_ENDOFOPT = 0;
 const IF_NAME = 2;
 const IF_TSRESOL = 9;
 const IF_TSOFFSET = 14;
+/** Stands in for SnapLen 0, which pcapng §4.2 defines as "no limit". */
+const NO_SNAPLEN = 0xffffffff;
 
 /** An interface of the current section, as EPBs refer to it by section-local index. */
 interface SectionInterface {
   /** Index into the reader's `interfaces` (which spans all sections). */
   globalId: number;
   linkType: number;
-  /** Snap length, with 0 ("no limit", pcapng §4.2) replaced by MAX_CAPLEN. */
+  /** Snap length, with 0 ("no limit", pcapng §4.2) replaced by NO_SNAPLEN. */
   snaplen: number;
   scale: TimestampScale;
 }
@@ -143,6 +145,7 @@ export class PcapngReader implements CaptureSource {
         if (batch.count > 0) {
           yield batch;
           batch.count = 0;
+          if (this.finished) break; // close() was called while the consumer held the batch
         }
         if (status === ParseStatus.NEED_MORE) {
           if (!(await input.require(this.need))) {
@@ -324,7 +327,7 @@ export class PcapngReader implements CaptureSource {
     if (length < minimumBlockLength(BlockType.INTERFACE_DESCRIPTION)) {
       this.issues.add('bad_block_body');
       this.interfaces.push({ linkType: -1, name: null, snaplen: 0 });
-      this.section.push({ globalId, linkType: -1, snaplen: MAX_CAPLEN, scale: new TimestampScale(null) });
+      this.section.push({ globalId, linkType: -1, snaplen: NO_SNAPLEN, scale: new TimestampScale(null) });
       return;
     }
     const linkType = v.getUint16(p + 8, le);
@@ -367,7 +370,7 @@ export class PcapngReader implements CaptureSource {
     this.section.push({
       globalId,
       linkType,
-      snaplen: snaplen === 0 ? MAX_CAPLEN : snaplen,
+      snaplen: snaplen === 0 ? NO_SNAPLEN : snaplen,
       scale: new TimestampScale(tsresol, tsoffset),
     });
   }

@@ -16,10 +16,10 @@ const FRAGMENT_HEADER_BYTES = 8;
  * ipBytes is 40 + Payload Length. Payload Length 0 is literally true only when Next Header is 59
  * (No Next Header, RFC 8200 §4.7): a 40-byte packet, usually padded on Ethernet. With any other
  * Next Header it means the length did not fit 16 bits: a Jumbo Payload (RFC 2675 §2, length in a
- * hop-by-hop option), a Linux BIG TCP / GSO super-packet (captured with length 0 and, since Linux
- * 6.x, no hop-by-hop header at all), or a Windows LSO capture. Then we use the wire length minus
- * the link header, which is exact because such packets are never padded; the Jumbo option itself
- * is not read. 40 + Payload Length greater than the wire bytes is skipped as
+ * hop-by-hop option), or a segmentation-offload super-packet captured on the sending host (Linux
+ * BIG TCP: Payload Length 0, with a Jumbo option in older kernels and none in newer ones). Then we
+ * use the wire length minus the link header, which is exact because such packets are never padded;
+ * the Jumbo option itself is not read. 40 + Payload Length greater than the wire bytes is skipped as
  * `ipv6_payload_length_exceeds_wire`: the receiver drops such a packet as truncated (Linux ipv6_rcv).
  */
 export function decodeIpv6(

@@ -94,7 +94,7 @@ function decodeEtherType(
   end: number,
   out: DecodedPacket,
 ): DecodeIssueCode | null {
-  for (let tags = 0; etherType === EtherType.VLAN || etherType === EtherType.QINQ || etherType === EtherType.QINQ_LEGACY; tags++) {
+  for (let tags = 0; isVlanTpid(etherType); tags++) {
     if (tags === MAX_VLAN_TAGS) return DecodeIssue.TOO_MANY_VLAN_TAGS;
     if (end - payload < 4) return DecodeIssue.TRUNCATED_VLAN;
     // The outermost tag identifies the VLAN the frame was seen on (the service VLAN in QinQ).
@@ -106,6 +106,10 @@ function decodeEtherType(
   if (etherType === EtherType.IPV6) return setIpStart(payload, 6, out);
   // Includes 802.3 length fields (< 0x0600: LLC/SNAP), ARP, LLDP, MPLS, PPPoE: not decoded.
   return DecodeIssue.NON_IP;
+}
+
+function isVlanTpid(etherType: number): boolean {
+  return etherType === EtherType.VLAN || etherType === EtherType.QINQ || etherType === EtherType.QINQ_LEGACY;
 }
 
 function decodeAddressFamily(family: number, payload: number, out: DecodedPacket): DecodeIssueCode | null {

@@ -15,7 +15,7 @@ import {
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { STORED_COLUMNS, listSegments, sqlString } from '../store/index.js';
-import { SQL_MACROS } from './sql-macros.js';
+import { SQL_MACROS, withCommunityId } from './sql-macros.js';
 import { QueryError } from './query-error.js';
 import type { TimeWindow } from './time-window.js';
 
@@ -127,37 +127,29 @@ export class QueryEngine {
     try {
       prepared = await extracted.prepare(0);
     } catch (error) {
+      // Statements that do not even prepare (DELETE on the view...) still deserve the plain refusal.
+      const keyword = leadingKeyword(sql);
+      if (keyword !== null && !QUERY_KEYWORDS.has(keyword)) throw notSelect(keyword);
       throw engineError(error);
     }
-    if (prepared.statementType !== StatementType.SELECT) {
-      throw new QueryError(
-        `Cannot run the query: only SELECT is allowed, found a ${StatementType[prepared.statementType]} statement`,
-      );
-    }
+    if (prepared.statementType !== StatementType.SELECT) throw notSelect(StatementType[prepared.statementType]);
     return prepared;
   }
 }
 
 async function flowsViewSql(root: string, window: TimeWindow | undefined): Promise<string> {
   const segments = await listSegments(root);
-  const derived: Record<string, string> = {
-    end_time: 'start_time + to_microseconds(CAST(duration_us AS BIGINT)) AS end_time',
-    community_id: 'community_id(src_addr, dst_addr, src_port, dst_port, proto) AS community_id',
-  };
-  const select = FLOW_COLUMNS.map((name) => derived[name] ?? name).join(', ');
   const conditions: string[] = [];
-  if (window?.fromUs != null) {
-    conditions.push(`start_time + to_microseconds(CAST(duration_us AS BIGINT)) >= make_timestamp(${Math.floor(window.fromUs)})`);
-  }
+  if (window?.fromUs != null) conditions.push(`end_time >= make_timestamp(${Math.floor(window.fromUs)})`);
   if (window?.toUs != null) conditions.push(`start_time < make_timestamp(${Math.floor(window.toUs)})`);
   const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
-  if (segments.length === 0) {
-    // No data yet: an empty relation with the right column types, so queries still bind.
-    const empty = STORED_COLUMNS.map((c) => `CAST(NULL AS ${c.sqlType}) AS ${c.name}`).join(', ');
-    return `CREATE VIEW flows AS SELECT ${select} FROM (SELECT ${empty} WHERE false)${where}`;
-  }
-  const glob = path.join(root, 'flows', 'day=*', '*.parquet');
-  return `CREATE VIEW flows AS SELECT ${select} FROM read_parquet(${sqlString(glob)}, hive_partitioning = false, union_by_name = true)${where}`;
+  // No data yet: an empty relation with the right column types, so queries still bind.
+  const stored =
+    segments.length === 0
+      ? `SELECT ${STORED_COLUMNS.map((c) => `CAST(NULL AS ${c.sqlType}) AS ${c.name}`).join(', ')} WHERE false`
+      : `SELECT * FROM read_parquet(${sqlString(path.join(root, 'flows', 'day=*', '*.parquet'))}, hive_partitioning = false, union_by_name = true)`;
+  const withEndTime = `SELECT *, start_time + to_microseconds(CAST(duration_us AS BIGINT)) AS end_time FROM (${stored})`;
+  return `CREATE VIEW flows AS SELECT ${FLOW_COLUMNS.join(', ')} FROM (${withCommunityId(`SELECT * FROM (${withEndTime})${where}`)})`;
 }
 
 async function importsViewSql(root: string): Promise<string> {
@@ -167,6 +159,19 @@ async function importsViewSql(root: string): Promise<string> {
     return `CREATE VIEW imports AS SELECT CAST(NULL AS VARCHAR) AS file WHERE false`;
   }
   return `CREATE VIEW imports AS SELECT * FROM read_json_auto(${sqlString(path.join(dir, '*.json'))}, union_by_name = true)`;
+}
+
+/** Keywords that can start a read-only query in DuckDB's dialect. */
+const QUERY_KEYWORDS = new Set(['SELECT', 'WITH', 'FROM', 'VALUES', 'TABLE', 'DESCRIBE', 'SUMMARIZE', 'SHOW', 'PIVOT', 'UNPIVOT', 'EXPLAIN']);
+
+/** The first word of a statement, after comments and opening parentheses, upper-cased. */
+function leadingKeyword(sql: string): string | null {
+  const match = /^(?:\s+|--[^\n]*\n?|\/\*[\s\S]*?\*\/|\()*([A-Za-z]+)/.exec(sql);
+  return match ? match[1].toUpperCase() : null;
+}
+
+function notSelect(found: string): QueryError {
+  return new QueryError(`Cannot run the query: only SELECT is allowed, found a ${found} statement`);
 }
 
 function engineError(error: unknown): QueryError {

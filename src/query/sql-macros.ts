@@ -6,10 +6,11 @@
  * - `in_cidr(addr, prefix)`: true when addr lies in prefix (`10.0.0.0/8`, `2001:db8::/32`, or a bare
  *   address = a host prefix); false across families; a malformed prefix is an error naming it.
  * - `community_id(src, dst, sport, dport, proto)`: Community ID v1, seed 0 (must equal
- *   flow/community-id.ts, which the tests check).
+ *   flow/community-id.ts, which the tests check). The `flows` view computes its column with
+ *   `withCommunityId`, which is cheaper over many rows.
  */
 export const SQL_MACROS: readonly string[] = [
-  `CREATE MACRO ip4_hex(a) AS array_to_string(list_transform(string_split(a, '.'), x -> printf('%02x', CAST(x AS INTEGER))), '')`,
+  `CREATE MACRO ip4_hex(a) AS array_to_string(list_transform(string_split(a, '.'), x -> printf('%02x', TRY_CAST(x AS INTEGER))), '')`,
   // An embedded IPv4 tail (RFC 4291 §2.2 form 3) becomes two hex groups.
   `CREATE MACRO ip6_without_v4_tail(a) AS CASE WHEN contains(a, '.')
      THEN regexp_replace(a, '[0-9.]+$', '') || substr(ip4_hex(regexp_extract(a, '[0-9.]+$')), 1, 4) || ':' || substr(ip4_hex(regexp_extract(a, '[0-9.]+$')), 5, 4)
@@ -34,21 +35,40 @@ export const SQL_MACROS: readonly string[] = [
   // Community ID spec, "ICMP": types with a counterpart hash as two-way, the counterpart as port.
   `CREATE MACRO cid_icmp_counterpart(p, t) AS CASE WHEN p = 1 THEN
        CASE t WHEN 8 THEN 0 WHEN 0 THEN 8 WHEN 13 THEN 14 WHEN 14 THEN 13 WHEN 15 THEN 16 WHEN 16 THEN 15
-              WHEN 10 THEN 9 WHEN 9 THEN 10 WHEN 17 THEN 18 WHEN 18 THEN 17 ELSE -1 END
-     ELSE
+              WHEN 10 THEN 9 WHEN 9 THEN 10 WHEN 17 THEN 18 WHEN 18 THEN 17 END
+     WHEN p = 58 THEN
        CASE t WHEN 128 THEN 129 WHEN 129 THEN 128 WHEN 133 THEN 134 WHEN 134 THEN 133 WHEN 135 THEN 136
               WHEN 136 THEN 135 WHEN 130 THEN 131 WHEN 131 THEN 130 WHEN 144 THEN 145 WHEN 145 THEN 144
-              WHEN 139 THEN 140 WHEN 140 THEN 139 ELSE -1 END
+              WHEN 139 THEN 140 WHEN 140 THEN 139 END
      END`,
-  `CREATE MACRO cid_hash(a, b, p, x, y, has_ports) AS '1:' || to_base64(unhex(sha1(unhex(
-     '0000' || a || b || printf('%02x', p) || '00' || CASE WHEN has_ports THEN printf('%04x%04x', x, y) ELSE '' END))))`,
-  `CREATE MACRO cid_ordered(a, b, p, x, y, one_way, has_ports) AS
-     CASE WHEN NOT one_way AND (a > b OR (a = b AND x > y)) THEN cid_hash(b, a, p, y, x, has_ports)
-          ELSE cid_hash(a, b, p, x, y, has_ports) END`,
-  `CREATE MACRO community_id(sa, da, sp, dp, p) AS CASE
-     WHEN p IN (1, 58) THEN cid_ordered(ip_hex(sa), ip_hex(da), p, dp // 256,
-          CASE WHEN cid_icmp_counterpart(p, dp // 256) >= 0 THEN cid_icmp_counterpart(p, dp // 256) ELSE dp % 256 END,
-          cid_icmp_counterpart(p, dp // 256) < 0, true)
-     WHEN p IN (6, 17, 132) THEN cid_ordered(ip_hex(sa), ip_hex(da), p, sp, dp, false, true)
-     ELSE cid_ordered(ip_hex(sa), ip_hex(da), p, 0, 0, false, false) END`,
+  `CREATE MACRO community_id(sa, da, sp, dp, p) AS (SELECT community_id FROM (${withCommunityId(
+    'SELECT sa AS src_addr, da AS dst_addr, sp AS src_port, dp AS dst_port, p AS proto',
+  )}))`,
 ];
+
+/**
+ * Wraps a relation that has src_addr, dst_addr, src_port, dst_port and proto columns, adding its
+ * `community_id` column (Community ID v1, seed 0) and helper columns named `_cid_*`.
+ *
+ * Built in layers, each a subquery over the one before, so that each input is expanded once:
+ * macros are inlined, and a single expression that repeats its arguments grows so large that
+ * DuckDB took seconds just to plan it. Spec order: seed, the endpoint that sorts first (unless the
+ * tuple is one-way), protocol, a zero pad byte, then ports where the protocol has them.
+ */
+export function withCommunityId(relationSql: string): string {
+  const inputs =
+    `SELECT *, ip_hex(src_addr) AS _cid_a, ip_hex(dst_addr) AS _cid_b, ` +
+    `CASE WHEN proto IN (1, 58) THEN dst_port // 256 WHEN proto IN (6, 17, 132) THEN src_port ELSE 0 END AS _cid_x, ` +
+    `CASE WHEN proto IN (1, 58) THEN coalesce(cid_icmp_counterpart(proto, dst_port // 256), dst_port % 256) ` +
+    `WHEN proto IN (6, 17, 132) THEN dst_port ELSE 0 END AS _cid_y, ` +
+    `proto IN (1, 58) AND cid_icmp_counterpart(proto, dst_port // 256) IS NULL AS _cid_one_way ` +
+    `FROM (${relationSql})`;
+  const ordered =
+    `SELECT *, (NOT _cid_one_way AND (_cid_a > _cid_b OR (_cid_a = _cid_b AND _cid_x > _cid_y))) AS _cid_swap FROM (${inputs})`;
+  const hash =
+    `'1:' || to_base64(unhex(sha1(unhex('0000' || ` +
+    `CASE WHEN _cid_swap THEN _cid_b || _cid_a ELSE _cid_a || _cid_b END || printf('%02x', proto) || '00' || ` +
+    `CASE WHEN proto NOT IN (1, 6, 17, 58, 132) THEN '' ` +
+    `WHEN _cid_swap THEN printf('%04x%04x', _cid_y, _cid_x) ELSE printf('%04x%04x', _cid_x, _cid_y) END))))`;
+  return `SELECT *, ${hash} AS community_id FROM (${ordered})`;
+}

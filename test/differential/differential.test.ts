@@ -3,7 +3,7 @@
  * softflowd 1.1.0, on real traffic captured in network namespaces (traffic-lab.ts).
  *
  * Needs root (namespaces, veth, tcpdump) and the Debian packages tcpdump, softflowd, nfdump, iperf3,
- * iproute2, ethtool, curl, python3, dnsutils, iputils-ping. Runs in about 15 s plus endsight's imports.
+ * iproute2, ethtool, curl, python3, dnsutils, iputils-ping, procps. Runs in about 12-16 s.
  * Set ENDSIGHT_DIFF_KEEP=1 to keep the captures and the peers' output (the path is printed).
  *
  * What is compared, and why each adjustment is principled (peers.ts has the peers' verified behaviour):
@@ -31,7 +31,8 @@
  * 3. Linux cooked captures (`tcpdump -i any` in B, which writes LINUX_SLL2 here, and `-y LINUX_SLL`):
  *    endsight on cooked v2 == endsight on cooked v1 == nfpcapd/softflowd on cooked v1 (neither peer
  *    reads cooked v2) == endsight on the Ethernet capture, per 5-tuple.
- * 4. The capture holds every kind of traffic the comparison is about, so it cannot pass vacuously.
+ * 4. The capture holds every kind of traffic the comparison is about, so it cannot pass vacuously;
+ * 5. and the comparison is shown to catch typical metering bugs (mutations of endsight's records).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -50,10 +51,10 @@ import {
   type AdjustedTotals,
 } from './flow-compare.js';
 import { canonicalAddress, totalsByTuple, tupleKey, type MeterFlow, type TupleTotals } from './meter-flow.js';
-import { isRoot } from './netns.js';
+import { isRoot, requirePrograms } from './netns.js';
 import { readPcap, reduceToSingleVlanTag, writePcap } from './pcap-file.js';
-import { peerVersions, runNfpcapd, runSoftflowd, type PeerResult } from './peers.js';
-import { LAB_ADDRESSES, runTrafficLab, type TrafficLabResult } from './traffic-lab.js';
+import { PEER_PROGRAMS, peerVersions, runNfpcapd, runSoftflowd, type PeerResult } from './peers.js';
+import { LAB_ADDRESSES, LAB_PROGRAMS, runTrafficLab, type TrafficLabResult } from './traffic-lab.js';
 
 const IDLE_TIMEOUT_S = 90;
 const ACTIVE_TIMEOUT_S = 1800;
@@ -104,15 +105,16 @@ describe('differential: endsight vs nfpcapd and softflowd on real traffic', { ti
   let ethernetScan: CaptureScan;
   let cookedV1Scan: CaptureScan;
   let qinqFramesRewritten = 0;
-  const peers: Record<'nfpcapdEth' | 'softflowdEth' | 'nfpcapdSll1' | 'softflowdSll1', Side<PeerResult>> = {} as never;
+  const peers: Partial<Record<'nfpcapdEth' | 'softflowdEth' | 'nfpcapdSll1' | 'softflowdSll1', Side<PeerResult>>> = {};
   const endsight: Partial<Record<'eth' | 'sll2' | 'sll1', Side<EndsightResult>>> = {};
   const started = Date.now();
   const timings: string[] = [];
 
   before(async () => {
     if (!isRoot()) {
-      throw new Error('The differential test needs root (network namespaces, veth pairs, tcpdump): run it with sudo, as scripts/test.sh does in CI.');
+      throw new Error('The differential test needs root (network namespaces, veth pairs, tcpdump): run it as root (e.g. `sudo npm test`).');
     }
+    requirePrograms({ ...LAB_PROGRAMS, ...PEER_PROGRAMS });
     workDir = await mkdtemp(join(tmpdir(), 'es-diff-'));
     let t = Date.now();
     lab = await runTrafficLab({ workDir: join(workDir, 'lab') });
@@ -127,19 +129,26 @@ describe('differential: endsight vs nfpcapd and softflowd on real traffic', { ti
     ethernetScan = scanCapture(ethernet);
     cookedV1Scan = scanCapture(await readPcap(lab.cookedV1Pcap));
 
+    // The meters are independent processes reading files: run them all at once.
+    const timed = async <T>(name: string, f: () => Promise<T>): Promise<Side<T>> => {
+      const t0 = Date.now();
+      const result = await attempt(f);
+      timings.push(`${name} ${Date.now() - t0} ms`);
+      return result;
+    };
+    const outDir = (name: string) => ({ ...timeouts, outDir: join(workDir, name) });
+    const dataDir = (name: string) => ({ ...timeouts, dataDir: join(workDir, name) });
     t = Date.now();
-    peers.nfpcapdEth = await attempt(() => runNfpcapd(peerEthernet, { ...timeouts, outDir: join(workDir, 'nfpcapd-eth') }));
-    peers.softflowdEth = await attempt(() => runSoftflowd(peerEthernet, { ...timeouts, outDir: join(workDir, 'softflowd-eth') }));
-    peers.nfpcapdSll1 = await attempt(() => runNfpcapd(lab.cookedV1Pcap, { ...timeouts, outDir: join(workDir, 'nfpcapd-sll1') }));
-    peers.softflowdSll1 = await attempt(() => runSoftflowd(lab.cookedV1Pcap, { ...timeouts, outDir: join(workDir, 'softflowd-sll1') }));
-    timings.push(`peers ${Date.now() - t} ms`);
-
-    for (const [key, pcap] of [['eth', lab.ethernetPcap], ['sll2', lab.cookedDefaultPcap], ['sll1', lab.cookedV1Pcap]] as const) {
-      t = Date.now();
-      endsight[key] = await attempt(() => runEndsight(pcap, { ...timeouts, dataDir: join(workDir, `endsight-${key}`) }));
-      timings.push(`endsight ${key} ${Date.now() - t} ms`);
-      if (endsight[key]?.error) break; // the CLI is missing or broken: no point importing the others
-    }
+    [peers.nfpcapdEth, peers.softflowdEth, peers.nfpcapdSll1, peers.softflowdSll1, endsight.eth, endsight.sll2, endsight.sll1] = await Promise.all([
+      timed('nfpcapd eth', () => runNfpcapd(peerEthernet, outDir('nfpcapd-eth'))),
+      timed('softflowd eth', () => runSoftflowd(peerEthernet, outDir('softflowd-eth'))),
+      timed('nfpcapd sll1', () => runNfpcapd(lab.cookedV1Pcap, outDir('nfpcapd-sll1'))),
+      timed('softflowd sll1', () => runSoftflowd(lab.cookedV1Pcap, outDir('softflowd-sll1'))),
+      timed('endsight eth', () => runEndsight(lab.ethernetPcap, dataDir('endsight-eth'))),
+      timed('endsight sll2', () => runEndsight(lab.cookedDefaultPcap, dataDir('endsight-sll2'))),
+      timed('endsight sll1', () => runEndsight(lab.cookedV1Pcap, dataDir('endsight-sll1'))),
+    ]);
+    timings.push(`meters ${Date.now() - t} ms`);
   });
 
   after(async () => {
@@ -183,10 +192,13 @@ describe('differential: endsight vs nfpcapd and softflowd on real traffic', { ti
       if ((tuple.srcPort === 53 || tuple.dstPort === 53) && p.protocol === 17) add(`DNS UDP ${v}`, key);
       if ((tuple.srcPort === 53 || tuple.dstPort === 53) && p.protocol === 6) add('DNS TCP', key);
       if (p.protocol === 58 && tuple.dstPort >> 8 === 143) add('MLDv2 (Hop-by-Hop)', key);
+      if (p.protocol === 6 && (p.tcpFlags & 0x04) !== 0) add(`TCP RST ${v}`, key);
+      if ((p.protocol === 1 && tuple.dstPort === 0x0303) || (p.protocol === 58 && tuple.dstPort === 0x0104)) add(`ICMP port unreachable ${v}`, key);
     }
     const expected = [
       'TCP v4', 'TCP v6', 'UDP v4', 'UDP v6', 'ICMP v4', 'ICMP v6', 'fragments v4', 'fragments v6',
       '802.1Q', 'QinQ 802.1ad', 'DNS UDP v4', 'DNS UDP v6', 'DNS TCP', 'MLDv2 (Hop-by-Hop)',
+      'TCP RST v4', 'TCP RST v6', 'ICMP port unreachable v4', 'ICMP port unreachable v6',
     ];
     const missing = expected.filter((k) => !kinds.get(k)?.size);
     assert.deepEqual(missing, [], `capture lacks ${missing.join(', ')}`);
@@ -283,10 +295,10 @@ describe('differential: endsight vs nfpcapd and softflowd on real traffic', { ti
     const idleUs = IDLE_TIMEOUT_S * 1e6;
     const esJoined = joinEndsightTcpCloseSplits(es.flows, idleUs);
     const nfJoined = joinNfpcapdPerPacketRecords(nf.flows, idleUs, ACTIVE_TIMEOUT_S * 1e6);
-    // Joined endsight records must be TCP (FIN/RST splits), nothing else.
-    for (const [key, list] of esJoined.records) {
-      if (list.length > 1) t.diagnostic(`endsight has ${list.length} records for ${key}`);
-    }
+    // A lab run lasts seconds: no record may end by a timeout, eviction or anything but FIN/RST or
+    // the end of the capture.
+    const reasons = new Set(es.flows.map((f) => f.endReason));
+    assert.deepEqual([...reasons].filter((r) => !['fin', 'rst', 'end'].includes(String(r))), [], 'unexpected end reasons');
     const excluded = adjusted('nfpcapdEth').touched;
     const result = compareRecords(esJoined.records, nfJoined.records, excluded);
     t.diagnostic(
@@ -313,6 +325,45 @@ describe('differential: endsight vs nfpcapd and softflowd on real traffic', { ti
     assertSameTotals(sll1, adjusted('softflowdSll1').totals, 'endsight cooked v1', 'softflowd cooked v1');
     assertSameTotals(sll2, eth, 'endsight cooked v2', 'endsight Ethernet');
   });
+
+  it('the comparison catches typical metering bugs (mutations of endsight\'s records)', () => {
+    const es = need(endsight.eth, 'endsight on the Ethernet capture').flows;
+    const nf = need(peers.nfpcapdEth, 'nfpcapd').flows;
+    const nfTotals = adjusted('nfpcapdEth');
+    const sfTotals = adjusted('softflowdEth').totals;
+    const idleUs = IDLE_TIMEOUT_S * 1e6;
+    const nfRecords = joinNfpcapdPerPacketRecords(nf, idleUs, ACTIVE_TIMEOUT_S * 1e6).records;
+    const detected = (flows: MeterFlow[]) => {
+      const totals = totalsByTuple(flows);
+      const records = compareRecords(joinEndsightTcpCloseSplits(flows, idleUs).records, nfRecords, nfTotals.touched);
+      return diffTotals(totals, nfTotals.totals).length + diffTotals(totals, sfTotals).length + records.differences.length;
+    };
+    const copy = () => es.map((f) => ({ ...f }));
+    const mutations: [string, (flows: MeterFlow[]) => MeterFlow[]][] = [
+      ['one packet lost from a bulk flow', (f) => { const x = f.find((y) => y.packets > 500)!; x.packets--; x.bytes -= 1500; return f; }],
+      ['ICMP dst_port without the code shift', (f) => { for (const x of f) if (x.protocol === 1 || x.protocol === 58) x.dstPort >>= 8; return f; }],
+      ['Ethernet header counted in bytes', (f) => { for (const x of f) x.bytes += 14 * x.packets; return f; }],
+      ['a record starting 2 ms early', (f) => { const x = f.find((y) => y.protocol === 6 && y.endReason === 'fin')!; x.startUs -= 2000; return f; }],
+      ['a FIN flag lost', (f) => { const x = f.find((y) => y.protocol === 6 && (y.tcpFlags & 1) === 1)!; x.tcpFlags &= ~1; return f; }],
+      ['QinQ frames not decoded', (f) => f.filter((x) => ![x.srcAddr, x.dstAddr].some((a) => a === LAB_ADDRESSES.cQinq4 || a === LAB_ADDRESSES.cQinq6))],
+      ['Hop-by-Hop (MLD) packets dropped', (f) => f.filter((x) => x.dstAddr !== 'ff02::16')],
+      ['non-first fragments in a port-0 flow', (f) => {
+        const x = f.find((y) => y.protocol === 17 && y.srcPort === 53 && y.packets === 3)!;
+        x.packets = 1;
+        f.push({ ...x, srcPort: 0, dstPort: 0, packets: 2, bytes: 1 });
+        x.bytes -= 1;
+        return f;
+      }],
+      ['a UDP flow split in two records', (f) => {
+        const x = f.find((y) => y.protocol === 17 && y.packets > 1000)!;
+        f.push({ ...x, packets: 1, bytes: 1000, startUs: x.endUs, endUs: x.endUs });
+        x.packets--; x.bytes -= 1000; x.endUs -= 1;
+        return f;
+      }],
+    ];
+    assert.equal(detected(copy()), 0);
+    const missed = mutations.filter(([, mutate]) => detected(mutate(copy())) === 0).map(([name]) => name);
+    assert.deepEqual(missed, [], 'mutations the comparison did not detect');
+  });
 });
 
-export type { MeterFlow };

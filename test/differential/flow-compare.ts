@@ -302,4 +302,3 @@ function brief(f: MeterFlow): string {
   return `[${f.startUs}..${f.endUs} ${f.packets}p ${f.bytes}B${f.endReason ? ` ${f.endReason}` : ''}]`;
 }
 
-export { totalsByTuple };

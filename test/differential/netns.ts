@@ -5,8 +5,10 @@
  * by {@link Lab.cleanup} (processes by their process group, namespaces by their name), also when a
  * step fails half-way. Needs root (namespaces, veth, packet capture).
  */
-import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { once } from 'node:events';
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
 
 /** Output of a finished command. */
 export interface CommandResult {
@@ -201,6 +203,8 @@ export class Lab {
 
   constructor(prefix = `es-diff-${process.pid}-${Lab.counter++}`) {
     this.prefix = prefix;
+    liveLabs.add(this);
+    installExitCleanup();
   }
 
   /** Creates namespace `<prefix>-<suffix>` with `lo` up, and registers it for cleanup. */
@@ -226,9 +230,7 @@ export class Lab {
       await runCommand(ns.exec(['ip', 'link', 'set', name, 'mtu', String(mtu)]));
       // TSO/GSO/GRO off: otherwise tcpdump sees 64 kB super-packets; tx/rx checksum off: otherwise
       // frames carry partial checksums, which the userspace VLAN forwarder would pass on unfixed.
-      await runCommand(ns.exec(['ethtool', '-K', name, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']), {
-        allowFailure: true,
-      });
+      await runCommand(ns.exec(['ethtool', '-K', name, 'tx', 'off', 'rx', 'off', 'tso', 'off', 'gso', 'off', 'gro', 'off']));
       await runCommand(ns.exec(['ip', 'link', 'set', name, 'up']));
     }
   }
@@ -269,11 +271,82 @@ export class Lab {
       }
     }
     this.namespaces.length = 0;
+    liveLabs.delete(this);
     return problems;
+  }
+
+  /**
+   * Last-resort synchronous cleanup for when the process exits or is signalled while the lab is up
+   * (a test runner's timeout, Ctrl-C): kills the process groups and deletes the namespaces.
+   */
+  cleanupSync(): void {
+    for (const p of this.processes) if (!p.hasExited) killGroup(p.pid, 'SIGKILL');
+    for (const ns of this.namespaces) {
+      try {
+        const pids = execFileSync('ip', ['netns', 'pids', ns.name], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+        for (const pid of pids.split(/\s+/).filter(Boolean)) {
+          try {
+            process.kill(Number(pid), 'SIGKILL');
+          } catch {
+            // gone
+          }
+        }
+        execFileSync('ip', ['netns', 'del', ns.name], { stdio: 'ignore' });
+      } catch {
+        // best effort
+      }
+    }
+    this.namespaces.length = 0;
+    liveLabs.delete(this);
+  }
+}
+
+const liveLabs = new Set<Lab>();
+let exitCleanupInstalled = false;
+
+/** On exit, SIGINT or SIGTERM, removes whatever live labs still own, then lets the signal act. */
+function installExitCleanup(): void {
+  if (exitCleanupInstalled) return;
+  exitCleanupInstalled = true;
+  process.on('exit', () => {
+    for (const lab of [...liveLabs]) lab.cleanupSync();
+  });
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    const handler = () => {
+      for (const lab of [...liveLabs]) lab.cleanupSync();
+      process.removeListener(signal, handler);
+      process.kill(process.pid, signal);
+    };
+    process.on(signal, handler);
   }
 }
 
 /** True when running as root (namespaces and capture need it). */
 export function isRoot(): boolean {
   return typeof process.getuid === 'function' && process.getuid() === 0;
+}
+
+/**
+ * Throws one error naming every missing program and the Debian package that provides it.
+ * `programs` maps program name → package.
+ */
+export function requirePrograms(programs: Record<string, string>): void {
+  const dirs = (process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin').split(delimiter).concat(['/usr/sbin', '/sbin']);
+  const missing = Object.entries(programs).filter(([program]) =>
+    !dirs.some((dir) => {
+      try {
+        accessSync(join(dir, program), constants.X_OK);
+        return true;
+      } catch {
+        return false;
+      }
+    }),
+  );
+  if (missing.length > 0) {
+    const packages = [...new Set(missing.map(([, pkg]) => pkg))];
+    throw new Error(
+      `Cannot run without ${missing.map(([p]) => p).join(', ')}: install the Debian packages ${packages.join(' ')} ` +
+        `(apt-get install ${packages.join(' ')}, or scripts/install-deps.sh --with-test-peers)`,
+    );
+  }
 }

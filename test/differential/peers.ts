@@ -19,10 +19,10 @@
  *   IPv6 datagram, first or not, as protocol 44). No IPv6 reassembly.
  * - TCP FIN and RST do not end a record: later packets of the 5-tuple (the last ACK, packets after a
  *   RST) stay in it.
- * - Timeouts when reading a file are checked lazily, on later packets: a gap longer than the idle
- *   timeout is not always a split (a 100 s gap with no other traffic did not split; 60 s gaps split a
- *   UDP flow when other traffic was being processed: the active timeout of 1800 s ended a flow at
- *   1860 s). A lab run lasts seconds, so neither timeout is exercised by the differential test.
+ * - Timeouts when reading a file are approximate (checked lazily as packet time advances): a 100 s
+ *   gap (idle timeout 90 s) did not split a flow, and with a packet every 60 s the active timeout of
+ *   1800 s ended the record after 1860 s. A lab run lasts seconds, so the differential test does not
+ *   exercise either timeout against nfpcapd.
  * - VLAN: one 802.1Q tag and two 0x8100 tags are parsed; a frame with an 802.1ad (0x88a8) outer tag
  *   is skipped. Linux cooked v1 (LINUX_SLL) is read; cooked v2 (LINUX_SLL2) is not (no records).
  * - nfdump prints times in milliseconds, truncated (…49.051954 → .051); `%tsr`/`%ter` are wrong in
@@ -46,7 +46,7 @@ import { createSocket } from 'node:dgram';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { canonicalAddress, parseTcpFlags, type MeterFlow } from './meter-flow.js';
-import { Lab, runCommand, sleep } from './netns.js';
+import { Lab, requirePrograms, runCommand, sleep } from './netns.js';
 
 /** Timeouts shared by all meters in a comparison (endsight's defaults). */
 export interface MeterTimeouts {
@@ -71,6 +71,9 @@ export interface PeerResult {
   summary: string;
 }
 
+/** Programs the peer runners need, and their Debian packages. */
+export const PEER_PROGRAMS: Record<string, string> = { nfpcapd: 'nfdump', nfcapd: 'nfdump', nfdump: 'nfdump', softflowd: 'softflowd' };
+
 const NFDUMP_FORMAT = 'fmt:%ts|%te|%pr|%sa|%sp|%da|%dp|%pkt|%byt|%flg|%it|%ic';
 
 /**
@@ -78,6 +81,7 @@ const NFDUMP_FORMAT = 'fmt:%ts|%te|%pr|%sa|%sp|%da|%dp|%pkt|%byt|%flg|%it|%ic';
  * back with nfdump. Fast: ~20,000 packets in a fraction of a second.
  */
 export async function runNfpcapd(pcapPath: string, options: PeerRunOptions): Promise<PeerResult> {
+  requirePrograms({ nfpcapd: 'nfdump', nfdump: 'nfdump' });
   const idle = options.idleTimeoutS ?? 90;
   const active = options.activeTimeoutS ?? 1800;
   await mkdir(options.outDir, { recursive: true });
@@ -98,6 +102,7 @@ export async function runNfpcapd(pcapPath: string, options: PeerRunOptions): Pro
 export async function runSoftflowd(pcapPath: string, options: PeerRunOptions): Promise<PeerResult> {
   const idle = options.idleTimeoutS ?? 90;
   const active = options.activeTimeoutS ?? 1800;
+  requirePrograms({ softflowd: 'softflowd', nfcapd: 'nfdump', nfdump: 'nfdump' });
   await mkdir(options.outDir, { recursive: true });
   const port = await freeUdpPort();
   const lab = new Lab(`es-diff-${process.pid}-softflowd`);

@@ -1,0 +1,149 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { FlowStore } from '../store/index.js';
+import { testBatch } from '../store/test-records.js';
+import { communityId } from '../flow/index.js';
+import { QueryEngine } from './query-engine.js';
+import { windowBetween } from './time-window.js';
+
+const T0 = Date.UTC(2026, 10, 1) * 1000;
+
+async function storeWith(count: number): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'endsight-query-'));
+  const store = await FlowStore.open(dir, { quotaBytes: 1e9 });
+  if (count > 0) {
+    store.append(testBatch(count, T0));
+    await store.flush();
+  }
+  await store.close();
+  return dir;
+}
+
+test('QueryEngine returns every stored record with the columns PRODUCT.md names', async () => {
+  const dir = await storeWith(300);
+  const expected = testBatch(300, T0).toRecords();
+  const engine = await QueryEngine.open(dir);
+  const { columns, rows } = await engine.all(
+    'SELECT *, epoch_us(start_time) AS s, epoch_us(end_time) AS e FROM flows ORDER BY start_time',
+  );
+  engine.close();
+  assert.deepEqual(columns.slice(0, 22).map((c) => c.name), [
+    'host', 'start_time', 'end_time', 'src_addr', 'dst_addr', 'src_port', 'dst_port', 'proto', 'packets', 'bytes',
+    'tcp_flags', 'direction', 'process', 'pid', 'username', 'uid', 'container', 'end_reason', 'sampling',
+    'community_id', 'interface', 'source',
+  ]);
+  assert.equal(rows.length, 300);
+  const at = (name: string) => columns.findIndex((c) => c.name === name);
+  rows.forEach((row, i) => {
+    const r = expected[i];
+    assert.equal(row[at('s')], r.startUs);
+    assert.equal(row[at('e')], r.endUs);
+    assert.equal(row[at('src_addr')], r.srcAddr);
+    assert.equal(row[at('dst_addr')], r.dstAddr);
+    assert.equal(row[at('src_port')], r.srcPort);
+    assert.equal(row[at('packets')], r.packets);
+    assert.equal(row[at('bytes')], r.bytes);
+    assert.equal(row[at('process')], r.process);
+    assert.equal(row[at('pid')], r.pid);
+    assert.equal(row[at('username')], null);
+    assert.equal(row[at('community_id')], communityId(r.srcAddr, r.dstAddr, r.srcPort, r.dstPort, r.protocol));
+  });
+  assert.match(String(rows[0][at('start_time')]), /^2026-11-01T00:00:00\.000000Z$/);
+});
+
+test('QueryEngine works on an empty store', async () => {
+  const engine = await QueryEngine.open(await storeWith(0));
+  const { rows } = await engine.all('SELECT count(*) AS n, sum(bytes) AS b FROM flows');
+  engine.close();
+  assert.deepEqual(rows, [[0, null]]);
+});
+
+test('QueryEngine refuses anything but one SELECT, and cannot touch files', async () => {
+  const dir = await storeWith(10);
+  const engine = await QueryEngine.open(dir);
+  const refused = [
+    ['DELETE FROM flows', /only SELECT/],
+    ['DROP VIEW flows', /only SELECT/],
+    ['CREATE TABLE x AS SELECT 1', /only SELECT/],
+    [`COPY (SELECT 1) TO '${dir}/flows/evil.csv'`, /only SELECT/],
+    ['SELECT 1; SELECT 2', /exactly one/],
+    ["SELECT * FROM read_csv('/etc/passwd')", /Permission Error|disabled/],
+    ["ATTACH '/tmp/x.db'", /only SELECT|Permission/],
+    ['SET enable_external_access = true', /only SELECT/],
+    ['SELEC 1', /syntax error/i],
+    ['SELECT nosuchcolumn FROM flows', /nosuchcolumn/],
+  ] as const;
+  for (const [sql, message] of refused) {
+    await assert.rejects(engine.all(sql), (e: Error) => e.name === 'QueryError' && message.test(e.message), sql);
+  }
+  const { rows } = await engine.all('SELECT count(*) FROM flows');
+  engine.close();
+  assert.deepEqual(rows, [[10]]);
+  assert.deepEqual((await fs.readdir(path.join(dir, 'flows'))).filter((f) => !f.startsWith('day=')), []);
+});
+
+test('QueryEngine time window keeps flows overlapping it', async () => {
+  const dir = await storeWith(100); // starts T0, one a second, each up to 5 s long
+  const window = windowBetween(`${new Date(T0 / 1000 + 10_000).toISOString()}/${new Date(T0 / 1000 + 20_000).toISOString()}`);
+  const engine = await QueryEngine.open(dir, { window });
+  const { rows } = await engine.all('SELECT min(start_time) < make_timestamp(' + (T0 + 10_000_000) + '), max(start_time) FROM flows');
+  engine.close();
+  assert.equal(rows[0][0], true, 'a flow started before the window but still active in it is included');
+  assert.equal(rows[0][1], '2026-11-01T00:00:19.000000Z');
+});
+
+test('community_id SQL macro equals the reference implementation and the spec example', async () => {
+  const engine = await QueryEngine.open(await storeWith(0));
+  const cases: [string, string, number, number, number][] = [
+    ['128.232.110.120', '66.35.250.204', 34855, 80, 6],
+    ['66.35.250.204', '128.232.110.120', 80, 34855, 6],
+    ['10.0.0.1', '10.0.0.1', 80, 1234, 17],
+    ['2001:db8::1', 'fe80::1:2', 5353, 53, 17],
+    ['::ffff:192.0.2.1', '2001:db8:0:0:1:0:0:1', 1, 2, 132],
+    ['10.0.0.1', '10.0.0.2', 0, 8 * 256, 1],
+    ['10.0.0.2', '10.0.0.1', 0, 0, 1],
+    ['10.0.0.1', '10.0.0.2', 0, 3 * 256 + 1, 1],
+    ['2001:db8::2', '2001:db8::1', 0, 128 * 256, 58],
+    ['2001:db8::2', '2001:db8::1', 0, 135 * 256, 58],
+    ['2001:db8::2', '2001:db8::1', 0, 1 * 256 + 4, 58],
+    ['10.0.0.1', '10.0.0.2', 0, 0, 50],
+    ['fd00::1', 'fd00::2', 0, 0, 47],
+  ];
+  for (const [a, b, x, y, p] of cases) {
+    const { rows } = await engine.all(`SELECT community_id('${a}', '${b}', ${x}, ${y}, ${p})`);
+    assert.equal(rows[0][0], communityId(a, b, x, y, p), `${a} ${b} ${x} ${y} ${p}`);
+  }
+  const { rows } = await engine.all(`SELECT community_id('128.232.110.120', '66.35.250.204', 34855, 80, 6)`);
+  engine.close();
+  assert.equal(rows[0][0], '1:LQU9qZlK+B5F3KDmev6m5PMibrg='); // the spec's README example
+});
+
+test('in_cidr and ip_hex handle both families and reject malformed prefixes', async () => {
+  const engine = await QueryEngine.open(await storeWith(0));
+  const truth: [string, string, boolean][] = [
+    ['10.1.2.3', '10.0.0.0/8', true],
+    ['11.1.2.3', '10.0.0.0/8', false],
+    ['10.1.2.3', '10.1.2.3', true],
+    ['10.1.2.3', '0.0.0.0/0', true],
+    ['192.168.1.255', '192.168.1.128/25', true],
+    ['192.168.1.127', '192.168.1.128/25', false],
+    ['2001:db8::1', '2001:db8::/32', true],
+    ['2001:db9::1', '2001:db8::/32', false],
+    ['::ffff:10.0.0.1', '::ffff:0:0/96', true],
+    ['10.0.0.1', '::/0', false],
+    ['fe80::1', '10.0.0.0/8', false],
+  ];
+  for (const [address, prefix, expected] of truth) {
+    const { rows } = await engine.all(`SELECT in_cidr('${address}', '${prefix}')`);
+    assert.equal(rows[0][0], expected, `${address} in ${prefix}`);
+  }
+  const { rows } = await engine.all(`SELECT ip_hex('2001:db8::1'), ip_hex('::'), ip_hex('::ffff:192.0.2.1'), ip_hex('10.0.0.255')`);
+  assert.deepEqual(rows[0], ['20010db8000000000000000000000001', '0'.repeat(32), '00000000000000000000ffffc0000201', '0a0000ff']);
+  for (const bad of ['10.0.0.0/33', 'banana', '10.0.0.0/x', '2001:db8::/129']) {
+    await assert.rejects(engine.all(`SELECT in_cidr('10.0.0.1', '${bad}')`), new RegExp(`"${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}" is not a CIDR prefix`));
+  }
+  engine.close();
+});
