@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runtime_packages=(zstd)
-test_packages=(tcpdump softflowd nfdump iperf3 iproute2 curl python3 dnsutils bind9 iputils-ping procps time)
+test_packages=(tcpdump softflowd nfdump iperf3 iproute2 ethtool curl python3 dnsutils iputils-ping procps time)
 wanted=("${runtime_packages[@]}")
 [ "${1:-}" = "--with-test-peers" ] && wanted+=("${test_packages[@]}")
 

@@ -48,16 +48,24 @@ test('FlowMeter makes one unidirectional record per direction, with IP-layer byt
   assert.equal(r.sampling, 1);
 });
 
-test('FlowMeter ends a TCP record at FIN and at RST, with the flags ORed', () => {
+test('FlowMeter ends a TCP record after FIN once it goes quiet, keeping the last ACK in it', () => {
   const tcp = (flags: number): PacketSpec => ({ ipVersion: 6, protocol: TCP, src: '2001:db8::1', dst: '2001:db8::2', srcPort: 40000, dstPort: 443, tcpFlags: flags });
   const { records } = meterOf([
-    frame(tcp(SYN), 0), frame(tcp(ACK), 1), frame(tcp(FIN | ACK), 2), frame(tcp(ACK), 3), frame(tcp(RST), 4),
+    frame(tcp(SYN), 0), frame(tcp(ACK), 1), frame(tcp(FIN | ACK), 2), frame(tcp(ACK), 3), // last ACK: same record
+    frame(tcp(ACK), 3 + 5 * S + 1), // quiet for longer than the FIN timeout: a new record
+    frame(tcp(RST), 4 + 5 * S + 1),
   ]);
   assert.deepEqual(records.map((r) => [r.packets, r.tcpFlags, r.endReason]), [
-    [3, SYN | ACK | FIN, 'fin'],
+    [4, SYN | ACK | FIN, 'fin'],
     [2, ACK | RST, 'rst'],
   ]);
   assert.equal(records[0].srcAddr, '2001:db8::1');
+});
+
+test('FlowMeter: a new SYN after FIN starts a new record (port reuse)', () => {
+  const tcp = (flags: number): PacketSpec => ({ ipVersion: 4, protocol: TCP, srcPort: 40000, dstPort: 80, tcpFlags: flags });
+  const { records } = meterOf([frame(tcp(SYN), 0), frame(tcp(FIN | ACK), 10), frame(tcp(SYN), 20), frame(tcp(ACK), 30)]);
+  assert.deepEqual(records.map((r) => [r.packets, r.endReason]), [[2, 'fin'], [2, 'end']]);
 });
 
 test('FlowMeter puts ICMP type*256+code in dst_port', () => {

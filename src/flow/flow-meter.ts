@@ -14,9 +14,6 @@ import { Direction } from './flow-record.js';
 import { FlowRecordBatch } from './flow-record-batch.js';
 import { AddressDictionary } from './address-dictionary.js';
 
-const TCP_FIN = 0x01;
-const TCP_RST = 0x04;
-const PROTO_TCP = 6;
 
 export interface FlowMeterOptions {
   /** Default 90 s (the paper's flow definition). */
@@ -25,6 +22,8 @@ export interface FlowMeterOptions {
   activeTimeoutUs: number;
   /** Hard cap on tracked flows (oldest-first early export beyond it). */
   maxFlows: number;
+  /** How long a TCP flow that saw FIN or RST stays open for its last packets. Default 5 s. */
+  finTimeoutUs?: number;
   /** Reporting host written into every record. */
   host: string;
   /** Where the packets come from, e.g. `pcap:trace.pcap`. */
@@ -69,7 +68,12 @@ export class FlowMeter {
   ) {
     this.source = options.source;
     this.table = new FlowTable(
-      { idleTimeoutUs: options.idleTimeoutUs, activeTimeoutUs: options.activeTimeoutUs, maxFlows: options.maxFlows },
+      {
+        idleTimeoutUs: options.idleTimeoutUs,
+        activeTimeoutUs: options.activeTimeoutUs,
+        maxFlows: options.maxFlows,
+        finTimeoutUs: options.finTimeoutUs,
+      },
       (table, slot, reason) => this.emit(table, slot, reason),
     );
     this.fragments = new FragmentTable(
@@ -103,11 +107,7 @@ export class FlowMeter {
         continue;
       }
       key.set(packet.srcAddr, packet.dstAddr, packet.srcPort, packet.dstPort, packet.protocol, packet.ipVersion, interfaceId);
-      const slot = table.account(key, timestampUs, packet.ipBytes, packet.tcpFlags);
-      if (packet.protocol === PROTO_TCP && (packet.tcpFlags & (TCP_FIN | TCP_RST)) !== 0) {
-        // TCP completion: the record ends with the packet that carries FIN or RST.
-        table.end(slot, (packet.tcpFlags & TCP_RST) !== 0 ? 'rst' : 'fin');
-      }
+      table.account(key, timestampUs, packet.ipBytes, packet.tcpFlags);
     }
     this.fragments.expire(this.nowUs);
   }

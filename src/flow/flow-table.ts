@@ -6,7 +6,8 @@
  * of the open-addressing index: BYTES_PER_FLOW in all, with no allocation per packet.
  *
  * Record boundaries are decided when a packet is counted (gap since the flow's last packet > idle
- * timeout, or flow age >= active timeout), so they never depend on when expiry runs. Expiry itself
+ * timeout, flow age >= active timeout, or a TCP flow that saw FIN or RST going quiet for longer than
+ * the FIN timeout or meeting a new SYN), so they never depend on when expiry runs. Expiry itself
  * (`sweep`) only returns memory and pushes finished flows out; it runs every `sweepIntervalUs` of
  * packet time, amortised over at least a quarter of the table's size in packets so its cost per
  * packet stays constant. The creation-order list gives the active timeout and the cap's
@@ -29,6 +30,10 @@ const D_PACKETS = 10;
 const D_BYTES = 11;
 const STRIDE_DOUBLES = STRIDE_WORDS / 2;
 const LIVE = 0x8000_0000;
+const TCP_FIN = 0x01;
+const TCP_SYN = 0x02;
+const TCP_RST = 0x04;
+const TCP_ACK = 0x10;
 
 const NONE = -1;
 const EMPTY_BUCKET = -1;
@@ -43,6 +48,11 @@ export interface FlowTableOptions {
   activeTimeoutUs: number;
   /** Hard cap on tracked flows; at the cap the oldest flow is ended early. */
   maxFlows: number;
+  /**
+   * A TCP flow that saw FIN or RST ends once quiet for this long (or at a new SYN), so the closing
+   * side's last ACK stays in its record. Default 5 s.
+   */
+  finTimeoutUs?: number;
   /** Slots allocated up front; the table doubles up to maxFlows as needed. */
   initialCapacity?: number;
   /** Packet time between expiry sweeps. Default: a tenth of the idle timeout, at most 10 s. */
@@ -98,6 +108,7 @@ function hashKey(w: Uint32Array): number {
 export class FlowTable {
   private readonly idleTimeoutUs: number;
   private readonly activeTimeoutUs: number;
+  private readonly finTimeoutUs: number;
   private readonly sweepIntervalUs: number;
   readonly maxFlows: number;
 
@@ -132,6 +143,7 @@ export class FlowTable {
     if (!(options.maxFlows >= 1)) throw new RangeError(`maxFlows must be at least 1: current value is ${options.maxFlows}`);
     this.idleTimeoutUs = options.idleTimeoutUs;
     this.activeTimeoutUs = options.activeTimeoutUs;
+    this.finTimeoutUs = Math.min(options.finTimeoutUs ?? 5_000_000, options.idleTimeoutUs);
     this.sweepIntervalUs = options.sweepIntervalUs ?? Math.min(10_000_000, Math.max(1, options.idleTimeoutUs / 10));
     this.maxFlows = Math.floor(options.maxFlows);
     this.resize(Math.min(this.maxFlows, Math.max(16, options.initialCapacity ?? 4096)));
@@ -161,7 +173,14 @@ export class FlowTable {
     const f64 = this.f64;
     if (slot !== NONE) {
       const d = slot * STRIDE_DOUBLES;
-      if (timestampUs - f64[d + D_LAST] > this.idleTimeoutUs) {
+      const closing = this.u32[slot * STRIDE_WORDS + W_FLAGS] & (TCP_FIN | TCP_RST);
+      if (
+        closing !== 0 &&
+        (timestampUs - f64[d + D_LAST] > this.finTimeoutUs || (tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN)
+      ) {
+        this.end(slot, (closing & TCP_RST) !== 0 ? 'rst' : 'fin');
+        slot = NONE;
+      } else if (timestampUs - f64[d + D_LAST] > this.idleTimeoutUs) {
         this.end(slot, 'idle');
         slot = NONE;
       } else if (timestampUs - f64[d + D_FIRST] >= this.activeTimeoutUs) {
@@ -190,7 +209,7 @@ export class FlowTable {
     if (lastUs > this.f64[d + D_LAST]) this.f64[d + D_LAST] = lastUs;
   }
 
-  /** Ends every flow idle for longer than the idle timeout, or open for the active timeout, at `nowUs`. */
+  /** Ends every flow that timed out (idle, active, or closed by FIN/RST and quiet) at `nowUs`. */
   sweep(nowUs: number): number {
     this.lastSweepUs = nowUs;
     this.packetsSinceSweep = 0;
@@ -199,17 +218,26 @@ export class FlowTable {
     while (this.ageHead !== NONE && nowUs - this.f64[this.ageHead * STRIDE_DOUBLES + D_FIRST] >= this.activeTimeoutUs) {
       this.end(this.ageHead, 'active');
     }
-    // Idle timeout: a linear pass over the records (cache friendly, no per-packet bookkeeping).
+    // Idle and FIN timeouts: a linear pass over the records (cache friendly, no per-packet bookkeeping).
     for (let slot = 0; slot < this.highWater; slot++) {
-      if ((this.u32[slot * STRIDE_WORDS + W_FLAGS] & LIVE) === 0) continue;
-      if (nowUs - this.f64[slot * STRIDE_DOUBLES + D_LAST] > this.idleTimeoutUs) this.end(slot, 'idle');
+      const flags = this.u32[slot * STRIDE_WORDS + W_FLAGS];
+      if ((flags & LIVE) === 0) continue;
+      const quietUs = nowUs - this.f64[slot * STRIDE_DOUBLES + D_LAST];
+      if ((flags & (TCP_FIN | TCP_RST)) !== 0 && quietUs > this.finTimeoutUs) {
+        this.end(slot, (flags & TCP_RST) !== 0 ? 'rst' : 'fin');
+      } else if (quietUs > this.idleTimeoutUs) {
+        this.end(slot, 'idle');
+      }
     }
     return before - this.liveCount;
   }
 
-  /** Ends every remaining flow, oldest first. */
+  /** Ends every remaining flow, oldest first; TCP flows that saw FIN or RST say so instead of `reason`. */
   endAll(reason: TableEndReason): void {
-    while (this.ageHead !== NONE) this.end(this.ageHead, reason);
+    while (this.ageHead !== NONE) {
+      const flags = this.u32[this.ageHead * STRIDE_WORDS + W_FLAGS];
+      this.end(this.ageHead, (flags & TCP_RST) !== 0 ? 'rst' : (flags & TCP_FIN) !== 0 ? 'fin' : reason);
+    }
   }
 
   /** Ends one flow: reports it to the handler, then frees its slot. */
