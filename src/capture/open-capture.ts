@@ -24,7 +24,7 @@ export async function openCapture(path: string, issues: IssueCounter, options?: 
   try {
     handle = await open(path, 'r');
   } catch (err) {
-    throw new CaptureError(path, `${EXPECTED}, but the file cannot be opened: ${osReason(err)}`, { cause: err });
+    throw new CaptureError(path, `cannot open the file: ${osReason(err)}`, { cause: err });
   }
   let source: ByteSource | null = null;
   try {
@@ -39,7 +39,7 @@ export async function openCapture(path: string, issues: IssueCounter, options?: 
     if (source !== null) await source.close().catch(() => undefined);
     else await handle.close().catch(() => undefined);
     if (err instanceof CaptureError) throw err;
-    throw new CaptureError(path, `${EXPECTED}, but reading failed: ${osReason(err)}`, { cause: err });
+    throw new CaptureError(path, `cannot read the file: ${osReason(err)}`, { cause: err });
   }
 }
 
