@@ -13,16 +13,22 @@ const { version } = createRequire(import.meta.url)('../../../package.json') as {
 /** Error classes whose message is meant for the user as it is. */
 const USER_ERRORS = new Set(['CaptureError', 'StoreError', 'QueryError', 'FilterError', 'RangeError']);
 
+/** Commander's usage errors as one line like every other error: `endsight: <message> (run with --help for usage)`. */
+const ONE_LINE_ERRORS = {
+  outputError: (text: string, write: (s: string) => void) =>
+    write(`endsight: ${text.replace(/^error: /, '').trim().replace(/\s*\n\s*/g, ' ')} (run with --help for usage)\n`),
+};
+
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('endsight')
     .description('End-system network monitoring: per-flow records from every host, queryable by SQL.')
     .version(version)
-    .showHelpAfterError('(run with --help for usage)')
+    .configureOutput(ONE_LINE_ERRORS)
     .exitOverride()
     .addCommand(importCommand())
     .addCommand(queryCommand())
     .addCommand(flowsCommand());
-  for (const command of program.commands) command.exitOverride().showHelpAfterError('(run with --help for usage)');
+  for (const command of program.commands) command.exitOverride().configureOutput(ONE_LINE_ERRORS);
   try {
     await program.parseAsync(argv);
     return 0;
@@ -30,7 +36,7 @@ export async function main(argv: string[]): Promise<number> {
     if (error instanceof CommanderError) return error.exitCode;
     const name = (error as Error)?.name;
     if (USER_ERRORS.has(name)) {
-      process.stderr.write(`endsight: ${(error as Error).message}\n`);
+      process.stderr.write(`endsight: ${(error as Error).message.split('\n')[0]}\n`);
     } else {
       process.stderr.write(`endsight: internal error: ${(error as Error)?.stack ?? String(error)}\n`);
     }

@@ -55,6 +55,10 @@ export class FlowMeter {
   private readonly key = new FlowKey();
   private finished = new FlowRecordBatch();
   private addresses = new AddressDictionary(this.finished.strings);
+  /** Codes of the strings every record of the current batch repeats; -2 = not looked up yet. */
+  private constantCodes = { host: -2, source: -2, direction: -2 };
+  private readonly reasonCodes = new Map<string, number>();
+  private interfaceCodes: number[] = [];
   private interfaces: readonly CaptureInterface[] = [];
   private packetsSeen = 0;
   private packetsMetered = 0;
@@ -85,7 +89,10 @@ export class FlowMeter {
 
   /** Meters every packet of a batch. `interfaces` names the capture interfaces (for the record). */
   processBatch(batch: PacketBatch, interfaces: readonly CaptureInterface[]): void {
-    this.interfaces = interfaces;
+    if (interfaces !== this.interfaces) {
+      this.interfaces = interfaces;
+      this.interfaceCodes = [];
+    }
     const packet = this.packet;
     const key = this.key;
     const table = this.table;
@@ -115,6 +122,7 @@ export class FlowMeter {
   /** Sets the `source` of records ended from now on (the next file of a multi-file import). */
   setSource(source: string): void {
     this.source = source;
+    this.constantCodes.source = -2;
   }
 
   /** Ends flows that timed out at packet time `nowUs` (for live sources whose packets pause). */
@@ -135,6 +143,7 @@ export class FlowMeter {
     const out = this.finished;
     this.finished = new FlowRecordBatch();
     this.addresses = new AddressDictionary(this.finished.strings);
+    this.forgetCodes();
     return out;
   }
 
@@ -215,15 +224,34 @@ export class FlowMeter {
     n.uid[i] = NaN;
     n.sampling[i] = 1;
     const c = batch.codes;
-    c.host[i] = strings.code(this.options.host);
+    const constant = this.constantCodes;
+    if (constant.host === -2) {
+      constant.host = strings.code(this.options.host);
+      constant.direction = strings.code(Direction.unknown);
+    }
+    if (constant.source === -2) constant.source = strings.code(this.source);
+    c.host[i] = constant.host;
     c.srcAddr[i] = this.addresses.code(key, 0, ipVersion);
     c.dstAddr[i] = this.addresses.code(key, 4, ipVersion);
-    c.direction[i] = strings.code(Direction.unknown);
+    c.direction[i] = constant.direction;
     c.process[i] = -1;
     c.username[i] = -1;
     c.container[i] = -1;
-    c.endReason[i] = strings.code(reason);
-    c.interfaceName[i] = strings.code(this.interfaces[interfaceId]?.name ?? null);
-    c.source[i] = strings.code(this.source);
+    let reasonCode = this.reasonCodes.get(reason);
+    if (reasonCode === undefined) this.reasonCodes.set(reason, (reasonCode = strings.code(reason)));
+    c.endReason[i] = reasonCode;
+    let interfaceCode = this.interfaceCodes[interfaceId];
+    if (interfaceCode === undefined) {
+      interfaceCode = this.interfaceCodes[interfaceId] = strings.code(this.interfaces[interfaceId]?.name ?? null);
+    }
+    c.interfaceName[i] = interfaceCode;
+    c.source[i] = constant.source;
+  }
+
+  /** The current batch's dictionary is new: cached codes no longer apply. */
+  private forgetCodes(): void {
+    this.constantCodes = { host: -2, source: -2, direction: -2 };
+    this.reasonCodes.clear();
+    this.interfaceCodes = [];
   }
 }

@@ -21,7 +21,10 @@ export interface ImportOptions {
   activeTimeoutUs: number;
   exportIntervalUs: number;
   maxFlows: number;
-  /** Finished records held in memory before a flush is forced. Default 500,000. */
+  /**
+   * Finished records held in memory before a flush starts. Default 100,000: large enough segments
+   * to compress well, small enough that writing one overlaps with metering the next.
+   */
   maxPendingRecords?: number;
   /** Wall clock in ms (tests pass a fake one). */
   now?: () => number;
@@ -91,14 +94,21 @@ export async function importCaptures(files: readonly string[], store: FlowStore,
   let bytesBefore = 0;
   let firstPacketUs: number | null = null;
   const now = options.now ?? Date.now;
-  const maxPendingRecords = options.maxPendingRecords ?? 500_000;
+  const maxPendingRecords = options.maxPendingRecords ?? 100_000;
   let lastExportMs = now();
+  // DuckDB writes a segment on its own threads, so a flush runs while the meter goes on; at most one
+  // is in flight, and a failed one stops the import at the next batch.
+  let inFlight: Promise<void> | null = null;
   const flush = async (): Promise<void> => {
+    if (inFlight) await inFlight;
     store.append(meter.drain());
-    const result = await store.flush();
-    flowsStored += result.records;
-    segmentsWritten += result.segments.length;
-    storedBytes += result.bytesWritten;
+    inFlight = store.flush().then((result) => {
+      flowsStored += result.records;
+      segmentsWritten += result.segments.length;
+      storedBytes += result.bytesWritten;
+    });
+    // Mark the rejection handled here; it is rethrown when awaited.
+    inFlight.catch(() => undefined);
   };
 
   for (let fileIndex = 0; fileIndex < sources.length; fileIndex++) {
@@ -125,6 +135,7 @@ export async function importCaptures(files: readonly string[], store: FlowStore,
   }
   meter.finish();
   await flush();
+  await inFlight;
 
   const stats = meter.stats();
   const finished = Date.now();

@@ -86,12 +86,15 @@ export class FlowStore {
 
   /**
    * Writes queued records as one segment per UTC day they start in, then applies retention and quota.
+   * Records appended while a flush runs go to the next one; flushes must not overlap (await each).
    * All of a flush's segments are written before any is renamed into place, so a failure (a full
    * disk) leaves nothing behind: the records stay queued and the store refuses further writes.
    */
   async flush(): Promise<FlushResult> {
     if (this.failed) throw this.failed;
+    // Take the queued records now, so that appends during the write go to the next flush.
     const batch = this.pending;
+    this.pending = new FlowRecordBatch();
     const result: FlushResult = { records: 0, segments: [], bytesWritten: 0, retention: { deleted: [], bytesFreed: 0 } };
     if (batch.length === 0) return result;
 
@@ -125,10 +128,11 @@ export class FlowStore {
       }
     } catch (error) {
       for (const segment of planned) await fs.rm(segment.tmpPath, { force: true }).catch(() => undefined);
+      batch.appendBatch(this.pending); // keep every unwritten record, oldest first
+      this.pending = batch;
       this.failed = describeWriteError(error, this.dataDir);
       throw this.failed;
     }
-    this.pending = new FlowRecordBatch();
     result.records = batch.length;
     result.segments = planned.map((s) => s.finalPath);
     result.retention = await enforceRetention(this.dataDir, {

@@ -24,7 +24,7 @@ export function queryCommand(): Command {
     '\nExamples:\n' +
       '  endsight query "SELECT src_addr, sum(bytes) AS bytes FROM flows GROUP BY 1 ORDER BY 2 DESC LIMIT 10"\n' +
       '  endsight query --since 2h --format csv "SELECT * FROM flows WHERE in_cidr(dst_addr, \'10.0.0.0/8\')"\n' +
-      '  endsight query --format json "SELECT file, packets, issues FROM imports"',
+      '  endsight query --format json "SELECT files, packets, issues FROM imports"',
   );
   return command.action(async (sql: string, options) => {
     const engine = await QueryEngine.open(options.dataDir, { window: windowFromOptions(options) });
