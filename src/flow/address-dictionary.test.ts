@@ -9,7 +9,7 @@ test('AddressDictionary gives each distinct address one code and its RFC 5952 te
   const dictionary = new AddressDictionary(strings);
   const texts: string[] = [];
   for (let i = 0; i < 5000; i++) {
-    texts.push(`10.${(i >> 8) & 255}.${i & 255}.1`, `2001:db8::${i.toString(16)}:0:1`);
+    texts.push(`10.${(i >> 8) & 255}.${i & 255}.1`, `2001:db8:${(i + 1).toString(16)}::1`);
   }
   texts.push('0.0.0.0', '::', '::ffff:10.0.0.1'); // all-zero words in both families must not collide
   const codes = new Map<string, number>();
