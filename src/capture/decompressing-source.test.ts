@@ -15,7 +15,7 @@ function zstdCompress(bytes: Uint8Array, args: string[] = []): Uint8Array {
   return new Uint8Array(result.stdout);
 }
 
-const decoders: ZstdDecoder[] = hasNativeZstd() ? ['native', 'fzstd'] : ['fzstd'];
+const decoders: ZstdDecoder[] = hasNativeZstd() ? ['native', 'zstd-command'] : ['zstd-command'];
 
 for (const decoder of decoders) {
   test(`zstd via ${decoder}: multi-frame stream decodes exactly, in small reads`, async () => {
