@@ -74,14 +74,18 @@ test('QueryEngine refuses anything but one SELECT, and cannot touch files', asyn
     ["ATTACH '/tmp/x.db'", /only SELECT|Permission/],
     ['SET enable_external_access = true', /only SELECT/],
     ['SELEC 1', /syntax error/i],
+    [`EXPLAIN ANALYZE COPY (SELECT 1) TO '${dir}/flows/evil.csv'`, /only SELECT/],
+    ['EXPLAIN ANALYZE DELETE FROM flows', /only SELECT/],
     ['SELECT nosuchcolumn FROM flows', /nosuchcolumn/],
   ] as const;
   for (const [sql, message] of refused) {
     await assert.rejects(engine.all(sql), (e: Error) => e.name === 'QueryError' && message.test(e.message), sql);
   }
   const { rows } = await engine.all('SELECT count(*) FROM flows');
-  engine.close();
   assert.deepEqual(rows, [[10]]);
+  const plan = await engine.all('EXPLAIN ANALYZE SELECT count(*) FROM flows');
+  assert.match(String(plan.rows[0][1]), /READ_PARQUET|TABLE_SCAN|Query Profiling/i);
+  engine.close();
   assert.deepEqual((await fs.readdir(path.join(dir, 'flows'))).filter((f) => !f.startsWith('day=')), []);
 });
 

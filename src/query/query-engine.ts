@@ -132,7 +132,14 @@ export class QueryEngine {
       if (keyword !== null && !QUERY_KEYWORDS.has(keyword)) throw notSelect(keyword);
       throw engineError(error);
     }
-    if (prepared.statementType !== StatementType.SELECT) throw notSelect(StatementType[prepared.statementType]);
+    if (prepared.statementType === StatementType.EXPLAIN) {
+      // EXPLAIN ANALYZE runs its statement: allow it only in front of a SELECT.
+      const inner = sql.replace(/^\s*EXPLAIN\s+(ANALY[SZ]E\s+)?/i, '');
+      if (inner !== sql) await this.prepareSelect(inner);
+      else throw notSelect('EXPLAIN');
+    } else if (prepared.statementType !== StatementType.SELECT) {
+      throw notSelect(StatementType[prepared.statementType]);
+    }
     return prepared;
   }
 }
@@ -147,7 +154,7 @@ async function flowsViewSql(root: string, window: TimeWindow | undefined): Promi
   const stored =
     segments.length === 0
       ? `SELECT ${STORED_COLUMNS.map((c) => `CAST(NULL AS ${c.sqlType}) AS ${c.name}`).join(', ')} WHERE false`
-      : `SELECT * FROM read_parquet(${sqlString(path.join(root, 'flows', 'day=*', '*.parquet'))}, hive_partitioning = false, union_by_name = true)`;
+      : `SELECT * FROM read_parquet(${sqlString(path.join(root, 'flows', 'day=*', '*.parquet'))}, hive_partitioning = false)`;
   const withEndTime = `SELECT *, start_time + to_microseconds(CAST(duration_us AS BIGINT)) AS end_time FROM (${stored})`;
   return `CREATE VIEW flows AS SELECT ${FLOW_COLUMNS.join(', ')} FROM (${withCommunityId(`SELECT * FROM (${withEndTime})${where}`)})`;
 }
@@ -164,9 +171,9 @@ async function importsViewSql(root: string): Promise<string> {
 /** Keywords that can start a read-only query in DuckDB's dialect. */
 const QUERY_KEYWORDS = new Set(['SELECT', 'WITH', 'FROM', 'VALUES', 'TABLE', 'DESCRIBE', 'SUMMARIZE', 'SHOW', 'PIVOT', 'UNPIVOT', 'EXPLAIN']);
 
-/** The first word of a statement, after comments and opening parentheses, upper-cased. */
+/** The first word of a statement (after comments, parentheses and EXPLAIN [ANALYZE]), upper-cased. */
 function leadingKeyword(sql: string): string | null {
-  const match = /^(?:\s+|--[^\n]*\n?|\/\*[\s\S]*?\*\/|\()*([A-Za-z]+)/.exec(sql);
+  const match = /^(?:\s+|--[^\n]*\n?|\/\*[\s\S]*?\*\/|\(|EXPLAIN\s+(?:ANALY[SZ]E\s+)?)*([A-Za-z]+)/i.exec(sql);
   return match ? match[1].toUpperCase() : null;
 }
 

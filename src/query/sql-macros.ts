@@ -54,21 +54,23 @@ export const SQL_MACROS: readonly string[] = [
  * macros are inlined, and a single expression that repeats its arguments grows so large that
  * DuckDB took seconds just to plan it. Spec order: seed, the endpoint that sorts first (unless the
  * tuple is one-way), protocol, a zero pad byte, then ports where the protocol has them.
+ * Protocol tests are written as ORs: DuckDB turns `IN (…)` lists into a join, which, unlike an
+ * unused column, is not pruned from queries that never ask for the Community ID.
  */
 export function withCommunityId(relationSql: string): string {
   const inputs =
     `SELECT *, ip_hex(src_addr) AS _cid_a, ip_hex(dst_addr) AS _cid_b, ` +
-    `CASE WHEN proto IN (1, 58) THEN dst_port // 256 WHEN proto IN (6, 17, 132) THEN src_port ELSE 0 END AS _cid_x, ` +
-    `CASE WHEN proto IN (1, 58) THEN coalesce(cid_icmp_counterpart(proto, dst_port // 256), dst_port % 256) ` +
-    `WHEN proto IN (6, 17, 132) THEN dst_port ELSE 0 END AS _cid_y, ` +
-    `proto IN (1, 58) AND cid_icmp_counterpart(proto, dst_port // 256) IS NULL AS _cid_one_way ` +
+    `CASE WHEN (proto = 1 OR proto = 58) THEN dst_port // 256 WHEN (proto = 6 OR proto = 17 OR proto = 132) THEN src_port ELSE 0 END AS _cid_x, ` +
+    `CASE WHEN (proto = 1 OR proto = 58) THEN coalesce(cid_icmp_counterpart(proto, dst_port // 256), dst_port % 256) ` +
+    `WHEN (proto = 6 OR proto = 17 OR proto = 132) THEN dst_port ELSE 0 END AS _cid_y, ` +
+    `(proto = 1 OR proto = 58) AND cid_icmp_counterpart(proto, dst_port // 256) IS NULL AS _cid_one_way ` +
     `FROM (${relationSql})`;
   const ordered =
     `SELECT *, (NOT _cid_one_way AND (_cid_a > _cid_b OR (_cid_a = _cid_b AND _cid_x > _cid_y))) AS _cid_swap FROM (${inputs})`;
   const hash =
     `'1:' || to_base64(unhex(sha1(unhex('0000' || ` +
     `CASE WHEN _cid_swap THEN _cid_b || _cid_a ELSE _cid_a || _cid_b END || printf('%02x', proto) || '00' || ` +
-    `CASE WHEN proto NOT IN (1, 6, 17, 58, 132) THEN '' ` +
+    `CASE WHEN NOT (proto = 1 OR proto = 6 OR proto = 17 OR proto = 58 OR proto = 132) THEN '' ` +
     `WHEN _cid_swap THEN printf('%04x%04x', _cid_y, _cid_x) ELSE printf('%04x%04x', _cid_x, _cid_y) END))))`;
   return `SELECT *, ${hash} AS community_id FROM (${ordered})`;
 }
