@@ -22,7 +22,7 @@ export interface ImportOptions {
   exportIntervalUs: number;
   maxFlows: number;
   /**
-   * Finished records held in memory before a flush starts. Default 100,000: large enough segments
+   * Finished records held in memory before a flush starts. Default 250,000: large enough segments
    * to compress well, small enough that writing one overlaps with metering the next.
    */
   maxPendingRecords?: number;
@@ -94,7 +94,7 @@ export async function importCaptures(files: readonly string[], store: FlowStore,
   let bytesBefore = 0;
   let firstPacketUs: number | null = null;
   const now = options.now ?? Date.now;
-  const maxPendingRecords = options.maxPendingRecords ?? 100_000;
+  const maxPendingRecords = options.maxPendingRecords ?? 250_000;
   let lastExportMs = now();
   // DuckDB writes a segment on its own threads, so a flush runs while the meter goes on; at most one
   // is in flight, and a failed one stops the import at the next batch.

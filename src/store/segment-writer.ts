@@ -68,14 +68,10 @@ export class StagedBatch {
     const from = staged.length > 0 ? `stage s ${joins}` : `range(${batch.length})`;
     const start = staged.find((s) => s.column.source === 'startUs');
     const day = start ? `floor(s.${start.stageName} / ${DAY_US})` : String(Math.floor(batch.numbers.startUs[0] / DAY_US));
-    // Rows of one address pair sit together: their addresses, ports and times then compress far
-    // better than in time order (17.6 against 20.8 bytes per record on the synthetic capture).
-    // Sorting by dictionary codes groups them as well as by text, at a fraction of the cost.
-    const codeOf = (source: string): string | null => {
-      const s = staged.find((x) => x.column.source === source);
-      return s ? `s.${s.stageName}` : null;
-    };
-    const order = [codeOf('srcAddr'), codeOf('dstAddr'), 'start_time'].filter((x) => x !== null).join(', ');
+    // Rows of one protocol and address pair sit together: their addresses, ports and times then
+    // compress far better than in time order (17.8 against 20.8 bytes per record on the synthetic
+    // capture).
+    const order = 'proto, src_addr, dst_addr, start_time';
     return new StagedBatch(connection, select.join(', '), from, day, order);
   }
 
@@ -83,7 +79,7 @@ export class StagedBatch {
   async writeDay(day: number, path: string): Promise<void> {
     await this.connection.run(
       `COPY (SELECT ${this.selectList} FROM ${this.fromClause} WHERE ${this.dayExpression} = ${day} ORDER BY ${this.orderBy}) ` +
-        `TO ${sqlString(path)} (FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION v2)`,
+        `TO ${sqlString(path)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 6, PARQUET_VERSION v2)`,
     );
   }
 
