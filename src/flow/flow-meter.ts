@@ -46,6 +46,8 @@ export interface FlowMeterStats {
   fragmentTableEvictions: number;
   /** Latest packet time seen, µs; 0 before the first packet. */
   nowUs: number;
+  /** Earliest packet time seen, µs; 0 before the first packet. */
+  firstPacketUs: number;
 }
 
 export class FlowMeter {
@@ -64,6 +66,7 @@ export class FlowMeter {
   private packetsMetered = 0;
   private flowsEnded = 0;
   private nowUs = 0;
+  private firstPacketUs = Infinity;
   private source: string;
 
   constructor(
@@ -107,6 +110,7 @@ export class FlowMeter {
       }
       const timestampUs = batch.timestampUs[i];
       if (timestampUs > this.nowUs) this.nowUs = timestampUs;
+      if (timestampUs < this.firstPacketUs) this.firstPacketUs = timestampUs;
       const interfaceId = batch.interfaceId[i];
       this.packetsMetered++;
       if (packet.isFragment) {
@@ -168,6 +172,7 @@ export class FlowMeter {
       fragmentDatagramsWithoutFirst: this.fragments.firstFragmentMissing,
       fragmentTableEvictions: this.fragments.evictions,
       nowUs: this.nowUs,
+      firstPacketUs: this.firstPacketUs === Infinity ? 0 : this.firstPacketUs,
     };
   }
 

@@ -30,7 +30,7 @@ export interface ImportOptions {
   now?: () => number;
   /** Host id written into each record; default: this machine's host name. */
   host?: string;
-  /** Called after every batch with the progress so far (cheap: called often). */
+  /** Called with the progress so far, at most every 100 ms and once at the end of each file. */
   onProgress?: (progress: ImportProgress) => void;
 }
 
@@ -92,7 +92,6 @@ export async function importCaptures(files: readonly string[], store: FlowStore,
   let segmentsWritten = 0;
   let storedBytes = 0;
   let bytesBefore = 0;
-  let firstPacketUs: number | null = null;
   const now = options.now ?? Date.now;
   const maxPendingRecords = options.maxPendingRecords ?? 250_000;
   let lastExportMs = now();
@@ -111,26 +110,32 @@ export async function importCaptures(files: readonly string[], store: FlowStore,
     inFlight.catch(() => undefined);
   };
 
+  let lastProgressMs = 0;
+  const report = (fileIndex: number, fileBytesRead: number): void =>
+    options.onProgress?.({
+      file: files[fileIndex],
+      fileIndex,
+      bytesRead: bytesBefore + fileBytesRead,
+      totalBytes,
+      packets: meter.stats().packetsSeen,
+      flowsStored: flowsStored + store.pendingCount + meter.pendingRecords,
+    });
+
   for (let fileIndex = 0; fileIndex < sources.length; fileIndex++) {
     const source = sources[fileIndex];
     meter.setSource(`pcap:${path.basename(files[fileIndex])}`);
     for await (const batch of source.batches()) {
       meter.processBatch(batch, source.interfaces);
-      const nowUs = meter.stats().nowUs;
-      if (firstPacketUs === null && nowUs > 0) firstPacketUs = nowUs;
       if (meter.pendingRecords >= maxPendingRecords || (now() - lastExportMs) * 1000 >= options.exportIntervalUs) {
         lastExportMs = now();
         await flush();
       }
-      options.onProgress?.({
-        file: files[fileIndex],
-        fileIndex,
-        bytesRead: bytesBefore + source.bytesRead,
-        totalBytes,
-        packets: meter.stats().packetsSeen,
-        flowsStored: flowsStored + store.pendingCount + meter.pendingRecords,
-      });
+      if (options.onProgress && now() - lastProgressMs >= 100) {
+        lastProgressMs = now();
+        report(fileIndex, source.bytesRead);
+      }
     }
+    report(fileIndex, source.bytesRead);
     bytesBefore += source.bytesRead;
   }
   meter.finish();
@@ -153,7 +158,7 @@ export async function importCaptures(files: readonly string[], store: FlowStore,
     segmentsWritten,
     storedBytes,
     bytesRead: bytesBefore,
-    firstPacketTime: firstPacketUs === null ? null : new Date(firstPacketUs / 1000).toISOString(),
+    firstPacketTime: stats.firstPacketUs === 0 ? null : new Date(stats.firstPacketUs / 1000).toISOString(),
     lastPacketTime: stats.nowUs === 0 ? null : new Date(stats.nowUs / 1000).toISOString(),
     issues: issues.toJSON(),
     meter: stats,
