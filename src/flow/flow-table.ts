@@ -184,7 +184,7 @@ export class FlowTable {
         this.end(slot, 'idle');
         slot = NONE;
       } else if (timestampUs - f64[d + D_FIRST] >= this.activeTimeoutUs) {
-        this.end(slot, 'active');
+        this.end(slot, this.closingReason(slot) ?? 'active');
         slot = NONE;
       }
     }
@@ -216,7 +216,7 @@ export class FlowTable {
     const before = this.liveCount;
     // Active timeout: the oldest flows are at the head of the creation list.
     while (this.ageHead !== NONE && nowUs - this.f64[this.ageHead * STRIDE_DOUBLES + D_FIRST] >= this.activeTimeoutUs) {
-      this.end(this.ageHead, 'active');
+      this.end(this.ageHead, this.closingReason(this.ageHead) ?? 'active');
     }
     // Idle and FIN timeouts: a linear pass over the records (cache friendly, no per-packet bookkeeping).
     for (let slot = 0; slot < this.highWater; slot++) {
@@ -234,10 +234,13 @@ export class FlowTable {
 
   /** Ends every remaining flow, oldest first; TCP flows that saw FIN or RST say so instead of `reason`. */
   endAll(reason: TableEndReason): void {
-    while (this.ageHead !== NONE) {
-      const flags = this.u32[this.ageHead * STRIDE_WORDS + W_FLAGS];
-      this.end(this.ageHead, (flags & TCP_RST) !== 0 ? 'rst' : (flags & TCP_FIN) !== 0 ? 'fin' : reason);
-    }
+    while (this.ageHead !== NONE) this.end(this.ageHead, this.closingReason(this.ageHead) ?? reason);
+  }
+
+  /** 'rst' or 'fin' when the flow's TCP connection was closed; a closed flow reports that, whatever ends it. */
+  private closingReason(slot: number): TableEndReason | null {
+    const flags = this.u32[slot * STRIDE_WORDS + W_FLAGS];
+    return (flags & TCP_RST) !== 0 ? 'rst' : (flags & TCP_FIN) !== 0 ? 'fin' : null;
   }
 
   /** Ends one flow: reports it to the handler, then frees its slot. */
