@@ -1,8 +1,10 @@
 /** Options and helpers shared by every verb. */
 import { Option, type Command } from 'commander';
 import { parseDurationMs } from '../common/duration.js';
-import { defaultDataDir } from '../store/index.js';
-import { windowBetween, windowSince, type TimeWindow } from '../query/index.js';
+// Light modules imported directly, not through store/ and query/ index.ts: those load DuckDB,
+// which takes ~0.4 s, and `--help` should not wait for it.
+import { defaultDataDir } from '../store/data-dir.js';
+import { windowBetween, windowSince, type TimeWindow } from '../query/time-window.js';
 import { OUTPUT_FORMATS } from './output.js';
 
 /** Adds `--data-dir DIR` with the platform default. */

@@ -13,7 +13,7 @@
  *   OP      := = == != > < >= <=                   (default =)
  */
 import { parseAddress } from '../decode/index.js';
-import { sqlString } from '../store/index.js';
+import { sqlString } from '../common/sql-string.js';
 
 const PROTOCOLS: Record<string, number> = { icmp: 1, tcp: 6, udp: 17, gre: 47, esp: 50, ah: 51, icmp6: 58, sctp: 132 };
 const TCP_FLAG_BITS: Record<string, number> = { F: 0x01, S: 0x02, R: 0x04, P: 0x08, A: 0x10, U: 0x20, E: 0x40, C: 0x80 };

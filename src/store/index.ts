@@ -8,4 +8,4 @@ export { StoreError } from './store-error.js';
 export { STORED_COLUMNS, STORE_FORMAT_VERSION } from './flow-schema.js';
 export { listSegments, enforceRetention, type SegmentInfo, type RetentionResult } from './retention.js';
 export { defaultDataDir } from './data-dir.js';
-export { sqlString } from './segment-writer.js';
+export { sqlString } from '../common/sql-string.js';

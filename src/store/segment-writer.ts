@@ -9,14 +9,11 @@
 import { DuckDBDataChunk, DOUBLE, INTEGER, VARCHAR, type DuckDBConnection, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
 import type { FlowRecordBatch } from '../flow/index.js';
 import { STORED_COLUMNS, type StoredColumn } from './flow-schema.js';
+import { sqlString } from '../common/sql-string.js';
 
 const CHUNK_ROWS = 2048;
 const DAY_US = 86_400_000_000;
 
-/** SQL string literal with quotes doubled. */
-export function sqlString(text: string): string {
-  return `'${text.replaceAll("'", "''")}'`;
-}
 
 interface StagedColumn {
   column: StoredColumn;

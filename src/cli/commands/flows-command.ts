@@ -1,6 +1,6 @@
 /** `endsight flows [FILTER]`: lists flows with an nfdump-like filter and sort order. */
 import { Command, Option } from 'commander';
-import { QueryEngine, compileFlowFilter } from '../../query/index.js';
+import { compileFlowFilter } from '../../query/flow-filter.js';
 import { addDataDirOption, addFormatOption, addWindowOptions, positiveInteger, windowFromOptions } from '../common-options.js';
 import { writeQuery } from './query-command.js';
 import type { OutputFormat } from '../output.js';
@@ -39,7 +39,9 @@ export function flowsCommand(): Command {
     const limit = positiveInteger(options.limit, '--limit');
     const columns = options.columns === undefined ? DEFAULT_COLUMNS : options.columns === 'all' ? '*' : options.columns;
     const sql = `SELECT ${columns} FROM flows WHERE ${where} ORDER BY ${SORT_KEYS[options.sort]} LIMIT ${limit}`;
-    const engine = await QueryEngine.open(options.dataDir, { window: windowFromOptions(options) });
+    const window = windowFromOptions(options);
+    const { QueryEngine } = await import('../../query/index.js'); // loads DuckDB: only when needed
+    const engine = await QueryEngine.open(options.dataDir, { window });
     try {
       await writeQuery(engine, sql, options.format as OutputFormat);
     } finally {

@@ -1,8 +1,7 @@
 /** `endsight import FILE…`: meters capture files into the store. */
 import { Command } from 'commander';
 import cliProgress from 'cli-progress';
-import { FlowStore } from '../../store/index.js';
-import { importCaptures, type ImportSummary } from '../../ingest/import-captures.js';
+import type { ImportSummary } from '../../ingest/import-captures.js';
 import { addDataDirOption, byteSize, durationUs, formatBytes, positiveInteger } from '../common-options.js';
 import { parseDurationMs } from '../../common/duration.js';
 
@@ -44,6 +43,9 @@ export function importCommand(): Command {
       maxFlows: positiveInteger(options.maxFlows, '--max-flows'),
       host: options.host as string | undefined,
     };
+    // Loaded here, not at start-up: they load DuckDB (~0.4 s), which `--help` does not need.
+    const { FlowStore } = await import('../../store/index.js');
+    const { importCaptures } = await import('../../ingest/import-captures.js');
     const store = await FlowStore.open(options.dataDir, {
       retentionMs: parseDurationMs(options.retention, '--retention'),
       quotaBytes: options.quota === undefined ? undefined : byteSize(options.quota, '--quota'),

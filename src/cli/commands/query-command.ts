@@ -1,6 +1,6 @@
 /** `endsight query "SQL"`: read-only SQL over the store. */
 import { Command } from 'commander';
-import { QueryEngine } from '../../query/index.js';
+import type { QueryEngine } from '../../query/index.js';
 import { addDataDirOption, addFormatOption, addWindowOptions, windowFromOptions } from '../common-options.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
 
@@ -27,7 +27,9 @@ export function queryCommand(): Command {
       '  endsight query --format json "SELECT files, packets, issues FROM imports"',
   );
   return command.action(async (sql: string, options) => {
-    const engine = await QueryEngine.open(options.dataDir, { window: windowFromOptions(options) });
+    const window = windowFromOptions(options);
+    const { QueryEngine } = await import('../../query/index.js'); // loads DuckDB: only when needed
+    const engine = await QueryEngine.open(options.dataDir, { window });
     try {
       await writeQuery(engine, sql, options.format as OutputFormat);
     } finally {
