@@ -11,10 +11,10 @@
  * The nfcapd files nfpcapd writes are also the reference for "bytes per stored flow record".
  */
 import { spawn, execFile } from 'node:child_process';
-import { createSocket } from 'node:dgram';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { freeUdpPort } from '../common/free-udp-port.js';
 import { directoryBytes, procSnapshot, timedRun, type TimedRun } from './process-stats.js';
 
 const execFileAsync = promisify(execFile);
@@ -68,18 +68,6 @@ export async function toolVersions(): Promise<Record<string, string>> {
   versions.softflowd = await first('softflowd', ['-h'], /softflowd version ([0-9][0-9.]*[0-9])/);
   versions.nfdump = await first('nfdump', ['-V'], /Version:\s*(\S+)/);
   return versions;
-}
-
-/** A UDP port that was free a moment ago on 127.0.0.1. */
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(0, '127.0.0.1', () => resolve());
-  });
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
 }
 
 /** Flows, packets and bytes in the nfcapd files under `dir` (`nfdump -R dir -I`). */

@@ -169,35 +169,14 @@ export class PcapngBuilder {
     return this.block(1, body.result());
   }
 
-  /** Appends an Enhanced Packet Block. */
+  /** Appends an Enhanced Packet Block (32-bit Interface ID, pcapng §4.3). */
   enhanced(spec: EpbSpec): this {
-    const le = this.le;
-    const body = new ByteWriter();
-    body
-      .u32(spec.interfaceId, le)
-      .u32(Number(spec.timestamp >> 32n), le)
-      .u32(Number(spec.timestamp & 0xffffffffn), le)
-      .u32(spec.caplen ?? spec.data.length, le)
-      .u32(spec.wirelen ?? spec.data.length, le)
-      .raw(spec.data)
-      .pad4();
-    return this.block(6, body.result());
+    return this.packetBlock(6, new ByteWriter().u32(spec.interfaceId, this.le), spec);
   }
 
-  /** Appends an obsolete Packet Block (pcapng Appendix A). */
+  /** Appends an obsolete Packet Block (16-bit Interface ID and a 16-bit drops count, pcapng Appendix A). */
   obsolete(spec: EpbSpec): this {
-    const le = this.le;
-    const body = new ByteWriter();
-    body
-      .u16(spec.interfaceId, le)
-      .u16(0, le)
-      .u32(Number(spec.timestamp >> 32n), le)
-      .u32(Number(spec.timestamp & 0xffffffffn), le)
-      .u32(spec.caplen ?? spec.data.length, le)
-      .u32(spec.wirelen ?? spec.data.length, le)
-      .raw(spec.data)
-      .pad4();
-    return this.block(2, body.result());
+    return this.packetBlock(2, new ByteWriter().u16(spec.interfaceId, this.le).u16(0, this.le), spec);
   }
 
   /** Appends a Simple Packet Block (pcapng §4.4). */
@@ -205,6 +184,19 @@ export class PcapngBuilder {
     const body = new ByteWriter();
     body.u32(wirelen, this.le).raw(data).pad4();
     return this.block(3, body.result());
+  }
+
+  /** Finishes an Enhanced or obsolete Packet Block, whose bodies agree after the interface fields: timestamp, lengths, data. */
+  private packetBlock(type: number, body: ByteWriter, spec: EpbSpec): this {
+    const le = this.le;
+    body
+      .u32(Number(spec.timestamp >> 32n), le)
+      .u32(Number(spec.timestamp & 0xffffffffn), le)
+      .u32(spec.caplen ?? spec.data.length, le)
+      .u32(spec.wirelen ?? spec.data.length, le)
+      .raw(spec.data)
+      .pad4();
+    return this.block(type, body.result());
   }
 
   /** Appends a block of any type with correct framing; `trailingLength` overrides the trailing copy to fake damage. */

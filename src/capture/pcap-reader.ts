@@ -1,11 +1,11 @@
 import type { IssueCounter } from '../common/issue-counter.js';
+import { BatchReader, storableWirelen } from './batch-reader.js';
 import { CaptureError } from './capture-error.js';
-import { MAX_CAPLEN, MAX_PCAP_RESYNC_SCAN, MAX_PLAUSIBLE_WIRELEN, MAX_STORABLE_WIRELEN, RESYNC_TIMESTAMP_WINDOW_S } from './capture-limits.js';
+import { MAX_CAPLEN, MAX_PCAP_RESYNC_SCAN, MAX_PLAUSIBLE_WIRELEN, RESYNC_TIMESTAMP_WINDOW_S } from './capture-limits.js';
 import type { ResolvedCaptureOptions } from './capture-options.js';
-import type { CaptureSource } from './capture-source.js';
 import type { ChunkedInput } from './chunked-input.js';
 import type { Compression } from './compression.js';
-import { createPacketBatch, type CaptureInterface, type PacketBatch } from './packet-batch.js';
+import type { PacketBatch } from './packet-batch.js';
 import { ParseStatus } from './parse-status.js';
 
 /** draft-ietf-opsawg-pcap §4: the file header is 24 bytes. */
@@ -42,30 +42,23 @@ export function isPcapMagic(magicBigEndian: number): boolean {
  * `caplen_exceeds_wirelen` (packet skipped, framing kept), `caplen_exceeds_snaplen` (counted, packet
  * kept), `wirelen_exceeds_limit` (wire length clamped to 2^31-1), `truncated_file`.
  */
-export class PcapReader implements CaptureSource {
+export class PcapReader extends BatchReader {
   readonly format = 'pcap' as const;
-  readonly interfaces: CaptureInterface[] = [];
   private readonly littleEndian: boolean;
   private readonly nanosecond: boolean;
   private readonly linkType: number;
   private readonly snaplen: number;
   /** Seconds field of the last record accepted, or -1 before the first; anchors resynchronisation. */
   private lastGoodSeconds = -1;
-  /** Bytes the parse pass needs from `input.start` when it stopped with NEED_MORE. */
-  private need = 0;
-  private view: DataView;
-  private iterated = false;
-  private finished: boolean;
 
   private constructor(
-    private readonly input: ChunkedInput,
-    private readonly issues: IssueCounter,
-    private readonly options: ResolvedCaptureOptions,
-    readonly compression: Compression | null,
+    input: ChunkedInput,
+    issues: IssueCounter,
+    options: ResolvedCaptureOptions,
+    compression: Compression | null,
     headerComplete: boolean,
   ) {
-    this.view = new DataView(input.buffer.buffer, input.buffer.byteOffset, input.buffer.byteLength);
-    this.finished = !headerComplete;
+    super(input, issues, options, compression, headerComplete);
     if (!headerComplete) {
       this.littleEndian = true;
       this.nanosecond = false;
@@ -73,7 +66,7 @@ export class PcapReader implements CaptureSource {
       this.snaplen = 0;
       return;
     }
-    const v = this.view;
+    const v = this.currentView();
     const p = input.start;
     const magic = v.getUint32(p, false);
     this.littleEndian = magic === PCAP_MAGIC.MICRO_LITTLE || magic === PCAP_MAGIC.NANO_LITTLE;
@@ -108,58 +101,15 @@ export class PcapReader implements CaptureSource {
     return new PcapReader(input, issues, options, compression, complete);
   }
 
-  get bytesRead(): number {
-    return this.input.bytesRead;
-  }
-
-  get totalBytes(): number | null {
-    return this.input.totalBytes;
-  }
-
-  /** Closes the file. */
-  async close(): Promise<void> {
-    this.finished = true;
-    await this.input.close();
-  }
-
-  /** Yields batches of packets; each batch is reused, so finish with it before asking for the next. Iterable once. */
-  async *batches(): AsyncGenerator<PacketBatch> {
-    if (this.iterated) throw new Error('PcapReader.batches() can be iterated only once');
-    this.iterated = true;
-    const batch = createPacketBatch(this.options.batchCapacity);
-    const input = this.input;
-    try {
-      while (!this.finished) {
-        const status = this.parse(batch);
-        if (batch.count > 0) {
-          yield batch;
-          batch.count = 0;
-          if (this.finished) break; // close() was called while the consumer held the batch
-        }
-        if (status === ParseStatus.NEED_MORE) {
-          if (!(await input.require(this.need))) {
-            // draft-ietf-opsawg-pcap §5: records are back to back to the end; leftover bytes are a cut record.
-            if (input.available > 0) this.issues.add('truncated_file');
-            break;
-          }
-        } else if (status === ParseStatus.CORRUPT) {
-          if (!(await this.resync())) {
-            this.issues.add('unrecoverable_corruption');
-            break;
-          }
-        }
-      }
-    } finally {
-      await this.close();
-    }
-  }
-
-  /** Parses every whole record in the buffer into `batch` until it is full or a record is incomplete; never awaits, never allocates. */
-  private parse(batch: PacketBatch): ParseStatus {
+  /**
+   * Parses every whole record in the buffer into `batch` until it is full or a record is incomplete;
+   * never awaits, never allocates. draft-ietf-opsawg-pcap §5: records are back to back to the end of
+   * the file, so when it ends at an incomplete record, the leftover bytes are a cut record.
+   */
+  protected parse(batch: PacketBatch): ParseStatus {
     const input = this.input;
     const buffer = input.buffer;
-    if (this.view.buffer !== buffer.buffer) this.view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-    const v = this.view;
+    const v = this.currentView();
     const le = this.littleEndian;
     const nano = this.nanosecond;
     const snaplen = this.snaplen === 0 ? MAX_CAPLEN : this.snaplen;
@@ -210,12 +160,7 @@ export class PcapReader implements CaptureSource {
       const fraction = v.getUint32(p + 4, le);
       offsets[n] = p + RECORD_HEADER_LENGTH;
       caplens[n] = caplen;
-      if (wirelen > MAX_STORABLE_WIRELEN) {
-        this.issues.add('wirelen_exceeds_limit');
-        wirelens[n] = MAX_STORABLE_WIRELEN;
-      } else {
-        wirelens[n] = wirelen;
-      }
+      wirelens[n] = storableWirelen(wirelen, this.issues);
       // draft-ietf-opsawg-pcap §5: the second field is micro- or nanoseconds depending on the magic.
       timestamps[n] = seconds * 1e6 + (nano ? Math.floor(fraction / 1000) : fraction);
       linkTypes[n] = linkType;
@@ -236,37 +181,32 @@ export class PcapReader implements CaptureSource {
    * like a real one and whose successor (when the file has one) looks real too. False when none is found
    * within MAX_PCAP_RESYNC_SCAN bytes or before the end of the file.
    */
-  private async resync(): Promise<boolean> {
+  protected async resync(): Promise<boolean> {
     const input = this.input;
     input.start += 1;
     let scanned = 1;
     for (;;) {
       if (input.available < RECORD_HEADER_LENGTH && !(await input.require(RECORD_HEADER_LENGTH))) return false;
-      const buffer = input.buffer;
-      if (this.view.buffer !== buffer.buffer) this.view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
+      const v = this.currentView();
       const last = input.end - RECORD_HEADER_LENGTH;
       let q = input.start;
-      while (q <= last && !this.plausibleHeader(q, this.lastGoodSeconds)) q++;
+      while (q <= last && !this.plausibleHeader(v, q, this.lastGoodSeconds)) q++;
       scanned += q - input.start;
       input.start = q;
       if (scanned > MAX_PCAP_RESYNC_SCAN) return false;
       if (q > last) continue;
-      const seconds = this.view.getUint32(q, this.littleEndian);
-      const recordLength = RECORD_HEADER_LENGTH + this.view.getUint32(q + 8, this.littleEndian);
+      const seconds = v.getUint32(q, this.littleEndian);
+      const recordLength = RECORD_HEADER_LENGTH + v.getUint32(q + 8, this.littleEndian);
       // The candidate's successor must look like a header too; at the end of the file there is nothing to check against.
       if (!(await input.require(recordLength + RECORD_HEADER_LENGTH))) return true;
-      if (this.view.buffer !== input.buffer.buffer) {
-        this.view = new DataView(input.buffer.buffer, input.buffer.byteOffset, input.buffer.byteLength);
-      }
-      if (this.plausibleHeader(input.start + recordLength, seconds)) return true;
+      if (this.plausibleHeader(this.currentView(), input.start + recordLength, seconds)) return true;
       input.start += 1;
       scanned += 1;
     }
   }
 
-  /** Whether the 16 bytes at `q` look like a record header following one stamped `previousSeconds` (-1: unknown). */
-  private plausibleHeader(q: number, previousSeconds: number): boolean {
-    const v = this.view;
+  /** Whether the 16 bytes at `q` in `v` look like a record header following one stamped `previousSeconds` (-1: unknown). */
+  private plausibleHeader(v: DataView, q: number, previousSeconds: number): boolean {
     const le = this.littleEndian;
     const caplen = v.getUint32(q + 8, le);
     if (caplen > MAX_CAPLEN) return false;

@@ -1,11 +1,11 @@
 import type { IssueCounter } from '../common/issue-counter.js';
+import { BatchReader, storableWirelen } from './batch-reader.js';
 import { CaptureError } from './capture-error.js';
-import { MAX_CAPLEN, MAX_PCAPNG_BLOCK, MAX_STORABLE_WIRELEN } from './capture-limits.js';
+import { MAX_CAPLEN, MAX_PCAPNG_BLOCK } from './capture-limits.js';
 import type { ResolvedCaptureOptions } from './capture-options.js';
-import type { CaptureSource } from './capture-source.js';
 import type { ChunkedInput } from './chunked-input.js';
 import type { Compression } from './compression.js';
-import { createPacketBatch, type CaptureInterface, type PacketBatch } from './packet-batch.js';
+import type { PacketBatch } from './packet-batch.js';
 import { ParseStatus } from './parse-status.js';
 import { BlockType, minimumBlockLength } from './pcapng-block-type.js';
 import { TimestampScale } from './timestamp-scale.js';
@@ -59,30 +59,24 @@ export function isPcapngMagic(magicBigEndian: number): boolean {
  * (parsed anyway), `missing_timestamp` (Simple Packet Blocks carry none: the previous packet's time is
  * used), `truncated_file`.
  */
-export class PcapngReader implements CaptureSource {
+export class PcapngReader extends BatchReader {
   readonly format = 'pcapng' as const;
-  readonly interfaces: CaptureInterface[] = [];
   private section: SectionInterface[] = [];
   private littleEndian: boolean;
   /** Time of the last packet delivered, stamped on Simple Packet Blocks which have none. */
   private lastTimestampUs = 0;
-  private need = 0;
-  private view: DataView;
-  private iterated = false;
-  private finished: boolean;
   private readonly nameDecoder = new TextDecoder('utf-8');
 
   private constructor(
-    private readonly input: ChunkedInput,
-    private readonly issues: IssueCounter,
-    private readonly options: ResolvedCaptureOptions,
-    readonly compression: Compression | null,
+    input: ChunkedInput,
+    issues: IssueCounter,
+    options: ResolvedCaptureOptions,
+    compression: Compression | null,
     littleEndian: boolean,
     usable: boolean,
   ) {
-    this.view = new DataView(input.buffer.buffer, input.buffer.byteOffset, input.buffer.byteLength);
+    super(input, issues, options, compression, usable);
     this.littleEndian = littleEndian;
-    this.finished = !usable;
   }
 
   /**
@@ -119,61 +113,12 @@ export class PcapngReader implements CaptureSource {
     return new PcapngReader(input, issues, options, compression, magic === BYTE_ORDER_MAGIC_SWAPPED, true);
   }
 
-  get bytesRead(): number {
-    return this.input.bytesRead;
-  }
-
-  get totalBytes(): number | null {
-    return this.input.totalBytes;
-  }
-
-  /** Closes the file. */
-  async close(): Promise<void> {
-    this.finished = true;
-    await this.input.close();
-  }
-
-  /** Yields batches of packets; each batch is reused, so finish with it before asking for the next. Iterable once. */
-  async *batches(): AsyncGenerator<PacketBatch> {
-    if (this.iterated) throw new Error('PcapngReader.batches() can be iterated only once');
-    this.iterated = true;
-    const batch = createPacketBatch(this.options.batchCapacity);
-    const input = this.input;
-    try {
-      while (!this.finished) {
-        const status = this.parse(batch);
-        if (batch.count > 0) {
-          yield batch;
-          batch.count = 0;
-          if (this.finished) break; // close() was called while the consumer held the batch
-        }
-        if (status === ParseStatus.NEED_MORE) {
-          if (!(await input.require(this.need))) {
-            // pcapng §3.1: blocks are back to back to the end; leftover bytes are a cut block.
-            if (input.available > 0) this.issues.add('truncated_file');
-            break;
-          }
-        } else if (status === ParseStatus.CORRUPT) {
-          if (!(await this.resync())) {
-            this.issues.add('unrecoverable_corruption');
-            break;
-          }
-        }
-      }
-    } finally {
-      await this.close();
-    }
-  }
-
-  /** Refreshes the DataView after the input buffer was replaced by a bigger one. */
-  private currentView(): DataView {
-    const buffer = this.input.buffer;
-    if (this.view.buffer !== buffer.buffer) this.view = new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength);
-    return this.view;
-  }
-
-  /** Parses every whole block in the buffer, adding packets to `batch` until it is full or a block is incomplete; never awaits. */
-  private parse(batch: PacketBatch): ParseStatus {
+  /**
+   * Parses every whole block in the buffer, adding packets to `batch` until it is full or a block is
+   * incomplete; never awaits. pcapng §3.1: blocks are back to back to the end of the file, so when it
+   * ends at an incomplete block, the leftover bytes are a cut block.
+   */
+  protected parse(batch: PacketBatch): ParseStatus {
     const input = this.input;
     const buffer = input.buffer;
     const v = this.currentView();
@@ -250,12 +195,7 @@ export class PcapngReader implements CaptureSource {
               if (caplen > iface.snaplen) issues.add('caplen_exceeds_snaplen');
               offsets[n] = p + EPB_DATA_OFFSET;
               caplens[n] = caplen;
-              if (wirelen > MAX_STORABLE_WIRELEN) {
-                issues.add('wirelen_exceeds_limit');
-                wirelens[n] = MAX_STORABLE_WIRELEN;
-              } else {
-                wirelens[n] = wirelen;
-              }
+              wirelens[n] = storableWirelen(wirelen, issues);
               lastTimestamp = iface.scale.toMicros(v.getUint32(p + 12, le), v.getUint32(p + 16, le));
               timestamps[n] = lastTimestamp;
               linkTypes[n] = iface.linkType;
@@ -281,12 +221,7 @@ export class PcapngReader implements CaptureSource {
             issues.add('missing_timestamp');
             offsets[n] = p + SPB_DATA_OFFSET;
             caplens[n] = caplen;
-            if (wirelen > MAX_STORABLE_WIRELEN) {
-              issues.add('wirelen_exceeds_limit');
-              wirelens[n] = MAX_STORABLE_WIRELEN;
-            } else {
-              wirelens[n] = wirelen;
-            }
+            wirelens[n] = storableWirelen(wirelen, issues);
             timestamps[n] = lastTimestamp;
             linkTypes[n] = iface.linkType;
             interfaceIds[n] = iface.globalId;
@@ -380,7 +315,7 @@ export class PcapngReader implements CaptureSource {
    * pcapng §3.1) for a known block type of plausible length whose trailing length copy agrees.
    * False when the file ends first.
    */
-  private async resync(): Promise<boolean> {
+  protected async resync(): Promise<boolean> {
     const input = this.input;
     input.start += 4;
     for (;;) {

@@ -101,25 +101,33 @@ export class FlowMeter {
     const table = this.table;
     const data = batch.data;
     const issues = this.issues;
+    // Counters live in locals for the loop and are written back once per batch.
+    let nowUs = this.nowUs;
+    let firstPacketUs = this.firstPacketUs;
+    let metered = 0;
     for (let i = 0; i < batch.count; i++) {
-      this.packetsSeen++;
       const issue = decodePacket(data, batch.offset[i], batch.caplen[i], batch.wirelen[i], batch.linkType[i], packet);
       if (issue !== null) {
         issues.add(issue);
         continue;
       }
       const timestampUs = batch.timestampUs[i];
-      if (timestampUs > this.nowUs) this.nowUs = timestampUs;
-      if (timestampUs < this.firstPacketUs) this.firstPacketUs = timestampUs;
+      if (timestampUs > nowUs) nowUs = timestampUs;
+      if (timestampUs < firstPacketUs) firstPacketUs = timestampUs;
       const interfaceId = batch.interfaceId[i];
-      this.packetsMetered++;
+      metered++;
       if (packet.isFragment) {
+        this.nowUs = nowUs;
         this.meterFragment(packet, interfaceId, timestampUs);
         continue;
       }
       key.set(packet.srcAddr, packet.dstAddr, packet.srcPort, packet.dstPort, packet.protocol, packet.ipVersion, interfaceId);
       table.account(key, timestampUs, packet.ipBytes, packet.tcpFlags);
     }
+    this.packetsSeen += batch.count;
+    this.packetsMetered += metered;
+    this.nowUs = nowUs;
+    this.firstPacketUs = firstPacketUs;
     this.fragments.expire(this.nowUs);
   }
 

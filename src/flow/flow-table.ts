@@ -87,16 +87,22 @@ export class FlowKey {
   }
 }
 
-/** Mixes the key words into a 32-bit hash (multiply-rotate, as in MurmurHash3's body and finaliser). */
+/** Mixes one word into the running hash (MurmurHash3's body). */
+function mix(h: number, word: number): number {
+  let k = Math.imul(word, 0xcc9e2d51);
+  k = (k << 15) | (k >>> 17);
+  h ^= Math.imul(k, 0x1b873593);
+  h = (h << 13) | (h >>> 19);
+  return (Math.imul(h, 5) + 0xe6546b64) | 0;
+}
+
+/**
+ * Hashes a key (MurmurHash3 body and finaliser). IPv4 keys hash only their four meaningful words:
+ * words 1-3 and 5-7 are always zero for them.
+ */
 function hashKey(w: Uint32Array): number {
-  let h = 0x9747b28c;
-  for (let i = 0; i < KEY_WORDS; i++) {
-    let k = Math.imul(w[i], 0xcc9e2d51);
-    k = (k << 15) | (k >>> 17);
-    h ^= Math.imul(k, 0x1b873593);
-    h = (h << 13) | (h >>> 19);
-    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
-  }
+  let h = mix(mix(mix(mix(0x9747b28c, w[0]), w[4]), w[8]), w[9]);
+  if (((w[9] >>> 8) & 0xf) === 6) h = mix(mix(mix(mix(mix(mix(h, w[1]), w[2]), w[3]), w[5]), w[6]), w[7]);
   h ^= h >>> 16;
   h = Math.imul(h, 0x85ebca6b);
   h ^= h >>> 13;

@@ -42,9 +42,9 @@
  * - VLAN: exactly one 802.1Q tag is parsed; frames with two tags (0x88a8 or 0x8100 outer) are ignored
  *   as non-IP. Reads LINUX_SLL (cooked v1), not LINUX_SLL2.
  */
-import { createSocket } from 'node:dgram';
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { freeUdpPort } from '../../src/common/free-udp-port.js';
 import { canonicalAddress, parseTcpFlags, type MeterFlow } from './meter-flow.js';
 import { Lab, requirePrograms, runCommand, sleep } from './netns.js';
 
@@ -200,18 +200,6 @@ function parseNfdumpTime(text: string): number {
   if (!m) throw new Error(`Cannot parse nfdump time "${text}"`);
   const ms = Date.UTC(+m[1], +m[2] - 1, +m[3], +m[4], +m[5], +m[6], +m[7]);
   return ms * 1000;
-}
-
-/** A UDP port on 127.0.0.1 that was free a moment ago. */
-async function freeUdpPort(): Promise<number> {
-  const socket = createSocket('udp4');
-  await new Promise<void>((resolve, reject) => {
-    socket.once('error', reject);
-    socket.bind(0, '127.0.0.1', () => resolve());
-  });
-  const port = socket.address().port;
-  await new Promise<void>((resolve) => socket.close(() => resolve()));
-  return port;
 }
 
 /** Versions of the peers as Debian reports them, e.g. `{ nfdump: '1.7.1-2+deb12u1', ... }`. */
