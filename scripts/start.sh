@@ -4,7 +4,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-data_dir="${ENDSIGHT_DATA_DIR:-$PWD/.quickstart-data}"
+# A scratch store of its own inside the checkout, emptied on every run (never a real store).
+data_dir="$PWD/.quickstart-data"
 rm -rf "$data_dir"
-node bin/endsight.js import --data-dir "$data_dir" samples/sample.pcapng.gz
+node bin/endsight.js import --data-dir "$data_dir" samples/sample.pcap.gz
 node bin/endsight.js flows --data-dir "$data_dir" --sort bytes --limit 15

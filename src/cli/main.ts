@@ -1,6 +1,7 @@
 /**
- * The `endsight` command line. Each verb lives in commands/; errors from people's input become one
- * line on stderr and exit code 1; usage errors exit 2 (commander's convention); bugs print a stack.
+ * The `endsight` command line. Each verb lives in commands/. Exit codes: 0 success; 1 a problem with
+ * the input (a file, a query, a value), said in one `endsight:` line on stderr; 2 a usage error
+ * (unknown option, missing argument), with the usage; bugs print a stack and exit 1.
  */
 import { Command, CommanderError } from 'commander';
 import { createRequire } from 'node:module';
@@ -33,7 +34,7 @@ export async function main(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return 0;
   } catch (error) {
-    if (error instanceof CommanderError) return error.exitCode;
+    if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     const name = (error as Error)?.name;
     if (USER_ERRORS.has(name)) {
       process.stderr.write(`endsight: ${(error as Error).message.split('\n')[0]}\n`);
@@ -43,6 +44,12 @@ export async function main(argv: string[]): Promise<number> {
     return 1;
   }
 }
+
+// A reader that stops early (`endsight flows | head`) is not an error.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw error;
+});
 
 main(process.argv).then((code) => {
   process.exitCode = code;

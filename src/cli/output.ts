@@ -4,7 +4,12 @@ import type { CellValue, QueryColumn } from '../query/index.js';
 export const OUTPUT_FORMATS = ['table', 'csv', 'json'] as const;
 export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
-const NUMERIC_TYPE = /INT|DOUBLE|FLOAT|DECIMAL|REAL|NUMERIC/;
+const NUMERIC_TYPE = /^(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|DOUBLE|FLOAT|REAL|DECIMAL(\(.*\))?)$/;
+
+/** Text of a value for CSV and tables: nested values as JSON. */
+function text(value: CellValue): string {
+  return value !== null && typeof value === 'object' ? JSON.stringify(value) : String(value);
+}
 
 /** Streams rows in the chosen format; call `end()` once after the last rows. */
 export class ResultWriter {
@@ -20,23 +25,23 @@ export class ResultWriter {
   rows(columns: QueryColumn[], rows: CellValue[][]): void {
     this.columns = columns;
     if (this.format === 'json') {
-      let text = '';
+      let out = '';
       for (const row of rows) {
         const object: Record<string, CellValue> = {};
         columns.forEach((c, i) => (object[c.name] = row[i]));
-        text += JSON.stringify(object) + '\n';
+        out += JSON.stringify(object) + '\n';
       }
-      if (text) this.write(text);
+      if (out) this.write(out);
     } else if (this.format === 'csv') {
-      let text = '';
+      let out = '';
       if (!this.headerWritten) {
-        text += columns.map((c) => csvField(c.name)).join(',') + '\r\n';
+        out += columns.map((c) => csvField(c.name)).join(',') + '\r\n';
         this.headerWritten = true;
       }
-      for (const row of rows) text += row.map((v) => (v === null ? '' : csvField(String(v)))).join(',') + '\r\n';
-      if (text) this.write(text);
+      for (const row of rows) out += row.map((v) => (v === null ? '' : csvField(text(v)))).join(',') + '\r\n';
+      if (out) this.write(out);
     } else {
-      for (const row of rows) this.tableRows.push(row.map((v) => (v === null ? 'NULL' : String(v))));
+      for (const row of rows) this.tableRows.push(row.map((v) => (v === null ? 'NULL' : text(v))));
     }
   }
 
@@ -47,10 +52,10 @@ export class ResultWriter {
     const numeric = this.columns.map((c) => NUMERIC_TYPE.test(c.type));
     const line = (cells: string[]): string =>
       cells.map((cell, i) => (numeric[i] ? cell.padStart(widths[i]) : cell.padEnd(widths[i]))).join('  ').trimEnd();
-    let text = line(names) + '\n' + widths.map((w) => '-'.repeat(w)).join('  ') + '\n';
-    for (const row of this.tableRows) text += line(row) + '\n';
-    text += `(${this.tableRows.length} row${this.tableRows.length === 1 ? '' : 's'})\n`;
-    this.write(text);
+    let out = line(names) + '\n' + widths.map((w) => '-'.repeat(w)).join('  ') + '\n';
+    for (const row of this.tableRows) out += line(row) + '\n';
+    out += `(${this.tableRows.length} row${this.tableRows.length === 1 ? '' : 's'})\n`;
+    this.write(out);
   }
 }
 

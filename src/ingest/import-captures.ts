@@ -58,6 +58,10 @@ export interface ImportSummary {
   flowsEvicted: number;
   segmentsWritten: number;
   storedBytes: number;
+  /** Segments that retention or the quota deleted during the import, and how many were its own. */
+  segmentsDeleted: number;
+  ownSegmentsDeleted: number;
+  bytesDeleted: number;
   bytesRead: number;
   firstPacketTime: string | null;
   lastPacketTime: string | null;
@@ -91,6 +95,10 @@ export async function importCaptures(files: readonly string[], store: FlowStore,
   let flowsStored = 0;
   let segmentsWritten = 0;
   let storedBytes = 0;
+  const written = new Set<string>();
+  let segmentsDeleted = 0;
+  let ownSegmentsDeleted = 0;
+  let bytesDeleted = 0;
   let bytesBefore = 0;
   const now = options.now ?? Date.now;
   const maxPendingRecords = options.maxPendingRecords ?? 250_000;
@@ -105,6 +113,10 @@ export async function importCaptures(files: readonly string[], store: FlowStore,
       flowsStored += result.records;
       segmentsWritten += result.segments.length;
       storedBytes += result.bytesWritten;
+      for (const segment of result.segments) written.add(segment);
+      segmentsDeleted += result.retention.deleted.length;
+      ownSegmentsDeleted += result.retention.deleted.filter((s) => written.has(s)).length;
+      bytesDeleted += result.retention.bytesFreed;
     });
     // Mark the rejection handled here; it is rethrown when awaited.
     inFlight.catch(() => undefined);
@@ -157,6 +169,9 @@ export async function importCaptures(files: readonly string[], store: FlowStore,
     flowsEvicted: stats.flowsEvicted,
     segmentsWritten,
     storedBytes,
+    segmentsDeleted,
+    ownSegmentsDeleted,
+    bytesDeleted,
     bytesRead: bytesBefore,
     firstPacketTime: stats.firstPacketUs === 0 ? null : new Date(stats.firstPacketUs / 1000).toISOString(),
     lastPacketTime: stats.nowUs === 0 ? null : new Date(stats.nowUs / 1000).toISOString(),

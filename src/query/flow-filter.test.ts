@@ -14,7 +14,8 @@ test('compileFlowFilter compiles each kind of term', () => {
   assert.equal(compileFlowFilter('bytes > 1.5M'), 'bytes > 1500000');
   assert.equal(compileFlowFilter('duration >= 2k'), 'epoch_us(end_time) - epoch_us(start_time) >= 2000000');
   assert.equal(compileFlowFilter('flags SA'), '(tcp_flags & 18) = 18');
-  assert.equal(compileFlowFilter("process o'neil"), "process = 'o''neil'");
+  assert.equal(compileFlowFilter("process o'neil"), "process IS NOT DISTINCT FROM 'o''neil'");
+  assert.equal(compileFlowFilter('not pid > 100'), '(NOT coalesce(pid > 100, false))');
 });
 
 test('compileFlowFilter: and binds tighter than or; not and parentheses', () => {

@@ -107,9 +107,10 @@ class Parser {
     }
     if (word === 'packets' || word === 'bytes') return `${word} ${this.operator()} ${this.number(true)}`;
     if (word === 'duration') return `epoch_us(end_time) - epoch_us(start_time) ${this.operator()} ${this.number(true) * 1000}`;
-    if (word === 'pid' || word === 'uid') return `${word} ${this.operator()} ${this.number(false)}`;
+    // pid, uid and the text fields are NULL when unknown; coalesce keeps `not` meaning "all the others".
+    if (word === 'pid' || word === 'uid') return `coalesce(${word} ${this.operator()} ${this.number(false)}, false)`;
     if (word === 'flags') return this.flags();
-    if (word in TEXT_FIELDS) return `${TEXT_FIELDS[word]} = ${sqlString(this.next(`a value after "${word}"`))}`;
+    if (word in TEXT_FIELDS) return `${TEXT_FIELDS[word]} IS NOT DISTINCT FROM ${sqlString(this.next(`a value after "${word}"`))}`;
     this.position--;
     this.fail('a filter term such as "proto tcp", "host 10.0.0.1", "net 10.0.0.0/8", "port 443" or "bytes > 1M"');
   }

@@ -7,6 +7,11 @@
  */
 import {
   DuckDBInstance,
+  DuckDBArrayValue,
+  DuckDBDecimalValue,
+  DuckDBListValue,
+  DuckDBMapValue,
+  DuckDBStructValue,
   DuckDBTimestampValue,
   StatementType,
   type DuckDBConnection,
@@ -26,7 +31,8 @@ export const FLOW_COLUMNS: readonly string[] = [
   'community_id', 'interface', 'source',
 ];
 
-export type CellValue = string | number | boolean | null;
+/** A result value as JSON can carry it: nested lists, structs and maps stay nested. */
+export type CellValue = string | number | boolean | null | CellValue[] | { [key: string]: CellValue };
 
 export interface QueryColumn {
   name: string;
@@ -49,6 +55,12 @@ export class QueryEngine {
   /** Opens an engine over the store in `dataDir` (which need not contain any flows yet). */
   static async open(dataDir: string, options: QueryEngineOptions = {}): Promise<QueryEngine> {
     const root = path.resolve(dataDir);
+    if (!(await fs.stat(path.join(root, 'store.json')).catch(() => null))) {
+      throw new QueryError(
+        `No store at "${root}": import something there first (endsight import --data-dir ${dataDir} FILE), ` +
+          `or pass the right --data-dir`,
+      );
+    }
     const config: Record<string, string> = {};
     if (options.threads !== undefined) config.threads = String(options.threads);
     const instance = await DuckDBInstance.create(':memory:', config);
@@ -165,7 +177,11 @@ async function importsViewSql(root: string): Promise<string> {
   if (!names.some((n) => n.endsWith('.json'))) {
     return `CREATE VIEW imports AS SELECT CAST(NULL AS VARCHAR) AS file WHERE false`;
   }
-  return `CREATE VIEW imports AS SELECT * FROM read_json_auto(${sqlString(path.join(dir, '*.json'))}, union_by_name = true)`;
+  // Nested fields as JSON text, so their type does not depend on what the imports happened to meet.
+  return (
+    `CREATE VIEW imports AS SELECT * REPLACE (to_json(issues) AS issues, to_json(meter) AS meter, to_json(options) AS options) ` +
+    `FROM read_json_auto(${sqlString(path.join(dir, '*.json'))}, union_by_name = true)`
+  );
 }
 
 /** Keywords that can start a read-only query in DuckDB's dialect. */
@@ -178,7 +194,7 @@ function leadingKeyword(sql: string): string | null {
 }
 
 function notSelect(found: string): QueryError {
-  return new QueryError(`Cannot run the query: only SELECT is allowed, found a ${found} statement`);
+  return new QueryError(`Cannot run the query: only SELECT is allowed, found a statement of type ${found}`);
 }
 
 function engineError(error: unknown): QueryError {
@@ -193,6 +209,18 @@ function toCell(value: DuckDBValue): CellValue {
     return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(value) : value.toString();
   }
   if (value instanceof DuckDBTimestampValue) return formatTimestampUs(value.micros);
+  if (value instanceof DuckDBListValue || value instanceof DuckDBArrayValue) return value.items.map(toCell);
+  if (value instanceof DuckDBStructValue) {
+    const out: { [key: string]: CellValue } = {};
+    for (const [key, item] of Object.entries(value.entries)) out[key] = toCell(item);
+    return out;
+  }
+  if (value instanceof DuckDBMapValue) {
+    const out: { [key: string]: CellValue } = {};
+    for (const { key, value: item } of value.entries) out[String(toCell(key))] = toCell(item);
+    return out;
+  }
+  if (value instanceof DuckDBDecimalValue) return value.toDouble();
   return String(value);
 }
 

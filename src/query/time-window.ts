@@ -19,11 +19,11 @@ export function windowSince(since: string, nowMs = Date.now()): TimeWindow {
 export function windowBetween(between: string): TimeWindow {
   const parts = between.includes('/') ? between.split('/') : between.split(',');
   if (parts.length !== 2) {
-    throw new RangeError(`Cannot parse --between "${between}": expected START/END, e.g. 2026-11-01T00:00Z/2026-11-02T00:00Z`);
+    throw new RangeError(`Cannot parse --between ${JSON.stringify(between)}: expected START/END, e.g. 2026-11-01T00:00Z/2026-11-02T00:00Z`);
   }
   const [fromUs, toUs] = parts.map((p) => (p.trim() === '' ? null : parseInstantUs(p.trim(), between)));
   if (fromUs !== null && toUs !== null && toUs <= fromUs) {
-    throw new RangeError(`Cannot use --between "${between}": the end must be after the start`);
+    throw new RangeError(`Cannot use --between ${JSON.stringify(between)}: the end must be after the start`);
   }
   return { fromUs, toUs };
 }
@@ -32,7 +32,7 @@ function parseInstantUs(text: string, whole: string): number {
   const hasZone = /(Z|[+-]\d{2}:?\d{2})$/i.test(text);
   const ms = Date.parse(hasZone || !/\d{2}:\d{2}/.test(text) ? text : `${text}Z`);
   if (Number.isNaN(ms)) {
-    throw new RangeError(`Cannot parse --between "${whole}": "${text}" is not an ISO 8601 time such as 2026-11-01T12:00Z`);
+    throw new RangeError(`Cannot parse --between ${JSON.stringify(whole)}: ${JSON.stringify(text)} is not an ISO 8601 time such as 2026-11-01T12:00Z`);
   }
   return ms * 1000;
 }

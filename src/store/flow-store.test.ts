@@ -120,3 +120,16 @@ test('FlowStore on a full disk: clear error, nothing stored is lost or damaged, 
   const rows = await countRows(mountPoint);
   assert.ok(rows >= 500);
 });
+
+test('FlowStore: one writer at a time; a lock left by a killed process is taken over', async () => {
+  const dir = await tempDir();
+  const first = await FlowStore.open(dir);
+  await assert.rejects(FlowStore.open(dir), /process \d+ is writing to it.*use another --data-dir/);
+  await first.close();
+  // A lock file naming a process that no longer exists, as kill -9 leaves it.
+  const dead = execFileSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).toString();
+  await fs.writeFile(path.join(dir, 'store.lock'), `${dead}\n`);
+  const second = await FlowStore.open(dir);
+  await second.close();
+  await assert.rejects(fs.stat(path.join(dir, 'store.lock')), /ENOENT/, 'close() releases the lock');
+});

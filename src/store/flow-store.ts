@@ -6,6 +6,7 @@
  *                                              S = first start µs, W = write time µs, N = sequence
  *   DATA_DIR/imports/W-N.json                 summary of each import (counts, issues by reason)
  *   DATA_DIR/.tmp/                            segments being written
+ *   DATA_DIR/store.lock                       pid of the one process writing (an import or the agent)
  *
  * Crash safety: a segment is written under .tmp/, fsynced, then renamed into place and the directory
  * fsynced, so a reader (or a restart after kill -9) sees a segment whole or not at all; leftovers in
@@ -59,12 +60,20 @@ export class FlowStore {
   static async open(dataDir: string, options: FlowStoreOptions = {}): Promise<FlowStore> {
     const root = path.resolve(dataDir);
     try {
+      await fs.mkdir(root, { recursive: true });
+    } catch (error) {
+      throw new StoreError(`Cannot open store at "${root}": ${(error as Error).message}`, { cause: error });
+    }
+    await acquireLock(root);
+    try {
       await fs.mkdir(path.join(root, 'flows'), { recursive: true });
       await fs.mkdir(path.join(root, 'imports'), { recursive: true });
       await fs.rm(path.join(root, '.tmp'), { recursive: true, force: true });
       await fs.mkdir(path.join(root, '.tmp'), { recursive: true });
       await writeManifest(root);
     } catch (error) {
+      await releaseLock(root);
+      if (error instanceof StoreError) throw error;
       throw new StoreError(`Cannot open store at "${root}": ${(error as Error).message}`, { cause: error });
     }
     const quotaBytes = options.quotaBytes ?? (await defaultQuotaBytes(root));
@@ -160,6 +169,49 @@ export class FlowStore {
   async close(): Promise<void> {
     this.connection.closeSync();
     this.instance.closeSync();
+    await releaseLock(this.dataDir);
+  }
+}
+
+/**
+ * Takes the store's write lock: a file holding our pid, created exclusively. A lock whose process is
+ * gone (killed with -9) is stale and taken over; a live one is an error naming its pid.
+ */
+async function acquireLock(root: string): Promise<void> {
+  const lockPath = path.join(root, 'store.lock');
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      await fs.writeFile(lockPath, `${process.pid}\n`, { flag: 'wx' });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') {
+        throw new StoreError(`Cannot lock store at "${root}": ${(error as Error).message}`, { cause: error });
+      }
+    }
+    const holder = Number.parseInt(await fs.readFile(lockPath, 'utf8').catch(() => ''), 10);
+    if (Number.isInteger(holder) && holder > 0 && processAlive(holder)) {
+      throw new StoreError(
+        `Cannot write to store at "${root}": process ${holder} is writing to it (another import or the agent); ` +
+          `wait for it to finish or use another --data-dir`,
+      );
+    }
+    await fs.rm(lockPath, { force: true }); // stale: its process is gone
+  }
+  throw new StoreError(`Cannot lock store at "${root}": another process keeps taking the lock`);
+}
+
+async function releaseLock(root: string): Promise<void> {
+  const lockPath = path.join(root, 'store.lock');
+  const holder = await fs.readFile(lockPath, 'utf8').catch(() => '');
+  if (Number.parseInt(holder, 10) === process.pid) await fs.rm(lockPath, { force: true });
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -7,7 +7,7 @@ import type { OutputFormat } from '../output.js';
 
 const SORT_KEYS: Record<string, string> = {
   start: 'start_time', end: 'end_time', bytes: 'bytes DESC', packets: 'packets DESC',
-  duration: 'epoch_us(end_time) - epoch_us(start_time) DESC', src: 'src_addr', dst: 'dst_addr',
+  duration: 'epoch_us(end_time) - epoch_us(start_time) DESC', src: 'length(ip_hex(src_addr)), ip_hex(src_addr)', dst: 'length(ip_hex(dst_addr)), ip_hex(dst_addr)',
 };
 const DEFAULT_COLUMNS = 'start_time, round((epoch_us(end_time) - epoch_us(start_time)) / 1e6, 3) AS duration_s, proto, src_addr, src_port, dst_addr, dst_port, packets, bytes, tcp_flags, process, username, end_reason';
 

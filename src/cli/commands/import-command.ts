@@ -3,7 +3,6 @@ import { Command } from 'commander';
 import cliProgress from 'cli-progress';
 import type { ImportSummary } from '../../ingest/import-captures.js';
 import { addDataDirOption, byteSize, durationUs, formatBytes, positiveInteger } from '../common-options.js';
-import { parseDurationMs } from '../../common/duration.js';
 
 export function importCommand(): Command {
   const command = new Command('import')
@@ -46,10 +45,10 @@ export function importCommand(): Command {
     // Loaded here, not at start-up: they load DuckDB (~0.4 s), which `--help` does not need.
     const { FlowStore } = await import('../../store/index.js');
     const { importCaptures } = await import('../../ingest/import-captures.js');
-    const store = await FlowStore.open(options.dataDir, {
-      retentionMs: parseDurationMs(options.retention, '--retention'),
-      quotaBytes: options.quota === undefined ? undefined : byteSize(options.quota, '--quota'),
-    });
+    const retentionMs = durationUs(options.retention, '--retention') / 1000;
+    const quotaBytes = options.quota === undefined ? undefined : byteSize(options.quota, '--quota');
+    if (quotaBytes === 0) throw new RangeError(`Cannot use --quota "${options.quota}": it must be greater than zero`);
+    const store = await FlowStore.open(options.dataDir, { retentionMs, quotaBytes });
     const bar = options.quiet || !process.stderr.isTTY ? null : progressBar();
     const startedAt = Date.now();
     let summary: ImportSummary;
@@ -98,13 +97,22 @@ function progressBar(): cliProgress.SingleBar {
 export function formatSummary(s: ImportSummary, dataDir: string): string {
   const seconds = s.elapsedMs / 1000;
   const n = (x: number): string => x.toLocaleString('en-US');
+  const plural = (count: number, word: string): string => `${n(count)} ${word}${count === 1 ? '' : 's'}`;
   const lines = [
-    `Imported ${s.files.length} file${s.files.length === 1 ? '' : 's'} (${formatBytes(s.bytesRead)}) in ${seconds.toFixed(2)} s: ` +
-      `${n(s.packets)} packets (${n(Math.round(s.packets / Math.max(seconds, 0.001)))} packets/s)`,
-    `Stored ${n(s.flows)} flow records in ${s.segmentsWritten} segment${s.segmentsWritten === 1 ? '' : 's'} ` +
+    `Imported ${plural(s.files.length, 'file')} (${formatBytes(s.bytesRead)}) in ${seconds.toFixed(2)} s: ` +
+      `${plural(s.packets, 'packet')} (${n(Math.round(s.packets / Math.max(seconds, 0.001)))} packets/s)`,
+    `Stored ${plural(s.flows, 'flow record')} in ${plural(s.segmentsWritten, 'segment')} ` +
       `(${formatBytes(s.storedBytes)}${s.flows > 0 ? `, ${(s.storedBytes / s.flows).toFixed(1)} bytes/record` : ''})` +
       (s.flowsEvicted > 0 ? `; ${n(s.flowsEvicted)} flows ended early at the --max-flows cap` : ''),
   ];
+  if (s.segmentsDeleted > 0) {
+    lines.push(
+      `Retention and quota deleted ${s.segmentsDeleted} segment${s.segmentsDeleted === 1 ? '' : 's'} (${formatBytes(s.bytesDeleted)})` +
+        (s.ownSegmentsDeleted > 0
+          ? `, ${s.ownSegmentsDeleted} of them written by this import: the quota is too small for it (--quota)`
+          : ', written by earlier imports'),
+    );
+  }
   if (s.firstPacketTime) lines.push(`Packets from ${s.firstPacketTime} to ${s.lastPacketTime}`);
   const issues = Object.entries(s.issues);
   if (issues.length > 0) {
