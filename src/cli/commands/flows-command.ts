@@ -15,9 +15,9 @@ export function flowsCommand(): Command {
   const command = new Command('flows')
     .summary('list flows, filtered like nfdump ("proto tcp and port 443")')
     .description(
-      'Lists stored flows matching an nfdump-like filter. Terms: proto tcp|udp|icmp|icmp6|esp|gre|sctp|N,\n' +
-        '[src|dst] host ADDR, [src|dst] net CIDR, [src|dst] port [OP] N, packets|bytes|duration [OP] N[k|M|G]\n' +
-        '(duration in ms), flags SAF…, process|user|container|iface|source|host-id|end-reason|direction NAME,\n' +
+      'Lists stored flows matching an nfdump-like filter. Terms: proto tcp|udp|icmp|icmp6|esp|gre|sctp|N, ' +
+        '[src|dst] host ADDR, [src|dst] net CIDR, [src|dst] port [OP] N, packets|bytes|duration [OP] N[k|M|G] ' +
+        '(duration in ms), flags SAF…, process|user|container|iface|source|host-id|end-reason|direction NAME, ' +
         'pid|uid [OP] N; combined with and, or, not and parentheses. OP is one of = != > < >= <=.',
     )
     .argument('[filter...]', 'filter expression (several words are joined by spaces)')

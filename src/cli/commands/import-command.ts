@@ -8,9 +8,9 @@ export function importCommand(): Command {
   const command = new Command('import')
     .summary('meter capture files (pcap, pcapng, .gz, .zst) into flow records in the store')
     .description(
-      'Reads capture files (pcap or pcapng, optionally gzip- or zstd-compressed), meters their packets into\n' +
-        'unidirectional flow records, and stores them. Several files are metered as one continuous trace,\n' +
-        'in the order given. Packets that cannot be decoded are skipped and counted by reason; the counts are\n' +
+      'Reads capture files (pcap or pcapng, optionally gzip- or zstd-compressed), meters their packets into ' +
+        'unidirectional flow records, and stores them. Several files are metered as one continuous trace, ' +
+        'in the order given. Packets that cannot be decoded are skipped and counted by reason; the counts are ' +
         'printed and stored with the data (SELECT * FROM imports).',
     )
     .argument('<files...>', 'capture files to import')
