@@ -1,7 +1,7 @@
 /**
  * The flow meter: packets in, finished flow records out.
  *
- * decode → fragment matching → flow table → expiry → FlowRecord. Time is taken from packet
+ * decode → fragment matching → flow table → expiry → FlowRecordBatch. Time is taken from packet
  * timestamps only, so replaying a capture always gives the same records. Malformed packets are
  * counted by reason in the IssueCounter and skipped; nothing here throws on input bytes.
  */
@@ -13,7 +13,6 @@ import { FragmentTable, type FragmentedDatagram } from './fragment-table.js';
 import { Direction } from './flow-record.js';
 import { FlowRecordBatch } from './flow-record-batch.js';
 import { AddressDictionary } from './address-dictionary.js';
-
 
 export interface FlowMeterOptions {
   /** Default 90 s (the paper's flow definition). */
@@ -117,7 +116,6 @@ export class FlowMeter {
       const interfaceId = batch.interfaceId[i];
       metered++;
       if (packet.isFragment) {
-        this.nowUs = nowUs;
         this.meterFragment(packet, interfaceId, timestampUs);
         continue;
       }
@@ -135,13 +133,6 @@ export class FlowMeter {
   setSource(source: string): void {
     this.source = source;
     this.constantCodes.source = -2;
-  }
-
-  /** Ends flows that timed out at packet time `nowUs` (for live sources whose packets pause). */
-  expire(nowUs: number): void {
-    if (nowUs > this.nowUs) this.nowUs = nowUs;
-    this.table.sweep(this.nowUs);
-    this.fragments.expire(this.nowUs);
   }
 
   /** Ends every open flow (end of input). */
@@ -162,11 +153,6 @@ export class FlowMeter {
   /** Number of finished records waiting to be drained. */
   get pendingRecords(): number {
     return this.finished.length;
-  }
-
-  /** Bytes held by the flow table's arrays. */
-  get tableBytes(): number {
-    return this.table.allocatedBytes;
   }
 
   stats(): FlowMeterStats {

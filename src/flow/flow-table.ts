@@ -160,11 +160,6 @@ export class FlowTable {
     return this.liveCount;
   }
 
-  /** Bytes held by the table's arrays now. */
-  get allocatedBytes(): number {
-    return this.u32.byteLength + this.freeSlots.byteLength + this.buckets.byteLength;
-  }
-
   /**
    * Counts one packet: finds or creates its flow, ending the old record first when the gap since its
    * last packet exceeds the idle timeout or it has been open for the active timeout.
