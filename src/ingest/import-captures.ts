@@ -11,7 +11,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
-import { openCapture } from '../capture/index.js';
+import { openCapture, type CaptureSource } from '../capture/index.js';
 import { IssueCounter } from '../common/issue-counter.js';
 import { FlowMeter, type FlowMeterStats } from '../flow/index.js';
 import type { FlowStore } from '../store/index.js';
@@ -45,6 +45,8 @@ export interface ImportProgress {
 }
 
 export interface ImportSummary {
+  /** `complete` here; the stored record says `running` while the import runs, `failed` if it fails. */
+  status: 'complete';
   files: string[];
   host: string;
   startedAt: string;
@@ -71,11 +73,46 @@ export interface ImportSummary {
   options: { idleTimeoutUs: number; activeTimeoutUs: number; exportIntervalUs: number; maxFlows: number };
 }
 
-/** Imports `files` into `store`; the summary is also recorded in the store. */
+/**
+ * Imports `files` into `store`. The import is recorded in the store as `running` when it starts and
+ * rewritten as `complete` (the summary) or `failed` (with the error) when it ends; one killed midway
+ * stays `running`, which tells whoever reads `imports` that its records may be partial.
+ */
 export async function importCaptures(files: readonly string[], store: FlowStore, options: ImportOptions): Promise<ImportSummary> {
   const started = Date.now();
   const host = options.host ?? os.hostname();
   const issues = new IssueCounter();
+  // Open every file first: a file that is not a capture fails before anything is written or recorded.
+  const sources: CaptureSource[] = [];
+  try {
+    for (const file of files) sources.push(await openCapture(file, issues));
+  } catch (error) {
+    for (const source of sources) await source.close();
+    throw error;
+  }
+  const id = store.newImportId();
+  const header = { files: files.map((f) => path.resolve(f)), host, startedAt: new Date(started).toISOString() };
+  await store.recordImport(id, { status: 'running', ...header });
+  try {
+    const summary = await runImport(files, sources, issues, store, options, host, started);
+    await store.recordImport(id, summary);
+    return summary;
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    await store.recordImport(id, { status: 'failed', ...header, error: message }).catch(() => undefined);
+    throw error;
+  }
+}
+
+async function runImport(
+  files: readonly string[],
+  sources: readonly CaptureSource[],
+  issues: IssueCounter,
+  store: FlowStore,
+  options: ImportOptions,
+  host: string,
+  started: number,
+): Promise<ImportSummary> {
   const meter = new FlowMeter(
     {
       idleTimeoutUs: options.idleTimeoutUs,
@@ -87,9 +124,6 @@ export async function importCaptures(files: readonly string[], store: FlowStore,
     issues,
   );
 
-  // Open every file first, so that a bad file name fails before anything is written.
-  const sources = [];
-  for (const file of files) sources.push(await openCapture(file, issues));
   const totalBytes = sources.reduce((sum, s) => sum + (s.totalBytes ?? 0), 0);
 
   let flowsStored = 0;
@@ -157,6 +191,7 @@ export async function importCaptures(files: readonly string[], store: FlowStore,
   const stats = meter.stats();
   const finished = Date.now();
   const summary: ImportSummary = {
+    status: 'complete',
     files: files.map((f) => path.resolve(f)),
     host,
     startedAt: new Date(started).toISOString(),
@@ -184,6 +219,5 @@ export async function importCaptures(files: readonly string[], store: FlowStore,
       maxFlows: options.maxFlows,
     },
   };
-  await store.recordImport(summary);
   return summary;
 }

@@ -152,12 +152,17 @@ export class FlowStore {
     return result;
   }
 
-  /** Stores the summary of an import next to the data (written atomically). */
-  async recordImport(summary: object): Promise<string> {
-    const name = `${this.now() * 1000}-${this.instanceTag}.json`;
+  /** Stores (or replaces) the record of import `id` next to the data, atomically. */
+  async recordImport(id: string, summary: object): Promise<string> {
+    const name = `${id}.json`;
     const finalPath = path.join(this.dataDir, 'imports', name);
-    await writeFileAtomic(path.join(this.dataDir, '.tmp', name), finalPath, JSON.stringify(summary, null, 2) + '\n');
+    await writeFileAtomic(path.join(this.dataDir, '.tmp', name), finalPath, JSON.stringify({ id, ...summary }, null, 2) + '\n');
     return finalPath;
+  }
+
+  /** A new id for an import record: its start time and this store instance. */
+  newImportId(): string {
+    return `${this.now() * 1000}-${this.instanceTag}${this.sequence++}`;
   }
 
   /** Total bytes and count of stored segments. */
