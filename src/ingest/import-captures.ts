@@ -19,6 +19,8 @@ import type { FlowStore } from '../store/index.js';
 export interface ImportOptions {
   idleTimeoutUs: number;
   activeTimeoutUs: number;
+  /** How long a TCP flow that saw FIN or RST stays open for its last packets. */
+  finTimeoutUs: number;
   exportIntervalUs: number;
   maxFlows: number;
   /**
@@ -70,7 +72,7 @@ export interface ImportSummary {
   /** Skipped or suspicious input, by reason (decode issues, capture format issues). */
   issues: Record<string, number>;
   meter: FlowMeterStats;
-  options: { idleTimeoutUs: number; activeTimeoutUs: number; exportIntervalUs: number; maxFlows: number };
+  options: { idleTimeoutUs: number; activeTimeoutUs: number; finTimeoutUs: number; exportIntervalUs: number; maxFlows: number };
 }
 
 /**
@@ -117,6 +119,7 @@ async function runImport(
     {
       idleTimeoutUs: options.idleTimeoutUs,
       activeTimeoutUs: options.activeTimeoutUs,
+      finTimeoutUs: options.finTimeoutUs,
       maxFlows: options.maxFlows,
       host,
       source: `pcap:${path.basename(files[0] ?? '')}`,
@@ -215,6 +218,7 @@ async function runImport(
     options: {
       idleTimeoutUs: options.idleTimeoutUs,
       activeTimeoutUs: options.activeTimeoutUs,
+      finTimeoutUs: options.finTimeoutUs,
       exportIntervalUs: options.exportIntervalUs,
       maxFlows: options.maxFlows,
     },

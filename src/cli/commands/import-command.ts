@@ -16,6 +16,7 @@ export function importCommand(): Command {
     .argument('<files...>', 'capture files to import')
     .option('--idle-timeout <duration>', 'end a flow after this long without a packet', '90s')
     .option('--active-timeout <duration>', 'end a flow open this long; later packets start a new record', '30m')
+    .option('--fin-timeout <duration>', 'end a TCP flow that saw FIN or RST once quiet this long', '5s')
     .option('--export-interval <duration>', 'write finished records to the store at least this often (wall clock)', '60s')
     .option('--max-flows <n>', 'most flows tracked at once; beyond it the least recently seen ends early', '1000000')
     .option('--host <name>', 'host id recorded in each flow (default: this machine\'s name)')
@@ -38,6 +39,7 @@ export function importCommand(): Command {
     const importOptions = {
       idleTimeoutUs: durationUs(options.idleTimeout, '--idle-timeout'),
       activeTimeoutUs: durationUs(options.activeTimeout, '--active-timeout'),
+      finTimeoutUs: durationUs(options.finTimeout, '--fin-timeout'),
       exportIntervalUs: durationUs(options.exportInterval, '--export-interval'),
       maxFlows: positiveInteger(options.maxFlows, '--max-flows'),
       host: options.host as string | undefined,
