@@ -141,3 +141,12 @@ test('FlowTable records do not depend on when sweeps run', () => {
   };
   assert.deepEqual(run(1), run(60 * S));
 });
+
+test('FlowTable: a flow that went idle before its active timeout ends as idle, however late it is looked at', () => {
+  const { table, ended, packet } = setup({ idle: 90 * S, active: 1800 * S });
+  packet(1, 0);
+  packet(2, 3600 * S); // the sweep or this packet finds flow 1 long after both timeouts passed
+  packet(1, 3600 * S + 1);
+  table.endAll('end');
+  assert.deepEqual(ended.map((e) => [e.src, e.reason]), [[1, 'idle'], [2, 'end'], [1, 'end']]);
+});

@@ -181,11 +181,8 @@ export class FlowTable {
       ) {
         this.end(slot, (closing & TCP_RST) !== 0 ? 'rst' : 'fin');
         slot = NONE;
-      } else if (timestampUs - f64[d + D_LAST] > this.idleTimeoutUs) {
-        this.end(slot, 'idle');
-        slot = NONE;
-      } else if (timestampUs - f64[d + D_FIRST] >= this.activeTimeoutUs) {
-        this.end(slot, this.closingReason(slot) ?? 'active');
+      } else if (timestampUs - f64[d + D_LAST] > this.idleTimeoutUs || timestampUs - f64[d + D_FIRST] >= this.activeTimeoutUs) {
+        this.end(slot, this.timeoutReason(slot));
         slot = NONE;
       }
     }
@@ -217,7 +214,7 @@ export class FlowTable {
     const before = this.liveCount;
     // Active timeout: the oldest flows are at the head of the creation list.
     while (this.ageHead !== NONE && nowUs - this.f64[this.ageHead * STRIDE_DOUBLES + D_FIRST] >= this.activeTimeoutUs) {
-      this.end(this.ageHead, this.closingReason(this.ageHead) ?? 'active');
+      this.end(this.ageHead, this.timeoutReason(this.ageHead));
     }
     // Idle and FIN timeouts: a linear pass over the records (cache friendly, no per-packet bookkeeping).
     for (let slot = 0; slot < this.highWater; slot++) {
@@ -236,6 +233,18 @@ export class FlowTable {
   /** Ends every remaining flow, oldest first; TCP flows that saw FIN or RST say so instead of `reason`. */
   endAll(reason: TableEndReason): void {
     while (this.ageHead !== NONE) this.end(this.ageHead, this.closingReason(this.ageHead) ?? reason);
+  }
+
+  /**
+   * Why a timed-out flow ends: a closed TCP connection says fin/rst; otherwise whichever timeout came
+   * first, idle (last packet + idle timeout) or active (first packet + active timeout), whenever the
+   * flow is actually looked at.
+   */
+  private timeoutReason(slot: number): TableEndReason {
+    const d = slot * STRIDE_DOUBLES;
+    const idleAtUs = this.f64[d + D_LAST] + this.idleTimeoutUs;
+    const activeAtUs = this.f64[d + D_FIRST] + this.activeTimeoutUs;
+    return this.closingReason(slot) ?? (idleAtUs < activeAtUs ? 'idle' : 'active');
   }
 
   /** 'rst' or 'fin' when the flow's TCP connection was closed; a closed flow reports that, whatever ends it. */

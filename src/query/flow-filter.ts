@@ -67,8 +67,8 @@ class Parser {
 
   fail(expected: string): never {
     const token = this.tokens[this.position];
-    const found = token ? `"${token.text}" at position ${token.at + 1}` : 'the end of the filter';
-    throw new FilterError(`Cannot parse filter "${this.source}": expected ${expected}, found ${found}`);
+    const found = token ? `${JSON.stringify(token.text)} at position ${token.at + 1}` : 'the end of the filter';
+    throw new FilterError(`Cannot parse filter ${JSON.stringify(this.source)}: expected ${expected}, found ${found}`);
   }
 
   expression(): string {
@@ -110,7 +110,12 @@ class Parser {
     // pid, uid and the text fields are NULL when unknown; coalesce keeps `not` meaning "all the others".
     if (word === 'pid' || word === 'uid') return `coalesce(${word} ${this.operator()} ${this.number(false)}, false)`;
     if (word === 'flags') return this.flags();
-    if (word in TEXT_FIELDS) return `${TEXT_FIELDS[word]} IS NOT DISTINCT FROM ${sqlString(this.next(`a value after "${word}"`))}`;
+    if (word in TEXT_FIELDS) {
+      const value = this.next(`a value after "${word}"`);
+      // Control characters cannot be in a process, user or interface name, nor in a SQL literal (NUL).
+      if (/[\u0000-\u001f\u007f]/.test(value)) this.failAt(`${JSON.stringify(value)} contains a control character`);
+      return `${TEXT_FIELDS[word]} IS NOT DISTINCT FROM ${sqlString(value)}`;
+    }
     this.position--;
     this.fail('a filter term such as "proto tcp", "host 10.0.0.1", "net 10.0.0.0/8", "port 443" or "bytes > 1M"');
   }
@@ -121,18 +126,18 @@ class Parser {
     if (what === 'host' || what === 'ip') {
       const text = this.next('an IP address');
       const parsed = parseAddress(text);
-      if (parsed === null) this.failAt(`"${text}" is not an IPv4 or IPv6 address`);
+      if (parsed === null) this.failAt(`${JSON.stringify(text)} is not an IPv4 or IPv6 address`);
       const canonical = sqlString(text.toLowerCase());
       // Compare by bytes so that any spelling of an IPv6 address matches the stored RFC 5952 form.
       return either((side) => `ip_hex(${side}_addr) = ip_hex(${canonical})`);
     }
     if (what === 'net') {
       const text = this.next('a CIDR prefix such as 10.0.0.0/8');
-      const [address, length] = text.split('/');
-      const parsed = parseAddress(address);
-      const bits = length === undefined ? null : Number(length);
-      if (parsed === null || bits === null || !Number.isInteger(bits) || bits < 0 || bits > (parsed.ipVersion === 4 ? 32 : 128)) {
-        this.failAt(`"${text}" is not a CIDR prefix such as 10.0.0.0/8 or 2001:db8::/32`);
+      const match = /^([^/]+)\/(\d{1,3})$/.exec(text);
+      const parsed = match ? parseAddress(match[1]) : null;
+      const bits = match ? Number(match[2]) : NaN;
+      if (parsed === null || !(bits <= (parsed.ipVersion === 4 ? 32 : 128))) {
+        this.failAt(`${JSON.stringify(text)} is not a CIDR prefix such as 10.0.0.0/8 or 2001:db8::/32`);
       }
       return either((side) => `in_cidr(${side}_addr, ${sqlString(text)})`);
     }
@@ -150,7 +155,7 @@ class Parser {
     const text = this.next('a protocol name or number').toLowerCase();
     if (text in PROTOCOLS) return PROTOCOLS[text];
     const n = Number(text);
-    if (!Number.isInteger(n) || n < 0 || n > 255) this.failAt(`"${text}" is not a protocol (tcp, udp, icmp, icmp6, esp, gre, sctp or 0-255)`);
+    if (!/^\d{1,3}$/.test(text) || n > 255) this.failAt(`${JSON.stringify(text)} is not a protocol (tcp, udp, icmp, icmp6, esp, gre, sctp or 0-255)`);
     return n;
   }
 
@@ -159,7 +164,7 @@ class Parser {
     let mask = 0;
     for (const letter of text) {
       const bit = TCP_FLAG_BITS[letter];
-      if (bit === undefined) this.failAt(`"${letter}" is not a TCP flag (F S R P A U E C)`);
+      if (bit === undefined) this.failAt(`${JSON.stringify(letter)} is not a TCP flag (F S R P A U E C)`);
       mask |= bit;
     }
     return `(tcp_flags & ${mask}) = ${mask}`;
@@ -178,10 +183,12 @@ class Parser {
     const text = this.next('a number');
     const match = /^(\d+(?:\.\d+)?)([kmg]?)$/i.exec(text);
     if (!match || (!allowSuffix && match[2] !== '') || (!allowSuffix && match[1].includes('.'))) {
-      this.failAt(`"${text}" is not a ${allowSuffix ? 'number (suffixes k, M, G allowed)' : 'whole number'}`);
+      this.failAt(`${JSON.stringify(text)} is not a ${allowSuffix ? 'number (suffixes k, M, G allowed)' : 'whole number'}`);
     }
     const scale = { '': 1, k: 1e3, m: 1e6, g: 1e9 }[match[2].toLowerCase() as '' | 'k' | 'm' | 'g'];
-    return Math.round(Number(match[1]) * scale);
+    const value = Math.round(Number(match[1]) * scale);
+    if (!Number.isSafeInteger(value)) this.failAt(`${JSON.stringify(text)} is too large (at most ${Number.MAX_SAFE_INTEGER})`);
+    return value;
   }
 
   private next(expected: string): string {
@@ -202,6 +209,6 @@ class Parser {
 
   private failAt(problem: string): never {
     const token = this.tokens[this.position - 1];
-    throw new FilterError(`Cannot parse filter "${this.source}": ${problem} (position ${token.at + 1})`);
+    throw new FilterError(`Cannot parse filter ${JSON.stringify(this.source)}: ${problem} (position ${token.at + 1})`);
   }
 }

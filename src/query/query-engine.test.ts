@@ -6,6 +6,7 @@ import path from 'node:path';
 import { FlowStore } from '../store/index.js';
 import { testBatch } from '../store/test-records.js';
 import { communityId } from '../flow/index.js';
+import { formatAddress, parseAddress } from '../decode/index.js';
 import { QueryEngine } from './query-engine.js';
 import { windowBetween } from './time-window.js';
 
@@ -150,4 +151,26 @@ test('in_cidr and ip_hex handle both families and reject malformed prefixes', as
     await assert.rejects(engine.all(`SELECT in_cidr('10.0.0.1', '${bad}')`), new RegExp(`"${bad.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}" is not a CIDR prefix`));
   }
   engine.close();
+});
+
+test('ip_hex agrees with parseAddress on random addresses in every spelling', async () => {
+  const engine = await QueryEngine.open(await storeWith(0));
+  let x = 12345;
+  const random = (): number => (x = (Math.imul(x, 1103515245) + 12345) >>> 0);
+  const texts: string[] = [];
+  for (let i = 0; i < 300; i++) {
+    const words = Uint32Array.of(random(), i % 3 === 0 ? 0 : random(), i % 5 === 0 ? 0 : random(), random() & (i % 2 ? 0xffff : 0));
+    if (i % 7 === 0) words.fill(0, 1, 3);
+    const canonical = formatAddress(words, 6);
+    const full = [...words].flatMap((w) => [(w >>> 16).toString(16).padStart(4, '0'), (w & 0xffff).toString(16).padStart(4, '0')]).join(':');
+    texts.push(canonical, canonical.toUpperCase(), full, formatAddress(Uint32Array.of(words[0]), 4));
+  }
+  texts.push('::', '::1', '1::', '::ffff:10.1.2.3', '64:ff9b::192.0.2.33', '2001:db8:0:0:0:0:2:1');
+  const { rows } = await engine.all(`SELECT ip_hex(a) FROM (VALUES ${texts.map((t) => `('${t}')`).join(', ')}) v(a)`);
+  engine.close();
+  texts.forEach((text, i) => {
+    const parsed = parseAddress(text)!;
+    const expected = [...parsed.words.subarray(0, parsed.ipVersion === 4 ? 1 : 4)].map((w) => w.toString(16).padStart(8, '0')).join('');
+    assert.equal(rows[i][0], expected, text);
+  });
 });

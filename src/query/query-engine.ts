@@ -69,7 +69,7 @@ export class QueryEngine {
     try {
       for (const macro of SQL_MACROS) await connection.run(macro);
       await connection.run(await flowsViewSql(root, options.window));
-      await connection.run(await importsViewSql(root));
+      await connection.run(await importsViewSql(connection, root));
       const allowed = [path.join(root, 'flows') + '/', path.join(root, 'imports') + '/'];
       await connection.run(`SET allowed_directories = [${allowed.map(sqlString).join(', ')}]`);
       await connection.run('SET enable_external_access = false');
@@ -171,17 +171,20 @@ async function flowsViewSql(root: string, window: TimeWindow | undefined): Promi
   return `CREATE VIEW flows AS SELECT ${FLOW_COLUMNS.join(', ')} FROM (${withCommunityId(`SELECT * FROM (${withEndTime})${where}`)})`;
 }
 
-async function importsViewSql(root: string): Promise<string> {
+async function importsViewSql(connection: DuckDBConnection, root: string): Promise<string> {
   const dir = path.join(root, 'imports');
   const names = await fs.readdir(dir).catch(() => [] as string[]);
   if (!names.some((n) => n.endsWith('.json'))) {
     return `CREATE VIEW imports AS SELECT CAST(NULL AS VARCHAR) AS file WHERE false`;
   }
   // Nested fields as JSON text, so their type does not depend on what the imports happened to meet.
-  return (
-    `CREATE VIEW imports AS SELECT * REPLACE (to_json(issues) AS issues, to_json(meter) AS meter, to_json(options) AS options) ` +
-    `FROM read_json_auto(${sqlString(path.join(dir, '*.json'))}, union_by_name = true)`
-  );
+  // Only a complete import has them: a store whose imports are all running or failed has none.
+  const source = `read_json_auto(${sqlString(path.join(dir, '*.json'))}, union_by_name = true)`;
+  const described = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`);
+  const present = new Set(described.getRows().map((row) => String(row[0])));
+  const nested = ['issues', 'meter', 'options'].filter((name) => present.has(name));
+  const replace = nested.length > 0 ? ` REPLACE (${nested.map((n) => `to_json(${n}) AS ${n}`).join(', ')})` : '';
+  return `CREATE VIEW imports AS SELECT *${replace} FROM ${source}`;
 }
 
 /** Keywords that can start a read-only query in DuckDB's dialect. */

@@ -11,16 +11,19 @@
  */
 export const SQL_MACROS: readonly string[] = [
   `CREATE MACRO ip4_hex(a) AS array_to_string(list_transform(string_split(a, '.'), x -> printf('%02x', TRY_CAST(x AS INTEGER))), '')`,
-  // An embedded IPv4 tail (RFC 4291 §2.2 form 3) becomes two hex groups.
-  `CREATE MACRO ip6_without_v4_tail(a) AS CASE WHEN contains(a, '.')
-     THEN regexp_replace(a, '[0-9.]+$', '') || substr(ip4_hex(regexp_extract(a, '[0-9.]+$')), 1, 4) || ':' || substr(ip4_hex(regexp_extract(a, '[0-9.]+$')), 5, 4)
-     ELSE a END`,
+  // The IPv6 macros bind each intermediate value once, as the parameter of a lambda over a
+  // one-element list: macros are inlined, and an argument used several times would be expanded
+  // several times, which multiplies the expression (and its planning time) at every level.
   `CREATE MACRO ip6_part_hex(p) AS CASE WHEN p = '' THEN '' ELSE array_to_string(list_transform(string_split(p, ':'), g -> lpad(lower(g), 4, '0')), '') END`,
-  `CREATE MACRO ip6_hex_expanded(a) AS CASE WHEN contains(a, '::')
-     THEN ip6_part_hex(split_part(a, '::', 1))
-          || repeat('0', 32 - length(ip6_part_hex(split_part(a, '::', 1))) - length(ip6_part_hex(split_part(a, '::', 2))))
-          || ip6_part_hex(split_part(a, '::', 2))
-     ELSE ip6_part_hex(a) END`,
+  // An embedded IPv4 tail (RFC 4291 §2.2 form 3) becomes two hex groups.
+  `CREATE MACRO ip6_without_v4_tail(a) AS list_transform([regexp_extract(a, '[0-9.]+$')], t ->
+     CASE WHEN t = '' OR NOT contains(t, '.') THEN a
+          ELSE left(a, length(a) - length(t)) || list_transform([ip4_hex(t)], h -> substr(h, 1, 4) || ':' || substr(h, 5, 4))[1] END)[1]`,
+  // '::' (RFC 4291 §2.2 form 2) stands for as many zero groups as make eight.
+  `CREATE MACRO ip6_hex_expanded(a) AS list_transform([string_split(a, '::')], parts ->
+     CASE WHEN len(parts) = 1 THEN ip6_part_hex(parts[1])
+          ELSE list_transform([[ip6_part_hex(parts[1]), ip6_part_hex(parts[2])]], hp ->
+                 hp[1] || repeat('0', 32 - length(hp[1]) - length(hp[2])) || hp[2])[1] END)[1]`,
   `CREATE MACRO ip_hex(a) AS CASE WHEN contains(a, ':') THEN ip6_hex_expanded(ip6_without_v4_tail(a)) ELSE ip4_hex(a) END`,
   `CREATE MACRO ip_bits(a) AS CAST(CAST(unhex(ip_hex(a)) AS BIT) AS VARCHAR)`,
   // IPv4 as a number, for prefix tests by shifting (far cheaper per row than building bit strings).

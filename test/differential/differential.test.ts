@@ -23,9 +23,14 @@
  *    by construction), after two joins:
  *    - nfpcapd writes one record per packet for ICMP/ICMPv6 and for UDP port 53 (verified): those are
  *      joined per tuple (checked: no gap above the idle timeout, no span above the active timeout);
- *    - endsight ends a record at TCP FIN/RST (end_reason fin/rst) and a later packet of the tuple (the
- *      last ACK) opens a new one, where nfpcapd keeps one record (verified with crafted packets:
- *      packets 5 s and 30 s after a FIN or RST stay in nfpcapd's record): such records are joined.
+ *    - endsight keeps a TCP record open for a FIN timeout (5 s) after FIN or RST, so the closing side's
+ *      last ACK stays in it, and ends it (end_reason fin/rst) at the tuple's next SYN or once the
+ *      tuple is quiet for longer than the FIN timeout (src/flow/flow-table.ts). nfpcapd ends no record
+ *      at FIN/RST (verified with crafted packets: packets 5 s and 30 s after a FIN or RST stay in its
+ *      record). So the only records endsight splits where nfpcapd does not are those with such a late
+ *      packet or new SYN; they are joined, and their number must be exactly what the capture holds
+ *      (counted from its packets by expectedTcpCloseSplits). The lab sends nothing of the kind on
+ *      purpose (every close is followed only by its last ACK within milliseconds), so that is 0.
  *    softflowd's record times are those of its bidirectional flow and it applies no timeout to a
  *    file, so only its totals are compared.
  * 3. Linux cooked captures (`tcpdump -i any` in B, which writes LINUX_SLL2 here, and `-y LINUX_SLL`):
@@ -40,12 +45,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { runEndsight, type EndsightResult } from './endsight-meter.js';
-import { fragmentedDatagrams, scanCapture, datagramIndex, datagramTuple, type CaptureScan } from './frame-scan.js';
+import { fragmentedDatagrams, scanCapture, datagramIndex, datagramTuple, type CaptureScan, type ScannedPacket } from './frame-scan.js';
 import {
   adjustPeerTotals,
   compareRecords,
   diffTotals,
   formatTotalsDiff,
+  expectedTcpCloseSplits,
   joinEndsightTcpCloseSplits,
   joinNfpcapdPerPacketRecords,
   type AdjustedTotals,
@@ -57,6 +63,13 @@ import { PEER_PROGRAMS, peerVersions, runNfpcapd, runSoftflowd, type PeerResult 
 import { LAB_ADDRESSES, LAB_PROGRAMS, runTrafficLab, type TrafficLabResult } from './traffic-lab.js';
 
 const IDLE_TIMEOUT_S = 90;
+/** endsight's FIN timeout: `import --fin-timeout`, default 5 s (src/flow/flow-table.ts), which runEndsight does not change. */
+const FIN_TIMEOUT_S = 5;
+/**
+ * TCP packets the lab sends on purpose more than the FIN timeout after a FIN or RST of their tuple, or
+ * a new SYN on a closed tuple (traffic-lab.ts): none.
+ */
+const LAB_LATE_PACKETS_AFTER_CLOSE = 0;
 const ACTIVE_TIMEOUT_S = 1800;
 const timeouts = { idleTimeoutS: IDLE_TIMEOUT_S, activeTimeoutS: ACTIVE_TIMEOUT_S };
 
@@ -301,6 +314,15 @@ describe('differential: endsight vs nfpcapd and softflowd on real traffic', { ti
     assert.deepEqual([...reasons].filter((r) => !['fin', 'rst', 'end'].includes(String(r))), [], 'unexpected end reasons');
     const excluded = adjusted('nfpcapdEth').touched;
     const result = compareRecords(esJoined.records, nfJoined.records, excluded);
+    // The FIN timeout keeps the last ACK in the closing record: the only FIN/RST splits left are those
+    // the capture's packets call for, and the lab causes none on purpose.
+    const splits = expectedTcpCloseSplits(ethernetScan, FIN_TIMEOUT_S * 1e6, idleUs);
+    assert.equal(
+      splits.length,
+      LAB_LATE_PACKETS_AFTER_CLOSE,
+      `the capture has TCP packets later than the FIN timeout after a FIN/RST, or new SYNs, that the lab does not send on purpose: ${JSON.stringify(splits.slice(0, 10))}`,
+    );
+    assert.equal(esJoined.joined, splits.length, `endsight split ${esJoined.joined} TCP records at FIN/RST; the capture calls for ${splits.length}`);
     t.diagnostic(
       `compared ${result.comparedRecords} records of ${result.comparedTuples} tuples; joined ${esJoined.joined} endsight FIN/RST splits ` +
         `and ${nfJoined.joined} nfpcapd per-packet records; excluded ${result.excludedTuples.length} tuples touched by fragment/extension-header rules`,
@@ -314,6 +336,21 @@ describe('differential: endsight vs nfpcapd and softflowd on real traffic', { ti
     if (result.differences.length > 0) {
       assert.fail(`${result.differences.length} record differences between endsight and nfpcapd:\n${result.differences.slice(0, 40).join('\n')}`);
     }
+  });
+
+  it('expectedTcpCloseSplits follows the FIN timeout rule (on crafted packets)', () => {
+    const packet = (index: number, timeUs: number, tcpFlags: number, srcPort = 40000): ScannedPacket => ({
+      index, timeUs, vlanTpids: [], ipVersion: 4, srcAddr: '10.0.0.1', dstAddr: '10.0.0.2', ipBytes: 40, firstNextHeader: 6,
+      protocol: 6, hasExtensionHeaders: false, fragment: null, srcPort, dstPort: 80, tcpFlags,
+    });
+    const splits = (packets: ScannedPacket[]) => expectedTcpCloseSplits({ linkType: 1, packets, nonIpFrames: 0 }, 5e6, 90e6).map((s) => s.packetIndex);
+    const [S, A, FA, RA] = [0x02, 0x10, 0x11, 0x14];
+    assert.deepEqual(splits([packet(0, 0, S), packet(1, 1e3, FA), packet(2, 2e3, A)]), [], 'the last ACK within the FIN timeout stays');
+    assert.deepEqual(splits([packet(0, 0, S), packet(1, 1e3, FA), packet(2, 1e3 + 5e6, A)]), [], 'exactly the FIN timeout later still stays');
+    assert.deepEqual(splits([packet(0, 0, S), packet(1, 1e3, FA), packet(2, 2e3 + 5e6, A), packet(3, 30e6, A)]), [2], 'later than the FIN timeout');
+    assert.deepEqual(splits([packet(0, 0, S), packet(1, 1e3, RA), packet(2, 1e6, S), packet(3, 2e6, A)]), [2], 'a new SYN after a RST');
+    assert.deepEqual(splits([packet(0, 0, A), packet(1, 100e6, A), packet(2, 101e6, A)]), [], 'an idle gap is no FIN split');
+    assert.deepEqual(splits([packet(0, 0, FA), packet(1, 6e6, A, 40001)]), [], 'per tuple');
   });
 
   it('Linux cooked v1 and v2: endsight on each == peers on cooked v1 == endsight on Ethernet', () => {
@@ -333,10 +370,12 @@ describe('differential: endsight vs nfpcapd and softflowd on real traffic', { ti
     const sfTotals = adjusted('softflowdEth').totals;
     const idleUs = IDLE_TIMEOUT_S * 1e6;
     const nfRecords = joinNfpcapdPerPacketRecords(nf, idleUs, ACTIVE_TIMEOUT_S * 1e6).records;
+    const expectedSplits = expectedTcpCloseSplits(ethernetScan, FIN_TIMEOUT_S * 1e6, idleUs).length;
     const detected = (flows: MeterFlow[]) => {
       const totals = totalsByTuple(flows);
-      const records = compareRecords(joinEndsightTcpCloseSplits(flows, idleUs).records, nfRecords, nfTotals.touched);
-      return diffTotals(totals, nfTotals.totals).length + diffTotals(totals, sfTotals).length + records.differences.length;
+      const joined = joinEndsightTcpCloseSplits(flows, idleUs);
+      const records = compareRecords(joined.records, nfRecords, nfTotals.touched);
+      return diffTotals(totals, nfTotals.totals).length + diffTotals(totals, sfTotals).length + records.differences.length + Math.abs(joined.joined - expectedSplits);
     };
     const copy = () => es.map((f) => ({ ...f }));
     const mutations: [string, (flows: MeterFlow[]) => MeterFlow[]][] = [
@@ -352,6 +391,13 @@ describe('differential: endsight vs nfpcapd and softflowd on real traffic', { ti
         x.packets = 1;
         f.push({ ...x, srcPort: 0, dstPort: 0, packets: 2, bytes: 1 });
         x.bytes -= 1;
+        return f;
+      }],
+      ['the last ACK after a FIN in a record of its own (no FIN timeout)', (f) => {
+        const x = f.find((y) => y.protocol === 6 && y.endReason === 'fin' && y.packets > 3)!;
+        const ackBytes = x.srcAddr.includes(':') ? 72 : 52; // IP + TCP headers with timestamps, no payload
+        f.push({ ...x, startUs: x.endUs, packets: 1, bytes: ackBytes, tcpFlags: 0x10 });
+        x.packets--; x.bytes -= ackBytes; x.endUs -= 1;
         return f;
       }],
       ['a UDP flow split in two records', (f) => {

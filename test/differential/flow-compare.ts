@@ -193,9 +193,12 @@ function mergeInto(a: MeterFlow, b: MeterFlow): MeterFlow {
 }
 
 /**
- * endsight ends a record at TCP FIN/RST (end_reason fin/rst) and starts a new one for later packets
- * of the 5-tuple (the last ACK); nfpcapd keeps them in one record. Joins each record to the next one
- * of its tuple when it ended by fin/rst and the next one starts within the idle timeout.
+ * endsight keeps a TCP record open for a FIN timeout (default 5 s) after it saw FIN or RST, so the
+ * closing side's last ACK stays in it, and ends it (end_reason fin/rst) at the tuple's next SYN or
+ * once the tuple is quiet for longer than the FIN timeout (src/flow/flow-table.ts). nfpcapd ends no
+ * record at FIN/RST: a packet later than the FIN timeout, or a new SYN, stays in its record. Joins
+ * each endsight record to the next one of its tuple when it ended by fin/rst and the next one starts
+ * within the idle timeout; `joined` counts the joins, which {@link expectedTcpCloseSplits} predicts.
  */
 export function joinEndsightTcpCloseSplits(flows: readonly MeterFlow[], idleTimeoutUs: number): { records: RecordsByTuple; joined: number } {
   const grouped = groupRecords(flows);
@@ -214,6 +217,49 @@ export function joinEndsightTcpCloseSplits(flows: readonly MeterFlow[], idleTime
     grouped.set(key, out);
   }
   return { records: grouped, joined };
+}
+
+/** A TCP packet of the capture that makes endsight end the tuple's record at FIN/RST and start a new one. */
+export interface TcpCloseSplit {
+  key: string;
+  packetIndex: number;
+  /** Time since the tuple's previous packet. */
+  gapUs: number;
+  /** A new SYN (not SYN-ACK) rather than a gap longer than the FIN timeout. */
+  syn: boolean;
+}
+
+/**
+ * The FIN/RST splits endsight's documented TCP rule makes in `scan` (computed from the capture's own
+ * packets, independently of endsight): per 5-tuple in time order, once a record saw FIN or RST, a
+ * packet more than `finTimeoutUs` after the tuple's previous one, or a SYN without ACK, ends the
+ * record and opens a new one; a gap longer than the idle timeout ends it by idle instead (not a split).
+ */
+export function expectedTcpCloseSplits(scan: CaptureScan, finTimeoutUs: number, idleTimeoutUs: number): TcpCloseSplit[] {
+  const FIN = 0x01;
+  const SYN = 0x02;
+  const RST = 0x04;
+  const ACK = 0x10;
+  const state = new Map<string, { lastUs: number; closing: boolean }>();
+  const splits: TcpCloseSplit[] = [];
+  const packets = scan.packets.filter((p) => p.protocol === 6 && p.srcPort !== null && p.dstPort !== null);
+  for (const p of [...packets].sort((a, b) => a.timeUs - b.timeUs || a.index - b.index)) {
+    const key = tupleKey({ srcAddr: p.srcAddr, dstAddr: p.dstAddr, srcPort: p.srcPort!, dstPort: p.dstPort!, protocol: 6 });
+    const s = state.get(key);
+    let closing = s?.closing ?? false;
+    if (s) {
+      const gapUs = p.timeUs - s.lastUs;
+      const syn = (p.tcpFlags & (SYN | ACK)) === SYN;
+      if (closing && (gapUs > finTimeoutUs || syn)) {
+        splits.push({ key, packetIndex: p.index, gapUs, syn });
+        closing = false;
+      } else if (gapUs > idleTimeoutUs) {
+        closing = false;
+      }
+    }
+    state.set(key, { lastUs: Math.max(p.timeUs, s?.lastUs ?? p.timeUs), closing: closing || (p.tcpFlags & (FIN | RST)) !== 0 });
+  }
+  return splits;
 }
 
 /**
