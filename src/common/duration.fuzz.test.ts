@@ -9,11 +9,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../bench/prng.js';
+import { fuzzSeed, randomText } from './fuzz-text.js';
 import { parseDurationMs } from './duration.js';
 
-const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0;
+const SEED = fuzzSeed('duration');
 const CASES = Number(process.env.FUZZ_CASES ?? 100_000);
-console.log(`duration fuzz seed ${SEED} (repeat with FUZZ_SEED=${SEED})`);
 
 const UNIT_MS: Record<string, number> = { '': 1000, ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
 const OPTIONS = ['--idle-timeout', '--since', '--retention', 'duration'];
@@ -23,21 +23,6 @@ const PIECES = [
   ' ', '  ', '\t', '\n', '\r\n', '\u00a0', '\u2028', '\u200b', '\u0000',
   'Infinity', 'NaN', 'null', 'undefined', '٣', '１', '๑', '🙂', 'İ', '"', "'", '\\', '%s', '${x}',
 ];
-
-/** A random string: mostly printable ASCII, with whitespace, control characters, other planes and lone surrogates. */
-function randomText(rng: Rng, maxLength: number): string {
-  const length = rng.int(maxLength + 1);
-  let out = '';
-  for (let i = 0; i < length; i++) {
-    const r = rng.next();
-    if (r < 0.6) out += String.fromCharCode(0x20 + rng.int(0x5f));
-    else if (r < 0.7) out += String.fromCharCode(rng.int(0x20));
-    else if (r < 0.85) out += String.fromCharCode(0x80 + rng.int(0xd800 - 0x80));
-    else if (r < 0.95) out += String.fromCodePoint(0x10000 + rng.int(0x10ffff - 0x10000));
-    else out += String.fromCharCode(0xd800 + rng.int(0x800));
-  }
-  return out;
-}
 
 function digits(rng: Rng, count: number): string {
   let out = String(1 + rng.int(9));

@@ -8,12 +8,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Rng } from '../bench/prng.js';
+import { fuzzSeed, randomText, longDigits } from '../common/fuzz-text.js';
 import { windowBetween, windowSince, type TimeWindow } from './time-window.js';
 
-const SEED = process.env.FUZZ_SEED !== undefined ? Number(process.env.FUZZ_SEED) >>> 0 : (Date.now() ^ (process.pid << 16)) >>> 0;
+const SEED = fuzzSeed('time-window');
 const CASES = Number(process.env.FUZZ_CASES ?? 50_000);
 const NOW_MS = Date.UTC(2026, 10, 22, 8, 0, 0);
-console.log(`time-window fuzz seed ${SEED} (repeat with FUZZ_SEED=${SEED})`);
 
 const DURATION_PIECES = ['0', '1', '2', '90', '1.5', '.5', '1e3', '-', '+', 'ms', 's', 'm', 'h', 'd', 'w', 'H', 'min', ' ', '\t', '\n', 'Infinity', '٣', '🙂'];
 const TIME_PIECES = [
@@ -23,26 +23,6 @@ const TIME_PIECES = [
   '/', '/', '/', ',', ' ', '  ', '\t', '\n', 'now', 'yesterday', 'today', 'Nov 1 2026', 'Sun, 01 Nov 2026 00:00:00 GMT', '1', '01:02', '12:00',
   '٢٠٢٦', '２０２６', '🙂', '\u0000', '\u00a0', '"', "'",
 ];
-
-function randomText(rng: Rng, maxLength: number): string {
-  const length = rng.int(maxLength + 1);
-  let out = '';
-  for (let i = 0; i < length; i++) {
-    const r = rng.next();
-    if (r < 0.6) out += String.fromCharCode(0x20 + rng.int(0x5f));
-    else if (r < 0.7) out += String.fromCharCode(rng.int(0x20));
-    else if (r < 0.85) out += String.fromCharCode(0x80 + rng.int(0xd800 - 0x80));
-    else if (r < 0.95) out += String.fromCodePoint(0x10000 + rng.int(0x10ffff - 0x10000));
-    else out += String.fromCharCode(0xd800 + rng.int(0x800));
-  }
-  return out;
-}
-
-function longDigits(rng: Rng): string {
-  let out = '9';
-  for (let n = 300 + rng.int(100); n > 0; n--) out += String(rng.int(10));
-  return out;
-}
 
 function soup(rng: Rng, pieces: readonly string[], maxPieces: number): string {
   let text = '';
