@@ -165,12 +165,6 @@ export class FlowStore {
     return `${this.now() * 1000}-${this.instanceTag}${this.sequence++}`;
   }
 
-  /** Total bytes and count of stored segments. */
-  async usage(): Promise<{ segments: number; bytes: number }> {
-    const segments = await listSegments(this.dataDir);
-    return { segments: segments.length, bytes: segments.reduce((sum, s) => sum + s.bytes, 0) };
-  }
-
   async close(): Promise<void> {
     this.connection.closeSync();
     this.instance.closeSync();
