@@ -37,27 +37,29 @@ export function windowFromOptions(options: { since?: string; between?: string })
 /** Parses a duration option into microseconds; plain numbers are seconds. */
 export function durationUs(text: string, optionName: string): number {
   const ms = parseDurationMs(text, optionName);
-  if (ms <= 0) throw new RangeError(`Cannot use ${optionName} "${text}": it must be greater than zero`);
+  if (ms <= 0) throw new RangeError(`Cannot use ${optionName} ${JSON.stringify(text)}: it must be greater than zero`);
   return ms * 1000;
 }
 
 /** Parses a positive whole number option. */
 export function positiveInteger(text: string, optionName: string): number {
-  const n = Number(text.replaceAll('_', ''));
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`Cannot use ${optionName} "${text}": expected a whole number of at least 1`);
+  const n = /^\d[\d_]*$/.test(text) ? Number(text.replaceAll('_', '')) : NaN;
+  if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`Cannot use ${optionName} ${JSON.stringify(text)}: expected a whole number of at least 1`);
   return n;
 }
 
 /** Parses a byte size such as 2GiB, 500MB, 1048576. */
 export function byteSize(text: string, optionName: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|k|M|G|T)?\s*$/i.exec(text);
-  if (!match) throw new RangeError(`Cannot use ${optionName} "${text}": expected a size such as 500MiB or 2GiB`);
+  if (!match) throw new RangeError(`Cannot use ${optionName} ${JSON.stringify(text)}: expected a size such as 500MiB or 2GiB`);
   const unit = (match[2] ?? 'B').toLowerCase();
   const scale: Record<string, number> = {
     b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4,
     kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4,
   };
-  return Math.floor(Number(match[1]) * scale[unit]);
+  const bytes = Math.floor(Number(match[1]) * scale[unit]);
+  if (!Number.isSafeInteger(bytes)) throw new RangeError(`Cannot use ${optionName} ${JSON.stringify(text)}: it is too large`);
+  return bytes;
 }
 
 /** Human-readable byte count (1.5 MB). */

@@ -34,7 +34,7 @@ export function importCommand(): Command {
   addDataDirOption(command);
   return command.action(async (files: string[], options) => {
     if (options.format !== 'text' && options.format !== 'json') {
-      throw new RangeError(`Cannot use --format "${options.format}": expected text or json`);
+      throw new RangeError(`Cannot use --format ${JSON.stringify(options.format)}: expected text or json`);
     }
     const importOptions = {
       idleTimeoutUs: durationUs(options.idleTimeout, '--idle-timeout'),
@@ -49,7 +49,7 @@ export function importCommand(): Command {
     const { importCaptures } = await import('../../ingest/import-captures.js');
     const retentionMs = durationUs(options.retention, '--retention') / 1000;
     const quotaBytes = options.quota === undefined ? undefined : byteSize(options.quota, '--quota');
-    if (quotaBytes === 0) throw new RangeError(`Cannot use --quota "${options.quota}": it must be greater than zero`);
+    if (quotaBytes === 0) throw new RangeError(`Cannot use --quota ${JSON.stringify(options.quota)}: it must be greater than zero`);
     const store = await FlowStore.open(options.dataDir, { retentionMs, quotaBytes });
     const bar = options.quiet || !process.stderr.isTTY ? null : progressBar();
     const startedAt = Date.now();
