@@ -21,7 +21,7 @@ import { FlowRecordBatch } from '../flow/index.js';
 import { StagedBatch } from './segment-writer.js';
 import { StoreError } from './store-error.js';
 import { STORE_FORMAT_VERSION } from './flow-schema.js';
-import { enforceRetention, listSegments, type RetentionResult } from './retention.js';
+import { enforceRetention, type RetentionResult } from './retention.js';
 
 const DAY_US = 86_400_000_000;
 

@@ -1,9 +1,8 @@
 /** `endsight flows [FILTER]`: lists flows with an nfdump-like filter and sort order. */
 import { Command, Option } from 'commander';
 import { compileFlowFilter } from '../../query/flow-filter.js';
-import { addDataDirOption, addFormatOption, addWindowOptions, positiveInteger, windowFromOptions } from '../common-options.js';
-import { writeQuery } from './query-command.js';
-import type { OutputFormat } from '../output.js';
+import { addDataDirOption, addFormatOption, addWindowOptions, positiveInteger } from '../common-options.js';
+import { runQuery } from './query-command.js';
 
 const SORT_KEYS: Record<string, string> = {
   start: 'start_time', end: 'end_time', bytes: 'bytes DESC', packets: 'packets DESC',
@@ -38,14 +37,6 @@ export function flowsCommand(): Command {
     const where = compileFlowFilter(filterWords.join(' '));
     const limit = positiveInteger(options.limit, '--limit');
     const columns = options.columns === undefined ? DEFAULT_COLUMNS : options.columns === 'all' ? '*' : options.columns;
-    const sql = `SELECT ${columns} FROM flows WHERE ${where} ORDER BY ${SORT_KEYS[options.sort]} LIMIT ${limit}`;
-    const window = windowFromOptions(options);
-    const { QueryEngine } = await import('../../query/index.js'); // loads DuckDB: only when needed
-    const engine = await QueryEngine.open(options.dataDir, { window });
-    try {
-      await writeQuery(engine, sql, options.format as OutputFormat);
-    } finally {
-      engine.close();
-    }
+    await runQuery(`SELECT ${columns} FROM flows WHERE ${where} ORDER BY ${SORT_KEYS[options.sort]} LIMIT ${limit}`, options);
   });
 }

@@ -1,6 +1,5 @@
 /** `endsight query "SQL"`: read-only SQL over the store. */
 import { Command } from 'commander';
-import type { QueryEngine } from '../../query/index.js';
 import { addDataDirOption, addFormatOption, addWindowOptions, windowFromOptions } from '../common-options.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
 
@@ -26,21 +25,25 @@ export function queryCommand(): Command {
       '  endsight query --since 2h --format csv "SELECT * FROM flows WHERE in_cidr(dst_addr, \'10.0.0.0/8\')"\n' +
       '  endsight query --format json "SELECT files, packets, issues FROM imports"',
   );
-  return command.action(async (sql: string, options) => {
-    const window = windowFromOptions(options);
-    const { QueryEngine } = await import('../../query/index.js'); // loads DuckDB: only when needed
-    const engine = await QueryEngine.open(options.dataDir, { window });
-    try {
-      await writeQuery(engine, sql, options.format as OutputFormat);
-    } finally {
-      engine.close();
-    }
-  });
+  return command.action((sql: string, options) => runQuery(sql, options));
 }
 
-/** Streams a query's result to stdout in the given format. */
-export async function writeQuery(engine: QueryEngine, sql: string, format: OutputFormat): Promise<void> {
-  const writer = new ResultWriter(format, (text) => process.stdout.write(text));
-  for await (const part of engine.stream(sql)) writer.rows(part.columns, part.rows);
-  writer.end();
+/**
+ * Runs `sql` on the store named by the verb's options (--data-dir, --since/--between) and streams the
+ * result to stdout in --format.
+ */
+export async function runQuery(
+  sql: string,
+  options: { dataDir: string; format: string; since?: string; between?: string },
+): Promise<void> {
+  const window = windowFromOptions(options);
+  const { QueryEngine } = await import('../../query/index.js'); // loads DuckDB: only when needed
+  const engine = await QueryEngine.open(options.dataDir, { window });
+  try {
+    const writer = new ResultWriter(options.format as OutputFormat, (text) => process.stdout.write(text));
+    for await (const part of engine.stream(sql)) writer.rows(part.columns, part.rows);
+    writer.end();
+  } finally {
+    engine.close();
+  }
 }
