@@ -62,7 +62,9 @@ export class FlowStore {
     try {
       await fs.mkdir(root, { recursive: true });
     } catch (error) {
-      throw new StoreError(`Cannot open store at "${root}": ${(error as Error).message}`, { cause: error });
+      const isFile = (error as NodeJS.ErrnoException).code === 'EEXIST';
+      const reason = isFile ? 'it is a file, not a directory' : (error as Error).message;
+      throw new StoreError(`Cannot open store at "${root}": ${reason}`, { cause: error });
     }
     await acquireLock(root);
     try {
