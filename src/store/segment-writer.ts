@@ -13,7 +13,12 @@ import { sqlString } from '../common/sql-string.js';
 
 const CHUNK_ROWS = 2048;
 const DAY_US = 86_400_000_000;
-
+/**
+ * Row order in a segment: rows of one protocol and address pair sit together, so their addresses,
+ * ports and times compress far better than in time order (18.0 against 20.8 bytes per record on the
+ * synthetic capture).
+ */
+const SEGMENT_ORDER = 'proto, src_addr, dst_addr, start_time';
 
 interface StagedColumn {
   column: StoredColumn;
@@ -28,7 +33,6 @@ export class StagedBatch {
     private readonly selectList: string,
     private readonly fromClause: string,
     private readonly dayExpression: string,
-    private readonly orderBy: string,
   ) {}
 
   /** Loads `batch` (at least one row) into staging tables. */
@@ -65,17 +69,13 @@ export class StagedBatch {
     const from = staged.length > 0 ? `stage s ${joins}` : `range(${batch.length})`;
     const start = staged.find((s) => s.column.source === 'startUs');
     const day = start ? `floor(s.${start.stageName} / ${DAY_US})` : String(Math.floor(batch.numbers.startUs[0] / DAY_US));
-    // Rows of one protocol and address pair sit together: their addresses, ports and times then
-    // compress far better than in time order (17.8 against 20.8 bytes per record on the synthetic
-    // capture).
-    const order = 'proto, src_addr, dst_addr, start_time';
-    return new StagedBatch(connection, select.join(', '), from, day, order);
+    return new StagedBatch(connection, select.join(', '), from, day);
   }
 
   /** Writes the rows starting on UTC day `day` (days since the epoch) to `path`, which must not exist. */
   async writeDay(day: number, path: string): Promise<void> {
     await this.connection.run(
-      `COPY (SELECT ${this.selectList} FROM ${this.fromClause} WHERE ${this.dayExpression} = ${day} ORDER BY ${this.orderBy}) ` +
+      `COPY (SELECT ${this.selectList} FROM ${this.fromClause} WHERE ${this.dayExpression} = ${day} ORDER BY ${SEGMENT_ORDER}) ` +
         `TO ${sqlString(path)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 6, PARQUET_VERSION v2)`,
     );
   }
