@@ -24,6 +24,14 @@ export function addWindowOptions(command: Command): Command {
     .option('--between <start/end>', 'only flows active between two ISO 8601 times, e.g. 2026-11-01T00:00Z/2026-11-02T00:00Z');
 }
 
+/** Adds what every verb reading the store takes: --format, --since/--between, --data-dir, and examples. */
+export function addReadOptions(command: Command, examples: readonly string[]): Command {
+  addFormatOption(command);
+  addWindowOptions(command);
+  addDataDirOption(command);
+  return command.addHelpText('after', '\nExamples:\n' + examples.map((e) => `  ${e}\n`).join('').trimEnd());
+}
+
 /** The time window from --since/--between (they exclude each other). */
 export function windowFromOptions(options: { since?: string; between?: string }): TimeWindow | undefined {
   if (options.since !== undefined && options.between !== undefined) {

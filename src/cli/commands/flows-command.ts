@@ -1,7 +1,7 @@
 /** `endsight flows [FILTER]`: lists flows with an nfdump-like filter and sort order. */
 import { Command, Option } from 'commander';
 import { compileFlowFilter } from '../../query/flow-filter.js';
-import { addDataDirOption, addFormatOption, addWindowOptions, positiveInteger } from '../common-options.js';
+import { addReadOptions, positiveInteger } from '../common-options.js';
 import { runQuery } from './query-command.js';
 
 const SORT_KEYS: Record<string, string> = {
@@ -23,16 +23,11 @@ export function flowsCommand(): Command {
     .addOption(new Option('--sort <key>', 'order of the rows').choices(Object.keys(SORT_KEYS)).default('start'))
     .option('--limit <n>', 'show at most this many flows', '50')
     .option('--columns <list>', 'comma-separated columns to show (any column of flows), or "all"');
-  addFormatOption(command);
-  addWindowOptions(command);
-  addDataDirOption(command);
-  command.addHelpText(
-    'after',
-    '\nExamples:\n' +
-      '  endsight flows proto tcp and dst port 443 --sort bytes --limit 10\n' +
-      '  endsight flows "net 10.0.0.0/8 and not port 53" --since 1h\n' +
-      '  endsight flows "bytes > 1M or duration > 60000" --format json',
-  );
+  addReadOptions(command, [
+    'endsight flows proto tcp and dst port 443 --sort bytes --limit 10',
+    'endsight flows "net 10.0.0.0/8 and not port 53" --since 1h',
+    'endsight flows "bytes > 1M or duration > 60000" --format json',
+  ]);
   return command.action(async (filterWords: string[], options) => {
     const where = compileFlowFilter(filterWords.join(' '));
     const limit = positiveInteger(options.limit, '--limit');

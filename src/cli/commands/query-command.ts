@@ -1,6 +1,6 @@
 /** `endsight query "SQL"`: read-only SQL over the store. */
 import { Command } from 'commander';
-import { addDataDirOption, addFormatOption, addWindowOptions, windowFromOptions } from '../common-options.js';
+import { addReadOptions, windowFromOptions } from '../common-options.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
 
 export function queryCommand(): Command {
@@ -15,16 +15,11 @@ export function queryCommand(): Command {
         'Nothing can be changed: statements other than SELECT are refused. See docs/flows.md for every column.',
     )
     .argument('<sql>', 'the SELECT statement');
-  addFormatOption(command);
-  addWindowOptions(command);
-  addDataDirOption(command);
-  command.addHelpText(
-    'after',
-    '\nExamples:\n' +
-      '  endsight query "SELECT src_addr, sum(bytes) AS bytes FROM flows GROUP BY 1 ORDER BY 2 DESC LIMIT 10"\n' +
-      '  endsight query --since 2h --format csv "SELECT * FROM flows WHERE in_cidr(dst_addr, \'10.0.0.0/8\')"\n' +
-      '  endsight query --format json "SELECT files, packets, issues FROM imports"',
-  );
+  addReadOptions(command, [
+    'endsight query "SELECT src_addr, sum(bytes) AS bytes FROM flows GROUP BY 1 ORDER BY 2 DESC LIMIT 10"',
+    'endsight query --since 2h --format csv "SELECT * FROM flows WHERE in_cidr(dst_addr, \'10.0.0.0/8\')"',
+    'endsight query --format json "SELECT files, packets, issues FROM imports"',
+  ]);
   return command.action((sql: string, options) => runQuery(sql, options));
 }
 
