@@ -42,7 +42,7 @@ test('FlowStore writes one crash-safe segment per UTC day and leaves nothing in 
 
 test('FlowStore.open removes leftovers of an interrupted write', async () => {
   const dir = await tempDir();
-  (await FlowStore.open(dir)).close();
+  await (await FlowStore.open(dir)).close();
   await fs.writeFile(path.join(dir, '.tmp', '123-456-x0.parquet'), 'half a segment');
   const store = await FlowStore.open(dir);
   await store.close();
