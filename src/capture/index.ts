@@ -8,7 +8,7 @@
  * with a CaptureError. Batches and their data buffer are reused: finish with one before asking for the
  * next. This file is the module's only public entry point.
  */
-export { openCapture, openCaptureBytes } from './open-capture.js';
+export { openCapture, openCaptureBytes, openCaptureStream } from './open-capture.js';
 export { CaptureError } from './capture-error.js';
 export type { CaptureSource, CaptureFormat } from './capture-source.js';
 export type { CaptureOptions } from './capture-options.js';

@@ -11,7 +11,7 @@ import { FileByteSource } from './file-byte-source.js';
 import { MemoryByteSource } from './memory-byte-source.js';
 import { isPcapMagic, PcapReader } from './pcap-reader.js';
 import { isPcapngMagic, PcapngReader } from './pcapng-reader.js';
-import type { StreamByteSource } from './stream-byte-source.js';
+import { StreamByteSource } from './stream-byte-source.js';
 
 const EXPECTED = 'expected a pcap or pcapng file (magic a1b2c3d4, d4c3b2a1, a1b23c4d, 4d3cb2a1 or 0a0d0d0a)';
 
@@ -54,6 +54,33 @@ export async function openCaptureBytes(
   const compression = detectCompression(bytes);
   if (compression !== null) throw new CaptureError(label, `${compression}-compressed bytes are only supported from files, ${EXPECTED}`);
   return openSource(new MemoryByteSource(bytes), label, issues, options, null);
+}
+
+/**
+ * Reads an uncompressed pcap or pcapng capture arriving as a stream of chunks (a capture program's
+ * standard output), as it arrives. `label` names it in errors.
+ */
+export async function openCaptureStream(
+  chunks: AsyncIterable<Uint8Array>,
+  issues: IssueCounter,
+  options?: CaptureOptions,
+  label = '<stream>',
+  onClose: () => Promise<void> = async () => undefined,
+): Promise<CaptureSource> {
+  let bytesRead = 0;
+  async function* counted(): AsyncGenerator<Uint8Array> {
+    for await (const chunk of chunks) {
+      bytesRead += chunk.length;
+      yield chunk;
+    }
+  }
+  const source = new StreamByteSource(counted(), issues, () => bytesRead, null, onClose);
+  try {
+    return await openSource(source, label, issues, options, null);
+  } catch (error) {
+    await source.close().catch(() => undefined);
+    throw error;
+  }
 }
 
 /** Sniffs the capture magic at the start of `source` (already decompressed) and builds the matching reader. */

@@ -1,6 +1,7 @@
 /** Options and helpers shared by every verb. */
 import { Option, type Command } from 'commander';
 import { parseDurationMs } from '../common/duration.js';
+import { parseByteSize } from '../common/byte-size.js';
 // Light modules imported directly, not through store/ and query/ index.ts: those load DuckDB,
 // which takes ~0.4 s, and `--help` should not wait for it.
 import { defaultDataDir } from '../store/data-dir.js';
@@ -58,15 +59,8 @@ export function positiveInteger(text: string, optionName: string): number {
 
 /** Parses a byte size such as 2GiB, 500MB, 1048576. */
 export function byteSize(text: string, optionName: string): number {
-  const match = /^\s*(\d+(?:\.\d+)?)\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB|k|M|G|T)?\s*$/i.exec(text);
-  if (!match) throw new RangeError(`Cannot use ${optionName} ${JSON.stringify(text)}: expected a size such as 500MiB or 2GiB`);
-  const unit = (match[2] ?? 'B').toLowerCase();
-  const scale: Record<string, number> = {
-    b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4,
-    kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4,
-  };
-  const bytes = Math.floor(Number(match[1]) * scale[unit]);
-  if (!Number.isSafeInteger(bytes)) throw new RangeError(`Cannot use ${optionName} ${JSON.stringify(text)}: it is too large`);
+  const bytes = parseByteSize(text);
+  if (bytes === null) throw new RangeError(`Cannot use ${optionName} ${JSON.stringify(text)}: expected a size such as 500MiB or 2GiB (at most 8 PiB)`);
   return bytes;
 }
 

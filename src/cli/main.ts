@@ -8,11 +8,14 @@ import { createRequire } from 'node:module';
 import { importCommand } from './commands/import-command.js';
 import { queryCommand } from './commands/query-command.js';
 import { flowsCommand } from './commands/flows-command.js';
+import { agentCommand, upCommand } from './commands/agent-command.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
 /** Error classes whose message is meant for the user as it is. */
-const USER_ERRORS = new Set(['CaptureError', 'StoreError', 'QueryError', 'FilterError', 'RangeError']);
+const USER_ERRORS = new Set(['CaptureError', 'StoreError', 'QueryError', 'FilterError', 'RangeError', 'CaptureStartError']);
+/** User errors that list several problems, one per line (every problem of a configuration at once). */
+const MULTI_LINE_ERRORS = new Set(['ConfigError']);
 
 /** Commander's usage errors as one line like every other error: `endsight: <message> (run with --help for usage)`. */
 const ONE_LINE_ERRORS = {
@@ -26,6 +29,8 @@ export async function main(argv: string[]): Promise<number> {
     .version(version)
     .configureOutput(ONE_LINE_ERRORS)
     .exitOverride()
+    .addCommand(upCommand())
+    .addCommand(agentCommand())
     .addCommand(importCommand())
     .addCommand(queryCommand())
     .addCommand(flowsCommand());
@@ -36,7 +41,9 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     const name = (error as Error)?.name;
-    if (USER_ERRORS.has(name)) {
+    if (MULTI_LINE_ERRORS.has(name)) {
+      process.stderr.write(`endsight: ${(error as Error).message}\n`);
+    } else if (USER_ERRORS.has(name)) {
       process.stderr.write(`endsight: ${(error as Error).message.split('\n')[0]}\n`);
     } else {
       process.stderr.write(`endsight: internal error: ${(error as Error)?.stack ?? String(error)}\n`);

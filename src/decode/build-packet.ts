@@ -25,6 +25,8 @@ export interface PacketSpec {
   vlanTags?: readonly { tpid: number; vid: number }[];
   /** For LINKTYPE_NULL: the byte order of the family word (default little-endian, as on x86). */
   nullBigEndian?: boolean;
+  /** For LINKTYPE_LINUX_SLL2: the interface index (default 1). */
+  sll2InterfaceIndex?: number;
   /** For LINKTYPE_NULL/LOOP: the family value (default 2, or 30 for IPv6). */
   addressFamily?: number;
   /** Default: 0x0800 / 0x86dd per ipVersion. */
@@ -79,7 +81,7 @@ function buildLinkHeader(spec: PacketSpec): number[] {
     case LinkType.LINUX_SLL: // packet type, ARPHRD_ETHER, address length 6, address padded to 8, protocol
       return [...u16(0), ...u16(1), ...u16(6), 2, 0, 0, 0, 0, 2, 0, 0, ...u16(outerType), ...tagBytes];
     case LinkType.LINUX_SLL2: // protocol, reserved, ifindex, ARPHRD_ETHER, packet type, address length, address
-      return [...u16(outerType), 0, 0, ...u32(1), ...u16(1), 0, 6, 2, 0, 0, 0, 0, 2, 0, 0, ...tagBytes];
+      return [...u16(outerType), 0, 0, ...u32(spec.sll2InterfaceIndex ?? 1), ...u16(1), 0, 6, 2, 0, 0, 0, 0, 2, 0, 0, ...tagBytes];
     case LinkType.NULL:
       return spec.nullBigEndian ? u32(family) : u32(family).reverse();
     case LinkType.LOOP:

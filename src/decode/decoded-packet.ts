@@ -26,6 +26,8 @@ export class DecodedPacket {
   fragmentId = 0;
   /** Outer 802.1Q VLAN id, or -1 when untagged. */
   vlanId = -1;
+  /** The capturing host's interface index from a Linux cooked v2 header, or -1 when the link has none. */
+  linkInterfaceIndex = -1;
   /** Byte offset of the IP header within the capture buffer (for tests and later stages). */
   ipOffset = 0;
 }

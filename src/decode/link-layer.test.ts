@@ -34,6 +34,13 @@ describe('decodeLinkLayer', () => {
     });
   }
 
+  it('reads the interface index of a Linux cooked v2 header, and -1 for other links', () => {
+    const frame = buildPacket({ ...tcp4, linkType: LinkType.LINUX_SLL2, sll2InterfaceIndex: 0x01020304 });
+    assert.equal(decodeFrame(frame, LinkType.LINUX_SLL2).packet.linkInterfaceIndex, 0x01020304);
+    assert.equal(decodeFrame(buildPacket({ ...tcp4, linkType: LinkType.LINUX_SLL }), LinkType.LINUX_SLL).packet.linkInterfaceIndex, -1);
+    assert.equal(decodeFrame(buildPacket(tcp4), LinkType.ETHERNET).packet.linkInterfaceIndex, -1);
+  });
+
   it('takes the version from the link type for LINKTYPE_IPV4 / LINKTYPE_IPV6', () => {
     assert.equal(decodeFrame(buildPacket(tcp4), LinkType.IPV4).packet.ipVersion, 4);
     assert.equal(decodeFrame(buildPacket(tcp6), LinkType.IPV6).packet.ipVersion, 6);

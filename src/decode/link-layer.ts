@@ -33,7 +33,8 @@ const AF_INET6_DARWIN = 30;
 
 /**
  * Decodes the link-layer header of the packet at `data[start .. end)`: sets `out.ipOffset` (absolute
- * index into `data`), `out.ipVersion` (the version the link header announces) and `out.vlanId`.
+ * index into `data`), `out.ipVersion` (the version the link header announces), `out.vlanId` and
+ * `out.linkInterfaceIndex`.
  * Returns null, or an issue code when there is no IP packet to decode.
  */
 export function decodeLinkLayer(
@@ -44,6 +45,7 @@ export function decodeLinkLayer(
   out: DecodedPacket,
 ): DecodeIssueCode | null {
   out.vlanId = -1;
+  out.linkInterfaceIndex = -1;
   switch (linkType) {
     case LinkType.ETHERNET:
       if (end - start < ETHERNET_HEADER_BYTES) return DecodeIssue.TRUNCATED_ETHERNET;
@@ -53,6 +55,8 @@ export function decodeLinkLayer(
       return decodeEtherType(data, (data[start + 14] << 8) | data[start + 15], start + 16, end, out);
     case LinkType.LINUX_SLL2:
       if (end - start < LINUX_SLL2_HEADER_BYTES) return DecodeIssue.TRUNCATED_LINUX_SLL2;
+      // The interface index (bytes 4-7, network order) tells the interfaces of an `any` capture apart.
+      out.linkInterfaceIndex = readUint32(data, start + 4);
       return decodeEtherType(data, (data[start] << 8) | data[start + 1], start + 20, end, out);
     case LinkType.RAW:
     case 12: // DLT_RAW on most platforms (see DLT_RAW_ALIASES): some writers store the DLT

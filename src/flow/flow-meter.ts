@@ -31,7 +31,25 @@ export interface FlowMeterOptions {
   fragmentTimeoutUs?: number;
   /** Bound on fragmented datagrams tracked at once. Default 65,536. */
   maxFragmentedDatagrams?: number;
+  /**
+   * Live capture on Linux's `any` device: flows are keyed by the interface index of the cooked v2
+   * header, named and filtered through this. Without it, flows are keyed by capture interface.
+   */
+  linkInterfaces?: LinkInterfaces;
+  /** Direction of a finished flow from its key; without it every record says `unknown`. */
+  direction?: DirectionOf;
 }
+
+/** The host's interfaces, as the meter needs them for an `any` capture. */
+export interface LinkInterfaces {
+  /** Changes whenever names or the monitored set change, so cached answers are dropped. */
+  readonly version: number;
+  name(ifindex: number): string | null;
+  monitored(ifindex: number): boolean;
+}
+
+/** Classifies a flow key (4 source words, 4 destination words, IPv4 in word 0) relative to this host. */
+export type DirectionOf = (key: Uint32Array, ipVersion: number) => Direction;
 
 /** Counters of the meter's work, for summaries and the stored import record. */
 export interface FlowMeterStats {
@@ -61,6 +79,10 @@ export class FlowMeter {
   private readonly reasonCodes = new Map<string, number>();
   private interfaceCodes: number[] = [];
   private interfaces: readonly CaptureInterface[] = [];
+  /** Per interface index: 0 not looked up, 1 monitored, 2 not monitored. */
+  private monitoredCache = new Uint8Array(64);
+  private linkInterfacesVersion = -1;
+  private readonly directionCodes = new Map<Direction, number>();
   private packetsSeen = 0;
   private packetsMetered = 0;
   private flowsEnded = 0;
@@ -100,6 +122,12 @@ export class FlowMeter {
     const table = this.table;
     const data = batch.data;
     const issues = this.issues;
+    const linkInterfaces = this.options.linkInterfaces;
+    if (linkInterfaces && linkInterfaces.version !== this.linkInterfacesVersion) {
+      this.linkInterfacesVersion = linkInterfaces.version;
+      this.monitoredCache.fill(0);
+      this.interfaceCodes = [];
+    }
     // Counters live in locals for the loop and are written back once per batch.
     let nowUs = this.nowUs;
     let firstPacketUs = this.firstPacketUs;
@@ -113,7 +141,14 @@ export class FlowMeter {
       const timestampUs = batch.timestampUs[i];
       if (timestampUs > nowUs) nowUs = timestampUs;
       if (timestampUs < firstPacketUs) firstPacketUs = timestampUs;
-      const interfaceId = batch.interfaceId[i];
+      let interfaceId = batch.interfaceId[i];
+      if (linkInterfaces && packet.linkInterfaceIndex >= 0) {
+        interfaceId = packet.linkInterfaceIndex;
+        if (!this.isMonitored(interfaceId, linkInterfaces)) {
+          issues.add('interface_not_monitored');
+          continue;
+        }
+      }
       metered++;
       if (packet.isFragment) {
         this.meterFragment(packet, interfaceId, timestampUs);
@@ -127,6 +162,15 @@ export class FlowMeter {
     this.nowUs = nowUs;
     this.firstPacketUs = firstPacketUs;
     this.fragments.expire(this.nowUs);
+  }
+
+  /**
+   * Ends the flows that timed out by `nowUs` (wall-clock time of a live capture, less the capture's
+   * delivery delay), so quiet flows are exported without waiting for another packet.
+   */
+  advance(nowUs: number): void {
+    this.table.sweep(nowUs);
+    this.fragments.expire(nowUs);
   }
 
   /** Sets the `source` of records ended from now on (the next file of a multi-file import). */
@@ -194,6 +238,18 @@ export class FlowMeter {
     }
   }
 
+  private isMonitored(ifindex: number, linkInterfaces: LinkInterfaces): boolean {
+    if (ifindex >= this.monitoredCache.length) {
+      if (ifindex > 1 << 20) return linkInterfaces.monitored(ifindex);
+      const grown = new Uint8Array(Math.max(ifindex + 1, this.monitoredCache.length * 2));
+      grown.set(this.monitoredCache);
+      this.monitoredCache = grown;
+    }
+    let state = this.monitoredCache[ifindex];
+    if (state === 0) state = this.monitoredCache[ifindex] = linkInterfaces.monitored(ifindex) ? 1 : 2;
+    return state === 1;
+  }
+
   /** Fragments whose first fragment never came count in a port-0 flow, like a meter without reassembly. */
   private releaseOrphanFragments(datagram: FragmentedDatagram): void {
     this.issues.add('fragment_without_first');
@@ -228,11 +284,18 @@ export class FlowMeter {
       constant.host = strings.code(this.options.host);
       constant.direction = strings.code(Direction.unknown);
     }
+    const directionOf = this.options.direction;
+    let directionCode = constant.direction;
+    if (directionOf) {
+      const direction = directionOf(key, ipVersion);
+      directionCode = this.directionCodes.get(direction) ?? -1;
+      if (directionCode < 0) this.directionCodes.set(direction, (directionCode = strings.code(direction)));
+    }
     if (constant.source === -2) constant.source = strings.code(this.source);
     c.host[i] = constant.host;
     c.srcAddr[i] = this.addresses.code(key, 0, ipVersion);
     c.dstAddr[i] = this.addresses.code(key, 4, ipVersion);
-    c.direction[i] = constant.direction;
+    c.direction[i] = directionCode;
     c.process[i] = -1;
     c.username[i] = -1;
     c.container[i] = -1;
@@ -241,7 +304,8 @@ export class FlowMeter {
     c.endReason[i] = reasonCode;
     let interfaceCode = this.interfaceCodes[interfaceId];
     if (interfaceCode === undefined) {
-      interfaceCode = this.interfaceCodes[interfaceId] = strings.code(this.interfaces[interfaceId]?.name ?? null);
+      const name = this.options.linkInterfaces ? this.options.linkInterfaces.name(interfaceId) : this.interfaces[interfaceId]?.name;
+      interfaceCode = this.interfaceCodes[interfaceId] = strings.code(name ?? null);
     }
     c.interfaceName[i] = interfaceCode;
     c.source[i] = constant.source;
@@ -251,6 +315,7 @@ export class FlowMeter {
   private forgetCodes(): void {
     this.constantCodes = { host: -2, source: -2, direction: -2 };
     this.reasonCodes.clear();
+    this.directionCodes.clear();
     this.interfaceCodes = [];
   }
 }

@@ -1,0 +1,231 @@
+/**
+ * The end-system agent: live capture → flow meter → local store, running until stopped.
+ *
+ *   tcpdump (capture privileges only) --pcap pipe--> meter (this process) --> store (Parquet)
+ *
+ * Every second the agent asks tcpdump to flush, ends flows that went quiet (on the wall clock, less
+ * DELIVERY_SLACK_US so that a packet still in the capture pipeline can never find its flow already
+ * ended), and re-reads the host's addresses. Every export interval the finished records are written
+ * to the store, so a crash loses at most one interval. `stop()` ends every active flow and writes
+ * it before returning. A capture that fails (tcpdump killed, interface trouble) is restarted with
+ * back-off, and the meter carries on.
+ */
+import type { Logger } from 'pino';
+import { IssueCounter } from '../common/issue-counter.js';
+import { FlowMeter, type FlowMeterStats } from '../flow/index.js';
+import type { FlowStore, FlushResult } from '../store/index.js';
+import type { AgentConfig } from './agent-config.js';
+import { HostAddresses } from './host-addresses.js';
+import { HostInterfaces } from './link-interfaces.js';
+import { TcpdumpCapture, type CaptureCounters } from './tcpdump-capture.js';
+
+/** How late a packet may reach the meter after it was captured: tcpdump's 1 s ring timeout, the 1 s flush, slack. */
+const DELIVERY_SLACK_US = 5_000_000;
+const TICK_MS = 1000;
+const MAX_RESTART_DELAY_MS = 30_000;
+
+/** What the health endpoint and the logs report. */
+export interface AgentStatus {
+  startedAt: number;
+  meter: FlowMeterStats;
+  capture: CaptureCounters;
+  captureRunning: boolean;
+  captureRestarts: number;
+  issues: Record<string, number>;
+  recordsStored: number;
+  segmentsWritten: number;
+  storeBytes: number;
+  exportFailures: number;
+  interfaces: number;
+  hostAddresses: number;
+}
+
+export class Agent {
+  private readonly issues = new IssueCounter();
+  private readonly meter: FlowMeter;
+  private readonly addresses = new HostAddresses();
+  private readonly interfaces: HostInterfaces;
+  private capture: TcpdumpCapture | null = null;
+  private stopping = false;
+  private ticker: NodeJS.Timeout | null = null;
+  private lastExportMs = Date.now();
+  private exportInFlight: Promise<void> | null = null;
+  private readonly startedAt = Date.now();
+  private captureRestarts = 0;
+  private recordsStored = 0;
+  private segmentsWritten = 0;
+  private exportFailures = 0;
+  private wakeRestart: (() => void) | null = null;
+  private captureCounters: CaptureCounters = { captured: 0, receivedByFilter: 0, droppedByKernel: 0 };
+  /** Counters of earlier tcpdump runs, so the totals survive a capture restart. */
+  private countersBefore: CaptureCounters = { captured: 0, receivedByFilter: 0, droppedByKernel: 0 };
+
+  constructor(
+    private config: AgentConfig,
+    private readonly store: FlowStore,
+    private storeBytes: number,
+    private readonly log: Logger,
+  ) {
+    this.interfaces = new HostInterfaces(config.capture.interfaces);
+    this.meter = new FlowMeter(
+      {
+        idleTimeoutUs: config.flows.idleTimeoutUs,
+        activeTimeoutUs: config.flows.activeTimeoutUs,
+        finTimeoutUs: config.flows.finTimeoutUs,
+        maxFlows: config.flows.maxFlows,
+        host: config.host,
+        source: 'live',
+        linkInterfaces: this.interfaces,
+        direction: this.addresses.directionOf,
+      },
+      this.issues,
+    );
+  }
+
+  /** Captures until `stop()`; resolves once every flow is stored. Rejects when the first capture cannot start. */
+  async run(): Promise<void> {
+    this.ticker = setInterval(() => this.tick(), TICK_MS);
+    let delayMs = 1000;
+    let first = true;
+    try {
+      while (!this.stopping) {
+        let capture: TcpdumpCapture;
+        try {
+          capture = await TcpdumpCapture.start(
+            { snaplen: this.config.capture.snaplen, filter: this.config.capture.filter, bufferKiB: Math.ceil(this.config.capture.bufferBytes / 1024) },
+            this.issues,
+          );
+        } catch (error) {
+          if (first) throw error;
+          this.log.error({ err: (error as Error).message, retryInMs: delayMs }, 'capture did not restart');
+          await this.sleep(delayMs);
+          delayMs = Math.min(delayMs * 2, MAX_RESTART_DELAY_MS);
+          continue;
+        }
+        first = false;
+        this.capture = capture;
+        this.log.info({ interfaces: this.config.capture.interfaces.length > 0 ? this.config.capture.interfaces : 'all', filter: this.config.capture.filter, snaplen: this.config.capture.snaplen }, 'capture started');
+        const startedMs = Date.now();
+        for await (const batch of capture.source.batches()) {
+          this.meter.processBatch(batch, capture.source.interfaces);
+        }
+        await capture.exited;
+        this.captureCounters = capture.lastCounters;
+        this.countersBefore = add(this.countersBefore, this.captureCounters);
+        this.captureCounters = { captured: 0, receivedByFilter: 0, droppedByKernel: 0 };
+        this.capture = null;
+        if (this.stopping) break;
+        this.captureRestarts++;
+        if (Date.now() - startedMs > 60_000) delayMs = 1000;
+        this.log.error({ reason: capture.failure ?? 'the capture ended', retryInMs: delayMs }, 'capture stopped; restarting');
+        await this.sleep(delayMs);
+        delayMs = Math.min(delayMs * 2, MAX_RESTART_DELAY_MS);
+      }
+    } finally {
+      if (this.ticker) clearInterval(this.ticker);
+      this.meter.finish();
+      await this.exportRecords();
+      this.log.info({ recordsStored: this.recordsStored, packets: this.meter.stats().packetsSeen }, 'agent stopped; every flow stored');
+    }
+  }
+
+  /** Stops capturing; `run()` then stores every active flow and resolves. */
+  async stop(): Promise<void> {
+    if (this.stopping) return;
+    this.stopping = true;
+    this.wakeRestart?.();
+    await this.capture?.stop();
+  }
+
+  /**
+   * Applies a new configuration (SIGHUP). Capture settings restart the capture; export interval and
+   * interfaces apply at once; timeouts, the flow cap, the store and the health address need a restart.
+   */
+  async reload(next: AgentConfig): Promise<string[]> {
+    const needRestart: string[] = [];
+    const before = this.config;
+    if (JSON.stringify(before.flows) !== JSON.stringify({ ...next.flows, exportIntervalUs: before.flows.exportIntervalUs })) needRestart.push('flows');
+    if (before.dataDir !== next.dataDir) needRestart.push('data_dir');
+    if (JSON.stringify(before.store) !== JSON.stringify(next.store)) needRestart.push('store');
+    if (JSON.stringify(before.health) !== JSON.stringify(next.health)) needRestart.push('health');
+    if (before.host !== next.host) needRestart.push('host');
+    const captureChanged =
+      before.capture.filter !== next.capture.filter || before.capture.snaplen !== next.capture.snaplen || before.capture.bufferBytes !== next.capture.bufferBytes;
+    this.config = { ...before, capture: next.capture, flows: { ...before.flows, exportIntervalUs: next.flows.exportIntervalUs } };
+    if (JSON.stringify(before.capture.interfaces) !== JSON.stringify(next.capture.interfaces)) {
+      this.interfaces.setPatterns(next.capture.interfaces);
+    }
+    if (captureChanged) await this.capture?.stop(); // run() starts it again with the new settings
+    return needRestart;
+  }
+
+  status(): AgentStatus {
+    return {
+      startedAt: this.startedAt,
+      meter: this.meter.stats(),
+      capture: add(this.countersBefore, this.capture?.lastCounters ?? this.captureCounters),
+      captureRunning: this.capture !== null,
+      captureRestarts: this.captureRestarts,
+      issues: this.issues.toJSON(),
+      recordsStored: this.recordsStored,
+      segmentsWritten: this.segmentsWritten,
+      storeBytes: this.storeBytes,
+      exportFailures: this.exportFailures,
+      interfaces: this.interfaces.list().size,
+      hostAddresses: this.addresses.count,
+    };
+  }
+
+  /** Asks tcpdump for fresh counters (for the health endpoint). */
+  async refreshCaptureCounters(): Promise<void> {
+    await this.capture?.stats();
+  }
+
+  private tick(): void {
+    this.capture?.flush();
+    this.addresses.refresh();
+    this.meter.advance(Date.now() * 1000 - DELIVERY_SLACK_US);
+    if ((Date.now() - this.lastExportMs) * 1000 >= this.config.flows.exportIntervalUs) {
+      this.lastExportMs = Date.now();
+      void this.exportRecords();
+    }
+  }
+
+  /** Writes the finished records to the store; one write at a time. A failed write is logged and counted, never fatal. */
+  private async exportRecords(): Promise<void> {
+    while (this.exportInFlight) await this.exportInFlight;
+    if (this.meter.pendingRecords === 0 && this.store.pendingCount === 0) return;
+    this.store.append(this.meter.drain());
+    this.exportInFlight = this.store
+      .flush()
+      .then((result: FlushResult) => {
+        this.recordsStored += result.records;
+        this.segmentsWritten += result.segments.length;
+        this.storeBytes += result.bytesWritten - result.retention.bytesFreed;
+        this.log.debug({ records: result.records, segments: result.segments.length, bytes: result.bytesWritten }, 'records stored');
+      })
+      .catch((error: Error) => {
+        this.exportFailures++;
+        this.log.error({ err: error.message }, 'storing records failed');
+      })
+      .finally(() => {
+        this.exportInFlight = null;
+      });
+    await this.exportInFlight;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, ms);
+      function done(): void {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wakeRestart = done;
+    });
+  }
+}
+
+function add(a: CaptureCounters, b: CaptureCounters): CaptureCounters {
+  return { captured: a.captured + b.captured, receivedByFilter: a.receivedByFilter + b.receivedByFilter, droppedByKernel: a.droppedByKernel + b.droppedByKernel };
+}

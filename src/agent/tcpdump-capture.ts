@@ -1,0 +1,203 @@
+/**
+ * Live capture through libpcap, by way of tcpdump: the one part of the agent that needs capture
+ * privileges (root or CAP_NET_RAW + CAP_NET_ADMIN), and it does nothing else.
+ *
+ * tcpdump opens Linux's `any` device (every interface, including ones that appear later, each
+ * packet tagged with its interface index in a cooked v2 header), applies the BPF filter in the
+ * kernel, reads the memory-mapped ring (TPACKET_V3) and writes pcap to a pipe; Debian's build then
+ * drops to the unprivileged `tcpdump` user. The agent reads the pipe in large chunks and parses
+ * them with the same reader as capture files, so packets cross into TypeScript in batches, never
+ * one call per packet. Why a program rather than an own N-API shim: docs/agent.md.
+ *
+ * tcpdump's signals (tcpdump(8)): SIGUSR2 flushes the pcap output buffer (the agent sends it every
+ * second, bounding the delay of a quiet link without a write per packet); SIGUSR1 prints libpcap's
+ * counters (captured, received by filter, dropped by kernel) on stderr.
+ */
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import type { Readable } from 'node:stream';
+import { openCaptureStream, type CaptureSource } from '../capture/index.js';
+import type { IssueCounter } from '../common/issue-counter.js';
+
+export interface LiveCaptureOptions {
+  /** Bytes kept of each packet; enough for the link, IP and transport headers. */
+  snaplen: number;
+  /** BPF filter expression (pcap-filter(7)), or null for every packet. */
+  filter: string | null;
+  /** Kernel ring size, KiB (tcpdump -B). */
+  bufferKiB: number;
+  /** The tcpdump program; default `tcpdump` on the PATH. */
+  tcpdump?: string;
+}
+
+/** libpcap's counters (pcap_stats). */
+export interface CaptureCounters {
+  /** Packets tcpdump handed on. */
+  captured: number;
+  /** Packets that passed the filter in the kernel. */
+  receivedByFilter: number;
+  /** Packets the kernel dropped because the ring was full. */
+  droppedByKernel: number;
+}
+
+/** A capture that could not start, with the reason for the operator. */
+export class CaptureStartError extends Error {
+  override name = 'CaptureStartError';
+}
+
+/** Both forms: one line on SIGUSR1, three lines at exit. */
+const STATS_PATTERN = /(\d+) packets? captured[\s\S]*?(\d+) packets? received by filter[\s\S]*?(\d+) packets? dropped by kernel/;
+const STARTUP_TIMEOUT_MS = 15_000;
+
+export class TcpdumpCapture {
+  private stderrTail = '';
+  private counters: CaptureCounters = { captured: 0, receivedByFilter: 0, droppedByKernel: 0 };
+  private statsWaiters: ((counters: CaptureCounters) => void)[] = [];
+  private exitInfo: { code: number | null; signal: NodeJS.Signals | null } | null = null;
+  /** Resolves when tcpdump has exited. */
+  readonly exited: Promise<void>;
+
+  private constructor(
+    private readonly child: ChildProcessByStdio<null, Readable, Readable>,
+    readonly source: CaptureSource,
+  ) {
+    this.exited = new Promise((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('close', () => resolve());
+    });
+  }
+
+  /**
+   * Starts tcpdump and waits until it listens. Rejects with CaptureStartError naming the cause: no
+   * tcpdump, missing privileges, a bad filter.
+   */
+  static async start(options: LiveCaptureOptions, issues: IssueCounter): Promise<TcpdumpCapture> {
+    const program = options.tcpdump ?? 'tcpdump';
+    const args = ['-i', 'any', '-y', 'LINUX_SLL2', '-n', '-s', String(options.snaplen), '-B', String(options.bufferKiB), '-w', '-'];
+    if (options.filter !== null && options.filter.trim() !== '') args.push(options.filter);
+    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    const onStderr = (chunk: Buffer): void => {
+      stderr += chunk.toString('utf8');
+    };
+    child.stderr.on('data', onStderr);
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new CaptureStartError(`tcpdump did not start listening within ${STARTUP_TIMEOUT_MS / 1000} s: ${lastLine(stderr)}`));
+      }, STARTUP_TIMEOUT_MS);
+      const check = (): void => {
+        if (/listening on /.test(stderr)) {
+          clearTimeout(timer);
+          child.off('close', onClose);
+          resolve();
+        }
+      };
+      const onClose = (code: number | null): void => {
+        clearTimeout(timer);
+        reject(new CaptureStartError(explainFailure(stderr, code)));
+      };
+      child.on('error', (error: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(
+          new CaptureStartError(
+            error.code === 'ENOENT'
+              ? `live capture needs tcpdump, which is not installed: apt-get install tcpdump`
+              : `cannot start tcpdump: ${error.message}`,
+          ),
+        );
+      });
+      child.once('close', onClose);
+      child.stderr.on('data', check);
+      check();
+    });
+    child.stderr.off('data', onStderr);
+    // The pcap file header sits in tcpdump's output buffer until the first flush.
+    child.kill('SIGUSR2');
+    const source = await openCaptureStream(child.stdout, issues, { chunkSize: 256 * 1024 }, 'tcpdump -i any', async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    });
+    const capture = new TcpdumpCapture(child, source);
+    capture.stderrTail = stderr;
+    child.stderr.on('data', (chunk: Buffer) => capture.onStderr(chunk.toString('utf8')));
+    child.once('close', (code, signal) => {
+      capture.exitInfo = { code, signal };
+    });
+    return capture;
+  }
+
+  /** Asks tcpdump to write out what it buffered (SIGUSR2). */
+  flush(): void {
+    this.signal('SIGUSR2');
+  }
+
+  /** libpcap's counters, asked for now (SIGUSR1); the last known ones if tcpdump does not answer within a second. */
+  async stats(): Promise<CaptureCounters> {
+    if (!this.signal('SIGUSR1')) return this.counters;
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.statsWaiters = this.statsWaiters.filter((w) => w !== done);
+        resolve(this.counters);
+      }, 1000);
+      const done = (counters: CaptureCounters): void => {
+        clearTimeout(timer);
+        resolve(counters);
+      };
+      this.statsWaiters.push(done);
+    });
+  }
+
+  /** The last counters tcpdump printed. */
+  get lastCounters(): CaptureCounters {
+    return this.counters;
+  }
+
+  /** Why tcpdump ended, when it ended on its own; null while it runs or after stop(). */
+  get failure(): string | null {
+    if (this.exitInfo === null || this.exitInfo.signal === 'SIGTERM') return null;
+    return explainFailure(this.stderrTail, this.exitInfo.code);
+  }
+
+  /** Stops tcpdump; it flushes what it holds, then the source ends. */
+  async stop(): Promise<void> {
+    this.signal('SIGTERM');
+    await this.exited;
+  }
+
+  private signal(name: NodeJS.Signals): boolean {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return false;
+    return this.child.kill(name);
+  }
+
+  private onStderr(text: string): void {
+    this.stderrTail = (this.stderrTail + text).slice(-4096);
+    const match = STATS_PATTERN.exec(this.stderrTail);
+    if (match === null) return;
+    this.counters = { captured: Number(match[1]), receivedByFilter: Number(match[2]), droppedByKernel: Number(match[3]) };
+    this.stderrTail = this.stderrTail.slice(match.index + match[0].length);
+    const waiters = this.statsWaiters;
+    this.statsWaiters = [];
+    for (const w of waiters) w(this.counters);
+  }
+}
+
+/** One line for the operator from tcpdump's complaint. */
+function explainFailure(stderr: string, code: number | null): string {
+  if (/permission|Operation not permitted/i.test(stderr)) {
+    return (
+      'live capture needs root or the capabilities CAP_NET_RAW and CAP_NET_ADMIN: run the agent as root ' +
+      '(sudo endsight agent), or under systemd with deploy/endsight-agent.service'
+    );
+  }
+  if (/syntax error|can't parse filter|expression rejects|illegal/i.test(stderr)) {
+    return `the capture filter is not valid BPF (pcap-filter(7)): ${lastLine(stderr)}`;
+  }
+  return `tcpdump stopped (exit code ${code ?? 'none'}): ${lastLine(stderr)}`;
+}
+
+function lastLine(text: string): string {
+  const lines = text
+    .split('\n')
+    .map((l) => l.replace(/^tcpdump: /, '').trim())
+    .filter(Boolean);
+  return lines.at(-1) ?? 'no message';
+}
