@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
-import { parseDocument } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { parseDurationMs } from '../common/duration.js';
 import { parseByteSize } from '../common/byte-size.js';
@@ -129,9 +129,10 @@ export function loadAgentConfig(file: string | null, overrides: AgentOverrides =
     } catch (error) {
       throw new ConfigError([`${file}: cannot read the configuration: ${(error as Error).message}`]);
     }
-    const document = parseDocument(text, { prettyErrors: false });
+    const lines = new LineCounter();
+    const document = parseDocument(text, { prettyErrors: false, lineCounter: lines });
     if (document.errors.length > 0) {
-      throw new ConfigError(document.errors.map((e) => `${file}: line ${e.linePos?.[0].line ?? '?'}: ${e.message.split('\n')[0]}`));
+      throw new ConfigError(document.errors.map((e) => `${file}: line ${lines.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`));
     }
     raw = document.toJS() ?? {};
     if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError([`${file}: expected a mapping of settings at the top level`]);

@@ -87,6 +87,7 @@ export class Agent {
     this.ticker = setInterval(() => this.tick(), TICK_MS);
     let delayMs = 1000;
     let first = true;
+    let started = false;
     try {
       while (!this.stopping) {
         let capture: TcpdumpCapture;
@@ -103,6 +104,7 @@ export class Agent {
           continue;
         }
         first = false;
+        started = true;
         this.capture = capture;
         this.log.info({ interfaces: this.config.capture.interfaces.length > 0 ? this.config.capture.interfaces : 'all', filter: this.config.capture.filter, snaplen: this.config.capture.snaplen }, 'capture started');
         const startedMs = Date.now();
@@ -123,9 +125,11 @@ export class Agent {
       }
     } finally {
       if (this.ticker) clearInterval(this.ticker);
-      this.meter.finish();
-      await this.exportRecords();
-      this.log.info({ recordsStored: this.recordsStored, packets: this.meter.stats().packetsSeen }, 'agent stopped; every flow stored');
+      if (started) {
+        this.meter.finish();
+        await this.exportRecords();
+        this.log.info({ recordsStored: this.recordsStored, packets: this.meter.stats().packetsSeen }, 'agent stopped; every flow stored');
+      }
     }
   }
 

@@ -170,18 +170,28 @@ export class TcpdumpCapture {
 
   private onStderr(text: string): void {
     this.stderrTail = (this.stderrTail + text).slice(-4096);
-    const match = STATS_PATTERN.exec(this.stderrTail);
-    if (match === null) return;
-    this.counters = { captured: Number(match[1]), receivedByFilter: Number(match[2]), droppedByKernel: Number(match[3]) };
-    this.stderrTail = this.stderrTail.slice(match.index + match[0].length);
+    const parsed = parseTcpdumpCounters(this.stderrTail);
+    if (parsed === null) return;
+    this.counters = parsed.counters;
+    this.stderrTail = this.stderrTail.slice(parsed.end);
     const waiters = this.statsWaiters;
     this.statsWaiters = [];
     for (const w of waiters) w(this.counters);
   }
 }
 
+/** The first counters tcpdump printed in `text`, and where they end; null when there are none (yet). */
+export function parseTcpdumpCounters(text: string): { counters: CaptureCounters; end: number } | null {
+  const match = STATS_PATTERN.exec(text);
+  if (match === null) return null;
+  return {
+    counters: { captured: Number(match[1]), receivedByFilter: Number(match[2]), droppedByKernel: Number(match[3]) },
+    end: match.index + match[0].length,
+  };
+}
+
 /** One line for the operator from tcpdump's complaint. */
-function explainFailure(stderr: string, code: number | null): string {
+export function explainFailure(stderr: string, code: number | null): string {
   if (/permission|Operation not permitted/i.test(stderr)) {
     return (
       'live capture needs root or the capabilities CAP_NET_RAW and CAP_NET_ADMIN: run the agent as root ' +

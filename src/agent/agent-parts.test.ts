@@ -1,0 +1,173 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, it } from 'node:test';
+import { parseAddress } from '../decode/index.js';
+import { ConfigError, loadAgentConfig } from './agent-config.js';
+import { formatMetrics } from './health-server.js';
+import { HostAddresses } from './host-addresses.js';
+import { HostInterfaces } from './link-interfaces.js';
+import { explainFailure, parseTcpdumpCounters } from './tcpdump-capture.js';
+import type { AgentStatus } from './agent.js';
+
+function key(src: string, dst: string): { words: Uint32Array; ipVersion: number } {
+  const s = parseAddress(src)!;
+  const d = parseAddress(dst)!;
+  const words = new Uint32Array(10);
+  words.set(s.words, 0);
+  words.set(d.words, 4);
+  return { words, ipVersion: s.ipVersion };
+}
+
+describe('HostAddresses', () => {
+  let list: Record<string, { address: string; netmask: string; family: string; mac: string; internal: boolean; cidr: string }[]> = {
+    lo: [{ address: '127.0.0.1', netmask: '255.0.0.0', family: 'IPv4', mac: '', internal: true, cidr: '127.0.0.1/8' }],
+    eth0: [
+      { address: '10.1.2.3', netmask: '255.255.255.0', family: 'IPv4', mac: '', internal: false, cidr: '10.1.2.3/24' },
+      { address: 'fe80::1%eth0', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: '', internal: false, cidr: 'fe80::1/64' },
+    ],
+  };
+  const host = new HostAddresses(() => list as never);
+  const direction = (src: string, dst: string): string => {
+    const k = key(src, dst);
+    return host.directionOf(k.words, k.ipVersion);
+  };
+
+  it('classifies out, in, local and transit from the host addresses', () => {
+    assert.equal(direction('10.1.2.3', '8.8.8.8'), 'out');
+    assert.equal(direction('8.8.8.8', '10.1.2.3'), 'in');
+    assert.equal(direction('127.0.0.1', '127.0.0.1'), 'local');
+    assert.equal(direction('10.1.2.3', '127.0.0.1'), 'local');
+    assert.equal(direction('8.8.8.8', '9.9.9.9'), 'transit');
+    assert.equal(direction('fe80::1', 'fe80::2'), 'out');
+    assert.equal(direction('fe80::2', 'fe80::1'), 'in');
+  });
+
+  it('counts multicast and broadcast received as in, and sent as out', () => {
+    assert.equal(direction('10.1.2.9', '224.0.0.251'), 'in');
+    assert.equal(direction('10.1.2.9', '10.1.2.255'), 'in');
+    assert.equal(direction('10.1.2.9', '255.255.255.255'), 'in');
+    assert.equal(direction('fe80::9', 'ff02::1'), 'in');
+    assert.equal(direction('10.1.2.3', '224.0.0.251'), 'out');
+  });
+
+  it('follows address changes after refresh', () => {
+    assert.equal(direction('10.8.0.2', '10.8.0.1'), 'transit');
+    list = { ...list, tun0: [{ address: '10.8.0.2', netmask: '255.255.255.255', family: 'IPv4', mac: '', internal: false, cidr: '10.8.0.2/32' }] };
+    assert.equal(host.refresh(), true);
+    assert.equal(host.refresh(), false);
+    assert.equal(direction('10.8.0.2', '10.8.0.1'), 'out');
+  });
+});
+
+describe('HostInterfaces', () => {
+  it('names interfaces by index, matches patterns, and picks up new interfaces', () => {
+    const sys = mkdtempSync(path.join(tmpdir(), 'endsight-sysnet-'));
+    const add = (name: string, ifindex: number): void => {
+      mkdirSync(path.join(sys, name));
+      writeFileSync(path.join(sys, name, 'ifindex'), `${ifindex}\n`);
+    };
+    try {
+      add('lo', 1);
+      add('eth0', 2);
+      let now = 0;
+      const interfaces = new HostInterfaces(['eth*', 'tun*'], sys, () => now);
+      assert.equal(interfaces.name(2), 'eth0');
+      assert.equal(interfaces.monitored(2), true);
+      assert.equal(interfaces.monitored(1), false);
+      add('tun0', 7);
+      const version = interfaces.version;
+      assert.equal(interfaces.name(7), null, 're-read at most once a second');
+      now += 1000;
+      assert.equal(interfaces.name(7), 'tun0');
+      assert.equal(interfaces.monitored(7), true);
+      assert.notEqual(interfaces.version, version);
+      assert.equal(new HostInterfaces([], sys).monitored(12345), true, 'no patterns: everything');
+    } finally {
+      rmSync(sys, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('tcpdump output', () => {
+  it('reads the counters printed on SIGUSR1 and at exit', () => {
+    const usr1 = 'tcpdump: 5 packets captured, 12 packets received by filter, 3 packets dropped by kernel\n';
+    assert.deepEqual(parseTcpdumpCounters(usr1)?.counters, { captured: 5, receivedByFilter: 12, droppedByKernel: 3 });
+    const exit = 'listening on any\n1 packet captured\n2 packets received by filter\n0 packets dropped by kernel\n';
+    assert.deepEqual(parseTcpdumpCounters(exit)?.counters, { captured: 1, receivedByFilter: 2, droppedByKernel: 0 });
+    assert.equal(parseTcpdumpCounters('tcpdump: listening on any'), null);
+  });
+
+  it('explains the usual failures in one line', () => {
+    assert.match(explainFailure("tcpdump: any: You don't have permission to perform this capture on that device\n(socket: Operation not permitted)\n", 1), /CAP_NET_RAW/);
+    assert.match(explainFailure('tcpdump: syntax error in filter expression: syntax error\n', 1), /not valid BPF.*syntax error/);
+  });
+});
+
+describe('agent configuration', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'endsight-config-'));
+  const file = (name: string, text: string): string => {
+    const p = path.join(dir, name);
+    writeFileSync(p, text);
+    return p;
+  };
+
+  it('resolves defaults and file values, with command-line overrides winning', () => {
+    const config = loadAgentConfig(
+      file('ok.yaml', 'host: h1\ncapture:\n  interfaces: [eth0]\n  filter: not port 22\nflows:\n  idle_timeout: 30s\n  max_flows: 5000\nstore:\n  quota: 1GiB\nhealth:\n  listen: "[::1]:9000"\n'),
+      { interfaces: ['tun*'], exportInterval: '5s' },
+    );
+    assert.equal(config.host, 'h1');
+    assert.deepEqual(config.capture, { interfaces: ['tun*'], filter: 'not port 22', snaplen: 128, bufferBytes: 8 * 1024 * 1024 });
+    assert.deepEqual(config.flows, { idleTimeoutUs: 30e6, activeTimeoutUs: 1800e6, finTimeoutUs: 5e6, exportIntervalUs: 5e6, maxFlows: 5000 });
+    assert.deepEqual(config.store, { retentionMs: 30 * 86_400_000, quotaBytes: 1024 ** 3 });
+    assert.deepEqual(config.health, { host: '::1', port: 9000 });
+    assert.equal(loadAgentConfig(null, { health: 'off' }).health, null);
+  });
+
+  it('lists every problem at once, each naming the key', () => {
+    const bad = file('bad.yaml', 'flows:\n  idle_timeout: soon\n  max_flows: -1\ncapture:\n  snaplen: 10\n  colour: red\nhealth:\n  listen: nowhere\nextra: 1\n');
+    assert.throws(() => loadAgentConfig(bad), (e: unknown) => {
+      assert.ok(e instanceof ConfigError);
+      const problems = e.problems;
+      assert.equal(problems.length, 6, problems.join('\n'));
+      for (const k of ['flows.idle_timeout', 'flows.max_flows', 'capture.snaplen', 'capture: unknown setting colour', 'health.listen', 'top level: unknown setting extra']) {
+        assert.ok(problems.some((p) => p.includes(k)), `${k} in ${problems.join(' | ')}`);
+      }
+      assert.ok(problems.every((p) => p.startsWith(bad)));
+      return true;
+    });
+  });
+
+  it('reports YAML syntax errors with their line, and unreadable files', () => {
+    assert.throws(() => loadAgentConfig(file('syntax.yaml', 'flows:\n  idle_timeout: [1\n')), /syntax\.yaml: line \d+/);
+    assert.throws(() => loadAgentConfig(path.join(dir, 'missing.yaml')), /missing\.yaml: cannot read the configuration/);
+    assert.throws(() => loadAgentConfig(file('list.yaml', '- a\n- b\n')), /expected a mapping/);
+  });
+});
+
+describe('health metrics', () => {
+  it('prints every metric with HELP and TYPE, and skips by reason', () => {
+    const status: AgentStatus = {
+      startedAt: 1_700_000_000_000,
+      meter: { packetsSeen: 10, packetsMetered: 9, packetsSkipped: 1, flowsEnded: 3, flowsActive: 2, flowsEvicted: 0, fragmentDatagramsWithoutFirst: 0, fragmentTableEvictions: 0, nowUs: 0, firstPacketUs: 0 },
+      capture: { captured: 10, receivedByFilter: 11, droppedByKernel: 4 },
+      captureRunning: true,
+      captureRestarts: 0,
+      issues: { non_ip: 1 },
+      recordsStored: 3,
+      segmentsWritten: 1,
+      storeBytes: 2048,
+      exportFailures: 0,
+      interfaces: 2,
+      hostAddresses: 3,
+    };
+    const text = formatMetrics(status);
+    assert.match(text, /^endsight_capture_packets_dropped_total 4$/m);
+    assert.match(text, /^endsight_packets_skipped_total\{reason="non_ip"\} 1$/m);
+    assert.match(text, /^endsight_flows_active 2$/m);
+    assert.match(text, /^process_resident_memory_bytes \d+$/m);
+    for (const line of text.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [-+.\deInfNa]+)$/, line);
+  });
+});
