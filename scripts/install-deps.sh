@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runtime_packages=(zstd)
-test_packages=(tcpdump softflowd nfdump iperf3 iproute2 ethtool curl python3 dnsutils iputils-ping procps time)
+runtime_packages=(zstd tcpdump)
+test_packages=(softflowd nfdump iperf3 iproute2 ethtool curl python3 dnsutils iputils-ping procps time)
 wanted=("${runtime_packages[@]}")
 [ "${1:-}" = "--with-test-peers" ] && wanted+=("${test_packages[@]}")
 

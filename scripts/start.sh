@@ -1,11 +1,8 @@
 #!/usr/bin/env bash
-# Quick start: installs what it needs, imports the capture that ships in the repo into a scratch
-# store, and prints its top flows. (Becomes `endsight up` once the live agent exists.)
+# Quick start: installs what it needs, then runs `endsight up`: the agent monitoring this machine on
+# the embedded defaults (every interface, the store in /var/lib/endsight, health on 127.0.0.1:9469),
+# in the foreground until Ctrl-C, which stores every active flow before it exits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-deps.sh
-# A scratch store of its own inside the checkout, emptied on every run (never a real store).
-data_dir="$PWD/.quickstart-data"
-rm -rf "$data_dir"
-node bin/endsight.js import --data-dir "$data_dir" samples/sample.pcap.gz
-node bin/endsight.js flows --data-dir "$data_dir" --sort bytes --limit 15
+exec node bin/endsight.js up "$@"
