@@ -162,11 +162,16 @@ describe('health metrics', () => {
       exportFailures: 0,
       interfaces: 2,
       hostAddresses: 3,
+      attributionUnavailable: null,
+      attribution: { events: 9, flows: 4, attributed: 3, ambiguous: 0, unknown: 1, byMeans: { sendReceive: 2, connect: 0, both: 1 } },
+      socketsKnown: 5,
     };
     const text = formatMetrics(status);
     assert.match(text, /^endsight_capture_packets_dropped_total 4$/m);
     assert.match(text, /^endsight_packets_skipped_total\{reason="non_ip"\} 1$/m);
     assert.match(text, /^endsight_flows_active 2$/m);
+    assert.match(text, /^endsight_flows_attributed_ratio 0\.75$/m);
+    assert.match(text, /^endsight_flows_attribution_total\{outcome="unknown"\} 1$/m);
     assert.match(text, /^process_resident_memory_bytes \d+$/m);
     for (const line of text.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [-+.\deInfNa]+)$/, line);
   });

@@ -15,10 +15,15 @@ import { IssueCounter } from '../common/issue-counter.js';
 import { FlowMeter, type FlowMeterStats } from '../flow/index.js';
 import type { FlowStore, FlushResult } from '../store/index.js';
 import type { AgentConfig } from './agent-config.js';
+import { ProcessDirectory } from './attribution/process-directory.js';
+import { SocketEvents, type SocketEvent } from './attribution/socket-events.js';
+import { SocketOwners, type AttributionStats } from './attribution/socket-owners.js';
 import { HostAddresses } from './host-addresses.js';
 import { HostInterfaces } from './link-interfaces.js';
 import { TcpdumpCapture, type CaptureCounters } from './tcpdump-capture.js';
 
+/** A socket in use is re-reported at least this often (the bpftrace program clears its seen-map every 10 s). */
+const SOCKET_REPORT_INTERVAL_US = 10_000_000;
 /** How late a packet may reach the meter after it was captured: tcpdump's 1 s ring timeout, the 1 s flush, slack. */
 const DELIVERY_SLACK_US = 5_000_000;
 const TICK_MS = 1000;
@@ -38,12 +43,20 @@ export interface AgentStatus {
   exportFailures: number;
   interfaces: number;
   hostAddresses: number;
+  /** Why attribution is off, or null while it runs. */
+  attributionUnavailable: string | null;
+  attribution: AttributionStats;
+  socketsKnown: number;
 }
 
 export class Agent {
   private readonly issues = new IssueCounter();
   private readonly meter: FlowMeter;
   private readonly addresses = new HostAddresses();
+  private readonly processes = new ProcessDirectory();
+  private readonly owners: SocketOwners;
+  private socketEvents: SocketEvents | null = null;
+  private attributionUnavailable: string | null = 'not started';
   private readonly interfaces: HostInterfaces;
   private capture: TcpdumpCapture | null = null;
   private stopping = false;
@@ -67,6 +80,11 @@ export class Agent {
     private readonly log: Logger,
   ) {
     this.interfaces = new HostInterfaces(config.capture.interfaces);
+    this.owners = new SocketOwners(this.addresses, {
+      lookbackUs: SOCKET_REPORT_INTERVAL_US + config.flows.idleTimeoutUs,
+      retentionUs: config.flows.idleTimeoutUs + 2 * DELIVERY_SLACK_US + 120_000_000,
+      maxKeys: Math.max(65_536, 2 * config.flows.maxFlows),
+    });
     this.meter = new FlowMeter(
       {
         idleTimeoutUs: config.flows.idleTimeoutUs,
@@ -77,6 +95,7 @@ export class Agent {
         source: 'live',
         linkInterfaces: this.interfaces,
         direction: this.addresses.directionOf,
+        ownerOf: (key, ipVersion, startUs, endUs) => this.owners.ownerOf(key, ipVersion, startUs, endUs),
       },
       this.issues,
     );
@@ -85,6 +104,7 @@ export class Agent {
   /** Captures until `stop()`; resolves once every flow is stored. Rejects when the first capture cannot start. */
   async run(): Promise<void> {
     this.ticker = setInterval(() => this.tick(), TICK_MS);
+    await this.startAttribution();
     let delayMs = 1000;
     let first = true;
     let started = false;
@@ -125,6 +145,7 @@ export class Agent {
       }
     } finally {
       if (this.ticker) clearInterval(this.ticker);
+      await this.socketEvents?.stop();
       if (started) {
         this.meter.finish();
         await this.exportRecords();
@@ -177,6 +198,9 @@ export class Agent {
       exportFailures: this.exportFailures,
       interfaces: this.interfaces.list().size,
       hostAddresses: this.addresses.count,
+      attributionUnavailable: this.attributionUnavailable,
+      attribution: this.owners.statistics(),
+      socketsKnown: this.owners.size,
     };
   }
 
@@ -189,9 +213,33 @@ export class Agent {
     this.capture?.flush();
     this.addresses.refresh();
     this.meter.advance(Date.now() * 1000 - DELIVERY_SLACK_US);
+    this.owners.expire(Date.now() * 1000);
     if ((Date.now() - this.lastExportMs) * 1000 >= this.config.flows.exportIntervalUs) {
       this.lastExportMs = Date.now();
       void this.exportRecords();
+    }
+  }
+
+  /**
+   * Starts the socket events that attribute flows to processes. Without them (no bpftrace, no BPF
+   * in this kernel, no privileges) the agent goes on unattributed and says why, once.
+   */
+  private async startAttribution(): Promise<void> {
+    const onEvent = (event: SocketEvent): void => {
+      this.owners.record(event, this.processes.describe(event), Date.now() * 1000);
+    };
+    try {
+      this.socketEvents = await SocketEvents.start(onEvent);
+      this.attributionUnavailable = null;
+      this.log.info('attribution started (eBPF socket tracepoints)');
+      void this.socketEvents.exited.then(() => {
+        if (this.stopping) return;
+        this.attributionUnavailable = 'bpftrace stopped';
+        this.log.error('attribution stopped: bpftrace exited; flows from now on stay unattributed');
+      });
+    } catch (error) {
+      this.attributionUnavailable = (error as Error).message;
+      this.log.warn({ reason: this.attributionUnavailable }, 'attribution unavailable: process, user and container stay NULL');
     }
   }
 

@@ -71,6 +71,19 @@ export function formatMetrics(s: AgentStatus): string {
   metric('endsight_flows_active', 'gauge', 'Flows in the flow table.', s.meter.flowsActive);
   metric('endsight_flows_ended_total', 'counter', 'Flow records finished by the meter.', s.meter.flowsEnded);
   metric('endsight_flows_evicted_total', 'counter', 'Flows ended early because the table was at max_flows.', s.meter.flowsEvicted);
+  metric('endsight_attribution_up', 'gauge', '1 while socket events attribute flows to processes, 0 when unavailable (see the log).', s.attributionUnavailable === null ? 1 : 0);
+  metric('endsight_attribution_events_total', 'counter', 'Socket ownership events received from the kernel.', s.attribution.events);
+  metric('endsight_attribution_sockets', 'gauge', 'Sockets whose owner is remembered.', s.socketsKnown);
+  lines.push('# HELP endsight_flows_attribution_total Finished TCP and UDP flows by attribution outcome.', '# TYPE endsight_flows_attribution_total counter');
+  lines.push(`endsight_flows_attribution_total{outcome="attributed"} ${s.attribution.attributed}`);
+  lines.push(`endsight_flows_attribution_total{outcome="ambiguous"} ${s.attribution.ambiguous}`);
+  lines.push(`endsight_flows_attribution_total{outcome="unknown"} ${s.attribution.unknown}`);
+  metric(
+    'endsight_flows_attributed_ratio',
+    'gauge',
+    'Share of finished TCP and UDP flows attributed to a process.',
+    s.attribution.flows === 0 ? 0 : s.attribution.attributed / s.attribution.flows,
+  );
   metric('endsight_records_stored_total', 'counter', 'Flow records written to the store.', s.recordsStored);
   metric('endsight_store_segments_written_total', 'counter', 'Segments written to the store.', s.segmentsWritten);
   metric('endsight_store_bytes', 'gauge', 'Bytes of flow segments in the store.', s.storeBytes);

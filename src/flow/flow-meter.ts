@@ -38,7 +38,22 @@ export interface FlowMeterOptions {
   linkInterfaces?: LinkInterfaces;
   /** Direction of a finished flow from its key; without it every record says `unknown`. */
   direction?: DirectionOf;
+  /** The process behind a finished flow, or null when unknown; without it attribution columns are NULL. */
+  ownerOf?: OwnerOf;
 }
+
+/** The process a flow is attributed to (issue 3: process, pid, command line, user, container). */
+export interface FlowOwner {
+  pid: number;
+  uid: number;
+  process: string;
+  command: string | null;
+  username: string | null;
+  container: string | null;
+}
+
+/** Finds the owner of a flow key (as DirectionOf) over the flow's time span. */
+export type OwnerOf = (key: Uint32Array, ipVersion: number, startUs: number, endUs: number) => FlowOwner | null;
 
 /** The host's interfaces, as the meter needs them for an `any` capture. */
 export interface LinkInterfaces {
@@ -275,8 +290,6 @@ export class FlowMeter {
     n.packets[i] = table.packetsOf(slot);
     n.bytes[i] = table.bytesOf(slot);
     n.tcpFlags[i] = table.tcpFlagsOf(slot);
-    n.pid[i] = NaN;
-    n.uid[i] = NaN;
     n.sampling[i] = 1;
     const c = batch.codes;
     const constant = this.constantCodes;
@@ -296,9 +309,22 @@ export class FlowMeter {
     c.srcAddr[i] = this.addresses.code(key, 0, ipVersion);
     c.dstAddr[i] = this.addresses.code(key, 4, ipVersion);
     c.direction[i] = directionCode;
-    c.process[i] = -1;
-    c.username[i] = -1;
-    c.container[i] = -1;
+    const owner = this.options.ownerOf?.(key, ipVersion, n.startUs[i], n.endUs[i]) ?? null;
+    if (owner === null) {
+      n.pid[i] = NaN;
+      n.uid[i] = NaN;
+      c.process[i] = -1;
+      c.username[i] = -1;
+      c.container[i] = -1;
+      c.command[i] = -1;
+    } else {
+      n.pid[i] = owner.pid;
+      n.uid[i] = owner.uid;
+      c.process[i] = strings.code(owner.process);
+      c.username[i] = strings.code(owner.username);
+      c.container[i] = strings.code(owner.container);
+      c.command[i] = strings.code(owner.command);
+    }
     let reasonCode = this.reasonCodes.get(reason);
     if (reasonCode === undefined) this.reasonCodes.set(reason, (reasonCode = strings.code(reason)));
     c.endReason[i] = reasonCode;

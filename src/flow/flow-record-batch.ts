@@ -12,7 +12,7 @@ export const NUMBER_COLUMNS = [
 ] as const;
 /** Text columns, stored as dictionary codes (-1 for NULL). */
 export const STRING_COLUMNS = [
-  'host', 'srcAddr', 'dstAddr', 'direction', 'process', 'username', 'container', 'endReason', 'interfaceName', 'source',
+  'host', 'srcAddr', 'dstAddr', 'direction', 'process', 'command', 'username', 'container', 'endReason', 'interfaceName', 'source',
 ] as const;
 
 export type NumberColumn = (typeof NUMBER_COLUMNS)[number];
@@ -61,6 +61,7 @@ export class FlowRecordBatch {
     c.process[i] = s.code(record.process);
     c.username[i] = s.code(record.username);
     c.container[i] = s.code(record.container);
+    c.command[i] = s.code(record.command);
     c.endReason[i] = s.code(record.endReason);
     c.interfaceName[i] = s.code(record.interfaceName);
     c.source[i] = s.code(record.source);
@@ -106,6 +107,7 @@ export class FlowRecordBatch {
       username: s.value(c.username[i]),
       uid: Number.isNaN(n.uid[i]) ? null : n.uid[i],
       container: s.value(c.container[i]),
+      command: s.value(c.command[i]),
     };
   }
 

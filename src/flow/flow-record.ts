@@ -36,6 +36,8 @@ export interface FlowRecord {
   username: string | null;
   uid: number | null;
   container: string | null;
+  /** The process's command line (arguments joined by spaces, at most 1024 characters). */
+  command: string | null;
 }
 
 /** Direction relative to the reporting host. */

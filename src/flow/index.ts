@@ -3,7 +3,7 @@
  * record"): the flow table with idle/active timeouts, TCP completion and a hard cap, fragment
  * matching, and the Community ID.
  */
-export { FlowMeter, type FlowMeterOptions, type FlowMeterStats, type LinkInterfaces, type DirectionOf } from './flow-meter.js';
+export { FlowMeter, type FlowMeterOptions, type FlowMeterStats, type LinkInterfaces, type DirectionOf, type FlowOwner, type OwnerOf } from './flow-meter.js';
 export { FlowTable, FlowKey, BYTES_PER_FLOW, type FlowTableOptions, type TableEndReason } from './flow-table.js';
 export { FragmentTable } from './fragment-table.js';
 export { communityId } from './community-id.js';

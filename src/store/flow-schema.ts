@@ -34,7 +34,8 @@ export const STORED_COLUMNS: readonly StoredColumn[] = [
   { name: 'sampling', sqlType: 'UINTEGER', kind: 'number', source: 'sampling' },
   { name: 'interface', sqlType: 'VARCHAR', kind: 'string', source: 'interfaceName' },
   { name: 'source', sqlType: 'VARCHAR', kind: 'string', source: 'source' },
+  { name: 'command', sqlType: 'VARCHAR', kind: 'string', source: 'command' },
 ];
 
 /** Version of the segment layout, written into the store's manifest. */
-export const STORE_FORMAT_VERSION = 1;
+export const STORE_FORMAT_VERSION = 2;

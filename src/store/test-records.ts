@@ -34,6 +34,7 @@ export function testBatch(count: number, startUs: number, stepUs = 1_000_000, se
       username: null,
       uid: null,
       container: null,
+      command: null,
     };
     batch.push(record);
   }

@@ -1,0 +1,149 @@
+/**
+ * What the agent can say about a process seen in a socket event: its command line, user name and
+ * container. Read from /proc as soon as the event arrives (a short-lived process may be gone a
+ * moment later); whatever cannot be read for certain stays null.
+ *
+ * - command line: /proc/PID/cmdline, only if /proc/PID/comm still equals the event's command name
+ *   (otherwise the pid was reused or the process exec'd another program since: unknown, not a guess).
+ * - container: the cgroup path from /proc/PID/cgroup (the unified hierarchy's `0::` line, else the
+ *   systemd one), named by containerName(); when the process is gone, from the event's cgroup id
+ *   (the inode of the cgroup directory), found by walking the cgroup2 mount.
+ * - user name: from the uid, through /etc/passwd (re-read when it changes). Users known only to NSS
+ *   (LDAP, sssd) keep a null name; their uid is still recorded.
+ */
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { containerName } from './container-name.js';
+import type { SocketEvent } from './socket-events.js';
+
+export interface ProcessInfo {
+  pid: number;
+  uid: number;
+  process: string;
+  command: string | null;
+  username: string | null;
+  container: string | null;
+}
+
+const MAX_COMMAND_LENGTH = 1024;
+const CGROUP_WALK_INTERVAL_MS = 10_000;
+const MAX_CGROUP_DIRS = 100_000;
+
+export class ProcessDirectory {
+  private users = new Map<number, string>();
+  private passwdMtimeMs = -1;
+  private cgroupPaths = new Map<number, string>();
+  private lastCgroupWalkMs = -Infinity;
+  private cgroup2Root: string | null | undefined;
+
+  constructor(
+    private readonly procRoot = '/proc',
+    private readonly passwdFile = '/etc/passwd',
+    private readonly nowMs: () => number = Date.now,
+  ) {}
+
+  describe(event: SocketEvent): ProcessInfo {
+    const dir = path.join(this.procRoot, String(event.pid));
+    let command: string | null = null;
+    let cgroupPath: string | null = null;
+    if (readText(path.join(dir, 'comm'))?.trimEnd() === event.comm) {
+      const cmdline = readText(path.join(dir, 'cmdline'));
+      if (cmdline) command = cmdline.replace(/\0+$/, '').replaceAll('\0', ' ').slice(0, MAX_COMMAND_LENGTH) || null;
+      cgroupPath = pickCgroupPath(readText(path.join(dir, 'cgroup')));
+      // Read comm again: if the process exec'd or died and its pid was reused while we read, drop what we read.
+      if (readText(path.join(dir, 'comm'))?.trimEnd() !== event.comm) {
+        command = null;
+        cgroupPath = null;
+      }
+    }
+    if (cgroupPath === null) cgroupPath = this.cgroupPathOf(event.cgroupId);
+    return {
+      pid: event.pid,
+      uid: event.uid,
+      process: event.comm,
+      command,
+      username: this.username(event.uid),
+      container: cgroupPath === null ? null : containerName(cgroupPath),
+    };
+  }
+
+  username(uid: number): string | null {
+    try {
+      const { mtimeMs } = statSync(this.passwdFile);
+      if (mtimeMs !== this.passwdMtimeMs) {
+        this.passwdMtimeMs = mtimeMs;
+        this.users = parsePasswd(readFileSync(this.passwdFile, 'utf8'));
+      }
+    } catch {
+      return null;
+    }
+    return this.users.get(uid) ?? null;
+  }
+
+  /** The cgroup path of a cgroup id (cgroup v2 directory inode), or null when not found. */
+  private cgroupPathOf(id: number): string | null {
+    if (id <= 1) return null;
+    const known = this.cgroupPaths.get(id);
+    if (known !== undefined) return known;
+    if (this.nowMs() - this.lastCgroupWalkMs < CGROUP_WALK_INTERVAL_MS) return null;
+    this.lastCgroupWalkMs = this.nowMs();
+    const root = this.findCgroup2Root();
+    if (root === null) return null;
+    const paths = new Map<number, string>();
+    const stack = [root];
+    while (stack.length > 0 && paths.size < MAX_CGROUP_DIRS) {
+      const dir = stack.pop()!;
+      try {
+        paths.set(statSync(dir).ino, '/' + path.relative(root, dir));
+        for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isDirectory()) stack.push(path.join(dir, entry.name));
+      } catch {
+        // A cgroup removed during the walk.
+      }
+    }
+    this.cgroupPaths = paths;
+    return paths.get(id) ?? null;
+  }
+
+  private findCgroup2Root(): string | null {
+    if (this.cgroup2Root !== undefined) return this.cgroup2Root;
+    this.cgroup2Root = null;
+    const mountinfo = readText(path.join(this.procRoot, 'self', 'mountinfo')) ?? '';
+    for (const line of mountinfo.split('\n')) {
+      // mountinfo(5): ... mount point (field 5) ... " - " fstype source options
+      const [left, right] = line.split(' - ');
+      if (right?.startsWith('cgroup2 ')) {
+        this.cgroup2Root = left.split(' ')[4] ?? null;
+        break;
+      }
+    }
+    return this.cgroup2Root;
+  }
+}
+
+/** The unified hierarchy's path (`0::/…`) unless it is the root, else the systemd hierarchy's, else null. */
+export function pickCgroupPath(text: string | null): string | null {
+  if (text === null) return null;
+  const lines = text.split('\n').filter(Boolean);
+  const unified = lines.find((l) => l.startsWith('0::'))?.slice(3);
+  if (unified && unified !== '/') return unified;
+  const systemd = lines.find((l) => /^\d+:name=systemd:/.test(l))?.replace(/^\d+:name=systemd:/, '');
+  if (systemd && systemd !== '/') return systemd;
+  return unified ?? systemd ?? null;
+}
+
+function parsePasswd(text: string): Map<number, string> {
+  const users = new Map<number, string>();
+  for (const line of text.split('\n')) {
+    const [name, , uid] = line.split(':');
+    if (name && uid !== undefined && /^\d+$/.test(uid) && !users.has(Number(uid))) users.set(Number(uid), name);
+  }
+  return users;
+}
+
+function readText(file: string): string | null {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return null;
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * Socket ownership events from the kernel, through eBPF tracepoints run by bpftrace (the one part
+ * of attribution that needs privileges: CAP_BPF and CAP_PERFMON, or root).
+ *
+ * Which process owns a socket is only certain in the context of a system call made on it, so the
+ * program listens where the kernel runs in the caller's context:
+ * - `sock:sock_send_length` and `sock:sock_recv_length` (Linux 6.3+): every sendmsg/recvmsg, on
+ *   TCP and UDP, in the sending or receiving process. Each socket is reported when first seen, when
+ *   another process uses it, and again at most every 10 s while in use (the `@seen` map is cleared),
+ *   so the cost stays per socket, not per packet, and a socket opened before the agent started is
+ *   learnt at its next use.
+ * - `sock:inet_sock_set_state` to SYN_SENT: `connect()`, in the connecting process. The source port
+ *   is not chosen yet at that moment, so the owner is remembered by socket address and reported with
+ *   the full 4-tuple at the socket's next state change (established, refused, timed out), which
+ *   may run in softirq context: the pid printed is the one saved at connect time, never that
+ *   context's. This covers connections that never carry data (refused, scans).
+ * State changes in softirq context (a SYN arriving for a listening socket) name whatever process
+ * was running, so they are never used for ownership.
+ *
+ * One line per event on bpftrace's stdout, the command name last because it may hold spaces:
+ *   S|C proto family local_addr local_port remote_addr remote_port pid uid cgroup_id comm
+ */
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+
+export interface SocketEvent {
+  /** S: seen sending or receiving; C: connect(). */
+  kind: 'S' | 'C';
+  protocol: number;
+  /** Local and remote addresses as the kernel holds them (v4-mapped IPv6 unwrapped); remote :: or 0.0.0.0 and port 0 for an unconnected socket. */
+  localAddr: string;
+  localPort: number;
+  remoteAddr: string;
+  remotePort: number;
+  pid: number;
+  uid: number;
+  /** cgroup v2 id (the inode number of the cgroup's directory). */
+  cgroupId: number;
+  comm: string;
+}
+
+export class AttributionUnavailable extends Error {
+  override name = 'AttributionUnavailable';
+}
+
+const AF_INET = 2;
+
+/** The bpftrace program. `$c` is the socket's common part (struct sock_common, via BTF). */
+export const SOCKET_EVENTS_PROGRAM = String.raw`
+BEGIN { printf("READY\n"); }
+
+tracepoint:sock:sock_send_length, tracepoint:sock:sock_recv_length
+/ (args->protocol == 6 || args->protocol == 17) && @seen[args->sk] != pid /
+{
+  @seen[args->sk] = pid;
+  $c = ((struct sock *)args->sk)->__sk_common;
+  if ($c.skc_family == ${AF_INET}) {
+    printf("S %d 2 %s %d %s %d %d %d %llu %s\n", args->protocol, ntop($c.skc_rcv_saddr), $c.skc_num,
+      ntop($c.skc_daddr), bswap($c.skc_dport), pid, uid, cgroup, comm);
+  } else {
+    printf("S %d 10 %s %d %s %d %d %d %llu %s\n", args->protocol, ntop($c.skc_v6_rcv_saddr.in6_u.u6_addr8), $c.skc_num,
+      ntop($c.skc_v6_daddr.in6_u.u6_addr8), bswap($c.skc_dport), pid, uid, cgroup, comm);
+  }
+}
+
+tracepoint:sock:inet_sock_set_state / args->newstate == 2 /
+{
+  @cpid[args->skaddr] = pid;
+  @cuid[args->skaddr] = uid;
+  @ccg[args->skaddr] = cgroup;
+  @ccomm[args->skaddr] = comm;
+}
+
+tracepoint:sock:inet_sock_set_state / args->newstate != 2 && @cpid[args->skaddr] != 0 /
+{
+  if (args->family == ${AF_INET}) {
+    printf("C %d 2 %s %d %s %d %d %d %llu %s\n", args->protocol, ntop(args->saddr), args->sport,
+      ntop(args->daddr), args->dport, @cpid[args->skaddr], @cuid[args->skaddr], @ccg[args->skaddr], @ccomm[args->skaddr]);
+  } else {
+    printf("C %d 10 %s %d %s %d %d %d %llu %s\n", args->protocol, ntop(args->saddr_v6), args->sport,
+      ntop(args->daddr_v6), args->dport, @cpid[args->skaddr], @cuid[args->skaddr], @ccg[args->skaddr], @ccomm[args->skaddr]);
+  }
+  delete(@cpid[args->skaddr]);
+  delete(@cuid[args->skaddr]);
+  delete(@ccg[args->skaddr]);
+  delete(@ccomm[args->skaddr]);
+}
+
+interval:s:10 { clear(@seen); }
+`;
+
+/** Parses one line of the program's output; null for anything else (bpftrace's own messages). */
+export function parseSocketEvent(line: string): SocketEvent | null {
+  const m = /^([SC]) (6|17) (2|10) (\S+) (\d+) (\S+) (\d+) (\d+) (\d+) (\d+) (.*)$/.exec(line);
+  if (m === null) return null;
+  return {
+    kind: m[1] as 'S' | 'C',
+    protocol: Number(m[2]),
+    localAddr: unmapV4(m[4]),
+    localPort: Number(m[5]),
+    remoteAddr: unmapV4(m[6]),
+    remotePort: Number(m[7]),
+    pid: Number(m[8]),
+    uid: Number(m[9]),
+    cgroupId: Number(m[10]),
+    comm: m[11],
+  };
+}
+
+/** An IPv6 socket carrying IPv4 holds `::ffff:a.b.c.d` (RFC 4291 §2.5.5.2); packets show a.b.c.d. */
+function unmapV4(address: string): string {
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
+export class SocketEvents {
+  private constructor(private readonly child: ChildProcessByStdio<null, Readable, Readable>) {}
+
+  /**
+   * Starts bpftrace and resolves once its probes are attached. Rejects with AttributionUnavailable,
+   * naming what is missing, when the kernel or the system cannot run it.
+   */
+  static async start(onEvent: (event: SocketEvent) => void, bpftrace = 'bpftrace'): Promise<SocketEvents> {
+    if (!tracefsMounted() && process.getuid?.() === 0) {
+      spawnSync('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing'], { stdio: 'ignore' });
+    }
+    if (!tracefsMounted()) {
+      throw new AttributionUnavailable(
+        'tracefs is not mounted, so eBPF tracepoints cannot attach: mount -t tracefs nodev /sys/kernel/tracing (the agent tries this itself as root)',
+      );
+    }
+    // Up to 256k sockets in use per 10 s before the seen-map overflows into one event per message.
+    const child = spawn(bpftrace, ['-B', 'line', '-e', SOCKET_EVENTS_PROGRAM], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, BPFTRACE_MAP_KEYS_MAX: '262144' },
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-4096);
+    });
+    const lines = createInterface({ input: child.stdout });
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new AttributionUnavailable(`bpftrace did not attach its probes within 30 s: ${lastLine(stderr)}`));
+      }, 30_000);
+      child.once('error', (error: NodeJS.ErrnoException) => {
+        clearTimeout(timer);
+        reject(
+          new AttributionUnavailable(error.code === 'ENOENT' ? 'bpftrace is not installed: apt-get install bpftrace' : `cannot start bpftrace: ${error.message}`),
+        );
+      });
+      child.once('close', (code) => {
+        clearTimeout(timer);
+        reject(new AttributionUnavailable(`bpftrace stopped (exit code ${code}): ${lastLine(stderr)}`));
+      });
+      lines.on('line', (line) => {
+        if (line === 'READY') {
+          clearTimeout(timer);
+          resolve();
+          return;
+        }
+        const event = parseSocketEvent(line);
+        if (event !== null) onEvent(event);
+      });
+    });
+    child.removeAllListeners('close');
+    return new SocketEvents(child);
+  }
+
+  /** Resolves when bpftrace exits (it should not, until stop()). */
+  get exited(): Promise<void> {
+    return new Promise((resolve) => {
+      if (this.child.exitCode !== null || this.child.signalCode !== null) resolve();
+      else this.child.once('close', () => resolve());
+    });
+  }
+
+  async stop(): Promise<void> {
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    const closed = this.exited;
+    this.child.kill('SIGTERM');
+    await closed;
+  }
+}
+
+function tracefsMounted(): boolean {
+  return existsSync('/sys/kernel/tracing/events/sock') || existsSync('/sys/kernel/debug/tracing/events/sock');
+}
+
+function lastLine(text: string): string {
+  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !/RLIMIT_MEMLOCK/.test(l));
+  return lines.at(-1) ?? 'no message';
+}

@@ -1,0 +1,174 @@
+/**
+ * Which process owned the socket behind a flow: sightings of sockets (from SocketEvents) kept by
+ * their addresses, and the rule that turns them into an attribution or, when in doubt, into none.
+ *
+ * The rule (issue 3): a flow is attributed to the socket that sends it when that socket is on this
+ * host (its source address is one of the host's), otherwise to the socket that receives it. The
+ * socket is looked for by, in order:
+ *   1. the full 4-tuple (TCP, and connected UDP);
+ *   2. UDP only: the local address and port of an unconnected socket;
+ *   3. UDP only: the local port of a socket bound to the wildcard address (0.0.0.0, or :: which
+ *      also receives IPv4 unless IPV6_V6ONLY).
+ * At the first step that finds sightings overlapping the flow in time, every such sighting must
+ * name the same process, or the flow stays unattributed (`ambiguous`): a port reused by another
+ * process, a socket shared by several. A sighting overlaps a flow when the socket was seen no
+ * later than the flow's end (plus the event delay) and no earlier than LOOKBACK before its start
+ * (a socket in use is reported at least every 10 s).
+ */
+import { formatAddress } from '../../decode/index.js';
+import type { HostAddresses } from '../host-addresses.js';
+import type { ProcessInfo } from './process-directory.js';
+import type { SocketEvent } from './socket-events.js';
+
+const TCP = 6;
+const UDP = 17;
+/** Events reach the agent within milliseconds; this is slack for a busy machine. */
+const EVENT_DELAY_US = 5_000_000;
+
+export type AttributionOutcome = 'attributed' | 'ambiguous' | 'unknown';
+
+interface Sighting {
+  owner: ProcessInfo;
+  firstUs: number;
+  lastUs: number;
+  /** Which means saw it: bit 0 send/receive events, bit 1 connect events. */
+  means: number;
+}
+
+export interface SocketOwnersOptions {
+  /** How long before a flow's start a sighting still counts: the re-report interval plus the idle timeout. */
+  lookbackUs: number;
+  /** Sightings not renewed for this long are forgotten. */
+  retentionUs: number;
+  /** Most socket keys remembered; the least recently seen go first. */
+  maxKeys: number;
+}
+
+export interface AttributionStats {
+  events: number;
+  flows: number;
+  attributed: number;
+  ambiguous: number;
+  unknown: number;
+  /** Attributed flows by the means whose sighting decided: send/receive tracepoints, connect tracepoint, both. */
+  byMeans: { sendReceive: number; connect: number; both: number };
+}
+
+export class SocketOwners {
+  private readonly byKey = new Map<string, Sighting[]>();
+  private readonly stats: AttributionStats = { events: 0, flows: 0, attributed: 0, ambiguous: 0, unknown: 0, byMeans: { sendReceive: 0, connect: 0, both: 0 } };
+
+  constructor(
+    private readonly host: HostAddresses,
+    private readonly options: SocketOwnersOptions,
+  ) {}
+
+  /** Records that `owner` used the socket of `event` at `nowUs`. */
+  record(event: SocketEvent, owner: ProcessInfo, nowUs: number): void {
+    this.stats.events++;
+    const key = socketKey(event);
+    if (key === null) return;
+    let sightings = this.byKey.get(key);
+    if (sightings === undefined) {
+      sightings = [];
+    } else {
+      this.byKey.delete(key); // re-inserted below: the map's order is least recently seen first
+    }
+    this.byKey.set(key, sightings);
+    const means = event.kind === 'S' ? 1 : 2;
+    const same = sightings.find((s) => s.owner.pid === owner.pid && s.owner.process === owner.process);
+    if (same) {
+      same.lastUs = Math.max(same.lastUs, nowUs);
+      same.means |= means;
+      if (same.owner.command === null && owner.command !== null) same.owner = owner;
+    } else {
+      sightings.push({ owner, firstUs: nowUs, lastUs: nowUs, means });
+    }
+    if (this.byKey.size > this.options.maxKeys) this.byKey.delete(this.byKey.keys().next().value!);
+  }
+
+  /** Forgets sightings not renewed within the retention. */
+  expire(nowUs: number): void {
+    const oldest = nowUs - this.options.retentionUs;
+    for (const [key, sightings] of this.byKey) {
+      const kept = sightings.filter((s) => s.lastUs >= oldest);
+      if (kept.length === 0) this.byKey.delete(key);
+      else if (kept.length !== sightings.length) this.byKey.set(key, kept);
+    }
+  }
+
+  /**
+   * The process behind the flow `key` (source words 0-3, destination 4-7, ports in word 8, protocol
+   * in the low byte of word 9), between `startUs` and `endUs`; null when unknown or ambiguous.
+   */
+  ownerOf(key: Uint32Array, ipVersion: number, startUs: number, endUs: number): ProcessInfo | null {
+    const protocol = key[9] & 0xff;
+    if (protocol !== TCP && protocol !== UDP) return null;
+    this.stats.flows++;
+    const v = ipVersion === 4 ? 4 : 6;
+    const src = formatAddress(key.subarray(0, 4), v);
+    const dst = formatAddress(key.subarray(4, 8), v);
+    const srcPort = key[8] >>> 16;
+    const dstPort = key[8] & 0xffff;
+    const direction = this.host.directionOf(key, ipVersion);
+    let candidates: string[];
+    if (direction === 'out' || direction === 'local') {
+      candidates = lookupKeys(protocol, v, src, srcPort, dst, dstPort);
+    } else if (direction === 'in') {
+      candidates = lookupKeys(protocol, v, dst, dstPort, src, srcPort);
+    } else {
+      this.stats.unknown++;
+      return null;
+    }
+    for (const candidate of candidates) {
+      const overlapping = (this.byKey.get(candidate) ?? []).filter(
+        (s) => s.firstUs <= endUs + EVENT_DELAY_US && s.lastUs >= startUs - this.options.lookbackUs,
+      );
+      if (overlapping.length === 0) continue;
+      const owner = overlapping[0].owner;
+      if (overlapping.some((s) => s.owner.pid !== owner.pid || s.owner.process !== owner.process)) {
+        this.stats.ambiguous++;
+        return null;
+      }
+      this.stats.attributed++;
+      const means = overlapping.reduce((m, s) => m | s.means, 0);
+      if (means === 1) this.stats.byMeans.sendReceive++;
+      else if (means === 2) this.stats.byMeans.connect++;
+      else this.stats.byMeans.both++;
+      return owner;
+    }
+    this.stats.unknown++;
+    return null;
+  }
+
+  get size(): number {
+    return this.byKey.size;
+  }
+
+  statistics(): AttributionStats {
+    return { ...this.stats, byMeans: { ...this.stats.byMeans } };
+  }
+}
+
+/** The key a sighting is filed under: the 4-tuple when connected, else the local address (or wildcard) and port. */
+export function socketKey(event: SocketEvent): string | null {
+  if (event.localPort === 0) return null;
+  const connected = event.remotePort !== 0 && !isWildcard(event.remoteAddr);
+  if (connected) return `${event.protocol} ${event.localAddr} ${event.localPort} ${event.remoteAddr} ${event.remotePort}`;
+  if (event.protocol !== UDP) return null; // a TCP socket that sends is connected
+  if (isWildcard(event.localAddr)) return `${event.protocol} *${event.localAddr.includes(':') ? 6 : 4} ${event.localPort}`;
+  return `${event.protocol} ${event.localAddr} ${event.localPort}`;
+}
+
+function lookupKeys(protocol: number, v: 4 | 6, local: string, localPort: number, remote: string, remotePort: number): string[] {
+  const keys = [`${protocol} ${local} ${localPort} ${remote} ${remotePort}`];
+  if (protocol === UDP) {
+    keys.push(`${protocol} ${local} ${localPort}`, `${protocol} *${v} ${localPort}`);
+    if (v === 4) keys.push(`${protocol} *6 ${localPort}`);
+  }
+  return keys;
+}
+
+function isWildcard(address: string): boolean {
+  return address === '0.0.0.0' || address === '::';
+}
