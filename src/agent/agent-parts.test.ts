@@ -165,6 +165,7 @@ describe('health metrics', () => {
       attributionUnavailable: null,
       attribution: { events: 9, flows: 4, attributed: 3, ambiguous: 0, unknown: 1, byMeans: { sendReceive: 2, connect: 0, both: 1 } },
       socketsKnown: 5,
+      eventDelayMaxMs: 3,
     };
     const text = formatMetrics(status);
     assert.match(text, /^endsight_capture_packets_dropped_total 4$/m);

@@ -47,6 +47,7 @@ export interface AgentStatus {
   attributionUnavailable: string | null;
   attribution: AttributionStats;
   socketsKnown: number;
+  eventDelayMaxMs: number;
 }
 
 export class Agent {
@@ -57,6 +58,8 @@ export class Agent {
   private readonly owners: SocketOwners;
   private socketEvents: SocketEvents | null = null;
   private attributionUnavailable: string | null = 'not started';
+  /** Longest time from a socket event in the kernel to its handling here, ms. */
+  private eventDelayMaxMs = 0;
   private readonly interfaces: HostInterfaces;
   private capture: TcpdumpCapture | null = null;
   private stopping = false;
@@ -201,6 +204,7 @@ export class Agent {
       attributionUnavailable: this.attributionUnavailable,
       attribution: this.owners.statistics(),
       socketsKnown: this.owners.size,
+      eventDelayMaxMs: this.eventDelayMaxMs,
     };
   }
 
@@ -214,6 +218,7 @@ export class Agent {
     this.addresses.refresh();
     this.meter.advance(Date.now() * 1000 - DELIVERY_SLACK_US);
     this.owners.expire(Date.now() * 1000);
+    this.processes.expire();
     if ((Date.now() - this.lastExportMs) * 1000 >= this.config.flows.exportIntervalUs) {
       this.lastExportMs = Date.now();
       void this.exportRecords();
@@ -226,6 +231,8 @@ export class Agent {
    */
   private async startAttribution(): Promise<void> {
     const onEvent = (event: SocketEvent): void => {
+      const delayMs = Number(process.hrtime.bigint() - event.monotonicNs) / 1e6;
+      if (delayMs > this.eventDelayMaxMs) this.eventDelayMaxMs = delayMs;
       this.owners.record(event, this.processes.describe(event), Date.now() * 1000);
     };
     try {

@@ -73,6 +73,7 @@ export function formatMetrics(s: AgentStatus): string {
   metric('endsight_flows_evicted_total', 'counter', 'Flows ended early because the table was at max_flows.', s.meter.flowsEvicted);
   metric('endsight_attribution_up', 'gauge', '1 while socket events attribute flows to processes, 0 when unavailable (see the log).', s.attributionUnavailable === null ? 1 : 0);
   metric('endsight_attribution_events_total', 'counter', 'Socket ownership events received from the kernel.', s.attribution.events);
+  metric('endsight_attribution_event_delay_max_seconds', 'gauge', 'Longest delay from a socket event in the kernel to the agent.', s.eventDelayMaxMs / 1000);
   metric('endsight_attribution_sockets', 'gauge', 'Sockets whose owner is remembered.', s.socketsKnown);
   lines.push('# HELP endsight_flows_attribution_total Finished TCP and UDP flows by attribution outcome.', '# TYPE endsight_flows_attribution_total counter');
   lines.push(`endsight_flows_attribution_total{outcome="attributed"} ${s.attribution.attributed}`);

@@ -10,6 +10,9 @@
  *   (the inode of the cgroup directory), found by walking the cgroup2 mount.
  * - user name: from the uid, through /etc/passwd (re-read when it changes). Users known only to NSS
  *   (LDAP, sssd) keep a null name; their uid is still recorded.
+ * What was read is kept per pid, so the later events of a process that has exited since (a short
+ * burst of connections whose events are read a moment late) still get its command line and
+ * container; a cached entry is used only while the event's process name, uid and cgroup id match it.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -28,6 +31,14 @@ export interface ProcessInfo {
 const MAX_COMMAND_LENGTH = 1024;
 const CGROUP_WALK_INTERVAL_MS = 10_000;
 const MAX_CGROUP_DIRS = 100_000;
+const MAX_CACHED_PROCESSES = 65_536;
+const CACHE_IDLE_MS = 300_000;
+
+interface CachedProcess {
+  info: ProcessInfo;
+  cgroupId: number;
+  lastUsedMs: number;
+}
 
 export class ProcessDirectory {
   private users = new Map<number, string>();
@@ -35,6 +46,7 @@ export class ProcessDirectory {
   private cgroupPaths = new Map<number, string>();
   private lastCgroupWalkMs = -Infinity;
   private cgroup2Root: string | null | undefined;
+  private readonly byPid = new Map<number, CachedProcess>();
 
   constructor(
     private readonly procRoot = '/proc',
@@ -43,6 +55,27 @@ export class ProcessDirectory {
   ) {}
 
   describe(event: SocketEvent): ProcessInfo {
+    const cached = this.byPid.get(event.pid);
+    if (cached && cached.info.process === event.comm && cached.info.uid === event.uid && cached.cgroupId === event.cgroupId) {
+      cached.lastUsedMs = this.nowMs();
+      return cached.info;
+    }
+    const info = this.read(event);
+    if (info.command !== null) {
+      this.byPid.delete(event.pid);
+      this.byPid.set(event.pid, { info, cgroupId: event.cgroupId, lastUsedMs: this.nowMs() });
+      if (this.byPid.size > MAX_CACHED_PROCESSES) this.byPid.delete(this.byPid.keys().next().value!);
+    }
+    return info;
+  }
+
+  /** Forgets processes not seen in events for a while. */
+  expire(): void {
+    const oldest = this.nowMs() - CACHE_IDLE_MS;
+    for (const [pid, entry] of this.byPid) if (entry.lastUsedMs < oldest) this.byPid.delete(pid);
+  }
+
+  private read(event: SocketEvent): ProcessInfo {
     const dir = path.join(this.procRoot, String(event.pid));
     let command: string | null = null;
     let cgroupPath: string | null = null;

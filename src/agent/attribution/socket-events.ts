@@ -16,12 +16,15 @@
  *   context's. This covers connections that never carry data (refused, scans).
  * State changes in softirq context (a SYN arriving for a listening socket) name whatever process
  * was running, so they are never used for ownership.
+ * Tracepoints fire for every network namespace; only sockets of the agent's own namespace (`$1`, its
+ * inode number) are reported, since the same addresses (127.0.0.1, container subnets) recur in others.
  *
- * One line per event on bpftrace's stdout, the command name last because it may hold spaces:
- *   S|C proto family local_addr local_port remote_addr remote_port pid uid cgroup_id comm
+ * One line per event on bpftrace's stdout, the process name (the thread group leader's, not the
+ * thread's: dig's sockets are used by threads named isc-net-0000) last because it may hold spaces:
+ *   S|C proto family local_addr local_port remote_addr remote_port pid uid cgroup_id monotonic_ns comm
  */
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 
@@ -38,6 +41,8 @@ export interface SocketEvent {
   uid: number;
   /** cgroup v2 id (the inode number of the cgroup's directory). */
   cgroupId: number;
+  /** CLOCK_MONOTONIC time of the event, ns (bpf_ktime_get_ns), to measure how late it arrives. */
+  monotonicNs: bigint;
   comm: string;
 }
 
@@ -52,35 +57,39 @@ export const SOCKET_EVENTS_PROGRAM = String.raw`
 BEGIN { printf("READY\n"); }
 
 tracepoint:sock:sock_send_length, tracepoint:sock:sock_recv_length
-/ (args->protocol == 6 || args->protocol == 17) && @seen[args->sk] != pid /
+/ (args->protocol == 6 || args->protocol == 17) && ((struct sock *)args->sk)->__sk_common.skc_net.net->ns.inum == $1 /
 {
-  @seen[args->sk] = pid;
   $c = ((struct sock *)args->sk)->__sk_common;
-  if ($c.skc_family == ${AF_INET}) {
-    printf("S %d 2 %s %d %s %d %d %d %llu %s\n", args->protocol, ntop($c.skc_rcv_saddr), $c.skc_num,
-      ntop($c.skc_daddr), bswap($c.skc_dport), pid, uid, cgroup, comm);
-  } else {
-    printf("S %d 10 %s %d %s %d %d %d %llu %s\n", args->protocol, ntop($c.skc_v6_rcv_saddr.in6_u.u6_addr8), $c.skc_num,
-      ntop($c.skc_v6_daddr.in6_u.u6_addr8), bswap($c.skc_dport), pid, uid, cgroup, comm);
+  // Keyed by the ports and addresses too: a closed socket's memory is soon reused for a new one.
+  if (@seen[args->sk, $c.skc_portpair, $c.skc_addrpair] != pid) {
+    @seen[args->sk, $c.skc_portpair, $c.skc_addrpair] = pid;
+    if ($c.skc_family == ${AF_INET}) {
+      printf("S %d 2 %s %d %s %d %d %d %llu %llu %s\n", args->protocol, ntop($c.skc_rcv_saddr), $c.skc_num,
+        ntop($c.skc_daddr), bswap($c.skc_dport), pid, uid, cgroup, nsecs, curtask->group_leader->comm);
+    } else {
+      printf("S %d 10 %s %d %s %d %d %d %llu %llu %s\n", args->protocol, ntop($c.skc_v6_rcv_saddr.in6_u.u6_addr8), $c.skc_num,
+        ntop($c.skc_v6_daddr.in6_u.u6_addr8), bswap($c.skc_dport), pid, uid, cgroup, nsecs, curtask->group_leader->comm);
+    }
   }
 }
 
-tracepoint:sock:inet_sock_set_state / args->newstate == 2 /
+tracepoint:sock:inet_sock_set_state
+/ args->newstate == 2 && ((struct sock *)args->skaddr)->__sk_common.skc_net.net->ns.inum == $1 /
 {
   @cpid[args->skaddr] = pid;
   @cuid[args->skaddr] = uid;
   @ccg[args->skaddr] = cgroup;
-  @ccomm[args->skaddr] = comm;
+  @ccomm[args->skaddr] = curtask->group_leader->comm;
 }
 
 tracepoint:sock:inet_sock_set_state / args->newstate != 2 && @cpid[args->skaddr] != 0 /
 {
   if (args->family == ${AF_INET}) {
-    printf("C %d 2 %s %d %s %d %d %d %llu %s\n", args->protocol, ntop(args->saddr), args->sport,
-      ntop(args->daddr), args->dport, @cpid[args->skaddr], @cuid[args->skaddr], @ccg[args->skaddr], @ccomm[args->skaddr]);
+    printf("C %d 2 %s %d %s %d %d %d %llu %llu %s\n", args->protocol, ntop(args->saddr), args->sport,
+      ntop(args->daddr), args->dport, @cpid[args->skaddr], @cuid[args->skaddr], @ccg[args->skaddr], nsecs, @ccomm[args->skaddr]);
   } else {
-    printf("C %d 10 %s %d %s %d %d %d %llu %s\n", args->protocol, ntop(args->saddr_v6), args->sport,
-      ntop(args->daddr_v6), args->dport, @cpid[args->skaddr], @cuid[args->skaddr], @ccg[args->skaddr], @ccomm[args->skaddr]);
+    printf("C %d 10 %s %d %s %d %d %d %llu %llu %s\n", args->protocol, ntop(args->saddr_v6), args->sport,
+      ntop(args->daddr_v6), args->dport, @cpid[args->skaddr], @cuid[args->skaddr], @ccg[args->skaddr], nsecs, @ccomm[args->skaddr]);
   }
   delete(@cpid[args->skaddr]);
   delete(@cuid[args->skaddr]);
@@ -93,7 +102,7 @@ interval:s:10 { clear(@seen); }
 
 /** Parses one line of the program's output; null for anything else (bpftrace's own messages). */
 export function parseSocketEvent(line: string): SocketEvent | null {
-  const m = /^([SC]) (6|17) (2|10) (\S+) (\d+) (\S+) (\d+) (\d+) (\d+) (\d+) (.*)$/.exec(line);
+  const m = /^([SC]) (6|17) (2|10) (\S+) (\d+) (\S+) (\d+) (\d+) (\d+) (\d+) (\d+) (.*)$/.exec(line);
   if (m === null) return null;
   return {
     kind: m[1] as 'S' | 'C',
@@ -105,7 +114,8 @@ export function parseSocketEvent(line: string): SocketEvent | null {
     pid: Number(m[8]),
     uid: Number(m[9]),
     cgroupId: Number(m[10]),
-    comm: m[11],
+    monotonicNs: BigInt(m[11]),
+    comm: m[12],
   };
 }
 
@@ -131,7 +141,9 @@ export class SocketEvents {
       );
     }
     // Up to 256k sockets in use per 10 s before the seen-map overflows into one event per message.
-    const child = spawn(bpftrace, ['-B', 'line', '-e', SOCKET_EVENTS_PROGRAM], {
+    const netns = /net:\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/net'))?.[1];
+    if (netns === undefined) throw new AttributionUnavailable('cannot read this process\'s network namespace from /proc/self/ns/net');
+    const child = spawn(bpftrace, ['-B', 'line', '-e', SOCKET_EVENTS_PROGRAM, netns], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, BPFTRACE_MAP_KEYS_MAX: '262144' },
     });
