@@ -92,7 +92,7 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     for (const url of [`http://${B4}:8080/README.md`, `http://[${B6}]:8080/package.json`, `http://${B4}:8080/nothing-here`]) {
       await runCommand(a.exec(['curl', '-s', '-o', '/dev/null', url]));
     }
-    await runCommand(a.exec(['iperf3', '-c', B4, '-p', '5201', '-t', '1', '-l', '16k']));
+    await runCommand(a.exec(['iperf3', '-c', B4, '-p', '5201', '-t', '1', '-b', '200M']));
     await runCommand(a.exec(['iperf3', '-c', B6, '-p', '5201', '-t', '1', '-u', '-b', '2M']));
     await runCommand(a.exec(['ping', '-c', '5', '-i', '0.05', B4]));
     await runCommand(b.exec(['ping', '-c', '4', '-i', '0.05', A6]));
@@ -104,22 +104,24 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     const config = path.join(work, 'live.yaml');
     await writeFile(config, 'flows:\n  export_interval: 1s\n');
     const reference = path.join(work, 'reference.pcap');
-    const tcpdump = lab.start('reference tcpdump', a.exec(['tcpdump', '-i', 'a0', '-s', '256', '-U', '-w', reference]));
+    const tcpdump = lab.start('reference tcpdump', a.exec(['tcpdump', '-i', 'a0', '-s', '256', '-B', '16384', '-w', reference]));
     const agent = startAgent('agent', dataDir, config, 19469);
     await Promise.all([tcpdump.waitForOutput(/listening on/), agent.waitForOutput(/capture started/, 20_000)]);
 
     await traffic();
+    await sleep(2500); // tcpdump's ring timeout and the agent's flush: both captures have every packet
     const metrics = (await runCommand(a.exec(['curl', '-s', 'http://127.0.0.1:19469/metrics']))).stdout;
+    assert.match(metrics, /^endsight_capture_packets_dropped_total 0$/m, 'the agent lost nothing in the kernel');
     assert.match(metrics, /^endsight_up 1$/m);
     assert.match(metrics, /^# TYPE endsight_capture_packets_dropped_total counter$/m);
     const seen = Number(/^endsight_packets_total (\d+)$/m.exec(metrics)?.[1]);
     assert.ok(seen > 0, `endsight_packets_total should count the traffic: ${metrics}`);
 
-    await sleep(2500); // tcpdump's ring timeout and the agent's flush: both captures have every packet
     await agent.stop('SIGTERM', 20_000);
     assert.equal(agent.exitCode, 0, `agent exit: ${agent.stderr}`);
     assert.match(agent.stderr, /every flow stored/);
     await tcpdump.stop('SIGTERM');
+    assert.match(tcpdump.stderr, /\b0 packets dropped by kernel/, `the reference capture is complete: ${tcpdump.stderr}`);
 
     const referenceStore = path.join(work, 'reference-store');
     await runCommand(['node', BIN, 'import', '-q', '--data-dir', referenceStore, reference]);

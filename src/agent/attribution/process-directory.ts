@@ -12,7 +12,9 @@
  *   (LDAP, sssd) keep a null name; their uid is still recorded.
  * What was read is kept per pid, so the later events of a process that has exited since (a short
  * burst of connections whose events are read a moment late) still get its command line and
- * container; a cached entry is used only while the event's process name, uid and cgroup id match it.
+ * container. A cached entry is used only while the event's process name, uid and cgroup id match it
+ * and, if a process with that pid is running, its start time (/proc/PID/stat) is the cached one's:
+ * a pid reused by a new process is read afresh.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
@@ -37,6 +39,7 @@ const CACHE_IDLE_MS = 300_000;
 interface CachedProcess {
   info: ProcessInfo;
   cgroupId: number;
+  startTime: string;
   lastUsedMs: number;
 }
 
@@ -56,14 +59,19 @@ export class ProcessDirectory {
 
   describe(event: SocketEvent): ProcessInfo {
     const cached = this.byPid.get(event.pid);
+    const dir = path.join(this.procRoot, String(event.pid));
     if (cached && cached.info.process === event.comm && cached.info.uid === event.uid && cached.cgroupId === event.cgroupId) {
-      cached.lastUsedMs = this.nowMs();
-      return cached.info;
+      const startTime = readStartTime(dir);
+      if (startTime === null || startTime === cached.startTime) {
+        cached.lastUsedMs = this.nowMs();
+        return cached.info;
+      }
     }
+    const startTime = readStartTime(dir);
     const info = this.read(event);
-    if (info.command !== null) {
+    if (info.command !== null && startTime !== null) {
       this.byPid.delete(event.pid);
-      this.byPid.set(event.pid, { info, cgroupId: event.cgroupId, lastUsedMs: this.nowMs() });
+      this.byPid.set(event.pid, { info, cgroupId: event.cgroupId, startTime, lastUsedMs: this.nowMs() });
       if (this.byPid.size > MAX_CACHED_PROCESSES) this.byPid.delete(this.byPid.keys().next().value!);
     }
     return info;
@@ -171,6 +179,14 @@ function parsePasswd(text: string): Map<number, string> {
     if (name && uid !== undefined && /^\d+$/.test(uid) && !users.has(Number(uid))) users.set(Number(uid), name);
   }
   return users;
+}
+
+/** Field 22 of /proc/PID/stat, the start time in clock ticks since boot; null when the process is gone. */
+function readStartTime(dir: string): string | null {
+  const stat = readText(path.join(dir, 'stat'));
+  if (stat === null) return null;
+  // The command name (field 2) is in parentheses and may hold spaces or ')': count from the last ')'.
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
 }
 
 function readText(file: string): string | null {
