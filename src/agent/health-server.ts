@@ -79,6 +79,10 @@ export function formatMetrics(s: AgentStatus): string {
   lines.push(`endsight_flows_attribution_total{outcome="attributed"} ${s.attribution.attributed}`);
   lines.push(`endsight_flows_attribution_total{outcome="ambiguous"} ${s.attribution.ambiguous}`);
   lines.push(`endsight_flows_attribution_total{outcome="unknown"} ${s.attribution.unknown}`);
+  lines.push('# HELP endsight_flows_attributed_by_means_total Attributed flows by the means whose sightings decided.', '# TYPE endsight_flows_attributed_by_means_total counter');
+  lines.push(`endsight_flows_attributed_by_means_total{means="send_receive"} ${s.attribution.byMeans.sendReceive}`);
+  lines.push(`endsight_flows_attributed_by_means_total{means="connect"} ${s.attribution.byMeans.connect}`);
+  lines.push(`endsight_flows_attributed_by_means_total{means="both"} ${s.attribution.byMeans.both}`);
   metric(
     'endsight_flows_attributed_ratio',
     'gauge',

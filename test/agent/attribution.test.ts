@@ -263,6 +263,8 @@ describe('attribution: process, user and container of every flow, against ground
     writeFileSync(payload, Buffer.alloc(300_000, 7), { mode: 0o644 });
     await runAs(actors.nc, ['nc', '-N', B4, '9000'], payload);
     await runAs(actors.iperf, ['iperf3', '-c', B4, '-p', '5201', '-t', '2', '-b', '50M']);
+    // For comparison, what polling the socket table (ss, every 100 ms) sees of the burst.
+    const poller = lab.start('ss poller', a.exec(['sh', '-c', 'while true; do ss -tnpH state all; sleep 0.1; done']));
     const bursts = actors.burst.map((x, k) =>
       startAs(a, x, ['/usr/bin/python3', '-u', path.join(work, 'burst-client.py'), B4, String(8090 + k), String(BURST_CONNECTIONS), String(20000 + k * 1000)]),
     );
@@ -278,11 +280,20 @@ describe('attribution: process, user and container of every flow, against ground
       longest.push(Number(/longest_ms ([\d.]+)/.exec(burst.stdout)?.[1]));
     }
     assert.ok(longest.every((ms) => ms < 50), `every burst connection lasted under 50 ms: longest ${longest.join(', ')} ms`);
+    await poller.stop('SIGTERM');
+    const polled = new Set<string>();
+    const polledAtAll = new Set<string>();
+    for (const line of poller.stdout.split('\n')) {
+      const m = /\s10\.78\.0\.1:(\d+)\s+10\.78\.0\.2:(809\d)\s+(users:\(\("python3",pid=\d+)?/.exec(line);
+      if (m) polledAtAll.add(`${m[1]} ${m[2]}`);
+      if (m?.[3]) polled.add(`${m[1]} ${m[2]}`);
+    }
+    const polledShare = polled.size / (BURST_PROCESSES * BURST_CONNECTIONS);
 
     await sleep(8000); // FIN timeout, delivery slack, export
     const metrics = (await runCommand(a.exec(['curl', '-s', 'http://127.0.0.1:19471/metrics']))).stdout
       .split('\n')
-      .filter((l) => /^endsight_(flows_attribution_total|flows_attributed_ratio|attribution_events_total|attribution_sockets|attribution_event_delay)/.test(l))
+      .filter((l) => /^endsight_(flows_attribution_total|flows_attributed_ratio|flows_attributed_by_means_total|attribution_events_total|attribution_sockets|attribution_event_delay)/.test(l))
       .join(', ');
     await agent.stop('SIGTERM', 30_000);
     assert.equal(agent.exitCode, 0, agent.stderr);
@@ -341,7 +352,9 @@ describe('attribution: process, user and container of every flow, against ground
     }
     console.log(
       `attribution: ${right}/${flows} flows (${((100 * right) / flows).toFixed(2)}%), ` +
-        `${((100 * rightBytes) / bytes).toFixed(3)}% of ${bytes} bytes; burst ${burstRight}/${burstFlows}; longest burst connection ${Math.max(...longest)} ms; agent metrics: ${metrics}`,
+        `${((100 * rightBytes) / bytes).toFixed(3)}% of ${bytes} bytes; burst ${burstRight}/${burstFlows}; longest burst connection ${Math.max(...longest)} ms; ` +
+        `polling ss every 100 ms saw ${polledAtAll.size} of ${BURST_PROCESSES * BURST_CONNECTIONS} burst connections, ` +
+        `${polled.size} (${(100 * polledShare).toFixed(1)}%) with their process; agent metrics: ${metrics}`,
     );
     assert.deepEqual(wrong, [], 'no flow is attributed to a wrong process, user or container');
     assert.ok(burstFlows >= BURST_PROCESSES * BURST_CONNECTIONS * 2 * 0.99, `the burst made its flows: ${burstFlows}`);
