@@ -21,6 +21,8 @@ export interface AgentConfig {
     filter: string | null;
     snaplen: number;
     bufferBytes: number;
+    /** Most CPU the agent process may use, as a fraction of one core; beyond it packets are sampled 1-in-N. */
+    cpuBudget: number;
   };
   flows: {
     idleTimeoutUs: number;
@@ -75,6 +77,14 @@ const size = z.string().or(z.number()).transform((value, ctx) => {
 const wholeNumber = (min: number, max: number) =>
   z.number({ error: `expected a whole number from ${min} to ${max}` }).int(`expected a whole number from ${min} to ${max}`).min(min, `expected a whole number from ${min} to ${max}`).max(max, `expected a whole number from ${min} to ${max}`);
 
+const percent = z.string().or(z.number()).transform((value, ctx) => {
+  const match = /^\s*(\d+(?:\.\d+)?)\s*%\s*$/.exec(String(value));
+  const fraction = match ? Number(match[1]) / 100 : NaN;
+  if (fraction > 0 && fraction <= 8) return fraction;
+  ctx.addIssue({ code: 'custom', message: `expected a share of one CPU core such as 25% (up to 800%) (got ${JSON.stringify(value)})` });
+  return z.NEVER;
+});
+
 const listen = z.string().transform((value, ctx) => {
   const parsed = parseListen(value);
   if (parsed !== undefined) return parsed;
@@ -91,6 +101,7 @@ const FILE_SCHEMA = z
         interfaces: z.array(z.string().min(1)).optional(),
         filter: z.string().nullable().optional(),
         snaplen: wholeNumber(68, 262_144).optional(),
+        cpu_budget: percent.optional(),
         buffer: size.optional(),
       })
       .strict()
@@ -174,6 +185,7 @@ export function loadAgentConfig(file: string | null, overrides: AgentOverrides =
       interfaces: overrides.interfaces && overrides.interfaces.length > 0 ? overrides.interfaces : (c.capture?.interfaces ?? []),
       filter: overrides.filter ?? c.capture?.filter ?? null,
       snaplen: c.capture?.snaplen ?? 128,
+      cpuBudget: c.capture?.cpu_budget ?? 0.25,
       bufferBytes: c.capture?.buffer ?? 8 * 1024 * 1024,
     },
     flows,

@@ -119,7 +119,9 @@ describe('agent configuration', () => {
       { interfaces: ['tun*'], exportInterval: '5s' },
     );
     assert.equal(config.host, 'h1');
-    assert.deepEqual(config.capture, { interfaces: ['tun*'], filter: 'not port 22', snaplen: 128, bufferBytes: 8 * 1024 * 1024 });
+    assert.deepEqual(config.capture, { interfaces: ['tun*'], filter: 'not port 22', snaplen: 128, bufferBytes: 8 * 1024 * 1024, cpuBudget: 0.25 });
+    assert.equal(loadAgentConfig(file('budget.yaml', 'capture:\n  cpu_budget: 5%\n')).capture.cpuBudget, 0.05);
+    assert.throws(() => loadAgentConfig(file('budget-bad.yaml', 'capture:\n  cpu_budget: 0.5\n')), /capture\.cpu_budget: expected a share of one CPU core such as 25%/);
     assert.deepEqual(config.flows, { idleTimeoutUs: 30e6, activeTimeoutUs: 1800e6, finTimeoutUs: 5e6, exportIntervalUs: 5e6, maxFlows: 5000 });
     assert.deepEqual(config.store, { retentionMs: 30 * 86_400_000, quotaBytes: 1024 ** 3 });
     assert.deepEqual(config.health, { host: '::1', port: 9000 });
@@ -151,7 +153,7 @@ describe('health metrics', () => {
   it('prints every metric with HELP and TYPE, and skips by reason', () => {
     const status: AgentStatus = {
       startedAt: 1_700_000_000_000,
-      meter: { packetsSeen: 10, packetsMetered: 9, packetsSkipped: 1, flowsEnded: 3, flowsActive: 2, flowsEvicted: 0, fragmentDatagramsWithoutFirst: 0, fragmentTableEvictions: 0, nowUs: 0, firstPacketUs: 0 },
+      meter: { packetsSeen: 10, packetsMetered: 9, packetsSkipped: 1, packetsSampledOut: 0, flowsEnded: 3, flowsActive: 2, flowsEvicted: 0, fragmentDatagramsWithoutFirst: 0, fragmentTableEvictions: 0, nowUs: 0, firstPacketUs: 0 },
       capture: { captured: 10, receivedByFilter: 11, droppedByKernel: 4 },
       captureRunning: true,
       captureRestarts: 0,
@@ -166,14 +168,34 @@ describe('health metrics', () => {
       attribution: { events: 9, flows: 4, attributed: 3, ambiguous: 0, unknown: 1, byMeans: { sendReceive: 2, connect: 0, both: 1 } },
       socketsKnown: 5,
       eventDelayMaxMs: 3,
+      sampling: 8,
+      cpuFraction: 0.31,
+      cpuBudget: 0.25,
     };
     const text = formatMetrics(status);
     assert.match(text, /^endsight_capture_packets_dropped_total 4$/m);
     assert.match(text, /^endsight_packets_skipped_total\{reason="non_ip"\} 1$/m);
     assert.match(text, /^endsight_flows_active 2$/m);
+    assert.match(text, /^endsight_sampling_rate 8$/m);
     assert.match(text, /^endsight_flows_attributed_ratio 0\.75$/m);
     assert.match(text, /^endsight_flows_attribution_total\{outcome="unknown"\} 1$/m);
     assert.match(text, /^process_resident_memory_bytes \d+$/m);
     for (const line of text.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) \w+ .+|\w+(\{[^}]*\})? [-+.\deInfNa]+)$/, line);
+  });
+});
+
+describe('CpuBudget', () => {
+  it('raises N fast over the budget, lowers it step by step once the load is gone', async () => {
+    const { CpuBudget } = await import('./cpu-budget.js');
+    const budget = new CpuBudget(0.1);
+    assert.equal(budget.update(0.05), 1, 'under the budget: every packet');
+    assert.equal(budget.update(0.8), 4, 'smoothed load 0.28, 2.8 times the budget: N × 4');
+    assert.equal(budget.update(0.12), 8, 'still over');
+    assert.equal(budget.update(0.09), 8, 'within the budget: N stays');
+    const relaxed: number[] = [];
+    for (let i = 0; i < 6; i++) relaxed.push(budget.update(0.01));
+    assert.deepEqual(relaxed, [8, 8, 4, 2, 1, 1], 'after about two quiet seconds, halving each second');
+    for (let i = 0; i < 40; i++) budget.update(100);
+    assert.equal(budget.sampling, 65_536, 'bounded');
   });
 });

@@ -18,6 +18,7 @@ import type { AgentConfig } from './agent-config.js';
 import { ProcessDirectory } from './attribution/process-directory.js';
 import { SocketEvents, type SocketEvent } from './attribution/socket-events.js';
 import { SocketOwners, type AttributionStats } from './attribution/socket-owners.js';
+import { CpuBudget } from './cpu-budget.js';
 import { HostAddresses } from './host-addresses.js';
 import { HostInterfaces } from './link-interfaces.js';
 import { TcpdumpCapture, type CaptureCounters } from './tcpdump-capture.js';
@@ -48,6 +49,11 @@ export interface AgentStatus {
   attribution: AttributionStats;
   socketsKnown: number;
   eventDelayMaxMs: number;
+  /** Current 1-in-N packet sampling. */
+  sampling: number;
+  /** CPU used over the last second, as a fraction of one core, and the budget. */
+  cpuFraction: number;
+  cpuBudget: number;
 }
 
 export class Agent {
@@ -72,6 +78,10 @@ export class Agent {
   private segmentsWritten = 0;
   private exportFailures = 0;
   private wakeRestart: (() => void) | null = null;
+  private readonly cpuBudget: CpuBudget;
+  private lastCpu = process.cpuUsage();
+  private lastCpuAtMs = Date.now();
+  private cpuFraction = 0;
   private captureCounters: CaptureCounters = { captured: 0, receivedByFilter: 0, droppedByKernel: 0 };
   /** Counters of earlier tcpdump runs, so the totals survive a capture restart. */
   private countersBefore: CaptureCounters = { captured: 0, receivedByFilter: 0, droppedByKernel: 0 };
@@ -83,6 +93,7 @@ export class Agent {
     private readonly log: Logger,
   ) {
     this.interfaces = new HostInterfaces(config.capture.interfaces);
+    this.cpuBudget = new CpuBudget(config.capture.cpuBudget);
     this.owners = new SocketOwners(this.addresses, {
       lookbackUs: SOCKET_REPORT_INTERVAL_US + config.flows.idleTimeoutUs,
       retentionUs: config.flows.idleTimeoutUs + 2 * DELIVERY_SLACK_US + 120_000_000,
@@ -205,6 +216,9 @@ export class Agent {
       attribution: this.owners.statistics(),
       socketsKnown: this.owners.size,
       eventDelayMaxMs: this.eventDelayMaxMs,
+      sampling: this.meter.samplingRate,
+      cpuFraction: this.cpuFraction,
+      cpuBudget: this.config.capture.cpuBudget,
     };
   }
 
@@ -219,9 +233,31 @@ export class Agent {
     this.meter.advance(Date.now() * 1000 - DELIVERY_SLACK_US);
     this.owners.expire(Date.now() * 1000);
     this.processes.expire();
+    this.enforceCpuBudget();
     if ((Date.now() - this.lastExportMs) * 1000 >= this.config.flows.exportIntervalUs) {
       this.lastExportMs = Date.now();
       void this.exportRecords();
+    }
+  }
+
+  /** Measures the CPU used since the last tick and sets the packet sampling accordingly. */
+  private enforceCpuBudget(): void {
+    const now = Date.now();
+    const cpu = process.cpuUsage();
+    const usedUs = cpu.user - this.lastCpu.user + (cpu.system - this.lastCpu.system);
+    const wallUs = Math.max(1, (now - this.lastCpuAtMs) * 1000);
+    this.lastCpu = cpu;
+    this.lastCpuAtMs = now;
+    this.cpuFraction = usedUs / wallUs;
+    const before = this.meter.samplingRate;
+    const n = this.cpuBudget.update(this.cpuFraction);
+    if (n !== before) {
+      this.meter.setSampling(n);
+      const percent = (x: number): string => `${(100 * x).toFixed(0)}%`;
+      this.log.warn(
+        { sampling: n, cpu: percent(this.cpuFraction), budget: percent(this.config.capture.cpuBudget) },
+        n > before ? `over the CPU budget: metering 1 packet in ${n}` : n === 1 ? 'back under the CPU budget: metering every packet' : `metering 1 packet in ${n}`,
+      );
     }
   }
 

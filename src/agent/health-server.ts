@@ -67,6 +67,10 @@ export function formatMetrics(s: AgentStatus): string {
   for (const [reason, count] of Object.entries(s.issues)) lines.push(`endsight_packets_skipped_total{reason="${reason}"} ${count}`);
   metric('endsight_capture_packets_received_total', 'counter', "Packets that passed the capture filter (libpcap's ps_recv).", s.capture.receivedByFilter);
   metric('endsight_capture_packets_dropped_total', 'counter', "Packets the kernel dropped because the capture ring was full (libpcap's ps_drop).", s.capture.droppedByKernel);
+  metric('endsight_sampling_rate', 'gauge', 'Packet sampling in force: 1 packet in N is metered (1 = every packet).', s.sampling);
+  metric('endsight_packets_sampled_out_total', 'counter', 'Packets passed over by sampling (each metered packet stands for N).', s.meter.packetsSampledOut);
+  metric('endsight_cpu_ratio', 'gauge', 'CPU used by the agent process over the last second, as a share of one core.', s.cpuFraction);
+  metric('endsight_cpu_budget_ratio', 'gauge', 'The CPU budget (capture.cpu_budget) as a share of one core.', s.cpuBudget);
   metric('endsight_capture_restarts_total', 'counter', 'Times the capture ended and was restarted.', s.captureRestarts);
   metric('endsight_flows_active', 'gauge', 'Flows in the flow table.', s.meter.flowsActive);
   metric('endsight_flows_ended_total', 'counter', 'Flow records finished by the meter.', s.meter.flowsEnded);

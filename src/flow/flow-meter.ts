@@ -8,7 +8,7 @@
 import type { PacketBatch, CaptureInterface } from '../capture/index.js';
 import type { IssueCounter } from '../common/issue-counter.js';
 import { DecodedPacket, decodePacket } from '../decode/index.js';
-import { FlowKey, FlowTable, type TableEndReason } from './flow-table.js';
+import { FlowKey, FlowTable, MAX_SAMPLING_WEIGHT, type TableEndReason } from './flow-table.js';
 import { FragmentTable, type FragmentedDatagram } from './fragment-table.js';
 import { Direction } from './flow-record.js';
 import { FlowRecordBatch } from './flow-record-batch.js';
@@ -70,7 +70,10 @@ export type DirectionOf = (key: Uint32Array, ipVersion: number) => Direction;
 export interface FlowMeterStats {
   packetsSeen: number;
   packetsMetered: number;
+  /** Packets that could not be metered (counted by reason in the issues). */
   packetsSkipped: number;
+  /** Packets passed over by 1-in-N sampling (each metered packet stands for N). */
+  packetsSampledOut: number;
   flowsEnded: number;
   flowsActive: number;
   flowsEvicted: number;
@@ -98,6 +101,10 @@ export class FlowMeter {
   private monitoredCache = new Uint8Array(64);
   private linkInterfacesVersion = -1;
   private readonly directionCodes = new Map<Direction, number>();
+  /** 1-in-N packet sampling: N, and the packets left to skip before the next one is metered. */
+  private sampling = 1;
+  private sampleCountdown = 1;
+  private packetsSampledOut = 0;
   private packetsSeen = 0;
   private packetsMetered = 0;
   private flowsEnded = 0;
@@ -147,7 +154,16 @@ export class FlowMeter {
     let nowUs = this.nowUs;
     let firstPacketUs = this.firstPacketUs;
     let metered = 0;
+    const weight = this.sampling;
+    let countdown = this.sampleCountdown;
+    let sampledOut = 0;
     for (let i = 0; i < batch.count; i++) {
+      // Systematic count-based sampling (RFC 5475 §6.1): every N-th packet, before any decoding.
+      if (weight > 1 && --countdown > 0) {
+        sampledOut++;
+        continue;
+      }
+      countdown = weight;
       const issue = decodePacket(data, batch.offset[i], batch.caplen[i], batch.wirelen[i], batch.linkType[i], packet);
       if (issue !== null) {
         issues.add(issue);
@@ -170,8 +186,10 @@ export class FlowMeter {
         continue;
       }
       key.set(packet.srcAddr, packet.dstAddr, packet.srcPort, packet.dstPort, packet.protocol, packet.ipVersion, interfaceId);
-      table.account(key, timestampUs, packet.ipBytes, packet.tcpFlags);
+      table.account(key, timestampUs, packet.ipBytes, packet.tcpFlags, weight);
     }
+    this.sampleCountdown = countdown;
+    this.packetsSampledOut += sampledOut;
     this.packetsSeen += batch.count;
     this.packetsMetered += metered;
     this.nowUs = nowUs;
@@ -186,6 +204,19 @@ export class FlowMeter {
   advance(nowUs: number): void {
     this.table.sweep(nowUs);
     this.fragments.expire(nowUs);
+  }
+
+  /**
+   * Meters one packet in `n` from now on (1: every packet); the records carry N in `sampling` and
+   * packets and bytes scaled by it. The agent raises N when it goes over its CPU budget.
+   */
+  setSampling(n: number): void {
+    this.sampling = Math.max(1, Math.min(MAX_SAMPLING_WEIGHT, Math.floor(n)));
+    this.sampleCountdown = Math.min(this.sampleCountdown, this.sampling);
+  }
+
+  get samplingRate(): number {
+    return this.sampling;
   }
 
   /** Sets the `source` of records ended from now on (the next file of a multi-file import). */
@@ -218,7 +249,8 @@ export class FlowMeter {
     return {
       packetsSeen: this.packetsSeen,
       packetsMetered: this.packetsMetered,
-      packetsSkipped: this.packetsSeen - this.packetsMetered,
+      packetsSkipped: this.packetsSeen - this.packetsMetered - this.packetsSampledOut,
+      packetsSampledOut: this.packetsSampledOut,
       flowsEnded: this.flowsEnded,
       flowsActive: this.table.size,
       flowsEvicted: this.table.evictions,
@@ -241,11 +273,11 @@ export class FlowMeter {
       datagram.srcPort = packet.srcPort;
       datagram.dstPort = packet.dstPort;
     } else if (datagram.srcPort < 0) {
-      this.fragments.addPending(datagram, packet.ipBytes, timestampUs);
+      this.fragments.addPending(datagram, packet.ipBytes, timestampUs, this.sampling);
       return;
     }
     this.key.set(packet.srcAddr, packet.dstAddr, datagram.srcPort, datagram.dstPort, packet.protocol, packet.ipVersion, interfaceId);
-    const slot = this.table.account(this.key, timestampUs, packet.ipBytes, packet.fragmentOffset === 0 ? packet.tcpFlags : 0);
+    const slot = this.table.account(this.key, timestampUs, packet.ipBytes, packet.fragmentOffset === 0 ? packet.tcpFlags : 0, this.sampling);
     if (datagram.pendingPackets > 0) {
       this.table.addToFlow(slot, datagram.pendingPackets, datagram.pendingBytes, datagram.pendingFirstUs, datagram.pendingLastUs);
       datagram.pendingPackets = 0;
@@ -290,7 +322,7 @@ export class FlowMeter {
     n.packets[i] = table.packetsOf(slot);
     n.bytes[i] = table.bytesOf(slot);
     n.tcpFlags[i] = table.tcpFlagsOf(slot);
-    n.sampling[i] = 1;
+    n.sampling[i] = table.samplingOf(slot);
     const c = batch.codes;
     const constant = this.constantCodes;
     if (constant.host === -2) {

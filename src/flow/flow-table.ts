@@ -21,7 +21,7 @@ const KEY_WORDS = 10;
 const W_HASH = 10;
 const W_AGE_PREV = 11;
 const W_AGE_NEXT = 12;
-const W_FLAGS = 13; // bits 0-7 TCP flags, bit 31 live
+const W_FLAGS = 13; // bits 0-7 TCP flags, bits 8-27 largest sampling weight, bit 31 live
 const STRIDE_WORDS = 24;
 /** Layout of the doubles (index within the record, in 8-byte units: the record's words 16..23). */
 const D_FIRST = 8;
@@ -30,6 +30,10 @@ const D_PACKETS = 10;
 const D_BYTES = 11;
 const STRIDE_DOUBLES = STRIDE_WORDS / 2;
 const LIVE = 0x8000_0000;
+const WEIGHT_SHIFT = 8;
+const WEIGHT_MASK = 0xf_ffff;
+/** Largest 1-in-N sampling weight a record can hold (20 bits). */
+export const MAX_SAMPLING_WEIGHT = WEIGHT_MASK;
 const TCP_FIN = 0x01;
 const TCP_SYN = 0x02;
 const TCP_RST = 0x04;
@@ -163,9 +167,11 @@ export class FlowTable {
   /**
    * Counts one packet: finds or creates its flow, ending the old record first when the gap since its
    * last packet exceeds the idle timeout or it has been open for the active timeout.
+   * Under 1-in-N packet sampling the packet stands for `weight` = N packets (RFC 5475 §6.1): packets
+   * and bytes are scaled, and the record keeps the largest N it was counted with.
    * Returns the flow's slot, valid until the next call that can end flows.
    */
-  account(key: FlowKey, timestampUs: number, ipBytes: number, tcpFlags: number): number {
+  account(key: FlowKey, timestampUs: number, ipBytes: number, tcpFlags: number, weight = 1): number {
     if (++this.packetsSinceSweep > (this.liveCount >>> 2) && timestampUs - this.lastSweepUs >= this.sweepIntervalUs) {
       this.sweep(timestampUs);
     }
@@ -192,9 +198,11 @@ export class FlowTable {
     // Out-of-order timestamps (merged captures) widen the flow rather than shrink it.
     if (timestampUs > fd[d + D_LAST]) fd[d + D_LAST] = timestampUs;
     else if (timestampUs < fd[d + D_FIRST]) fd[d + D_FIRST] = timestampUs;
-    fd[d + D_PACKETS] += 1;
-    fd[d + D_BYTES] += ipBytes;
-    this.u32[slot * STRIDE_WORDS + W_FLAGS] |= tcpFlags;
+    fd[d + D_PACKETS] += weight;
+    fd[d + D_BYTES] += ipBytes * weight;
+    const w = slot * STRIDE_WORDS + W_FLAGS;
+    const flags = this.u32[w] | tcpFlags;
+    this.u32[w] = weight > ((flags >>> WEIGHT_SHIFT) & WEIGHT_MASK) ? ((flags & ~(WEIGHT_MASK << WEIGHT_SHIFT)) | (weight << WEIGHT_SHIFT)) >>> 0 : flags;
     return slot;
   }
 
@@ -282,6 +290,11 @@ export class FlowTable {
 
   tcpFlagsOf(slot: number): number {
     return this.u32[slot * STRIDE_WORDS + W_FLAGS] & 0xff;
+  }
+
+  /** The largest 1-in-N sampling weight the flow was counted with (1 without sampling). */
+  samplingOf(slot: number): number {
+    return Math.max(1, (this.u32[slot * STRIDE_WORDS + W_FLAGS] >>> WEIGHT_SHIFT) & WEIGHT_MASK);
   }
 
   private find(words: Uint32Array, hash: number): number {

@@ -91,7 +91,8 @@ export class FragmentTable {
   }
 
   /** Adds a fragment that arrived before its datagram's first fragment. */
-  addPending(datagram: FragmentedDatagram, ipBytes: number, timestampUs: number): void {
+  /** Counts a fragment that waits for its first fragment; `weight` packets under 1-in-N sampling. */
+  addPending(datagram: FragmentedDatagram, ipBytes: number, timestampUs: number, weight = 1): void {
     if (datagram.pendingPackets === 0) {
       datagram.pendingFirstUs = timestampUs;
       datagram.pendingLastUs = timestampUs;
@@ -99,8 +100,8 @@ export class FragmentTable {
       if (timestampUs < datagram.pendingFirstUs) datagram.pendingFirstUs = timestampUs;
       if (timestampUs > datagram.pendingLastUs) datagram.pendingLastUs = timestampUs;
     }
-    datagram.pendingPackets++;
-    datagram.pendingBytes += ipBytes;
+    datagram.pendingPackets += weight;
+    datagram.pendingBytes += ipBytes * weight;
   }
 
   /** Forgets datagrams not seen for longer than the timeout, releasing their pending fragments. */
