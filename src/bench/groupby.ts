@@ -47,6 +47,7 @@ const FIELD_SQL: Record<string, string> = {
   uid: `NULL`,
   container: `NULL`,
   command: `NULL`,
+  tunnel: `NULL`,
   endReason: `CASE WHEN proto = 6 THEN ['fin', 'fin', 'fin', 'fin', 'rst', 'idle', 'end', 'active'][CAST(1 + h4 % 8 AS BIGINT)] ELSE (CASE WHEN u4 < 0.98 THEN 'idle' ELSE 'active' END) END`,
   sampling: `1`,
   interfaceName: `NULL`,
@@ -58,7 +59,7 @@ const NAME_TO_FIELD: Record<string, string> = {
   host: 'host', start_time: 'startUs', end_time: 'endUs', src_addr: 'srcAddr', dst_addr: 'dstAddr', src_port: 'srcPort',
   dst_port: 'dstPort', proto: 'protocol', packets: 'packets', bytes: 'bytes', tcp_flags: 'tcpFlags', direction: 'direction',
   process: 'process', pid: 'pid', username: 'username', uid: 'uid', container: 'container', end_reason: 'endReason',
-  sampling: 'sampling', interface: 'interfaceName', source: 'source', duration_us: 'endUs', command: 'command',
+  sampling: 'sampling', interface: 'interfaceName', source: 'source', duration_us: 'endUs', command: 'command', tunnel: 'tunnel',
 };
 
 interface ColumnLike {

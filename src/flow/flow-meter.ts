@@ -50,7 +50,18 @@ export interface FlowOwner {
   command: string | null;
   username: string | null;
   container: string | null;
+  /** The tunnel interface the process serves (a VPN daemon's tun0), or null. */
+  tunnel: string | null;
 }
+
+/** Encapsulating IP protocols: their flows carry tunnels whatever process (or the kernel) sends them. */
+const ENCAPSULATIONS: ReadonlyMap<number, string> = new Map([
+  [4, 'ipip'], // RFC 2003
+  [41, 'ipv6-in-ipv4'], // RFC 4213
+  [47, 'gre'], // RFC 2784
+  [50, 'esp'], // RFC 4303
+  [115, 'l2tp'], // RFC 3931
+]);
 
 /** Finds the owner of a flow key (as DirectionOf) over the flow's time span. */
 export type OwnerOf = (key: Uint32Array, ipVersion: number, startUs: number, endUs: number) => FlowOwner | null;
@@ -349,6 +360,8 @@ export class FlowMeter {
       c.username[i] = -1;
       c.container[i] = -1;
       c.command[i] = -1;
+      const encapsulation = ENCAPSULATIONS.get(n.protocol[i]);
+      c.tunnel[i] = encapsulation === undefined ? -1 : strings.code(encapsulation);
     } else {
       n.pid[i] = owner.pid;
       n.uid[i] = owner.uid;
@@ -356,6 +369,7 @@ export class FlowMeter {
       c.username[i] = strings.code(owner.username);
       c.container[i] = strings.code(owner.container);
       c.command[i] = strings.code(owner.command);
+      c.tunnel[i] = strings.code(owner.tunnel ?? ENCAPSULATIONS.get(n.protocol[i]) ?? null);
     }
     let reasonCode = this.reasonCodes.get(reason);
     if (reasonCode === undefined) this.reasonCodes.set(reason, (reasonCode = strings.code(reason)));

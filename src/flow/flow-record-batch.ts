@@ -12,7 +12,7 @@ export const NUMBER_COLUMNS = [
 ] as const;
 /** Text columns, stored as dictionary codes (-1 for NULL). */
 export const STRING_COLUMNS = [
-  'host', 'srcAddr', 'dstAddr', 'direction', 'process', 'command', 'username', 'container', 'endReason', 'interfaceName', 'source',
+  'host', 'srcAddr', 'dstAddr', 'direction', 'process', 'command', 'tunnel', 'username', 'container', 'endReason', 'interfaceName', 'source',
 ] as const;
 
 export type NumberColumn = (typeof NUMBER_COLUMNS)[number];
@@ -62,6 +62,7 @@ export class FlowRecordBatch {
     c.username[i] = s.code(record.username);
     c.container[i] = s.code(record.container);
     c.command[i] = s.code(record.command);
+    c.tunnel[i] = s.code(record.tunnel);
     c.endReason[i] = s.code(record.endReason);
     c.interfaceName[i] = s.code(record.interfaceName);
     c.source[i] = s.code(record.source);
@@ -108,6 +109,7 @@ export class FlowRecordBatch {
       uid: Number.isNaN(n.uid[i]) ? null : n.uid[i],
       container: s.value(c.container[i]),
       command: s.value(c.command[i]),
+      tunnel: s.value(c.tunnel[i]),
     };
   }
 

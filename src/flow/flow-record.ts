@@ -38,6 +38,11 @@ export interface FlowRecord {
   container: string | null;
   /** The process's command line (arguments joined by spaces, at most 1024 characters). */
   command: string | null;
+  /**
+   * Set when this flow carries a tunnel (its packets hold other packets): the tunnel interface a VPN
+   * process serves (`tun0`), or the encapsulation (`esp`, `gre`, `ipip`, `ipv6-in-ipv4`, `l2tp`).
+   */
+  tunnel: string | null;
 }
 
 /** Direction relative to the reporting host. */

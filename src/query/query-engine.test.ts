@@ -31,10 +31,10 @@ test('QueryEngine returns every stored record with the columns PRODUCT.md names'
     'SELECT *, epoch_us(start_time) AS s, epoch_us(end_time) AS e FROM flows ORDER BY start_time',
   );
   engine.close();
-  assert.deepEqual(columns.slice(0, 23).map((c) => c.name), [
+  assert.deepEqual(columns.slice(0, 24).map((c) => c.name), [
     'host', 'start_time', 'end_time', 'src_addr', 'dst_addr', 'src_port', 'dst_port', 'proto', 'packets', 'bytes',
     'tcp_flags', 'direction', 'process', 'pid', 'username', 'uid', 'container', 'end_reason', 'sampling',
-    'community_id', 'interface', 'source', 'command',
+    'community_id', 'interface', 'source', 'command', 'tunnel',
   ]);
   assert.equal(rows.length, 300);
   const at = (name: string) => columns.findIndex((c) => c.name === name);

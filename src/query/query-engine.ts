@@ -28,7 +28,7 @@ import type { TimeWindow } from './time-window.js';
 export const FLOW_COLUMNS: readonly string[] = [
   'host', 'start_time', 'end_time', 'src_addr', 'dst_addr', 'src_port', 'dst_port', 'proto', 'packets', 'bytes',
   'tcp_flags', 'direction', 'process', 'pid', 'username', 'uid', 'container', 'end_reason', 'sampling',
-  'community_id', 'interface', 'source', 'command',
+  'community_id', 'interface', 'source', 'command', 'tunnel',
 ];
 
 /** A result value as JSON can carry it: nested lists, structs and maps stay nested. */

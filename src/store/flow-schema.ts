@@ -35,7 +35,8 @@ export const STORED_COLUMNS: readonly StoredColumn[] = [
   { name: 'interface', sqlType: 'VARCHAR', kind: 'string', source: 'interfaceName' },
   { name: 'source', sqlType: 'VARCHAR', kind: 'string', source: 'source' },
   { name: 'command', sqlType: 'VARCHAR', kind: 'string', source: 'command' },
+  { name: 'tunnel', sqlType: 'VARCHAR', kind: 'string', source: 'tunnel' },
 ];
 
 /** Version of the segment layout, written into the store's manifest. */
-export const STORE_FORMAT_VERSION = 2;
+export const STORE_FORMAT_VERSION = 3;

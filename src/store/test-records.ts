@@ -35,6 +35,7 @@ export function testBatch(count: number, startUs: number, stepUs = 1_000_000, se
       uid: null,
       container: null,
       command: null,
+      tunnel: null,
     };
     batch.push(record);
   }

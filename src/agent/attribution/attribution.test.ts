@@ -19,7 +19,7 @@ function event(line: string): SocketEvent {
 }
 
 function owner(pid: number, process = `p${pid}`): ProcessInfo {
-  return { pid, uid: 1000 + pid, process, command: `${process} --run`, username: `u${pid}`, container: null };
+  return { pid, uid: 1000 + pid, process, command: `${process} --run`, username: `u${pid}`, container: null, tunnel: null };
 }
 
 function flowKey(src: string, srcPort: number, dst: string, dstPort: number, protocol: number): { key: Uint32Array; v: number } {
@@ -165,7 +165,7 @@ describe('ProcessDirectory', () => {
       writeFileSync(passwd, 'root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n');
       const directory = new ProcessDirectory(proc, passwd);
       const e = event('S 6 2 10.0.0.1 40000 192.0.2.9 443 42 1000 9 5 curl');
-      const info = { pid: 42, uid: 1000, process: 'curl', command: 'curl -s http://x/', username: 'alice', container: 'backup.service' };
+      const info = { pid: 42, uid: 1000, process: 'curl', command: 'curl -s http://x/', username: 'alice', container: 'backup.service', tunnel: null };
       assert.deepEqual(directory.describe(e), info);
       rmSync(dir, { recursive: true });
       assert.deepEqual(directory.describe(e), info, 'from the cache once the process is gone');

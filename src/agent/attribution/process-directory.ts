@@ -16,7 +16,7 @@
  * and, if a process with that pid is running, its start time (/proc/PID/stat) is the cached one's:
  * a pid reused by a new process is read afresh.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { containerName } from './container-name.js';
 import type { SocketEvent } from './socket-events.js';
@@ -28,12 +28,16 @@ export interface ProcessInfo {
   command: string | null;
   username: string | null;
   container: string | null;
+  /** The tun/tap interface this process holds open (a userspace VPN such as OpenVPN), or null. */
+  tunnel: string | null;
 }
 
 const MAX_COMMAND_LENGTH = 1024;
 const CGROUP_WALK_INTERVAL_MS = 10_000;
 const MAX_CGROUP_DIRS = 100_000;
 const MAX_CACHED_PROCESSES = 65_536;
+/** File descriptors looked at for a tun/tap device; a VPN daemon opens it among its first. */
+const MAX_FDS_SCANNED = 256;
 const CACHE_IDLE_MS = 300_000;
 
 interface CachedProcess {
@@ -87,14 +91,17 @@ export class ProcessDirectory {
     const dir = path.join(this.procRoot, String(event.pid));
     let command: string | null = null;
     let cgroupPath: string | null = null;
+    let tunnel: string | null = null;
     if (readText(path.join(dir, 'comm'))?.trimEnd() === event.comm) {
       const cmdline = readText(path.join(dir, 'cmdline'));
       if (cmdline) command = cmdline.replace(/\0+$/, '').replaceAll('\0', ' ').slice(0, MAX_COMMAND_LENGTH) || null;
       cgroupPath = pickCgroupPath(readText(path.join(dir, 'cgroup')));
+      tunnel = tunnelInterface(dir);
       // Read comm again: if the process exec'd or died and its pid was reused while we read, drop what we read.
       if (readText(path.join(dir, 'comm'))?.trimEnd() !== event.comm) {
         command = null;
         cgroupPath = null;
+        tunnel = null;
       }
     }
     if (cgroupPath === null) cgroupPath = this.cgroupPathOf(event.cgroupId);
@@ -105,6 +112,7 @@ export class ProcessDirectory {
       command,
       username: this.username(event.uid),
       container: cgroupPath === null ? null : containerName(cgroupPath),
+      tunnel,
     };
   }
 
@@ -159,6 +167,29 @@ export class ProcessDirectory {
     }
     return this.cgroup2Root;
   }
+}
+
+/**
+ * The interface of a tun/tap device the process has open: an fd linked to /dev/net/tun whose
+ * fdinfo names it (`iff: tun0`, Linux drivers/net/tun.c). Needs the right to read the process's fds.
+ */
+function tunnelInterface(dir: string): string | null {
+  let fds: string[];
+  try {
+    fds = readdirSync(path.join(dir, 'fd')).slice(0, MAX_FDS_SCANNED);
+  } catch {
+    return null;
+  }
+  for (const fd of fds) {
+    try {
+      if (readlinkSync(path.join(dir, 'fd', fd)) !== '/dev/net/tun') continue;
+    } catch {
+      continue;
+    }
+    const iff = /^iff:\s*(\S+)$/m.exec(readText(path.join(dir, 'fdinfo', fd)) ?? '');
+    if (iff) return iff[1];
+  }
+  return null;
 }
 
 /** The unified hierarchy's path (`0::/…`) unless it is the root, else the systemd hierarchy's, else null. */

@@ -9,7 +9,7 @@ export function queryCommand(): Command {
     .description(
       'Runs one SQL SELECT (DuckDB dialect) over the `flows` table (one row per unidirectional flow; columns: ' +
         'host, start_time, end_time, src_addr, dst_addr, src_port, dst_port, proto, packets, bytes, tcp_flags, ' +
-        'direction, process, pid, username, uid, container, end_reason, sampling, community_id, interface, source, command) ' +
+        'direction, process, pid, username, uid, container, end_reason, sampling, community_id, interface, source, command, tunnel) ' +
         'and the `imports` table (one row per import, with skipped packets by reason). ' +
         'Helpers: in_cidr(addr, \'10.0.0.0/8\'), ip_hex(addr), community_id(src, dst, sport, dport, proto). ' +
         'Nothing can be changed: statements other than SELECT are refused. See docs/flows.md for every column.',
