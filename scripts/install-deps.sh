@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 runtime_packages=(zstd tcpdump bpftrace)
-test_packages=(softflowd nfdump iperf3 iproute2 ethtool curl python3 dnsutils iputils-ping procps time netcat-openbsd util-linux passwd)
+test_packages=(softflowd nfdump iperf3 iproute2 ethtool curl python3 dnsutils iputils-ping procps time netcat-openbsd util-linux passwd openvpn)
 wanted=("${runtime_packages[@]}")
 [ "${1:-}" = "--with-test-peers" ] && wanted+=("${test_packages[@]}")
 
