@@ -5,6 +5,7 @@
  *   npm run bench                      5M packets, 3 runs of each tool, medians
  *   npm run bench -- --quick           500k packets, 1 run, smaller memory and GROUP BY sets
  *   npm run bench -- --json            the results as one JSON document on stdout
+ *   npm run bench -- --only-agent      only the live agent against softflowd and nethogs (agent-bench.ts)
  *   npm run bench -- --help            every option
  *
  * Progress goes to stderr; the report (or JSON) to stdout. Captures and the GROUP BY store are cached
@@ -16,6 +17,7 @@ import { createReadStream, existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
+import { AGENT_TARGETS, formatAgentBench, runAgentBench, type AgentBenchReport } from './agent-bench.js';
 import { ensureGroupByStore, timeGroupBy, type GroupByResult, type GroupByStore } from './groupby.js';
 import type { MeterMemoryResult } from './meter-memory.js';
 import { lastLines, runEndsightImport, runNfpcapd, runSoftflowd, toolVersions, DEFAULT_TIMEOUTS, type ToolRun } from './peers.js';
@@ -58,6 +60,8 @@ interface BenchOptions {
   json: boolean;
   check: boolean;
   quick: boolean;
+  agent: boolean;
+  onlyAgent: boolean;
 }
 
 export interface ToolSummary {
@@ -80,7 +84,7 @@ export interface BenchReport {
   finishedAt: string;
   machine: ReturnType<typeof machineInfo> & { loadAverageAfter: number[] };
   versions: Record<string, string>;
-  options: Omit<BenchOptions, 'json' | 'check'>;
+  options: Omit<BenchOptions, 'json' | 'check' | 'agent' | 'onlyAgent'>;
   capture: SyntheticCaptureResult & { reused: boolean };
   runs: ToolRun[];
   summary: ToolSummary[];
@@ -120,6 +124,8 @@ function parseOptions(argv: string[]): BenchOptions {
     .option('--tools <list>', 'tools to run, comma-separated', TOOLS.join(','))
     .option('--no-memory', 'skip the memory-per-flow measurement')
     .option('--no-groupby', 'skip the GROUP BY measurement')
+    .option('--no-agent', 'skip the live agent measurement (needs root)')
+    .option('--only-agent', 'run only the live agent measurement: endsight agent vs softflowd and nethogs at 20,000 and 150,000 packets/s')
     .option('--softflowd-max-flows <n>', 'softflowd -m (flows tracked at once; endsight import --max-flows defaults to 1000000)', '1000000')
     .option('--endsight-arg <arg>', 'extra argument for `endsight import` (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--quick', 'a fast check: 500k packets, 1 run, 200k active flows, 1M GROUP BY records')
@@ -158,6 +164,8 @@ function parseOptions(argv: string[]): BenchOptions {
     json: o.json === true,
     check: o.check === true,
     quick,
+    agent: o.agent !== false,
+    onlyAgent: o.onlyAgent === true,
   };
 }
 
@@ -382,8 +390,31 @@ function printReport(r: BenchReport): void {
   process.stdout.write(out.join('\n') + '\n');
 }
 
+/** The live agent's measurement; in --quick mode shorter windows and fewer active flows. */
+async function runAgent(o: BenchOptions): Promise<AgentBenchReport | { error: string }> {
+  try {
+    return await runAgentBench(
+      { repoDir: repoDir(), rates: [20_000, 150_000], windowSeconds: o.quick ? 5 : 10, activeFlows: o.quick ? 20_000 : 100_000 },
+      log,
+    );
+  } catch (error) {
+    log(`agent bench: FAILED: ${(error as Error).message}`);
+    return { error: (error as Error).message };
+  }
+}
+
+function printAgent(agent: AgentBenchReport | { error: string }): void {
+  process.stdout.write(('error' in agent ? [`agent bench error: ${agent.error}`] : formatAgentBench(agent)).join('\n') + '\n');
+}
+
 export async function main(argv: string[]): Promise<number> {
   const o = parseOptions(argv);
+  if (o.onlyAgent) {
+    const agent = await runAgent(o);
+    if (o.json) process.stdout.write(JSON.stringify({ agent, targets: AGENT_TARGETS }, null, 2) + '\n');
+    else printAgent(agent);
+    return 'error' in agent ? 2 : 0;
+  }
   const startedAt = new Date().toISOString();
   const machine = machineInfo();
   await fs.mkdir(o.dir, { recursive: true });
@@ -460,7 +491,7 @@ export async function main(argv: string[]): Promise<number> {
     bytesPerActiveFlow: ratios.bytesPerActiveFlow === null ? null : ratios.bytesPerActiveFlow <= TARGETS.bytesPerActiveFlow,
     groupBy: ratios.groupByMs === null ? null : ratios.groupByMs < TARGETS.groupByMs,
   };
-  const { json: _json, check: _check, ...shownOptions } = o;
+  const { json: _json, check: _check, agent: _agent, onlyAgent: _onlyAgent, ...shownOptions } = o;
   const report: BenchReport = {
     startedAt,
     finishedAt: new Date().toISOString(),
@@ -476,8 +507,12 @@ export async function main(argv: string[]): Promise<number> {
     targets: TARGETS,
     verdicts,
   };
-  if (o.json) process.stdout.write(JSON.stringify(report, null, 2) + '\n');
-  else printReport(report);
+  const agent = o.agent ? await runAgent(o) : null;
+  if (o.json) process.stdout.write(JSON.stringify({ ...report, agent }, null, 2) + '\n');
+  else {
+    printReport(report);
+    if (agent) printAgent(agent);
+  }
   const missed = Object.values(verdicts).some((v) => v === false);
   return o.check && missed ? 1 : 0;
 }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
-import { requirePrograms } from '../lab/netns.js';
+import { requirePrograms } from '../../src/lab/netns.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = path.join(REPO_ROOT, 'bin', 'endsight.js');

@@ -29,7 +29,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { Lab, requirePrograms, runCommand, sleep, type BackgroundProcess, type Netns } from '../lab/netns.js';
+import { Lab, requirePrograms, runCommand, sleep, type BackgroundProcess, type Netns } from '../../src/lab/netns.js';
 import { DNS_RESPONDER_PY } from '../differential/lab-scripts.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { Lab, requirePrograms, runCommand, sleep, type Netns } from '../lab/netns.js';
+import { Lab, requirePrograms, runCommand, sleep, type Netns } from '../../src/lab/netns.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = path.join(REPO_ROOT, 'bin', 'endsight.js');

@@ -19,7 +19,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { Lab, requirePrograms, runCommand, sleep, type Netns } from '../lab/netns.js';
+import { Lab, requirePrograms, runCommand, sleep, type Netns } from '../../src/lab/netns.js';
 import { runSoftflowd } from '../differential/peers.js';
 import type { MeterFlow } from '../differential/meter-flow.js';
 

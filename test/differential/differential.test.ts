@@ -57,7 +57,7 @@ import {
   type AdjustedTotals,
 } from './flow-compare.js';
 import { canonicalAddress, totalsByTuple, tupleKey, type MeterFlow, type TupleTotals } from './meter-flow.js';
-import { isRoot, requirePrograms } from '../lab/netns.js';
+import { isRoot, requirePrograms } from '../../src/lab/netns.js';
 import { readPcap, reduceToSingleVlanTag, writePcap } from './pcap-file.js';
 import { PEER_PROGRAMS, peerVersions, runNfpcapd, runSoftflowd, type PeerResult } from './peers.js';
 import { LAB_ADDRESSES, LAB_PROGRAMS, runTrafficLab, type TrafficLabResult } from './traffic-lab.js';

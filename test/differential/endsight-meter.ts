@@ -7,7 +7,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { MeterFlow } from './meter-flow.js';
-import { runCommand } from '../lab/netns.js';
+import { runCommand } from '../../src/lab/netns.js';
 import type { MeterTimeouts } from './peers.js';
 
 /** Options for {@link runEndsight}. */

@@ -46,7 +46,7 @@ import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { freeUdpPort } from '../../src/common/free-udp-port.js';
 import { canonicalAddress, parseTcpFlags, type MeterFlow } from './meter-flow.js';
-import { Lab, requirePrograms, runCommand, sleep } from '../lab/netns.js';
+import { Lab, requirePrograms, runCommand, sleep } from '../../src/lab/netns.js';
 
 /** Timeouts shared by all meters in a comparison (endsight's defaults). */
 export interface MeterTimeouts {

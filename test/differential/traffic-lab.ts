@@ -30,7 +30,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DNS_RESPONDER_PY, VLAN_FORWARDER_PY } from './lab-scripts.js';
-import { Lab, requirePrograms, runCommand, sleep, type BackgroundProcess, type Netns } from '../lab/netns.js';
+import { Lab, requirePrograms, runCommand, sleep, type BackgroundProcess, type Netns } from '../../src/lab/netns.js';
 import { mergePcaps, readPcap, writePcap } from './pcap-file.js';
 
 /** Programs the lab runs, and the Debian packages that provide them. */
