@@ -78,13 +78,14 @@ export class Agent {
   private segmentsWritten = 0;
   private exportFailures = 0;
   private wakeRestart: (() => void) | null = null;
-  private readonly cpuBudget: CpuBudget;
+  private cpuBudget: CpuBudget;
+  /** Set by reload(): the capture ends to restart with new settings, not because it failed. */
+  private captureRestartRequested = false;
   private lastCpu = process.cpuUsage();
   private lastCpuAtMs = Date.now();
   private cpuFraction = 0;
-  private captureCounters: CaptureCounters = { captured: 0, receivedByFilter: 0, droppedByKernel: 0 };
   /** Counters of earlier tcpdump runs, so the totals survive a capture restart. */
-  private countersBefore: CaptureCounters = { captured: 0, receivedByFilter: 0, droppedByKernel: 0 };
+  private countersBefore: CaptureCounters = NO_COUNTERS;
 
   constructor(
     private config: AgentConfig,
@@ -146,12 +147,15 @@ export class Agent {
           this.meter.processBatch(batch, capture.source.interfaces);
         }
         await capture.exited;
-        this.captureCounters = capture.lastCounters;
-        this.countersBefore = add(this.countersBefore, this.captureCounters);
-        this.captureCounters = { captured: 0, receivedByFilter: 0, droppedByKernel: 0 };
+        this.countersBefore = add(this.countersBefore, capture.lastCounters);
         this.capture = null;
         if (this.stopping) break;
         this.captureRestarts++;
+        if (this.captureRestartRequested) {
+          this.captureRestartRequested = false;
+          this.log.info('capture restarting with the reloaded settings');
+          continue;
+        }
         if (Date.now() - startedMs > 60_000) delayMs = 1000;
         this.log.error({ reason: capture.failure ?? 'the capture ended', retryInMs: delayMs }, 'capture stopped; restarting');
         await this.sleep(delayMs);
@@ -177,8 +181,8 @@ export class Agent {
   }
 
   /**
-   * Applies a new configuration (SIGHUP). Capture settings restart the capture; export interval and
-   * interfaces apply at once; timeouts, the flow cap, the store and the health address need a restart.
+   * Applies a new configuration (SIGHUP). Capture settings restart the capture; export interval,
+   * interfaces and the CPU budget apply at once; timeouts, the flow cap, the store and the health address need a restart.
    */
   async reload(next: AgentConfig): Promise<string[]> {
     const needRestart: string[] = [];
@@ -194,7 +198,11 @@ export class Agent {
     if (JSON.stringify(before.capture.interfaces) !== JSON.stringify(next.capture.interfaces)) {
       this.interfaces.setPatterns(next.capture.interfaces);
     }
-    if (captureChanged) await this.capture?.stop(); // run() starts it again with the new settings
+    if (before.capture.cpuBudget !== next.capture.cpuBudget) this.cpuBudget = new CpuBudget(next.capture.cpuBudget);
+    if (captureChanged && this.capture) {
+      this.captureRestartRequested = true;
+      await this.capture.stop(); // run() starts it again with the new settings
+    }
     return needRestart;
   }
 
@@ -202,7 +210,7 @@ export class Agent {
     return {
       startedAt: this.startedAt,
       meter: this.meter.stats(),
-      capture: add(this.countersBefore, this.capture?.lastCounters ?? this.captureCounters),
+      capture: add(this.countersBefore, this.capture?.lastCounters ?? NO_COUNTERS),
       captureRunning: this.capture !== null,
       captureRestarts: this.captureRestarts,
       issues: this.issues.toJSON(),
@@ -320,6 +328,8 @@ export class Agent {
     });
   }
 }
+
+const NO_COUNTERS: CaptureCounters = { captured: 0, receivedByFilter: 0, droppedByKernel: 0 };
 
 function add(a: CaptureCounters, b: CaptureCounters): CaptureCounters {
   return { captured: a.captured + b.captured, receivedByFilter: a.receivedByFilter + b.receivedByFilter, droppedByKernel: a.droppedByKernel + b.droppedByKernel };

@@ -47,6 +47,8 @@ export class CaptureStartError extends Error {
 /** Both forms: one line on SIGUSR1, three lines at exit. */
 const STATS_PATTERN = /(\d+) packets? captured[\s\S]*?(\d+) packets? received by filter[\s\S]*?(\d+) packets? dropped by kernel/;
 const STARTUP_TIMEOUT_MS = 15_000;
+/** Longer than libpcap's 1 s block timeout (tcpdump's default), plus the agent's 1 s flush. */
+const DRAIN_MS = 2_200;
 
 export class TcpdumpCapture {
   private stderrTail = '';
@@ -157,8 +159,13 @@ export class TcpdumpCapture {
     return explainFailure(this.stderrTail, this.exitInfo.code);
   }
 
-  /** Stops tcpdump; it flushes what it holds, then the source ends. */
+  /**
+   * Stops tcpdump; it flushes what it holds, then the source ends. libpcap hands the kernel ring's
+   * current block to tcpdump only when it fills or after the 1 s block timeout, and a tcpdump told to
+   * stop does not read it: waiting DRAIN_MS first keeps the packets of the last second.
+   */
   async stop(): Promise<void> {
+    if (this.child.exitCode === null && this.child.signalCode === null) await new Promise((resolve) => setTimeout(resolve, DRAIN_MS));
     this.signal('SIGTERM');
     await this.exited;
   }

@@ -139,6 +139,31 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     assert.deepEqual(await queryRows(dataDir, `SELECT DISTINCT source, sampling FROM flows`), [{ source: 'live', sampling: 1 }]);
   });
 
+  it('reloads its configuration on SIGHUP: a new filter restarts the capture; a broken file is refused', async () => {
+    const dataDir = path.join(work, 'reload');
+    const config = path.join(work, 'reload.yaml');
+    await writeFile(config, 'flows:\n  export_interval: 1s\n');
+    const agent = startAgent('agent (reload)', dataDir, config, 19473);
+    await agent.waitForOutput(/capture started/, 20_000);
+    await runCommand(a.exec(['ping', '-c', '2', '-i', '0.05', B4]));
+    await writeFile(config, 'flows:\n  export_interval: 1s\ncapture:\n  filter: not icmp and not icmp6\n');
+    process.kill(agent.pid!, 'SIGHUP');
+    await agent.waitForOutput(/capture restarting with the reloaded settings/, 10_000);
+    await agent.waitForOutput(/capture started[\s\S]*capture started/, 20_000);
+    await runCommand(a.exec(['ping', '-c', '3', '-i', '0.05', B6]));
+    await runCommand(a.exec(['curl', '-s', '-o', '/dev/null', `http://${B4}:8080/package.json`]));
+    await writeFile(config, 'flows:\n  export_interval: never\n');
+    process.kill(agent.pid!, 'SIGHUP');
+    await agent.waitForOutput(/configuration not reloaded/, 10_000);
+    await sleep(2500);
+    await agent.stop('SIGTERM', 20_000);
+    assert.equal(agent.exitCode, 0, agent.stderr);
+    const rows = await queryRows(dataDir, `SELECT proto, dst_addr, sum(packets) AS packets FROM flows WHERE proto IN (1, 58) AND dst_port IN (2048, 32768) AND src_addr IN ('${A4}', '${A6}') GROUP BY ALL`);
+    assert.deepEqual(rows, [{ proto: 1, dst_addr: B4, packets: 2 }], 'echo requests before the reload only; none after `not icmp and not icmp6`');
+    const tcp = await queryRows(dataDir, `SELECT count(*) AS n FROM flows WHERE proto = 6 AND dst_port = 8080`);
+    assert.equal(Number(tcp[0].n), 1, 'other traffic is still captured after the reload');
+  });
+
   it('survives kill -9 under load: the store stays readable, exported flows stay, capture resumes after restart', async () => {
     const dataDir = path.join(work, 'crash');
     const config = path.join(work, 'crash.yaml');
