@@ -15,13 +15,14 @@ import { IssueCounter } from '../common/issue-counter.js';
 import { FlowMeter, type FlowMeterStats } from '../flow/index.js';
 import type { FlowStore, FlushResult } from '../store/index.js';
 import type { AgentConfig } from './agent-config.js';
-import { ProcessDirectory } from './attribution/process-directory.js';
-import { SocketEvents, type SocketEvent } from './attribution/socket-events.js';
+import type { AttributionFeed, StartAttribution } from './attribution/attribution-feed.js';
+import type { ProcessInfo } from './attribution/process-directory.js';
+import type { SocketEvent } from './attribution/socket-events.js';
 import { SocketOwners, type AttributionStats } from './attribution/socket-owners.js';
 import { CpuBudget } from './cpu-budget.js';
 import { HostAddresses } from './host-addresses.js';
 import { HostInterfaces } from './link-interfaces.js';
-import { TcpdumpCapture, type CaptureCounters } from './tcpdump-capture.js';
+import type { CaptureCounters, CaptureHandle, StartCapture } from './tcpdump-capture.js';
 
 /** A socket in use is re-reported at least this often (the bpftrace program clears its seen-map every 10 s). */
 const SOCKET_REPORT_INTERVAL_US = 10_000_000;
@@ -60,14 +61,13 @@ export class Agent {
   private readonly issues = new IssueCounter();
   private readonly meter: FlowMeter;
   private readonly addresses = new HostAddresses();
-  private readonly processes = new ProcessDirectory();
   private readonly owners: SocketOwners;
-  private socketEvents: SocketEvents | null = null;
+  private attributionFeed: AttributionFeed | null = null;
   private attributionUnavailable: string | null = 'not started';
   /** Longest time from a socket event in the kernel to its handling here, ms. */
   private eventDelayMaxMs = 0;
   private readonly interfaces: HostInterfaces;
-  private capture: TcpdumpCapture | null = null;
+  private capture: CaptureHandle | null = null;
   private stopping = false;
   private ticker: NodeJS.Timeout | null = null;
   private lastExportMs = Date.now();
@@ -92,6 +92,8 @@ export class Agent {
     private readonly store: FlowStore,
     private storeBytes: number,
     private readonly log: Logger,
+    /** How capture and attribution are started: here, or through the privileged supervisor. */
+    private readonly helpers: { startCapture: StartCapture; startAttribution: StartAttribution },
   ) {
     this.interfaces = new HostInterfaces(config.capture.interfaces);
     this.cpuBudget = new CpuBudget(config.capture.cpuBudget);
@@ -125,9 +127,9 @@ export class Agent {
     let started = false;
     try {
       while (!this.stopping) {
-        let capture: TcpdumpCapture;
+        let capture: CaptureHandle;
         try {
-          capture = await TcpdumpCapture.start(
+          capture = await this.helpers.startCapture(
             { snaplen: this.config.capture.snaplen, filter: this.config.capture.filter, bufferKiB: Math.ceil(this.config.capture.bufferBytes / 1024) },
             this.issues,
           );
@@ -163,7 +165,7 @@ export class Agent {
       }
     } finally {
       if (this.ticker) clearInterval(this.ticker);
-      await this.socketEvents?.stop();
+      await this.attributionFeed?.stop();
       if (started) {
         this.meter.finish();
         await this.exportRecords();
@@ -240,7 +242,6 @@ export class Agent {
     this.addresses.refresh();
     this.meter.advance(Date.now() * 1000 - DELIVERY_SLACK_US);
     this.owners.expire(Date.now() * 1000);
-    this.processes.expire();
     this.enforceCpuBudget();
     if ((Date.now() - this.lastExportMs) * 1000 >= this.config.flows.exportIntervalUs) {
       this.lastExportMs = Date.now();
@@ -274,16 +275,16 @@ export class Agent {
    * in this kernel, no privileges) the agent goes on unattributed and says why, once.
    */
   private async startAttribution(): Promise<void> {
-    const onEvent = (event: SocketEvent): void => {
+    const onOwner = (event: SocketEvent, owner: ProcessInfo): void => {
       const delayMs = Number(process.hrtime.bigint() - event.monotonicNs) / 1e6;
       if (delayMs > this.eventDelayMaxMs) this.eventDelayMaxMs = delayMs;
-      this.owners.record(event, this.processes.describe(event), Date.now() * 1000);
+      this.owners.record(event, owner, Date.now() * 1000);
     };
     try {
-      this.socketEvents = await SocketEvents.start(onEvent);
+      this.attributionFeed = await this.helpers.startAttribution(onOwner);
       this.attributionUnavailable = null;
       this.log.info('attribution started (eBPF socket tracepoints)');
-      void this.socketEvents.exited.then(() => {
+      void this.attributionFeed.exited.then(() => {
         if (this.stopping) return;
         this.attributionUnavailable = 'bpftrace stopped';
         this.log.error('attribution stopped: bpftrace exited; flows from now on stay unattributed');

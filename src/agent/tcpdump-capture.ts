@@ -50,7 +50,78 @@ const STARTUP_TIMEOUT_MS = 15_000;
 /** Longer than libpcap's 1 s block timeout (tcpdump's default), plus the agent's 1 s flush. */
 const DRAIN_MS = 2_200;
 
-export class TcpdumpCapture {
+/**
+ * A running capture as the agent uses it, whether tcpdump is its own child (the agent runs alone)
+ * or the privileged supervisor's (the agent runs as an unprivileged worker: privilege/).
+ */
+export interface CaptureHandle {
+  /** The packets, as a pcap stream. */
+  readonly source: CaptureSource;
+  /** Resolves when the capture has ended. */
+  readonly exited: Promise<void>;
+  /** Why it ended on its own; null while it runs or after stop(). */
+  readonly failure: string | null;
+  /** The last libpcap counters known. */
+  readonly lastCounters: CaptureCounters;
+  /** Asks for buffered packets to be written out now. */
+  flush(): void;
+  /** Fresh libpcap counters. */
+  stats(): Promise<CaptureCounters>;
+  /** Stops the capture; the source then ends. */
+  stop(): Promise<void>;
+}
+
+/** Starts a capture; rejects with CaptureStartError. */
+export type StartCapture = (options: LiveCaptureOptions, issues: IssueCounter) => Promise<CaptureHandle>;
+
+/** tcpdump as this process's own child: the capture of an agent that runs alone. */
+export const startLocalCapture: StartCapture = async (options, issues) => {
+  const tcpdump = await TcpdumpProcess.start(options);
+  tcpdump.flush(); // the pcap file header sits in tcpdump's output buffer until the first flush
+  const source = await openTcpdumpStream(tcpdump.stdout, issues, async () => {
+    if (!tcpdump.hasExited) tcpdump.kill();
+  });
+  return new LocalCapture(tcpdump, source);
+};
+
+class LocalCapture implements CaptureHandle {
+  constructor(
+    private readonly tcpdump: TcpdumpProcess,
+    readonly source: CaptureSource,
+  ) {}
+
+  get exited(): Promise<void> {
+    return this.tcpdump.exited;
+  }
+
+  get failure(): string | null {
+    return this.tcpdump.failure;
+  }
+
+  get lastCounters(): CaptureCounters {
+    return this.tcpdump.lastCounters;
+  }
+
+  flush(): void {
+    this.tcpdump.flush();
+  }
+
+  stats(): Promise<CaptureCounters> {
+    return this.tcpdump.stats();
+  }
+
+  stop(): Promise<void> {
+    return this.tcpdump.stop();
+  }
+}
+
+/** Reads tcpdump's pcap output as a capture source. */
+export function openTcpdumpStream(stdout: AsyncIterable<Uint8Array>, issues: IssueCounter, onClose: () => Promise<void>): Promise<CaptureSource> {
+  return openCaptureStream(stdout, issues, { chunkSize: 256 * 1024 }, 'tcpdump -i any', onClose);
+}
+
+/** The tcpdump process: started, signalled, its counters read from stderr. Does not read its output. */
+export class TcpdumpProcess {
   private stderrTail = '';
   private counters: CaptureCounters = { captured: 0, receivedByFilter: 0, droppedByKernel: 0 };
   private statsWaiters: ((counters: CaptureCounters) => void)[] = [];
@@ -58,10 +129,7 @@ export class TcpdumpCapture {
   /** Resolves when tcpdump has exited. */
   readonly exited: Promise<void>;
 
-  private constructor(
-    private readonly child: ChildProcessByStdio<null, Readable, Readable>,
-    readonly source: CaptureSource,
-  ) {
+  private constructor(private readonly child: ChildProcessByStdio<null, Readable, Readable>) {
     this.exited = new Promise((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
       else child.once('close', () => resolve());
@@ -72,7 +140,7 @@ export class TcpdumpCapture {
    * Starts tcpdump and waits until it listens. Rejects with CaptureStartError naming the cause: no
    * tcpdump, missing privileges, a bad filter.
    */
-  static async start(options: LiveCaptureOptions, issues: IssueCounter): Promise<TcpdumpCapture> {
+  static async start(options: LiveCaptureOptions): Promise<TcpdumpProcess> {
     const program = options.tcpdump ?? 'tcpdump';
     const args = ['-i', 'any', '-y', 'LINUX_SLL2', '-n', '-s', String(options.snaplen), '-B', String(options.bufferKiB), '-w', '-'];
     if (options.filter !== null && options.filter.trim() !== '') args.push(options.filter);
@@ -113,18 +181,27 @@ export class TcpdumpCapture {
       check();
     });
     child.stderr.off('data', onStderr);
-    // The pcap file header sits in tcpdump's output buffer until the first flush.
-    child.kill('SIGUSR2');
-    const source = await openCaptureStream(child.stdout, issues, { chunkSize: 256 * 1024 }, 'tcpdump -i any', async () => {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    });
-    const capture = new TcpdumpCapture(child, source);
+    const capture = new TcpdumpProcess(child);
     capture.stderrTail = stderr;
     child.stderr.on('data', (chunk: Buffer) => capture.onStderr(chunk.toString('utf8')));
     child.once('close', (code, signal) => {
       capture.exitInfo = { code, signal };
     });
     return capture;
+  }
+
+  /** tcpdump's standard output: the pcap stream. */
+  get stdout(): Readable {
+    return this.child.stdout;
+  }
+
+  get hasExited(): boolean {
+    return this.child.exitCode !== null || this.child.signalCode !== null;
+  }
+
+  /** Stops tcpdump at once (SIGTERM), without draining. */
+  kill(): void {
+    this.signal('SIGTERM');
   }
 
   /** Asks tcpdump to write out what it buffered (SIGUSR2). */

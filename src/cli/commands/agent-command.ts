@@ -87,7 +87,9 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
   let health: { port: number; close(): Promise<void> } | null = null;
   try {
     const storeBytes = (await listSegments(store.dataDir)).reduce((sum, s) => sum + s.bytes, 0);
-    const agent = new Agent(config, store, storeBytes, log);
+    const { startLocalCapture } = await import('../../agent/tcpdump-capture.js');
+    const { startLocalAttribution } = await import('../../agent/attribution/attribution-feed.js');
+    const agent = new Agent(config, store, storeBytes, log, { startCapture: startLocalCapture, startAttribution: startLocalAttribution });
     if (config.health) health = await HealthServer.start(config.health.host, config.health.port, agent);
     const onStop = (signal: string): void => {
       log.info({ signal }, 'stopping: storing every active flow');
