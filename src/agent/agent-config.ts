@@ -15,6 +15,11 @@ import { defaultDataDir } from '../store/data-dir.js';
 export interface AgentConfig {
   dataDir: string;
   host: string;
+  /**
+   * The user the meter runs as when the agent starts as root (privilege separation); null: `endsight`
+   * if that user exists, else `nobody`; `root` keeps everything in one root process.
+   */
+  user: string | null;
   capture: {
     /** Interface name patterns (`*` wildcard); empty: all interfaces. */
     interfaces: string[];
@@ -96,6 +101,7 @@ const FILE_SCHEMA = z
   .object({
     data_dir: z.string().min(1).optional(),
     host: z.string().min(1).optional(),
+    user: z.string().regex(/^[a-z_][a-z0-9_-]*\$?$/i, 'expected a user name such as endsight').optional(),
     capture: z
       .object({
         interfaces: z.array(z.string().min(1)).optional(),
@@ -181,6 +187,7 @@ export function loadAgentConfig(file: string | null, overrides: AgentOverrides =
   return {
     dataDir: overrides.dataDir ?? c.data_dir ?? defaultDataDir(),
     host: c.host ?? os.hostname(),
+    user: c.user ?? null,
     capture: {
       interfaces: overrides.interfaces && overrides.interfaces.length > 0 ? overrides.interfaces : (c.capture?.interfaces ?? []),
       filter: overrides.filter ?? c.capture?.filter ?? null,

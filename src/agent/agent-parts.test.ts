@@ -119,6 +119,7 @@ describe('agent configuration', () => {
       { interfaces: ['tun*'], exportInterval: '5s' },
     );
     assert.equal(config.host, 'h1');
+    assert.equal(config.user, null);
     assert.deepEqual(config.capture, { interfaces: ['tun*'], filter: 'not port 22', snaplen: 128, bufferBytes: 8 * 1024 * 1024, cpuBudget: 0.25 });
     assert.equal(loadAgentConfig(file('budget.yaml', 'capture:\n  cpu_budget: 5%\n')).capture.cpuBudget, 0.05);
     assert.throws(() => loadAgentConfig(file('budget-bad.yaml', 'capture:\n  cpu_budget: 0.5\n')), /capture\.cpu_budget: expected a share of one CPU core such as 25%/);

@@ -132,7 +132,15 @@ export class TcpdumpProcess {
   private constructor(private readonly child: ChildProcessByStdio<null, Readable, Readable>) {
     this.exited = new Promise((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
-      else child.once('close', () => resolve());
+      // 'exit', not 'close': the supervisor hands stdout to its worker, and then 'close' never comes.
+      // tcpdump's last counters arrive on stderr as it exits; give them a moment.
+      else child.once('exit', () => {
+        const timer = setTimeout(resolve, 500);
+        child.stderr.once('end', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
     });
   }
 
@@ -144,7 +152,9 @@ export class TcpdumpProcess {
     const program = options.tcpdump ?? 'tcpdump';
     const args = ['-i', 'any', '-y', 'LINUX_SLL2', '-n', '-s', String(options.snaplen), '-B', String(options.bufferKiB), '-w', '-'];
     if (options.filter !== null && options.filter.trim() !== '') args.push(options.filter);
-    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Its own process group: a Ctrl-C or a signal to the agent's group must not stop it before the
+    // agent has drained it (stop()).
+    const child = spawn(program, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stderr = '';
     const onStderr = (chunk: Buffer): void => {
       stderr += chunk.toString('utf8');
@@ -184,7 +194,7 @@ export class TcpdumpProcess {
     const capture = new TcpdumpProcess(child);
     capture.stderrTail = stderr;
     child.stderr.on('data', (chunk: Buffer) => capture.onStderr(chunk.toString('utf8')));
-    child.once('close', (code, signal) => {
+    child.once('exit', (code, signal) => {
       capture.exitInfo = { code, signal };
     });
     return capture;

@@ -11,7 +11,7 @@
  * bpftrace, iproute2, python3.
  */
 import { readFileSync } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Lab, requirePrograms, runCommand, sleep, type Netns } from '../lab/netns.js';
@@ -98,6 +98,7 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
   requirePrograms({ iperf3: 'iperf3', softflowd: 'softflowd', nethogs: 'nethogs', tcpdump: 'tcpdump', bpftrace: 'bpftrace', ip: 'iproute2', python3: 'python3', curl: 'curl' });
   const lab = new Lab(`es-agentbench-${process.pid}`);
   const work = await mkdtemp(path.join(tmpdir(), 'endsight-agentbench-'));
+  await chmod(work, 0o755); // the agent's unprivileged worker must reach its store
   try {
     const a = await lab.addNamespace('a');
     const b = await lab.addNamespace('b');

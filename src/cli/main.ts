@@ -41,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode === 0 ? 0 : 2;
     const name = (error as Error)?.name;
+    if (name === 'ExitCode') return (error as Error & { code: number }).code;
     if (MULTI_LINE_ERRORS.has(name)) {
       process.stderr.write(`endsight: ${(error as Error).message}\n`);
     } else if (USER_ERRORS.has(name)) {

@@ -49,7 +49,7 @@ describe('endsight agent, operator errors', () => {
     try {
       const run = spawnSync('node', [BIN, 'agent', '--data-dir', path.join(dir, 'busy'), '--health', `127.0.0.1:${port}`], { encoding: 'utf8', timeout: 30_000 });
       assert.equal(run.status, 1);
-      assert.match(run.stderr, new RegExp(`^endsight: Cannot serve the health endpoint on 127\\.0\\.0\\.1:${port}: the address is in use`));
+      assert.match(run.stderr, new RegExp(`^endsight: Cannot serve the health endpoint on 127\\.0\\.0\\.1:${port}: the address is in use`, 'm'));
     } finally {
       server.close();
     }

@@ -13,7 +13,7 @@
  * Needs root and the Debian packages tcpdump, iproute2, iperf3, curl, python3, iputils-ping.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -66,6 +66,7 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     requirePrograms({ tcpdump: 'tcpdump', ip: 'iproute2', iperf3: 'iperf3', curl: 'curl', python3: 'python3', ping: 'iputils-ping' });
     lab = new Lab(`es-agent-${process.pid}`);
     work = await mkdtemp(path.join(tmpdir(), 'endsight-agent-'));
+    await chmod(work, 0o755); // the agent's unprivileged worker must reach its store
     a = await lab.addNamespace('a');
     b = await lab.addNamespace('b');
     await lab.addVeth(a, 'a0', b, 'b0');

@@ -11,7 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -25,6 +25,15 @@ const B4 = '10.79.0.2';
 const BUDGET = 0.05;
 const STORM_SECONDS = 10;
 const CLOCK_TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux x86-64
+
+/**
+ * The process that meters: the agent itself, or, when it runs as root with privilege separation, its
+ * worker (the child running node).
+ */
+function meteringPid(agentPid: number): number {
+  const children = readFileSync(`/proc/${agentPid}/task/${agentPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  return children.find((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'node') ?? agentPid;
+}
 
 /** utime + stime of a process, seconds. */
 function cpuSeconds(pid: number): number {
@@ -50,6 +59,7 @@ describe('agent CPU budget under a packet storm', { timeout: 120_000 }, () => {
     requirePrograms({ tcpdump: 'tcpdump', iperf3: 'iperf3', ip: 'iproute2', curl: 'curl' });
     lab = new Lab(`es-budget-${process.pid}`);
     work = await mkdtemp(path.join(tmpdir(), 'endsight-budget-'));
+    await chmod(work, 0o755); // the agent's unprivileged worker must reach its store
     a = await lab.addNamespace('a');
     b = await lab.addNamespace('b');
     await lab.addVeth(a, 'a0', b, 'b0');
@@ -75,10 +85,11 @@ describe('agent CPU budget under a packet storm', { timeout: 120_000 }, () => {
 
     const storm = lab.start('storm', a.exec(['iperf3', '-c', B4, '-p', '5201', '-u', '-l', '64', '-b', '0', '-t', String(STORM_SECONDS), '-J']));
     await sleep((STORM_SECONDS / 2) * 1000);
-    const cpuAtHalf = cpuSeconds(agent.pid!);
+    const meter = meteringPid(agent.pid!);
+    const cpuAtHalf = cpuSeconds(meter);
     const halfAt = Date.now();
     await storm.waitForExit(STORM_SECONDS * 1000 + 20_000);
-    const cpuShare = (cpuSeconds(agent.pid!) - cpuAtHalf) / ((Date.now() - halfAt) / 1000);
+    const cpuShare = (cpuSeconds(meter) - cpuAtHalf) / ((Date.now() - halfAt) / 1000);
     const sent = (JSON.parse(storm.stdout) as { end: { sum: { packets: number } } }).end.sum.packets;
     const samplingDuringStorm = await metric(a, 'endsight_sampling_rate');
     const dropped = await metric(a, 'endsight_capture_packets_dropped_total');

@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -63,6 +63,7 @@ describe('pre-encryption visibility on an OpenVPN tunnel', { timeout: 120_000 },
     }
     lab = new Lab(`es-vpn-${process.pid}`);
     work = await mkdtemp(path.join(tmpdir(), 'endsight-vpn-'));
+    await chmod(work, 0o755); // the agent's unprivileged worker must reach its store
     a = await lab.addNamespace('a');
     b = await lab.addNamespace('b');
     await lab.addVeth(a, 'a0', b, 'b0');

@@ -145,6 +145,7 @@ export class SocketEvents {
     if (netns === undefined) throw new AttributionUnavailable('cannot read this process\'s network namespace from /proc/self/ns/net');
     const child = spawn(bpftrace, ['-B', 'line', '-e', SOCKET_EVENTS_PROGRAM, netns], {
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true, // stopped by the agent, not by a signal to the agent's process group
       env: { ...process.env, BPFTRACE_MAP_KEYS_MAX: '262144' },
     });
     let stderr = '';

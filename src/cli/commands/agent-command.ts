@@ -2,7 +2,7 @@
  * `endsight agent`: the daemon that meters this host's traffic into the local store, and
  * `endsight up`: the agent on the embedded defaults, with a short guide printed first.
  */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import type { AgentConfig, AgentOverrides } from '../../agent/agent-config.js';
 
 interface AgentCliOptions {
@@ -13,6 +13,7 @@ interface AgentCliOptions {
   filter?: string;
   exportInterval?: string;
   logLevel: string;
+  worker?: boolean;
 }
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'];
@@ -62,12 +63,14 @@ function addAgentOptions(command: Command, exportInterval: string): void {
     .option('--health <host:port>', 'health endpoint address, or off (default 127.0.0.1:9469)')
     .option('--filter <bpf>', "capture filter in pcap-filter(7) syntax, e.g. 'not port 22'")
     .option('--export-interval <duration>', `write finished records to the store this often (default ${exportInterval}, or the configuration's)`)
-    .option('--log-level <level>', `log detail: ${LOG_LEVELS.join(', ')}`, 'info');
+    .option('--log-level <level>', `log detail: ${LOG_LEVELS.join(', ')}`, 'info')
+    .addOption(new Option('--worker', 'internal: the unprivileged worker started by the agent').hideHelp());
 }
 
 async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void> {
   if (!LOG_LEVELS.includes(options.logLevel)) throw new RangeError(`Cannot use --log-level ${JSON.stringify(options.logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
   const { loadAgentConfig } = await import('../../agent/agent-config.js');
+  const { WORKER_CONFIG_ENV } = await import('../../agent/privilege/supervisor.js');
   const overrides: AgentOverrides = {
     dataDir: options.dataDir,
     interfaces: options.interface,
@@ -76,46 +79,99 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
     exportInterval: options.exportInterval ?? (guide && options.config === undefined ? '10s' : undefined),
   };
   const load = (): AgentConfig => loadAgentConfig(options.config ?? null, overrides);
-  const config = load();
+  const workerConfig = options.worker ? process.env[WORKER_CONFIG_ENV] : undefined;
+  if (options.worker && (workerConfig === undefined || !process.send)) {
+    throw new RangeError('--worker is started by the agent itself, with its configuration and an IPC channel');
+  }
+  const config = workerConfig === undefined ? load() : (JSON.parse(workerConfig) as AgentConfig);
   const { pino } = await import('pino');
-  const log = pino({ level: options.logLevel, base: { host: config.host } }, pino.destination(2));
+  const log = pino({ level: options.logLevel, base: { host: config.host, role: options.worker ? 'worker' : undefined } }, pino.destination(2));
+
+  // As root, the capture and attribution helpers stay with a root supervisor and the rest runs unprivileged.
+  if (!options.worker && process.getuid?.() === 0 && config.user !== 'root') {
+    const { findWorkerUser, runSupervisor } = await import('../../agent/privilege/supervisor.js');
+    const user = findWorkerUser(config.user);
+    log.info({ user: user.name }, 'metering as an unprivileged worker; capture and attribution helpers stay privileged');
+    if (guide) printGuide(config, config.dataDir, config.health?.port ?? null);
+    const workerArgv = [process.argv[1], 'agent', '--worker', '--log-level', options.logLevel];
+    const code = await runSupervisor({ config, user, workerArgv, reload: load, log });
+    if (code !== 0) throw new ExitCode(code);
+    return;
+  }
+
   const { FlowStore, listSegments } = await import('../../store/index.js');
   const { Agent } = await import('../../agent/agent.js');
   const { HealthServer } = await import('../../agent/health-server.js');
-
   const store = await FlowStore.open(config.dataDir, { retentionMs: config.store.retentionMs, quotaBytes: config.store.quotaBytes ?? undefined });
   let health: { port: number; close(): Promise<void> } | null = null;
   try {
     const storeBytes = (await listSegments(store.dataDir)).reduce((sum, s) => sum + s.bytes, 0);
-    const { startLocalCapture } = await import('../../agent/tcpdump-capture.js');
-    const { startLocalAttribution } = await import('../../agent/attribution/attribution-feed.js');
-    const agent = new Agent(config, store, storeBytes, log, { startCapture: startLocalCapture, startAttribution: startLocalAttribution });
+    const helpers = options.worker ? await supervisedHelpers() : await localHelpers();
+    const agent = new Agent(config, store, storeBytes, log, helpers);
     if (config.health) health = await HealthServer.start(config.health.host, config.health.port, agent);
     const onStop = (signal: string): void => {
       log.info({ signal }, 'stopping: storing every active flow');
       void agent.stop();
     };
+    const apply = (next: AgentConfig): void => {
+      void agent.reload(next).then((needRestart) => {
+        log.info({ needRestart }, needRestart.length > 0 ? `configuration reloaded; ${needRestart.join(', ')} take effect at the next start` : 'configuration reloaded');
+      });
+    };
     const onReload = (): void => {
       try {
-        const next = load();
-        void agent.reload(next).then((needRestart) => {
-          log.info({ needRestart }, needRestart.length > 0 ? `configuration reloaded; ${needRestart.join(', ')} take effect at the next start` : 'configuration reloaded');
-        });
+        apply(load());
       } catch (error) {
         log.error({ err: (error as Error).message }, 'configuration not reloaded: it has problems; the running one stays');
       }
     };
-    process.on('SIGTERM', onStop).on('SIGINT', onStop).on('SIGHUP', onReload);
+    const onMessage = (message: { op: string; config?: AgentConfig }): void => {
+      if (message.op === 'stop') onStop('SIGTERM (from the supervisor)');
+      if (message.op === 'reload' && message.config) apply(message.config);
+    };
+    const onDisconnect = (): void => onStop('the supervisor went away');
+    const ignore = (): void => undefined;
+    // A worker gets stop and reload from its supervisor, but also the signals sent to the whole
+    // process group (Ctrl-C): it stops on those too, and leaves reloading to the supervisor.
+    if (options.worker) process.on('message', onMessage).on('disconnect', onDisconnect).on('SIGTERM', onStop).on('SIGINT', onStop).on('SIGHUP', ignore);
+    else process.on('SIGTERM', onStop).on('SIGINT', onStop).on('SIGHUP', onReload);
     const running = agent.run();
-    if (guide) printGuide(config, store.dataDir, health?.port ?? null);
+    if (guide && !options.worker) printGuide(config, store.dataDir, health?.port ?? null);
     try {
       await running;
     } finally {
-      process.off('SIGTERM', onStop).off('SIGINT', onStop).off('SIGHUP', onReload);
+      process.off('SIGTERM', onStop).off('SIGINT', onStop).off('SIGHUP', onReload).off('SIGHUP', ignore).off('message', onMessage).off('disconnect', onDisconnect);
     }
   } finally {
     await health?.close();
     await store.close();
+    // The channel keeps the worker alive; close it whether the agent ended or failed to start.
+    if (options.worker && process.connected) process.disconnect();
+  }
+}
+
+async function localHelpers(): Promise<ConstructorParameters<typeof import('../../agent/agent.js').Agent>[4]> {
+  const { startLocalCapture } = await import('../../agent/tcpdump-capture.js');
+  const { startLocalAttribution } = await import('../../agent/attribution/attribution-feed.js');
+  return { startCapture: startLocalCapture, startAttribution: startLocalAttribution };
+}
+
+async function supervisedHelpers(): Promise<ConstructorParameters<typeof import('../../agent/agent.js').Agent>[4]> {
+  const { supervisedHelpers: make } = await import('../../agent/privilege/worker.js');
+  return make({
+    send: (message) => {
+      if (process.connected) process.send!(message);
+    },
+    connected: () => process.connected === true,
+    on: (listener) => process.on('message', listener),
+  });
+}
+
+/** Ends the command with this exit status, the reason already reported (by the worker). */
+export class ExitCode extends Error {
+  override name = 'ExitCode';
+  constructor(readonly code: number) {
+    super(`exit code ${code}`);
   }
 }
 

@@ -1,0 +1,33 @@
+/**
+ * Messages between the privileged supervisor and the unprivileged worker (Node IPC channel, advanced
+ * serialization so BigInt event times cross as they are). The capture's pipe travels as the handle
+ * of the `capture` message.
+ */
+import type { ProcessInfo } from '../attribution/process-directory.js';
+import type { SocketEvent } from '../attribution/socket-events.js';
+import type { AgentConfig } from '../agent-config.js';
+import type { CaptureCounters, LiveCaptureOptions } from '../tcpdump-capture.js';
+
+/** Worker → supervisor. */
+export type WorkerMessage =
+  | { op: 'capture-start'; id: number; options: LiveCaptureOptions }
+  /** The worker reads the pipe it was sent: tcpdump may now write. */
+  | { op: 'capture-ready'; id: number }
+  | { op: 'capture-stats'; id: number }
+  | { op: 'capture-stop'; id: number }
+  | { op: 'attribution-start' };
+
+/** Supervisor → worker. */
+export type SupervisorMessage =
+  /** Sent with tcpdump's stdout as the handle. */
+  | { op: 'capture'; id: number }
+  | { op: 'capture-failed'; id: number; reason: string }
+  | { op: 'capture-counters'; id: number; counters: CaptureCounters }
+  | { op: 'capture-exited'; id: number; failure: string | null; counters: CaptureCounters }
+  | { op: 'attribution-started' }
+  | { op: 'attribution-unavailable'; reason: string }
+  | { op: 'attribution-exited' }
+  | { op: 'owner'; event: SocketEvent; owner: ProcessInfo }
+  | { op: 'stop' }
+  /** A new configuration, read and validated by the supervisor. */
+  | { op: 'reload'; config: AgentConfig };
