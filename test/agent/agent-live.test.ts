@@ -13,6 +13,7 @@
  * Needs root and the Debian packages tcpdump, iproute2, iperf3, curl, python3, iputils-ping.
  */
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -49,6 +50,15 @@ async function totalsByTuple(dataDir: string, where: string): Promise<Map<string
 async function queryRows(dataDir: string, sql: string): Promise<Record<string, unknown>[]> {
   const { stdout } = await runCommand(['node', BIN, 'query', '--data-dir', dataDir, '--format', 'json', sql]);
   return stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+function childrenOf(pid: number): number[] {
+  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+}
+
+/** A field of /proc/PID/status. */
+function status(pid: number, field: string): string {
+  return new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '';
 }
 
 /** The lab's own traffic: what both captures must see alike (ND, MLD and the like may start before either listens). */
@@ -108,6 +118,14 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     const tcpdump = lab.start('reference tcpdump', a.exec(['tcpdump', '-i', 'a0', '-s', '256', '-B', '16384', '-w', reference]));
     const agent = startAgent('agent', dataDir, config, 19469);
     await Promise.all([tcpdump.waitForOutput(/listening on/), agent.waitForOutput(/capture started/, 20_000)]);
+
+    // Privilege separation: the worker that parses packets runs unprivileged, with no capability;
+    // tcpdump has dropped to its own user; only bpftrace (and the supervisor, which parses nothing) keep root.
+    const processes = childrenOf(agent.pid!).map((pid) => ({ comm: status(pid, 'Name'), uid: Number(status(pid, 'Uid').split(/\s+/)[1]), capEff: status(pid, 'CapEff') }));
+    const worker = processes.find((p) => p.comm === 'node');
+    assert.ok(worker && worker.uid !== 0 && /^0+$/.test(worker.capEff), `unprivileged worker: ${JSON.stringify(processes)}`);
+    const tcpdumpHelper = processes.find((p) => p.comm === 'tcpdump');
+    assert.ok(tcpdumpHelper && tcpdumpHelper.uid !== 0, `tcpdump runs as its own user: ${JSON.stringify(processes)}`);
 
     await traffic();
     await sleep(2500); // tcpdump's ring timeout and the agent's flush: both captures have every packet
