@@ -2,6 +2,7 @@
  * `endsight agent`: the daemon that meters this host's traffic into the local store, and
  * `endsight up`: the agent on the embedded defaults, with a short guide printed first.
  */
+import path from 'node:path';
 import { Command, Option } from 'commander';
 import type { AgentConfig, AgentOverrides } from '../../agent/agent-config.js';
 
@@ -126,7 +127,7 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
       }
     };
     const onMessage = (message: { op: string; config?: AgentConfig }): void => {
-      if (message.op === 'stop') onStop('SIGTERM (from the supervisor)');
+      if (message.op === 'stop') onStop('stop request from the supervisor');
       if (message.op === 'reload' && message.config) apply(message.config);
     };
     const onDisconnect = (): void => onStop('the supervisor went away');
@@ -177,14 +178,17 @@ export class ExitCode extends Error {
 
 function printGuide(config: AgentConfig, dataDir: string, healthPort: number | null): void {
   const d = dataDir === '/var/lib/endsight' ? '' : ` --data-dir ${dataDir}`;
+  // As it was started: `endsight` once installed, `node bin/endsight.js` from a checkout.
+  const script = process.argv[1] ?? 'endsight';
+  const endsight = path.basename(script) === 'endsight.js' ? `node ${path.relative(process.cwd(), script) || script}` : 'endsight';
   const lines = [
     `endsight is monitoring this machine (${config.capture.interfaces.length > 0 ? config.capture.interfaces.join(', ') : 'every interface'}).`,
     `  store:   ${dataDir}`,
     healthPort === null ? '  health:  off' : `  health:  http://${config.health!.host}:${healthPort}/metrics`,
     `A flow is stored once it ends (${config.flows.idleTimeoutUs / 1e6} s without a packet, or ${config.flows.finTimeoutUs / 1e6} s after FIN/RST) ` +
       `and the next export (every ${config.flows.exportIntervalUs / 1e6} s). In another terminal:`,
-    `  endsight flows${d} --since 10m`,
-    `  endsight query${d} "SELECT direction, interface, sum(bytes) AS bytes FROM flows GROUP BY ALL ORDER BY bytes DESC"`,
+    `  ${endsight} flows${d} --since 10m`,
+    `  ${endsight} query${d} "SELECT direction, interface, sum(bytes) AS bytes FROM flows GROUP BY ALL ORDER BY bytes DESC"`,
     'Ctrl-C stops it after storing every active flow.',
   ];
   process.stdout.write(lines.join('\n') + '\n');
