@@ -100,11 +100,7 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
   const work = await mkdtemp(path.join(tmpdir(), 'endsight-agentbench-'));
   await chmod(work, 0o755); // the agent's unprivileged worker must reach its store
   try {
-    const a = await lab.addNamespace('a');
-    const b = await lab.addNamespace('b');
-    await lab.addVeth(a, 'a0', b, 'b0');
-    await runCommand(a.exec(['ip', 'addr', 'add', `${A4}/24`, 'dev', 'a0']));
-    await runCommand(b.exec(['ip', 'addr', 'add', `${B4}/24`, 'dev', 'b0']));
+    const { a, b } = await lab.addHostPair({ a4: A4, b4: B4 });
     const server = lab.start('iperf3 server', b.exec(['iperf3', '-s', '-p', '5201', '--forceflush']));
     await server.waitForOutput(/Server listening/);
 

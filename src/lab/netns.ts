@@ -235,6 +235,22 @@ export class Lab {
     }
   }
 
+  /**
+   * Two hosts on one link: namespaces `a` and `b` joined by veth a0–b0, with the given IPv4
+   * addresses (/24) and, when given, IPv6 ones (/64, no duplicate address detection, so they are
+   * usable at once).
+   */
+  async addHostPair(addresses: { a4: string; b4: string; a6?: string; b6?: string }): Promise<{ a: Netns; b: Netns }> {
+    const a = await this.addNamespace('a');
+    const b = await this.addNamespace('b');
+    await this.addVeth(a, 'a0', b, 'b0');
+    await runCommand(a.exec(['ip', 'addr', 'add', `${addresses.a4}/24`, 'dev', 'a0']));
+    await runCommand(b.exec(['ip', 'addr', 'add', `${addresses.b4}/24`, 'dev', 'b0']));
+    if (addresses.a6) await runCommand(a.exec(['ip', 'addr', 'add', `${addresses.a6}/64`, 'dev', 'a0', 'nodad']));
+    if (addresses.b6) await runCommand(b.exec(['ip', 'addr', 'add', `${addresses.b6}/64`, 'dev', 'b0', 'nodad']));
+    return { a, b };
+  }
+
   /** Starts `argv` in the background (own process group) and registers it for cleanup. */
   start(name: string, argv: readonly string[], options: SpawnOptions = {}): BackgroundProcess {
     const [file, ...args] = argv;

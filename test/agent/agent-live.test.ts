@@ -77,13 +77,7 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     lab = new Lab(`es-agent-${process.pid}`);
     work = await mkdtemp(path.join(tmpdir(), 'endsight-agent-'));
     await chmod(work, 0o755); // the agent's unprivileged worker must reach its store
-    a = await lab.addNamespace('a');
-    b = await lab.addNamespace('b');
-    await lab.addVeth(a, 'a0', b, 'b0');
-    await runCommand(a.exec(['ip', 'addr', 'add', `${A4}/24`, 'dev', 'a0']));
-    await runCommand(b.exec(['ip', 'addr', 'add', `${B4}/24`, 'dev', 'b0']));
-    await runCommand(a.exec(['ip', 'addr', 'add', `${A6}/64`, 'dev', 'a0', 'nodad']));
-    await runCommand(b.exec(['ip', 'addr', 'add', `${B6}/64`, 'dev', 'b0', 'nodad']));
+    ({ a, b } = await lab.addHostPair({ a4: A4, b4: B4, a6: A6, b6: B6 }));
     const http = lab.start('http server', b.exec(['python3', '-u', '-m', 'http.server', '--bind', '::', '8080', '--directory', REPO_ROOT]));
     const iperf = lab.start('iperf3 server', b.exec(['iperf3', '-s', '-p', '5201', '--forceflush']));
     await Promise.all([http.waitForOutput(/Serving HTTP/), iperf.waitForOutput(/Server listening/)]);

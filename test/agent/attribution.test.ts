@@ -158,13 +158,7 @@ describe('attribution: process, user and container of every flow, against ground
       writeFileSync(path.join(work, file), text, { mode: 0o644 });
     }
     await runCommand(['chmod', '755', work]);
-    a = await lab.addNamespace('a');
-    b = await lab.addNamespace('b');
-    await lab.addVeth(a, 'a0', b, 'b0');
-    await runCommand(a.exec(['ip', 'addr', 'add', `${A4}/24`, 'dev', 'a0']));
-    await runCommand(b.exec(['ip', 'addr', 'add', `${B4}/24`, 'dev', 'b0']));
-    await runCommand(a.exec(['ip', 'addr', 'add', `${A6}/64`, 'dev', 'a0', 'nodad']));
-    await runCommand(b.exec(['ip', 'addr', 'add', `${B6}/64`, 'dev', 'b0', 'nodad']));
+    ({ a, b } = await lab.addHostPair({ a4: A4, b4: B4, a6: A6, b6: B6 }));
   });
 
   after(async () => {

@@ -60,11 +60,7 @@ describe('agent CPU budget under a packet storm', { timeout: 120_000 }, () => {
     lab = new Lab(`es-budget-${process.pid}`);
     work = await mkdtemp(path.join(tmpdir(), 'endsight-budget-'));
     await chmod(work, 0o755); // the agent's unprivileged worker must reach its store
-    a = await lab.addNamespace('a');
-    b = await lab.addNamespace('b');
-    await lab.addVeth(a, 'a0', b, 'b0');
-    await runCommand(a.exec(['ip', 'addr', 'add', `${A4}/24`, 'dev', 'a0']));
-    await runCommand(b.exec(['ip', 'addr', 'add', `${B4}/24`, 'dev', 'b0']));
+    ({ a, b } = await lab.addHostPair({ a4: A4, b4: B4 }));
   });
 
   after(async () => {

@@ -64,11 +64,7 @@ describe('pre-encryption visibility on an OpenVPN tunnel', { timeout: 120_000 },
     lab = new Lab(`es-vpn-${process.pid}`);
     work = await mkdtemp(path.join(tmpdir(), 'endsight-vpn-'));
     await chmod(work, 0o755); // the agent's unprivileged worker must reach its store
-    a = await lab.addNamespace('a');
-    b = await lab.addNamespace('b');
-    await lab.addVeth(a, 'a0', b, 'b0');
-    await runCommand(a.exec(['ip', 'addr', 'add', `${A_WIRE}/24`, 'dev', 'a0']));
-    await runCommand(b.exec(['ip', 'addr', 'add', `${B_WIRE}/24`, 'dev', 'b0']));
+    ({ a, b } = await lab.addHostPair({ a4: A_WIRE, b4: B_WIRE }));
   });
 
   after(async () => {

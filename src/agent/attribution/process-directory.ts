@@ -18,19 +18,12 @@
  */
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
+import type { FlowOwner } from '../../flow/index.js';
 import { containerName } from './container-name.js';
 import type { SocketEvent } from './socket-events.js';
 
-export interface ProcessInfo {
-  pid: number;
-  uid: number;
-  process: string;
-  command: string | null;
-  username: string | null;
-  container: string | null;
-  /** The tun/tap interface this process holds open (a userspace VPN such as OpenVPN), or null. */
-  tunnel: string | null;
-}
+/** What a flow's record says about the process behind it (the flow meter's FlowOwner). */
+export type ProcessInfo = FlowOwner;
 
 const MAX_COMMAND_LENGTH = 1024;
 const CGROUP_WALK_INTERVAL_MS = 10_000;
