@@ -14,7 +14,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -175,6 +175,38 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     assert.deepEqual(rows, [{ proto: 1, dst_addr: B4, packets: 2 }], 'echo requests before the reload only; none after `not icmp and not icmp6`');
     const tcp = await queryRows(dataDir, `SELECT count(*) AS n FROM flows WHERE proto = 6 AND dst_port = 8080`);
     assert.equal(Number(tcp[0].n), 1, 'other traffic is still captured after the reload');
+  });
+
+  it('without bpftrace goes on unattributed and says why; follows an address added while it runs', async () => {
+    // A PATH without bpftrace: node and tcpdump only.
+    const bin = path.join(work, 'bin-without-bpftrace');
+    await mkdir(bin);
+    for (const program of ['node', 'tcpdump', 'ip', 'mount']) {
+      const found = (await runCommand(['sh', '-c', `command -v ${program}`])).stdout.trim();
+      await symlink(found, path.join(bin, program));
+    }
+    const dataDir = path.join(work, 'degraded');
+    const config = path.join(work, 'degraded.yaml');
+    await writeFile(config, 'flows:\n  export_interval: 1s\n  fin_timeout: 1s\n');
+    const agent = lab.start('agent (no bpftrace)', a.exec(['env', `PATH=${bin}`, 'node', BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', '127.0.0.1:19474']), {});
+    await agent.waitForOutput(/capture started/, 20_000);
+    assert.match(agent.stderr, /attribution unavailable: process, user and container stay NULL.*bpftrace is not installed: apt-get install bpftrace|bpftrace is not installed: apt-get install bpftrace.*attribution unavailable/);
+    const metrics = (await runCommand(a.exec(['curl', '-s', 'http://127.0.0.1:19474/metrics']))).stdout;
+    assert.match(metrics, /^endsight_attribution_up 0$/m);
+    // A new address on a0, used at once.
+    const added = '10.77.0.11';
+    await runCommand(a.exec(['ip', 'addr', 'add', `${added}/24`, 'dev', 'a0']));
+    await sleep(1500); // the agent re-reads the host's addresses every second
+    await runCommand(a.exec(['curl', '-s', '-o', '/dev/null', '--interface', added, `http://${B4}:8080/package.json`]));
+    await sleep(2500);
+    await agent.stop('SIGTERM', 20_000);
+    assert.equal(agent.exitCode, 0, agent.stderr);
+    await runCommand(a.exec(['ip', 'addr', 'del', `${added}/24`, 'dev', 'a0']));
+    const rows = await queryRows(dataDir, `SELECT src_addr, direction, process FROM flows WHERE proto = 6 AND (src_addr = '${added}' OR dst_addr = '${added}') ORDER BY src_addr`);
+    assert.deepEqual(rows, [
+      { src_addr: added, direction: 'out', process: null }, // '10.77.0.11' sorts before '10.77.0.2'
+      { src_addr: B4, direction: 'in', process: null },
+    ]);
   });
 
   it('survives kill -9 under load: the store stays readable, exported flows stay, capture resumes after restart', async () => {
