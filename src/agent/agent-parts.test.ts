@@ -166,7 +166,7 @@ describe('health metrics', () => {
       interfaces: 2,
       hostAddresses: 3,
       attributionUnavailable: null,
-      attribution: { events: 9, flows: 4, attributed: 3, ambiguous: 0, unknown: 1, byMeans: { sendReceive: 2, connect: 0, both: 1 } },
+      attribution: { events: 9, flows: 4, attributed: 3, ambiguous: 0, unknown: 1, byMeans: { sendReceive: 2, connect: 0, both: 1 }, otherNamespace: 0 },
       socketsKnown: 5,
       eventDelayMaxMs: 3,
       sampling: 8,

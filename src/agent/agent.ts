@@ -17,7 +17,7 @@ import type { FlowStore, FlushResult } from '../store/index.js';
 import type { AgentConfig } from './agent-config.js';
 import type { AttributionFeed, StartAttribution } from './attribution/attribution-feed.js';
 import type { ProcessInfo } from './attribution/process-directory.js';
-import type { SocketEvent } from './attribution/socket-events.js';
+import { ownNetworkNamespace, type SocketEvent } from './attribution/socket-events.js';
 import { SocketOwners, type AttributionStats } from './attribution/socket-owners.js';
 import { CpuBudget } from './cpu-budget.js';
 import { HostAddresses } from './host-addresses.js';
@@ -98,6 +98,7 @@ export class Agent {
     this.interfaces = new HostInterfaces(config.capture.interfaces);
     this.cpuBudget = new CpuBudget(config.capture.cpuBudget);
     this.owners = new SocketOwners(this.addresses, {
+      ownNetns: ownNetworkNamespace(),
       lookbackUs: SOCKET_REPORT_INTERVAL_US + config.flows.idleTimeoutUs,
       retentionUs: config.flows.idleTimeoutUs + 2 * DELIVERY_SLACK_US + 120_000_000,
       maxKeys: Math.max(65_536, 2 * config.flows.maxFlows),

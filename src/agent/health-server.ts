@@ -87,6 +87,7 @@ export function formatMetrics(s: AgentStatus): string {
   lines.push(`endsight_flows_attributed_by_means_total{means="send_receive"} ${s.attribution.byMeans.sendReceive}`);
   lines.push(`endsight_flows_attributed_by_means_total{means="connect"} ${s.attribution.byMeans.connect}`);
   lines.push(`endsight_flows_attributed_by_means_total{means="both"} ${s.attribution.byMeans.both}`);
+  metric('endsight_flows_attributed_other_namespace_total', 'counter', "Attributed flows whose socket was in another network namespace (a container's).", s.attribution.otherNamespace);
   metric(
     'endsight_flows_attributed_ratio',
     'gauge',

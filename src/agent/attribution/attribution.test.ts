@@ -35,12 +35,12 @@ function flowKey(src: string, srcPort: number, dst: string, dstPort: number, pro
 
 describe('parseSocketEvent', () => {
   it('reads both kinds, unwraps IPv4-mapped addresses, keeps names with spaces', () => {
-    assert.deepEqual(event('S 6 10 ::ffff:10.0.0.1 8080 ::ffff:10.0.0.2 5000 42 1000 77 123456789 Web Content'), {
+    assert.deepEqual(event('S 6 10 ::ffff:10.0.0.1 8080 ::ffff:10.0.0.2 5000 42 1000 77 1000 123456789 Web Content'), {
       kind: 'S', protocol: 6, localAddr: '10.0.0.1', localPort: 8080, remoteAddr: '10.0.0.2', remotePort: 5000,
-      pid: 42, uid: 1000, cgroupId: 77, monotonicNs: 123456789n, comm: 'Web Content',
+      pid: 42, uid: 1000, cgroupId: 77, netns: 1000, monotonicNs: 123456789n, comm: 'Web Content',
     });
-    assert.equal(event('C 6 2 10.0.0.1 40000 10.0.0.2 80 7 0 1 5 curl').kind, 'C');
-    for (const bad of ['Attaching 6 probes...', 'S 1 2 a 1 b 2 3 4 5 6 x', 'S 6 2 10.0.0.1 x 10.0.0.2 80 7 0 1 5 curl', '']) {
+    assert.equal(event('C 6 2 10.0.0.1 40000 10.0.0.2 80 7 0 1 1000 5 curl').kind, 'C');
+    for (const bad of ['Attaching 6 probes...', 'S 1 2 a 1 b 2 3 4 5 1000 6 x', 'S 6 2 10.0.0.1 x 10.0.0.2 80 7 0 1 1000 5 curl', '']) {
       assert.equal(parseSocketEvent(bad), null, bad);
     }
   });
@@ -60,12 +60,12 @@ describe('parseSocketEvent', () => {
 
 describe('socketKey', () => {
   it('files connected sockets by 4-tuple, unconnected UDP by local address or wildcard', () => {
-    assert.equal(socketKey(event('S 6 2 10.0.0.1 40000 10.0.0.2 80 1 0 1 5 a')), '6 10.0.0.1 40000 10.0.0.2 80');
-    assert.equal(socketKey(event('S 17 2 10.0.0.1 53 0.0.0.0 0 1 0 1 5 a')), '17 10.0.0.1 53');
-    assert.equal(socketKey(event('S 17 2 0.0.0.0 53 0.0.0.0 0 1 0 1 5 a')), '17 *4 53');
-    assert.equal(socketKey(event('S 17 10 :: 53 :: 0 1 0 1 5 a')), '17 *6 53');
-    assert.equal(socketKey(event('S 6 2 0.0.0.0 0 0.0.0.0 0 1 0 1 5 a')), null, 'no local port yet');
-    assert.equal(socketKey(event('S 6 2 10.0.0.1 80 0.0.0.0 0 1 0 1 5 a')), null, 'an unconnected TCP socket carries no flow');
+    assert.equal(socketKey(event('S 6 2 10.0.0.1 40000 10.0.0.2 80 1 0 1 1000 5 a')), '6 10.0.0.1 40000 10.0.0.2 80');
+    assert.equal(socketKey(event('S 17 2 10.0.0.1 53 0.0.0.0 0 1 0 1 1000 5 a')), '17 10.0.0.1 53');
+    assert.equal(socketKey(event('S 17 2 0.0.0.0 53 0.0.0.0 0 1 0 1 1000 5 a')), '17 *4 53');
+    assert.equal(socketKey(event('S 17 10 :: 53 :: 0 1 0 1 1000 5 a')), '17 *6 53');
+    assert.equal(socketKey(event('S 6 2 0.0.0.0 0 0.0.0.0 0 1 0 1 1000 5 a')), null, 'no local port yet');
+    assert.equal(socketKey(event('S 6 2 10.0.0.1 80 0.0.0.0 0 1 0 1 1000 5 a')), null, 'an unconnected TCP socket carries no flow');
   });
 });
 
@@ -76,7 +76,7 @@ describe('SocketOwners', () => {
       { address: '2001:db8::1', netmask: 'ffff:ffff:ffff:ffff::', family: 'IPv6', mac: '', internal: false, cidr: '2001:db8::1/64' },
     ],
   }) as never);
-  const make = (): SocketOwners => new SocketOwners(host, { lookbackUs: 100 * S, retentionUs: 300 * S, maxKeys: 1000 });
+  const make = (): SocketOwners => new SocketOwners(host, { ownNetns: 1000, lookbackUs: 100 * S, retentionUs: 300 * S, maxKeys: 1000 });
   const ownerOf = (owners: SocketOwners, src: string, sp: number, dst: string, dp: number, proto: number, start = 10 * S, end = 11 * S): number | null => {
     const { key, v } = flowKey(src, sp, dst, dp, proto);
     return owners.ownerOf(key, v, start, end)?.pid ?? null;
@@ -84,7 +84,7 @@ describe('SocketOwners', () => {
 
   it('gives an outgoing flow, and its reply, to the local socket', () => {
     const owners = make();
-    owners.record(event('S 6 2 10.0.0.1 40000 192.0.2.9 443 5 0 1 5 curl'), owner(5), 10 * S);
+    owners.record(event('S 6 2 10.0.0.1 40000 192.0.2.9 443 5 0 1 1000 5 curl'), owner(5), 10 * S);
     assert.equal(ownerOf(owners, '10.0.0.1', 40000, '192.0.2.9', 443, 6), 5);
     assert.equal(ownerOf(owners, '192.0.2.9', 443, '10.0.0.1', 40000, 6), 5);
     assert.equal(ownerOf(owners, '192.0.2.9', 443, '10.0.0.1', 40001, 6), null, 'another port');
@@ -93,37 +93,51 @@ describe('SocketOwners', () => {
 
   it('finds unconnected UDP sockets by address, then by wildcard (IPv4 also on a :: socket), only for local addresses', () => {
     const owners = make();
-    owners.record(event('S 17 10 :: 53 :: 0 7 0 1 5 dnsd'), owner(7), 10 * S);
+    owners.record(event('S 17 10 :: 53 :: 0 7 0 1 1000 5 dnsd'), owner(7), 10 * S);
     assert.equal(ownerOf(owners, '192.0.2.9', 5353, '10.0.0.1', 53, 17), 7, 'v4 query to a dual-stack socket');
     assert.equal(ownerOf(owners, '10.0.0.1', 53, '192.0.2.9', 5353, 17), 7, 'its answer');
     assert.equal(ownerOf(owners, '192.0.2.9', 53, '192.0.2.8', 5353, 17), null, 'a remote port 53 is not ours');
     assert.equal(ownerOf(owners, '192.0.2.9', 53, '10.0.0.1', 40000, 17), null, 'a reply from a remote DNS server to a port we have no socket on');
-    owners.record(event('S 17 2 10.0.0.1 53 0.0.0.0 0 8 0 1 5 other'), owner(8), 10 * S);
+    owners.record(event('S 17 2 10.0.0.1 53 0.0.0.0 0 8 0 1 1000 5 other'), owner(8), 10 * S);
     assert.equal(ownerOf(owners, '192.0.2.9', 5353, '10.0.0.1', 53, 17), 8, 'the more specific socket first');
     assert.equal(ownerOf(owners, '10.0.0.1', 53, '192.0.2.9', 5353, 6), null, 'TCP never matches a UDP socket');
   });
 
   it('leaves a flow unattributed when two processes used its socket key in its time span', () => {
     const owners = make();
-    owners.record(event('S 17 2 0.0.0.0 9000 0.0.0.0 0 1 0 1 5 a'), owner(1), 10 * S);
-    owners.record(event('S 17 2 0.0.0.0 9000 0.0.0.0 0 2 0 1 5 b'), owner(2), 12 * S);
+    owners.record(event('S 17 2 0.0.0.0 9000 0.0.0.0 0 1 0 1 1000 5 a'), owner(1), 10 * S);
+    owners.record(event('S 17 2 0.0.0.0 9000 0.0.0.0 0 2 0 1 1000 5 b'), owner(2), 12 * S);
     assert.equal(ownerOf(owners, '10.0.0.1', 9000, '192.0.2.1', 1, 17, 10 * S, 13 * S), null);
     assert.equal(owners.statistics().ambiguous, 1);
     // Long after the first process's last sighting, only the second counts.
     assert.equal(ownerOf(owners, '10.0.0.1', 9000, '192.0.2.1', 1, 17, 200 * S, 201 * S), null, 'nothing seen near 200 s');
-    owners.record(event('S 17 2 0.0.0.0 9000 0.0.0.0 0 2 0 1 5 b'), owner(2), 200 * S);
+    owners.record(event('S 17 2 0.0.0.0 9000 0.0.0.0 0 2 0 1 1000 5 b'), owner(2), 200 * S);
     assert.equal(ownerOf(owners, '10.0.0.1', 9000, '192.0.2.1', 1, 17, 200 * S, 201 * S), 2);
+  });
+
+  it("uses other namespaces' sockets (containers) only for flows through the host, by exact tuple, never over loopback", () => {
+    const owners = make();
+    owners.record(event('S 6 2 172.17.0.2 40000 192.0.2.9 443 9 0 1 2000 5 curl'), owner(9), 10 * S);
+    owners.record(event('S 17 2 0.0.0.0 53 0.0.0.0 0 8 0 1 2000 5 dnsd'), owner(8), 10 * S);
+    owners.record(event('S 6 2 127.0.0.1 40000 127.0.0.1 80 7 0 1 2000 5 other'), owner(7), 10 * S);
+    assert.equal(ownerOf(owners, '172.17.0.2', 40000, '192.0.2.9', 443, 6), 9, 'a container connection through the host');
+    assert.equal(ownerOf(owners, '192.0.2.9', 443, '172.17.0.2', 40000, 6), 9, 'its reply');
+    assert.equal(ownerOf(owners, '192.0.2.9', 5353, '172.17.0.3', 53, 17), null, "another namespace's wildcard socket is never used");
+    assert.equal(ownerOf(owners, '127.0.0.1', 40000, '127.0.0.1', 80, 6), null, "another namespace's loopback is not ours");
+    owners.record(event('S 6 2 10.0.0.1 40001 172.17.0.2 443 9 0 1 2000 5 curl'), owner(9), 10 * S);
+    assert.equal(ownerOf(owners, '10.0.0.1', 40001, '172.17.0.2', 443, 6), null, 'a flow from a host address belongs to a host socket');
+    assert.equal(owners.statistics().otherNamespace, 2);
   });
 
   it('does not use a sighting from after the flow ended', () => {
     const owners = make();
-    owners.record(event('S 6 2 10.0.0.1 40000 192.0.2.9 443 5 0 1 5 curl'), owner(5), 100 * S);
+    owners.record(event('S 6 2 10.0.0.1 40000 192.0.2.9 443 5 0 1 1000 5 curl'), owner(5), 100 * S);
     assert.equal(ownerOf(owners, '10.0.0.1', 40000, '192.0.2.9', 443, 6, 10 * S, 11 * S), null);
   });
 
   it('forgets sightings after the retention and bounds the number of keys', () => {
-    const owners = new SocketOwners(host, { lookbackUs: 100 * S, retentionUs: 300 * S, maxKeys: 10 });
-    for (let i = 0; i < 20; i++) owners.record(event(`S 6 2 10.0.0.1 ${40000 + i} 192.0.2.9 443 5 0 1 5 curl`), owner(5), 10 * S);
+    const owners = new SocketOwners(host, { ownNetns: 1000, lookbackUs: 100 * S, retentionUs: 300 * S, maxKeys: 10 });
+    for (let i = 0; i < 20; i++) owners.record(event(`S 6 2 10.0.0.1 ${40000 + i} 192.0.2.9 443 5 0 1 1000 5 curl`), owner(5), 10 * S);
     assert.equal(owners.size, 10);
     owners.expire(400 * S);
     assert.equal(owners.size, 0);
@@ -164,7 +178,7 @@ describe('ProcessDirectory', () => {
       const passwd = path.join(root, 'passwd');
       writeFileSync(passwd, 'root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\n');
       const directory = new ProcessDirectory(proc, passwd);
-      const e = event('S 6 2 10.0.0.1 40000 192.0.2.9 443 42 1000 9 5 curl');
+      const e = event('S 6 2 10.0.0.1 40000 192.0.2.9 443 42 1000 9 1000 5 curl');
       const info = { pid: 42, uid: 1000, process: 'curl', command: 'curl -s http://x/', username: 'alice', container: 'backup.service', tunnel: null };
       assert.deepEqual(directory.describe(e), info);
       rmSync(dir, { recursive: true });

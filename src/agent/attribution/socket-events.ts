@@ -16,15 +16,26 @@
  *   context's. This covers connections that never carry data (refused, scans).
  * State changes in softirq context (a SYN arriving for a listening socket) name whatever process
  * was running, so they are never used for ownership.
- * Tracepoints fire for every network namespace; only sockets of the agent's own namespace (`$1`, its
- * inode number) are reported, since the same addresses (127.0.0.1, container subnets) recur in others.
+ * Tracepoints fire for every network namespace, and each event names its socket's namespace (the
+ * inode number of /proc/PID/ns/net): containers with their own network stack are on this host too,
+ * but the same addresses (127.0.0.1) recur in every namespace, so socket-owners.ts keeps them apart.
  *
  * One line per event on bpftrace's stdout, the process name (the thread group leader's, not the
  * thread's: dig's sockets are used by threads named isc-net-0000) last because it may hold spaces:
- *   S|C proto family local_addr local_port remote_addr remote_port pid uid cgroup_id monotonic_ns comm
+ *   S|C proto family local_addr local_port remote_addr remote_port pid uid cgroup_id netns monotonic_ns comm
  */
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { existsSync, readlinkSync } from 'node:fs';
+
+/** This process's network namespace, as socket events name it; null when /proc does not say. */
+export function ownNetworkNamespace(): number | null {
+  try {
+    const inode = /net:\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/net'))?.[1];
+    return inode === undefined ? null : Number(inode);
+  } catch {
+    return null;
+  }
+}
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 
@@ -41,6 +52,8 @@ export interface SocketEvent {
   uid: number;
   /** cgroup v2 id (the inode number of the cgroup's directory). */
   cgroupId: number;
+  /** The socket's network namespace (inode number of its /proc/PID/ns/net). */
+  netns: number;
   /** CLOCK_MONOTONIC time of the event, ns (bpf_ktime_get_ns), to measure how late it arrives. */
   monotonicNs: bigint;
   comm: string;
@@ -57,26 +70,26 @@ export const SOCKET_EVENTS_PROGRAM = String.raw`
 BEGIN { printf("READY\n"); }
 
 tracepoint:sock:sock_send_length, tracepoint:sock:sock_recv_length
-/ (args->protocol == 6 || args->protocol == 17) && ((struct sock *)args->sk)->__sk_common.skc_net.net->ns.inum == $1 /
+/ args->protocol == 6 || args->protocol == 17 /
 {
   $c = ((struct sock *)args->sk)->__sk_common;
   // Keyed by the ports and addresses too: a closed socket's memory is soon reused for a new one.
   if (@seen[args->sk, $c.skc_portpair, $c.skc_addrpair] != pid) {
     @seen[args->sk, $c.skc_portpair, $c.skc_addrpair] = pid;
     if ($c.skc_family == ${AF_INET}) {
-      printf("S %d 2 %s %d %s %d %d %d %llu %llu %s\n", args->protocol, ntop($c.skc_rcv_saddr), $c.skc_num,
-        ntop($c.skc_daddr), bswap($c.skc_dport), pid, uid, cgroup, nsecs, curtask->group_leader->comm);
+      printf("S %d 2 %s %d %s %d %d %d %llu %u %llu %s\n", args->protocol, ntop($c.skc_rcv_saddr), $c.skc_num,
+        ntop($c.skc_daddr), bswap($c.skc_dport), pid, uid, cgroup, $c.skc_net.net->ns.inum, nsecs, curtask->group_leader->comm);
     } else {
-      printf("S %d 10 %s %d %s %d %d %d %llu %llu %s\n", args->protocol, ntop($c.skc_v6_rcv_saddr.in6_u.u6_addr8), $c.skc_num,
-        ntop($c.skc_v6_daddr.in6_u.u6_addr8), bswap($c.skc_dport), pid, uid, cgroup, nsecs, curtask->group_leader->comm);
+      printf("S %d 10 %s %d %s %d %d %d %llu %u %llu %s\n", args->protocol, ntop($c.skc_v6_rcv_saddr.in6_u.u6_addr8), $c.skc_num,
+        ntop($c.skc_v6_daddr.in6_u.u6_addr8), bswap($c.skc_dport), pid, uid, cgroup, $c.skc_net.net->ns.inum, nsecs, curtask->group_leader->comm);
     }
   }
 }
 
-tracepoint:sock:inet_sock_set_state
-/ args->newstate == 2 && ((struct sock *)args->skaddr)->__sk_common.skc_net.net->ns.inum == $1 /
+tracepoint:sock:inet_sock_set_state / args->newstate == 2 /
 {
   @cpid[args->skaddr] = pid;
+  @cns[args->skaddr] = ((struct sock *)args->skaddr)->__sk_common.skc_net.net->ns.inum;
   @cuid[args->skaddr] = uid;
   @ccg[args->skaddr] = cgroup;
   @ccomm[args->skaddr] = curtask->group_leader->comm;
@@ -85,16 +98,17 @@ tracepoint:sock:inet_sock_set_state
 tracepoint:sock:inet_sock_set_state / args->newstate != 2 && @cpid[args->skaddr] != 0 /
 {
   if (args->family == ${AF_INET}) {
-    printf("C %d 2 %s %d %s %d %d %d %llu %llu %s\n", args->protocol, ntop(args->saddr), args->sport,
-      ntop(args->daddr), args->dport, @cpid[args->skaddr], @cuid[args->skaddr], @ccg[args->skaddr], nsecs, @ccomm[args->skaddr]);
+    printf("C %d 2 %s %d %s %d %d %d %llu %u %llu %s\n", args->protocol, ntop(args->saddr), args->sport,
+      ntop(args->daddr), args->dport, @cpid[args->skaddr], @cuid[args->skaddr], @ccg[args->skaddr], @cns[args->skaddr], nsecs, @ccomm[args->skaddr]);
   } else {
-    printf("C %d 10 %s %d %s %d %d %d %llu %llu %s\n", args->protocol, ntop(args->saddr_v6), args->sport,
-      ntop(args->daddr_v6), args->dport, @cpid[args->skaddr], @cuid[args->skaddr], @ccg[args->skaddr], nsecs, @ccomm[args->skaddr]);
+    printf("C %d 10 %s %d %s %d %d %d %llu %u %llu %s\n", args->protocol, ntop(args->saddr_v6), args->sport,
+      ntop(args->daddr_v6), args->dport, @cpid[args->skaddr], @cuid[args->skaddr], @ccg[args->skaddr], @cns[args->skaddr], nsecs, @ccomm[args->skaddr]);
   }
   delete(@cpid[args->skaddr]);
   delete(@cuid[args->skaddr]);
   delete(@ccg[args->skaddr]);
   delete(@ccomm[args->skaddr]);
+  delete(@cns[args->skaddr]);
 }
 
 interval:s:10 { clear(@seen); }
@@ -102,7 +116,7 @@ interval:s:10 { clear(@seen); }
 
 /** Parses one line of the program's output; null for anything else (bpftrace's own messages). */
 export function parseSocketEvent(line: string): SocketEvent | null {
-  const m = /^([SC]) (6|17) (2|10) (\S+) (\d+) (\S+) (\d+) (\d+) (\d+) (\d+) (\d+) (.*)$/.exec(line);
+  const m = /^([SC]) (6|17) (2|10) (\S+) (\d+) (\S+) (\d+) (\d+) (\d+) (\d+) (\d+) (\d+) (.*)$/.exec(line);
   if (m === null) return null;
   return {
     kind: m[1] as 'S' | 'C',
@@ -114,8 +128,9 @@ export function parseSocketEvent(line: string): SocketEvent | null {
     pid: Number(m[8]),
     uid: Number(m[9]),
     cgroupId: Number(m[10]),
-    monotonicNs: BigInt(m[11]),
-    comm: m[12],
+    netns: Number(m[11]),
+    monotonicNs: BigInt(m[12]),
+    comm: m[13],
   };
 }
 
@@ -141,9 +156,7 @@ export class SocketEvents {
       );
     }
     // Up to 256k sockets in use per 10 s before the seen-map overflows into one event per message.
-    const netns = /net:\[(\d+)\]/.exec(readlinkSync('/proc/self/ns/net'))?.[1];
-    if (netns === undefined) throw new AttributionUnavailable('cannot read this process\'s network namespace from /proc/self/ns/net');
-    const child = spawn(bpftrace, ['-B', 'line', '-e', SOCKET_EVENTS_PROGRAM, netns], {
+    const child = spawn(bpftrace, ['-B', 'line', '-e', SOCKET_EVENTS_PROGRAM], {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true, // stopped by the agent, not by a signal to the agent's process group
       env: { ...process.env, BPFTRACE_MAP_KEYS_MAX: '262144' },

@@ -9,6 +9,10 @@
  *   2. UDP only: the local address and port of an unconnected socket;
  *   3. UDP only: the local port of a socket bound to the wildcard address (0.0.0.0, or :: which
  *      also receives IPv4 unless IPV6_V6ONLY).
+ * Sockets of other network namespaces on this host (containers with their own network stack) are
+ * kept apart, under their exact 4-tuple or UDP local address only, and used only for flows that
+ * pass through the host (`transit`: neither address is the host's) and involve no loopback address:
+ * a flow to or from one of the host's addresses belongs to a socket of the host's own namespace.
  * At the first step that finds sightings overlapping the flow in time, every such sighting must
  * name the same process, or the flow stays unattributed (`ambiguous`): a port reused by another
  * process, a socket shared by several. A sighting overlaps a flow when the socket was seen no
@@ -36,6 +40,8 @@ interface Sighting {
 }
 
 export interface SocketOwnersOptions {
+  /** The agent's network namespace (inode), or null when unknown: then only its own sockets would match, and none do. */
+  ownNetns: number | null;
   /** How long before a flow's start a sighting still counts: the re-report interval plus the idle timeout. */
   lookbackUs: number;
   /** Sightings not renewed for this long are forgotten. */
@@ -52,11 +58,15 @@ export interface AttributionStats {
   unknown: number;
   /** Attributed flows by the means whose sighting decided: send/receive tracepoints, connect tracepoint, both. */
   byMeans: { sendReceive: number; connect: number; both: number };
+  /** Attributed flows whose socket was in another network namespace (a container's). */
+  otherNamespace: number;
 }
 
 export class SocketOwners {
   private readonly byKey = new Map<string, Sighting[]>();
-  private readonly stats: AttributionStats = { events: 0, flows: 0, attributed: 0, ambiguous: 0, unknown: 0, byMeans: { sendReceive: 0, connect: 0, both: 0 } };
+  private readonly stats: AttributionStats = {
+    events: 0, flows: 0, attributed: 0, ambiguous: 0, unknown: 0, byMeans: { sendReceive: 0, connect: 0, both: 0 }, otherNamespace: 0,
+  };
 
   constructor(
     private readonly host: HostAddresses,
@@ -66,8 +76,10 @@ export class SocketOwners {
   /** Records that `owner` used the socket of `event` at `nowUs`. */
   record(event: SocketEvent, owner: ProcessInfo, nowUs: number): void {
     this.stats.events++;
-    const key = socketKey(event);
-    if (key === null) return;
+    const own = event.netns === this.options.ownNetns;
+    const local = socketKey(event);
+    if (local === null || (!own && local.includes('*'))) return; // wildcard sockets of other namespaces would match too much
+    const key = own ? local : `x ${local}`;
     let sightings = this.byKey.get(key);
     if (sightings === undefined) {
       sightings = [];
@@ -116,6 +128,9 @@ export class SocketOwners {
       candidates = lookupKeys(protocol, v, src, srcPort, dst, dstPort);
     } else if (direction === 'in') {
       candidates = lookupKeys(protocol, v, dst, dstPort, src, srcPort);
+    } else if (!isLoopback(src) && !isLoopback(dst)) {
+      // Through the host: a container's socket (another namespace), sending side first.
+      candidates = [...foreignKeys(protocol, src, srcPort, dst, dstPort), ...foreignKeys(protocol, dst, dstPort, src, srcPort)];
     } else {
       this.stats.unknown++;
       return null;
@@ -131,6 +146,7 @@ export class SocketOwners {
         return null;
       }
       this.stats.attributed++;
+      if (candidate.startsWith('x ')) this.stats.otherNamespace++;
       const means = overlapping.reduce((m, s) => m | s.means, 0);
       if (means === 1) this.stats.byMeans.sendReceive++;
       else if (means === 2) this.stats.byMeans.connect++;
@@ -167,6 +183,17 @@ function lookupKeys(protocol: number, v: 4 | 6, local: string, localPort: number
     if (v === 4) keys.push(`${protocol} *6 ${localPort}`);
   }
   return keys;
+}
+
+/** Keys of sockets in other namespaces: the exact 4-tuple, and for UDP the specific local address. */
+function foreignKeys(protocol: number, local: string, localPort: number, remote: string, remotePort: number): string[] {
+  const keys = [`x ${protocol} ${local} ${localPort} ${remote} ${remotePort}`];
+  if (protocol === UDP) keys.push(`x ${protocol} ${local} ${localPort}`);
+  return keys;
+}
+
+function isLoopback(address: string): boolean {
+  return address.startsWith('127.') || address === '::1';
 }
 
 function isWildcard(address: string): boolean {

@@ -1,0 +1,115 @@
+/**
+ * Attribution of a container with its own network stack (issue 3: "container (Docker/containerd/
+ * Kubernetes id …)"). Namespace C plays the container: its own network namespace behind the
+ * monitored host A (a veth pair, A routes), and its process in a cgroup named as Docker names its
+ * containers (`…/docker-<64 hex>.scope`). B is a server on the far side of A.
+ *
+ *   C (container, 10.91.0.2) ── c0 ── A (agent, routes) ── a0 ── B (web server, 10.82.0.2)
+ *
+ * The agent on A sees the connection twice, on c0 and on a0, passing through (direction transit).
+ * The records from C must name curl, its user and `docker/<id>`; those from B the web server (B is a
+ * namespace on the same kernel); a ping (no socket) stays unattributed.
+ * Needs root, bpftrace, tcpdump, curl, python3, iproute2, util-linux.
+ */
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, it } from 'node:test';
+import { Lab, requirePrograms, runCommand, sleep, type Netns } from '../../src/lab/netns.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const BIN = path.join(REPO_ROOT, 'bin', 'endsight.js');
+const A4 = '10.82.0.1';
+const B4 = '10.82.0.2';
+const A_TO_C = '10.91.0.1';
+const C4 = '10.91.0.2';
+
+function cgroup2Root(): string {
+  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
+    const [left, right] = line.split(' - ');
+    if (right?.startsWith('cgroup2 ')) return left.split(' ')[4];
+  }
+  throw new Error('no cgroup v2 hierarchy mounted');
+}
+
+describe('attribution of a container with its own network namespace', { timeout: 120_000 }, () => {
+  let lab: Lab;
+  let a: Netns;
+  let b: Netns;
+  let c: Netns;
+  let work: string;
+  const containerId = randomBytes(32).toString('hex');
+  const cgroupParent = path.join(cgroup2Root(), `endsight-test-${process.pid}`);
+  const cgroup = path.join(cgroupParent, `docker-${containerId}.scope`);
+
+  before(async () => {
+    requirePrograms({ bpftrace: 'bpftrace', tcpdump: 'tcpdump', curl: 'curl', python3: 'python3', ip: 'iproute2' });
+    lab = new Lab(`es-ctr-${process.pid}`);
+    work = await mkdtemp(path.join(tmpdir(), 'endsight-container-'));
+    await chmod(work, 0o755); // the agent's unprivileged worker must reach its store
+    ({ a, b } = await lab.addHostPair({ a4: A4, b4: B4 }));
+    c = await lab.addNamespace('c');
+    await lab.addVeth(a, 'c0', c, 'eth0');
+    await runCommand(a.exec(['ip', 'addr', 'add', `${A_TO_C}/24`, 'dev', 'c0']));
+    await runCommand(c.exec(['ip', 'addr', 'add', `${C4}/24`, 'dev', 'eth0']));
+    await runCommand(c.exec(['ip', 'route', 'add', 'default', 'via', A_TO_C]));
+    await runCommand(b.exec(['ip', 'route', 'add', '10.91.0.0/24', 'via', A4]));
+    await runCommand(a.exec(['sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']));
+    mkdirSync(cgroup, { recursive: true });
+  });
+
+  after(async () => {
+    const problems = (await lab?.cleanup()) ?? [];
+    for (const dir of [cgroup, cgroupParent]) {
+      try {
+        rmdirSync(dir);
+      } catch (error) {
+        problems.push(`rmdir ${dir}: ${String(error)}`);
+      }
+    }
+    if (work) await rm(work, { recursive: true, force: true });
+    assert.deepEqual(problems, [], 'cleanup');
+  });
+
+  it('names the process and the container of a connection that passes through the host', async () => {
+    const web = lab.start('web server', b.exec(['python3', '-u', '-m', 'http.server', '--bind', '0.0.0.0', '8080', '--directory', REPO_ROOT]));
+    await web.waitForOutput(/Serving HTTP/);
+    const config = path.join(work, 'agent.yaml');
+    writeFileSync(config, 'flows:\n  export_interval: 1s\n  fin_timeout: 1s\n');
+    const dataDir = path.join(work, 'store');
+    const agent = lab.start('agent', a.exec(['node', BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', 'off']));
+    await agent.waitForOutput(/capture started/, 30_000);
+    assert.match(agent.stderr, /attribution started/);
+
+    // The "container's" process: joins the cgroup, then enters the namespace (ip netns exec keeps the pid).
+    const curl = lab.start('curl in the container', ['sh', '-c', `echo $$ > ${path.join(cgroup, 'cgroup.procs')} && exec ${c.exec(['curl', '-sf', '-o', '/dev/null', `http://${B4}:8080/README.md`]).join(' ')}`]);
+    await curl.waitForExit(30_000);
+    assert.equal(curl.exitCode, 0, curl.stderr);
+    await runCommand(c.exec(['ping', '-c', '2', '-i', '0.05', B4]));
+    await sleep(4000);
+    await agent.stop('SIGTERM', 30_000);
+    assert.equal(agent.exitCode, 0, agent.stderr);
+
+    const { stdout } = await runCommand([
+      'node', BIN, 'query', '--data-dir', dataDir, '--format', 'json',
+      `SELECT interface, proto, src_addr, dst_addr, direction, process, pid, username, container FROM flows WHERE '${C4}' IN (src_addr, dst_addr) ORDER BY interface, proto, src_addr`,
+    ]);
+    const rows = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    console.log(`container flows seen by the host:\n  ${rows.map((r) => JSON.stringify(r)).join('\n  ')}`);
+    const tcp = rows.filter((r) => r.proto === 6);
+    assert.equal(tcp.length, 4, 'the connection, both ways, on c0 and on a0');
+    for (const r of tcp) {
+      // Each direction goes to the socket that sends it. B is a namespace on this same kernel, so
+      // the web server that sends the replies is on this host too (on a real network it would not be).
+      const expected = r.src_addr === C4 ? ['transit', 'curl', curl.pid, 'root', `docker/${containerId}`] : ['transit', 'python3', web.pid, 'root', null];
+      assert.deepEqual([r.direction, r.process, r.pid, r.username, r.container], expected, JSON.stringify(r));
+    }
+    const icmp = rows.filter((r) => r.proto === 1);
+    assert.ok(icmp.length >= 2, 'the ping is recorded');
+    for (const r of icmp) assert.equal(r.process, null, 'a ping has no socket to attribute');
+  });
+});
