@@ -4,13 +4,13 @@
  *
  * Two namespaces joined by a veth pair; in A run the agent (with its helpers tcpdump and bpftrace),
  * `softflowd -i a0` and `nethogs -t a0`; iperf3 in A sends UDP datagrams with 64-byte payloads to B
- * at each target rate. Over a steady window each tool's CPU comes from /proc/PID/stat (the agent's
+ * at each target rate. Over a steady window each tool's CPU comes from /proc (schedstat; the agent's
  * is the sum of its supervisor, worker, tcpdump and bpftrace), the packets from iperf3's own count, the agent's drops
  * from libpcap's counters. Then 100,000 one-packet flows are sent and the agent's memory is read
  * with them all active. Needs root and the Debian packages iperf3, softflowd, nethogs, tcpdump,
  * bpftrace, iproute2, python3.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -52,16 +52,27 @@ export interface AgentBenchReport {
   activeFlows: { flows: number; rssBytes: { agent: number; tcpdump: number; bpftrace: number } };
 }
 
-const CLOCK_TICKS = 100;
 const A4 = '10.81.0.1';
 const B4 = '10.81.0.2';
 const HEALTH = '127.0.0.1:19480';
 
+/**
+ * CPU time (summed over the process's threads from /proc/PID/task/TID/schedstat, in nanoseconds: the
+ * 10 ms ticks of /proc/PID/stat are too coarse for softflowd's fraction of a percent) and RSS.
+ */
 function procStat(pid: number): { cpuSeconds: number; rssBytes: number } {
+  let ns = 0;
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // Fields 14, 15 (utime, stime) and 24 (rss, pages) of proc(5), counted from field 3 here.
-  return { cpuSeconds: (Number(f[11]) + Number(f[12])) / CLOCK_TICKS, rssBytes: Number(f[21]) * 4096 };
+  // Field 24 (rss, pages) of proc(5), counted from field 3 here.
+  const rssPages = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[21]);
+  return { cpuSeconds: ns / 1e9, rssBytes: rssPages * 4096 };
 }
 
 function childrenOf(pid: number): number[] {
