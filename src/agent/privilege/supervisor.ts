@@ -45,6 +45,8 @@ export async function runSupervisor(options: {
 }): Promise<number> {
   const { config, user, log } = options;
   await prepareDataDir(config.dataDir, user);
+  // libuv clears the supplementary groups when it changes the uid, and the kernel drops every
+  // capability with it. HOME points to the store: root's home is not the worker's to write in.
   const worker = spawn(process.execPath, options.workerArgv, {
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     serialization: 'advanced',
