@@ -41,11 +41,13 @@ const B6 = 'fd78::2';
 const BURST_PROCESSES = 4;
 const BURST_CONNECTIONS = 250;
 
-/** Connects `count` times to host:port from consecutive local ports, sends a line, reads the answer, closes. */
+/**
+ * Connects `count` times to host:port from consecutive local ports, sends a line, reads the answer,
+ * closes; prints each connection's local port and duration in ms.
+ */
 const BURST_CLIENT_PY = String.raw`
 import socket, sys, time
 host, port, count, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-longest = 0.0
 for i in range(count):
     t = time.monotonic()
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -54,8 +56,8 @@ for i in range(count):
     s.sendall(b'hello\n')
     s.recv(64)
     s.close()
-    longest = max(longest, time.monotonic() - t)
-print('done', count, 'longest_ms', round(longest * 1000, 2), flush=True)
+    print('connection', first + i, round((time.monotonic() - t) * 1000, 3))
+print('done', count, flush=True)
 `;
 
 /** Accepts on several ports; answers each connection with one line and closes it. */
@@ -267,13 +269,18 @@ describe('attribution: process, user and container of every flow, against ground
     await runCommand(b.exec(['curl', '-s', '-o', '/dev/null', `http://[${A6}]:8080/README.md`]));
     await runCommand(b.exec(['python3', path.join(work, 'udp-client.py'), A4, '7000', '20']));
     await runCommand(b.exec(['python3', path.join(work, 'udp-client.py'), A6, '7000', '20']));
-    const longest: number[] = [];
+    // The connections that lasted under 50 ms (a loaded machine may stretch a few): the ones the
+    // short-connection requirement is about.
+    const durations = new Map<number, number>();
     for (const burst of bursts) {
       await burst.waitForExit(120_000);
       assert.equal(burst.exitCode, 0, burst.stderr);
-      longest.push(Number(/longest_ms ([\d.]+)/.exec(burst.stdout)?.[1]));
+      for (const m of burst.stdout.matchAll(/^connection (\d+) ([\d.]+)$/gm)) durations.set(Number(m[1]), Number(m[2]));
     }
-    assert.ok(longest.every((ms) => ms < 50), `every burst connection lasted under 50 ms: longest ${longest.join(', ')} ms`);
+    const shortPorts = new Set([...durations].filter(([, ms]) => ms < 50).map(([port]) => port));
+    const longest = Math.max(...durations.values());
+    assert.equal(durations.size, BURST_PROCESSES * BURST_CONNECTIONS, 'every burst connection reported its duration');
+    assert.ok(shortPorts.size >= 0.95 * durations.size, `most burst connections lasted under 50 ms: ${shortPorts.size} of ${durations.size}`);
     await poller.stop('SIGTERM');
     const polled = new Set<string>();
     const polledAtAll = new Set<string>();
@@ -324,7 +331,8 @@ describe('attribution: process, user and container of every flow, against ground
       if (owner === null) continue;
       flows++;
       bytes += r.bytes;
-      const isBurst = actors.burst.includes(owner);
+      const aPort = r.src_addr === A4 || r.src_addr === A6 ? r.src_port : r.dst_port;
+      const isBurst = actors.burst.includes(owner) && shortPorts.has(aPort);
       if (isBurst) burstFlows++;
       if (r.pid === null) {
         assert.equal(r.process, null, 'an unattributed flow has no process either');
@@ -346,12 +354,13 @@ describe('attribution: process, user and container of every flow, against ground
     }
     console.log(
       `attribution: ${right}/${flows} flows (${((100 * right) / flows).toFixed(2)}%), ` +
-        `${((100 * rightBytes) / bytes).toFixed(3)}% of ${bytes} bytes; burst ${burstRight}/${burstFlows}; longest burst connection ${Math.max(...longest)} ms; ` +
+        `${((100 * rightBytes) / bytes).toFixed(3)}% of ${bytes} bytes; flows of connections under 50 ms ${burstRight}/${burstFlows} ` +
+        `(${shortPorts.size} of ${durations.size} burst connections under 50 ms, longest ${longest} ms); ` +
         `polling ss every 100 ms saw ${polledAtAll.size} of ${BURST_PROCESSES * BURST_CONNECTIONS} burst connections, ` +
         `${polled.size} (${(100 * polledShare).toFixed(1)}%) with their process; agent metrics: ${metrics}`,
     );
     assert.deepEqual(wrong, [], 'no flow is attributed to a wrong process, user or container');
-    assert.ok(burstFlows >= BURST_PROCESSES * BURST_CONNECTIONS * 2 * 0.99, `the burst made its flows: ${burstFlows}`);
+    assert.ok(burstFlows >= shortPorts.size * 2 * 0.99, `the short connections made their flows: ${burstFlows}`);
     assert.ok(right / flows >= 0.95, `≥ 95% of flows attributed correctly: ${right}/${flows}`);
     assert.ok(rightBytes / bytes >= 0.99, `≥ 99% of bytes attributed correctly: ${rightBytes}/${bytes}`);
     assert.ok(burstRight / burstFlows >= 0.95, `≥ 95% of the short connections attributed: ${burstRight}/${burstFlows}`);
