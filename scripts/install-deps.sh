@@ -5,8 +5,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runtime_packages=(zstd tcpdump bpftrace)
-test_packages=(softflowd nfdump iperf3 iproute2 ethtool curl python3 dnsutils iputils-ping procps time netcat-openbsd util-linux passwd openvpn)
+runtime_packages=(zstd tcpdump bpftrace conntrack)
+test_packages=(softflowd nfdump iperf3 iproute2 ethtool curl python3 dnsutils iputils-ping procps time netcat-openbsd util-linux passwd openvpn nftables)
 wanted=("${runtime_packages[@]}")
 [ "${1:-}" = "--with-test-peers" ] && wanted+=("${test_packages[@]}")
 

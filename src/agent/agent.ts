@@ -16,6 +16,7 @@ import { FlowMeter, type FlowMeterStats } from '../flow/index.js';
 import type { FlowStore, FlushResult } from '../store/index.js';
 import type { AgentConfig } from './agent-config.js';
 import type { AttributionFeed, StartAttribution } from './attribution/attribution-feed.js';
+import type { NatMapping } from './attribution/nat-events.js';
 import type { ProcessInfo } from './attribution/process-directory.js';
 import { ownNetworkNamespace, type SocketEvent } from './attribution/socket-events.js';
 import { SocketOwners, type AttributionStats } from './attribution/socket-owners.js';
@@ -281,10 +282,14 @@ export class Agent {
       if (delayMs > this.eventDelayMaxMs) this.eventDelayMaxMs = delayMs;
       this.owners.record(event, owner, Date.now() * 1000);
     };
+    const onNat = (mapping: NatMapping): void => this.owners.recordNat(mapping, Date.now() * 1000);
     try {
-      this.attributionFeed = await this.helpers.startAttribution(onOwner);
+      this.attributionFeed = await this.helpers.startAttribution({ onOwner, onNat });
       this.attributionUnavailable = null;
       this.log.info('attribution started (eBPF socket tracepoints)');
+      if (this.attributionFeed.natUnavailable !== null) {
+        this.log.warn({ reason: this.attributionFeed.natUnavailable }, 'address translations not followed: flows the host NATs stay unattributed after translation');
+      }
       void this.attributionFeed.exited.then(() => {
         if (this.stopping) return;
         this.attributionUnavailable = 'bpftrace stopped';

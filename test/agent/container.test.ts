@@ -9,7 +9,9 @@
  * The agent on A sees the connection twice, on c0 and on a0, passing through (direction transit).
  * The records from C must name curl, its user and `docker/<id>`; those from B the web server (B is a
  * namespace on the same kernel); a ping (no socket) stays unattributed.
- * Needs root, bpftrace, tcpdump, curl, python3, iproute2, util-linux.
+ * A second case masquerades the container on the uplink (nftables), as Docker does: the agent follows
+ * the translation (conntrack events) back to curl.
+ * Needs root, bpftrace, conntrack, nftables, tcpdump, curl, python3, iproute2, util-linux.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
@@ -111,5 +113,39 @@ describe('attribution of a container with its own network namespace', { timeout:
     const icmp = rows.filter((r) => r.proto === 1);
     assert.ok(icmp.length >= 2, 'the ping is recorded');
     for (const r of icmp) assert.equal(r.process, null, 'a ping has no socket to attribute');
+  });
+
+  it('follows the container connection through NAT: the masqueraded flows on the uplink name curl too', async () => {
+    requirePrograms({ nft: 'nftables', conntrack: 'conntrack' });
+    // A masquerades the container's traffic on a0, as Docker's bridge network does; B can no longer
+    // route to the container (it only sees A's address).
+    await runCommand(b.exec(['ip', 'route', 'del', '10.91.0.0/24']));
+    await runCommand(a.exec(['nft', 'add table ip nat']));
+    await runCommand(a.exec(['nft', 'add chain ip nat post { type nat hook postrouting priority 100; }']));
+    await runCommand(a.exec(['nft', 'add rule ip nat post oifname "a0" masquerade']));
+    const web = lab.start('web server (NAT)', b.exec(['python3', '-u', '-m', 'http.server', '--bind', '0.0.0.0', '8081', '--directory', REPO_ROOT]));
+    await web.waitForOutput(/Serving HTTP/);
+    const config = path.join(work, 'agent-nat.yaml');
+    writeFileSync(config, 'flows:\n  export_interval: 1s\n  fin_timeout: 1s\n');
+    const dataDir = path.join(work, 'store-nat');
+    const agent = lab.start('agent (NAT)', a.exec(['node', BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', 'off']));
+    await agent.waitForOutput(/capture started/, 30_000);
+    assert.doesNotMatch(agent.stderr, /address translations not followed/);
+    const curl = lab.start('curl in the container (NAT)', ['sh', '-c', `echo $$ > ${path.join(cgroup, 'cgroup.procs')} && exec ${c.exec(['curl', '-sf', '-o', '/dev/null', `http://${B4}:8081/README.md`]).join(' ')}`]);
+    await curl.waitForExit(30_000);
+    assert.equal(curl.exitCode, 0, curl.stderr);
+    await sleep(4000);
+    await agent.stop('SIGTERM', 30_000);
+    assert.equal(agent.exitCode, 0, agent.stderr);
+
+    const { stdout } = await runCommand([
+      'node', BIN, 'query', '--data-dir', dataDir, '--format', 'json',
+      `SELECT interface, src_addr, dst_addr, direction, process, pid, container FROM flows WHERE proto = 6 AND 8081 IN (src_port, dst_port) ORDER BY interface, src_addr`,
+    ]);
+    const rows = stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
+    console.log(`masqueraded container flows:\n  ${rows.map((r) => JSON.stringify(r)).join('\n  ')}`);
+    const uplink = rows.filter((r) => r.interface === 'a0');
+    assert.deepEqual(uplink.map((r) => [r.src_addr, r.direction]), [[A4, 'out'], [B4, 'in']], 'on a0 the connection carries the host address');
+    for (const r of uplink) assert.deepEqual([r.process, r.pid, r.container], ['curl', curl.pid, `docker/${containerId}`], JSON.stringify(r));
   });
 });

@@ -4,27 +4,44 @@
  * when the meter runs unprivileged (privilege/), since reading other users' open files (a VPN's
  * /dev/net/tun) and running eBPF need privileges.
  */
+import { NatEvents, type NatMapping } from './nat-events.js';
 import { ProcessDirectory, type ProcessInfo } from './process-directory.js';
 import { SocketEvents, type SocketEvent } from './socket-events.js';
 
 export interface AttributionFeed {
   /** Resolves when the feed ends (bpftrace exited). */
   readonly exited: Promise<void>;
+  /** Why address translations are not followed (no conntrack), or null when they are. */
+  readonly natUnavailable: string | null;
   stop(): Promise<void>;
 }
 
-/** Starts a feed; rejects with AttributionUnavailable naming what is missing. */
-export type StartAttribution = (onOwner: (event: SocketEvent, owner: ProcessInfo) => void) => Promise<AttributionFeed>;
+export interface AttributionListener {
+  onOwner(event: SocketEvent, owner: ProcessInfo): void;
+  onNat(mapping: NatMapping): void;
+}
 
-/** bpftrace as this process's child, processes described from /proc here. */
-export const startLocalAttribution: StartAttribution = async (onOwner) => {
+/** Starts a feed; rejects with AttributionUnavailable naming what is missing. */
+export type StartAttribution = (listener: AttributionListener) => Promise<AttributionFeed>;
+
+/** bpftrace and conntrack as this process's children, processes described from /proc here. */
+export const startLocalAttribution: StartAttribution = async (listener) => {
   const processes = new ProcessDirectory();
-  const events = await SocketEvents.start((event) => onOwner(event, processes.describe(event)));
+  const events = await SocketEvents.start((event) => listener.onOwner(event, processes.describe(event)));
   const expiry = setInterval(() => processes.expire(), 10_000).unref();
+  let nat: NatEvents | null = null;
+  let natUnavailable: string | null = null;
+  try {
+    nat = await NatEvents.start((mapping) => listener.onNat(mapping));
+  } catch (error) {
+    natUnavailable = (error as Error).message;
+  }
   return {
     exited: events.exited,
+    natUnavailable,
     stop: async () => {
       clearInterval(expiry);
+      await nat?.stop();
       await events.stop();
     },
   };

@@ -129,6 +129,21 @@ describe('SocketOwners', () => {
     assert.equal(owners.statistics().otherNamespace, 2);
   });
 
+  it('follows a connection the host translated (NAT) back to the socket that made it', () => {
+    const owners = make();
+    owners.record(event('S 6 2 172.17.0.2 40000 192.0.2.9 443 9 0 1 2000 5 curl'), owner(9), 10 * S);
+    owners.recordNat(
+      {
+        original: { protocol: 6, src: '172.17.0.2', srcPort: 40000, dst: '192.0.2.9', dstPort: 443 },
+        translated: { protocol: 6, src: '10.0.0.1', srcPort: 61000, dst: '192.0.2.9', dstPort: 443 },
+      },
+      10 * S,
+    );
+    assert.equal(ownerOf(owners, '10.0.0.1', 61000, '192.0.2.9', 443, 6), 9, 'the masqueraded connection on the uplink');
+    assert.equal(ownerOf(owners, '192.0.2.9', 443, '10.0.0.1', 61000, 6), 9, 'its reply, to the host address');
+    assert.equal(ownerOf(owners, '10.0.0.1', 61001, '192.0.2.9', 443, 6), null, 'another port was not translated');
+  });
+
   it('does not use a sighting from after the flow ended', () => {
     const owners = make();
     owners.record(event('S 6 2 10.0.0.1 40000 192.0.2.9 443 5 0 1 1000 5 curl'), owner(5), 100 * S);
@@ -141,6 +156,22 @@ describe('SocketOwners', () => {
     assert.equal(owners.size, 10);
     owners.expire(400 * S);
     assert.equal(owners.size, 0);
+  });
+});
+
+describe('parseNatEvent', () => {
+  it('reads translated connections from conntrack -E, and only those', async () => {
+    const { parseNatEvent } = await import('./nat-events.js');
+    assert.deepEqual(
+      parseNatEvent('    [NEW] tcp      6 120 SYN_SENT src=10.91.0.2 dst=10.82.0.2 sport=36070 dport=8080 [UNREPLIED] src=10.82.0.2 dst=10.82.0.1 sport=8080 dport=36070'),
+      {
+        original: { protocol: 6, src: '10.91.0.2', srcPort: 36070, dst: '10.82.0.2', dstPort: 8080 },
+        translated: { protocol: 6, src: '10.82.0.1', srcPort: 36070, dst: '10.82.0.2', dstPort: 8080 },
+      },
+    );
+    assert.equal(parseNatEvent('    [NEW] udp      17 30 src=10.0.0.1 dst=10.0.0.2 sport=5000 dport=53 [UNREPLIED] src=10.0.0.2 dst=10.0.0.1 sport=53 dport=5000'), null, 'not translated');
+    assert.equal(parseNatEvent('    [NEW] icmp     1 30 src=10.0.0.1 dst=10.0.0.2 type=8 code=0 id=1 [UNREPLIED] src=10.0.0.2 dst=10.0.0.9 type=0 code=0 id=1'), null);
+    assert.equal(parseNatEvent('conntrack v1.4.7 (conntrack-tools): 0 flow events have been shown.'), null);
   });
 });
 

@@ -13,6 +13,8 @@
  * kept apart, under their exact 4-tuple or UDP local address only, and used only for flows that
  * pass through the host (`transit`: neither address is the host's) and involve no loopback address:
  * a flow to or from one of the host's addresses belongs to a socket of the host's own namespace.
+ * A flow the host translated (NAT: a container's connection masqueraded on the uplink) is looked up
+ * again under the tuple the connection had before translation, as conntrack reported it.
  * At the first step that finds sightings overlapping the flow in time, every such sighting must
  * name the same process, or the flow stays unattributed (`ambiguous`): a port reused by another
  * process, a socket shared by several. A sighting overlaps a flow when the socket was seen no
@@ -22,6 +24,7 @@
 import { formatAddress } from '../../decode/index.js';
 import type { HostAddresses } from '../host-addresses.js';
 import type { ProcessInfo } from './process-directory.js';
+import type { NatMapping, Tuple } from './nat-events.js';
 import type { SocketEvent } from './socket-events.js';
 
 const TCP = 6;
@@ -64,6 +67,8 @@ export interface AttributionStats {
 
 export class SocketOwners {
   private readonly byKey = new Map<string, Sighting[]>();
+  /** Translated tuple (`proto src sport dst dport` as on the wire) → the original, with when it was reported. */
+  private readonly translations = new Map<string, { original: Tuple; atUs: number }>();
   private readonly stats: AttributionStats = {
     events: 0, flows: 0, attributed: 0, ambiguous: 0, unknown: 0, byMeans: { sendReceive: 0, connect: 0, both: 0 }, otherNamespace: 0,
   };
@@ -99,9 +104,18 @@ export class SocketOwners {
     if (this.byKey.size > this.options.maxKeys) this.byKey.delete(this.byKey.keys().next().value!);
   }
 
+  /** Records that the connection `mapping.original` leaves the host as `mapping.translated`. */
+  recordNat(mapping: NatMapping, nowUs: number): void {
+    const t = mapping.translated;
+    this.translations.delete(tupleKey(t));
+    this.translations.set(tupleKey(t), { original: mapping.original, atUs: nowUs });
+    if (this.translations.size > this.options.maxKeys) this.translations.delete(this.translations.keys().next().value!);
+  }
+
   /** Forgets sightings not renewed within the retention. */
   expire(nowUs: number): void {
     const oldest = nowUs - this.options.retentionUs;
+    for (const [key, entry] of this.translations) if (entry.atUs < oldest) this.translations.delete(key);
     for (const [key, sightings] of this.byKey) {
       const kept = sightings.filter((s) => s.lastUs >= oldest);
       if (kept.length === 0) this.byKey.delete(key);
@@ -134,6 +148,18 @@ export class SocketOwners {
     } else {
       this.stats.unknown++;
       return null;
+    }
+    // A translated flow: the connection's original tuple, sending side first (its own namespace, then others).
+    const translated =
+      direction === 'out' || direction === 'local'
+        ? this.translations.get(`${protocol} ${src} ${srcPort} ${dst} ${dstPort}`)
+        : direction === 'in'
+          ? this.translations.get(`${protocol} ${dst} ${dstPort} ${src} ${srcPort}`)
+          : undefined;
+    if (translated) {
+      const o = translated.original;
+      const ov = o.src.includes(':') ? 6 : 4;
+      candidates.push(...lookupKeys(protocol, ov, o.src, o.srcPort, o.dst, o.dstPort).slice(0, 2), ...foreignKeys(protocol, o.src, o.srcPort, o.dst, o.dstPort));
     }
     for (const candidate of candidates) {
       const overlapping = (this.byKey.get(candidate) ?? []).filter(
@@ -183,6 +209,10 @@ function lookupKeys(protocol: number, v: 4 | 6, local: string, localPort: number
     if (v === 4) keys.push(`${protocol} *6 ${localPort}`);
   }
   return keys;
+}
+
+function tupleKey(t: Tuple): string {
+  return `${t.protocol} ${t.src} ${t.srcPort} ${t.dst} ${t.dstPort}`;
 }
 
 /** Keys of sockets in other namespaces: the exact 4-tuple, and for UDP the specific local address. */

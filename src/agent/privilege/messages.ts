@@ -5,6 +5,7 @@
  */
 import type { ProcessInfo } from '../attribution/process-directory.js';
 import type { SocketEvent } from '../attribution/socket-events.js';
+import type { NatMapping } from '../attribution/nat-events.js';
 import type { AgentConfig } from '../agent-config.js';
 import type { CaptureCounters, LiveCaptureOptions } from '../tcpdump-capture.js';
 
@@ -24,7 +25,8 @@ export type SupervisorMessage =
   | { op: 'capture-failed'; id: number; reason: string }
   | { op: 'capture-counters'; id: number; counters: CaptureCounters }
   | { op: 'capture-exited'; id: number; failure: string | null; counters: CaptureCounters }
-  | { op: 'attribution-started' }
+  | { op: 'attribution-started'; natUnavailable: string | null }
+  | { op: 'nat'; mapping: NatMapping }
   | { op: 'attribution-unavailable'; reason: string }
   | { op: 'attribution-exited' }
   | { op: 'owner'; event: SocketEvent; owner: ProcessInfo }

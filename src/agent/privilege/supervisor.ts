@@ -98,9 +98,12 @@ export async function runSupervisor(options: {
         return;
       case 'attribution-start':
         try {
-          const feed = await startLocalAttribution((event, owner) => send({ op: 'owner', event, owner }));
+          const feed = await startLocalAttribution({
+            onOwner: (event, owner) => send({ op: 'owner', event, owner }),
+            onNat: (mapping) => send({ op: 'nat', mapping }),
+          });
           helpers.attribution = feed;
-          send({ op: 'attribution-started' });
+          send({ op: 'attribution-started', natUnavailable: feed.natUnavailable });
           void feed.exited.then(() => send({ op: 'attribution-exited' }));
         } catch (error) {
           send({ op: 'attribution-unavailable', reason: (error as Error).message });

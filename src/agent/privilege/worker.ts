@@ -86,7 +86,7 @@ export function supervisedHelpers(channel: {
   const starting = new Map<number, { issues: IssueCounter; resolve: (c: CaptureHandle) => void; reject: (e: Error) => void }>();
   const captures = new Map<number, RemoteCapture>();
   let attribution: { resolve: (f: AttributionFeed) => void; reject: (e: Error) => void } | null = null;
-  let onOwner: Parameters<StartAttribution>[0] | null = null;
+  let listener: Parameters<StartAttribution>[0] | null = null;
   let markAttributionExited: () => void = () => undefined;
 
   channel.on((message, handle) => {
@@ -122,6 +122,7 @@ export function supervisedHelpers(channel: {
         return;
       case 'attribution-started':
         attribution?.resolve({
+          natUnavailable: message.natUnavailable,
           exited: new Promise((resolve) => (markAttributionExited = resolve)),
           stop: async () => undefined, // the supervisor stops bpftrace when the worker exits
         });
@@ -135,7 +136,10 @@ export function supervisedHelpers(channel: {
         markAttributionExited();
         return;
       case 'owner':
-        onOwner?.(message.event, message.owner);
+        listener?.onOwner(message.event, message.owner);
+        return;
+      case 'nat':
+        listener?.onNat(message.mapping);
         return;
     }
   });
@@ -147,9 +151,9 @@ export function supervisedHelpers(channel: {
         starting.set(id, { issues, resolve, reject });
         channel.send({ op: 'capture-start', id, options });
       }),
-    startAttribution: (listener) =>
+    startAttribution: (feedListener) =>
       new Promise<AttributionFeed>((resolve, reject) => {
-        onOwner = listener;
+        listener = feedListener;
         attribution = { resolve, reject };
         channel.send({ op: 'attribution-start' });
       }),
