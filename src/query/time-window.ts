@@ -9,7 +9,8 @@ export interface TimeWindow {
 
 /** Window of the last `since` (a duration) before `nowMs`. */
 export function windowSince(since: string, nowMs = Date.now()): TimeWindow {
-  return { fromUs: (nowMs - parseDurationMs(since, '--since')) * 1000, toUs: null };
+  // A duration may have a fraction of a millisecond (21.5909ms): the window starts at a whole µs.
+  return { fromUs: Math.floor((nowMs - parseDurationMs(since, '--since')) * 1000), toUs: null };
 }
 
 /**
