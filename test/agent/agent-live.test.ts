@@ -97,7 +97,7 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     for (const url of [`http://${B4}:8080/README.md`, `http://[${B6}]:8080/package.json`, `http://${B4}:8080/nothing-here`]) {
       await runCommand(a.exec(['curl', '-s', '-o', '/dev/null', url]));
     }
-    await runCommand(a.exec(['iperf3', '-c', B4, '-p', '5201', '-t', '1', '-b', '200M']));
+    await runCommand(a.exec(['iperf3', '-c', B4, '-p', '5201', '-t', '1', '-b', '100M']));
     await runCommand(a.exec(['iperf3', '-c', B6, '-p', '5201', '-t', '1', '-u', '-b', '2M']));
     await runCommand(a.exec(['ping', '-c', '5', '-i', '0.05', B4]));
     await runCommand(b.exec(['ping', '-c', '4', '-i', '0.05', A6]));
