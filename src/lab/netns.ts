@@ -187,6 +187,15 @@ export class Netns {
   exec(argv: readonly string[]): string[] {
     return ['ip', 'netns', 'exec', this.name, ...argv];
   }
+
+  /**
+   * Like exec, with the cgroup v2 hierarchy mounted at /sys/fs/cgroup as on the host: `ip netns exec`
+   * mounts a fresh /sys (for the namespace's /sys/class/net) without the cgroup mounts, and a program
+   * that maps cgroup ids to paths (the agent, for processes that have exited) needs them.
+   */
+  execWithCgroups(argv: readonly string[]): string[] {
+    return this.exec(['sh', '-c', 'mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null; exec "$@"', 'sh', ...argv]);
+  }
 }
 
 /**

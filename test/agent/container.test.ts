@@ -83,7 +83,7 @@ describe('attribution of a container with its own network namespace', { timeout:
     const config = path.join(work, 'agent.yaml');
     writeFileSync(config, 'flows:\n  export_interval: 1s\n  fin_timeout: 1s\n');
     const dataDir = path.join(work, 'store');
-    const agent = lab.start('agent', a.exec(['node', BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', 'off']));
+    const agent = lab.start('agent', a.execWithCgroups(['node', BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', 'off']));
     await agent.waitForOutput(/capture started/, 30_000);
     assert.match(agent.stderr, /attribution started/);
 
@@ -128,7 +128,7 @@ describe('attribution of a container with its own network namespace', { timeout:
     const config = path.join(work, 'agent-nat.yaml');
     writeFileSync(config, 'flows:\n  export_interval: 1s\n  fin_timeout: 1s\n');
     const dataDir = path.join(work, 'store-nat');
-    const agent = lab.start('agent (NAT)', a.exec(['node', BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', 'off']));
+    const agent = lab.start('agent (NAT)', a.execWithCgroups(['node', BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', 'off']));
     await agent.waitForOutput(/capture started/, 30_000);
     assert.doesNotMatch(agent.stderr, /address translations not followed/);
     const curl = lab.start('curl in the container (NAT)', ['sh', '-c', `echo $$ > ${path.join(cgroup, 'cgroup.procs')} && exec ${c.exec(['curl', '-sf', '-o', '/dev/null', `http://${B4}:8081/README.md`]).join(' ')}`]);

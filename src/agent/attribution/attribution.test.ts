@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, it } from 'node:test';
@@ -226,6 +226,24 @@ describe('ProcessDirectory', () => {
       assert.equal(reused.command, null, 'the pid now runs another program: the command line is unknown, not a guess');
       assert.equal(reused.container, null);
       assert.equal(reused.process, 'curl');
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("finds the container of a process that has already exited from the event's cgroup id", () => {
+    const root = mkdtempSync(path.join(tmpdir(), 'endsight-proc-'));
+    try {
+      const cgroups = path.join(root, 'cgroup2');
+      const scope = path.join(cgroups, 'system.slice', `docker-${'b'.repeat(64)}.scope`);
+      mkdirSync(scope, { recursive: true });
+      const proc = path.join(root, 'proc');
+      mkdirSync(path.join(proc, 'self'), { recursive: true });
+      writeFileSync(path.join(proc, 'self', 'mountinfo'), `41 31 0:38 / ${cgroups} rw,relatime - cgroup2 cgroup2 rw\n`);
+      const directory = new ProcessDirectory(proc, path.join(root, 'no-passwd'));
+      const cgroupId = statSync(scope).ino;
+      const gone = directory.describe(event(`S 6 2 10.0.0.1 40000 192.0.2.9 443 77 1000 ${cgroupId} 1000 5 curl`));
+      assert.deepEqual([gone.pid, gone.process, gone.command, gone.container], [77, 'curl', null, `docker/${'b'.repeat(64)}`]);
     } finally {
       rmSync(root, { recursive: true, force: true });
     }
