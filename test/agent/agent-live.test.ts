@@ -141,7 +141,11 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     const live = await totalsByTuple(dataDir, `interface = 'a0' AND ${LAB_TRAFFIC}`);
     const expected = await totalsByTuple(referenceStore, LAB_TRAFFIC);
     assert.ok(expected.size >= 12, `the reference capture holds the lab's flows: ${[...expected.keys()].join(', ')}`);
-    assert.deepEqual(Object.fromEntries([...live].sort()), Object.fromEntries([...expected].sort()));
+    assert.deepEqual(
+      Object.fromEntries([...live].sort()),
+      Object.fromEntries([...expected].sort()),
+      `agent (live) vs reference tcpdump per 5-tuple; reference said: ${tcpdump.stderr.replace(/\s+/g, ' ').trim()}`,
+    );
 
     const directions = await queryRows(dataDir, `SELECT DISTINCT interface, direction, src_addr FROM flows WHERE ${LAB_TRAFFIC} OR interface = 'lo' ORDER BY ALL`);
     for (const row of directions) {
