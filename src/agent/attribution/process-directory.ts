@@ -57,14 +57,13 @@ export class ProcessDirectory {
   describe(event: SocketEvent): ProcessInfo {
     const cached = this.byPid.get(event.pid);
     const dir = path.join(this.procRoot, String(event.pid));
+    const startTime = readStartTime(dir);
     if (cached && cached.info.process === event.comm && cached.info.uid === event.uid && cached.cgroupId === event.cgroupId) {
-      const startTime = readStartTime(dir);
       if (startTime === null || startTime === cached.startTime) {
         cached.lastUsedMs = this.nowMs();
         return cached.info;
       }
     }
-    const startTime = readStartTime(dir);
     const info = this.read(event);
     if (info.command !== null && startTime !== null) {
       this.byPid.delete(event.pid);
