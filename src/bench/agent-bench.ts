@@ -10,11 +10,11 @@
  * with them all active. Needs root and the Debian packages iperf3, softflowd, nethogs, tcpdump,
  * bpftrace, iproute2, python3.
  */
-import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Lab, requirePrograms, runCommand, sleep, type Netns } from '../lab/netns.js';
+import { childProcesses, cpuSeconds, processName, statusField } from '../lab/proc.js';
 
 export const AGENT_TARGETS = { cpuPerPacketVsSoftflowd: 1.5, dropsAtHighRate: 0, attributedBytes: 0.99, rssAt100kFlowsBytes: 150e6 };
 
@@ -61,41 +61,10 @@ const A4 = '10.81.0.1';
 const B4 = '10.81.0.2';
 const HEALTH = '127.0.0.1:19480';
 
-/**
- * CPU time (summed over the process's threads from /proc/PID/task/TID/schedstat, in nanoseconds: the
- * 10 ms ticks of /proc/PID/stat are too coarse for softflowd's fraction of a percent) and RSS.
- */
+/** CPU time and RSS of a process; RssAnon is its own memory, without the file-backed (shared, reclaimable) library pages. */
 function procStat(pid: number): { cpuSeconds: number; rssBytes: number; anonBytes: number } {
-  let ns = 0;
-  for (const tid of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      ns += Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]);
-    } catch {
-      // The thread ended meanwhile.
-    }
-  }
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Field 24 (rss, pages) of proc(5), counted from field 3 here.
-  const rssPages = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[21]);
-  // RssAnon: the process's own memory, without the file-backed (shared, reclaimable) library pages.
-  const anonKb = Number(/^RssAnon:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? NaN);
-  return { cpuSeconds: ns / 1e9, rssBytes: rssPages * 4096, anonBytes: anonKb * 1024 };
-}
-
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-function commOf(pid: number): string {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '?';
-  }
+  const kb = (field: string): number => Number(/^(\d+) kB$/.exec(statusField(pid, field))?.[1] ?? NaN) * 1024;
+  return { cpuSeconds: cpuSeconds(pid), rssBytes: kb('VmRSS'), anonBytes: kb('RssAnon') };
 }
 
 async function metric(ns: Netns, name: string): Promise<number> {
@@ -135,7 +104,7 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
     // As root the agent is a supervisor with children: the worker (node), tcpdump and bpftrace.
     const parts = (): { name: string; pid: number }[] => [
       { name: 'supervisor', pid: agent.pid! },
-      ...childrenOf(agent.pid!).map((pid) => ({ name: commOf(pid) === 'node' ? 'worker' : commOf(pid), pid })),
+      ...childProcesses(agent.pid!).map((pid) => ({ name: processName(pid) === 'node' ? 'worker' : processName(pid), pid })),
     ];
 
     const rates: AgentRateResult[] = [];
@@ -190,8 +159,8 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
     const supervisor = procStat(agent.pid!);
     const rss = { agent: supervisor.rssBytes, tcpdump: 0, bpftrace: 0 };
     const anon = { agent: supervisor.anonBytes, tcpdump: 0, bpftrace: 0 };
-    for (const child of childrenOf(agent.pid!)) {
-      const name = commOf(child);
+    for (const child of childProcesses(agent.pid!)) {
+      const name = processName(child);
       const stat = procStat(child);
       const part = name === 'tcpdump' || name === 'bpftrace' ? name : 'agent'; // 'agent': the worker
       rss[part] += stat.rssBytes;

@@ -13,13 +13,13 @@
  * Needs root and the Debian packages tcpdump, iproute2, iperf3, curl, python3, iputils-ping.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Lab, requirePrograms, runCommand, sleep, type BackgroundProcess, type Netns } from '../../src/lab/netns.js';
+import { childProcesses, statusField } from '../../src/lab/proc.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // dist/test/agent → repository root
 const BIN = path.join(REPO_ROOT, 'bin', 'endsight.js');
@@ -50,15 +50,6 @@ async function totalsByTuple(dataDir: string, where: string): Promise<Map<string
 async function queryRows(dataDir: string, sql: string): Promise<Record<string, unknown>[]> {
   const { stdout } = await runCommand(['node', BIN, 'query', '--data-dir', dataDir, '--format', 'json', sql]);
   return stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as Record<string, unknown>);
-}
-
-function childrenOf(pid: number): number[] {
-  return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-}
-
-/** A field of /proc/PID/status. */
-function status(pid: number, field: string): string {
-  return new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '';
 }
 
 /** The lab's own traffic: what both captures must see alike (ND, MLD and the like may start before either listens). */
@@ -115,7 +106,7 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
 
     // Privilege separation: the worker that parses packets runs unprivileged, with no capability;
     // tcpdump has dropped to its own user; only bpftrace (and the supervisor, which parses nothing) keep root.
-    const processes = childrenOf(agent.pid!).map((pid) => ({ comm: status(pid, 'Name'), uid: Number(status(pid, 'Uid').split(/\s+/)[1]), capEff: status(pid, 'CapEff') }));
+    const processes = childProcesses(agent.pid!).map((pid) => ({ comm: statusField(pid, 'Name'), uid: Number(statusField(pid, 'Uid').split(/\s+/)[1]), capEff: statusField(pid, 'CapEff') }));
     const worker = processes.find((p) => p.comm === 'node');
     assert.ok(worker && worker.uid !== 0 && /^0+$/.test(worker.capEff), `unprivileged worker: ${JSON.stringify(processes)}`);
     const tcpdumpHelper = processes.find((p) => p.comm === 'tcpdump');

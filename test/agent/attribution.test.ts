@@ -23,13 +23,14 @@
  * python3, util-linux (setpriv), passwd (useradd).
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Lab, requirePrograms, runCommand, sleep, type BackgroundProcess, type Netns } from '../../src/lab/netns.js';
+import { cgroup2Root } from '../../src/lab/proc.js';
 import { DNS_RESPONDER_PY } from '../differential/lab-scripts.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -135,7 +136,7 @@ describe('attribution: process, user and container of every flow, against ground
   let a: Netns;
   let b: Netns;
   let work: string;
-  const cgroupRoot = findCgroup2Root();
+  const cgroupRoot = cgroup2Root();
   const cgroupBase = `/endsight-test-${process.pid}`;
   const users = ['alice', 'bob', 'carol', 'burst0', 'burst1', 'burst2', 'burst3'].map((u) => `es-${u}`);
   const createdUsers: string[] = [];
@@ -368,11 +369,3 @@ describe('attribution: process, user and container of every flow, against ground
     assert.ok(commands.length > 0 && commands.every((c) => c === `iperf3 -c ${B4} -p 5201 -t 2 -b 50M`), `command line recorded: ${commands[0]}`);
   });
 });
-
-function findCgroup2Root(): string | null {
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [left, right] = line.split(' - ');
-    if (right?.startsWith('cgroup2 ')) return left.split(' ')[4];
-  }
-  return null;
-}

@@ -14,14 +14,15 @@
  * Needs root, bpftrace, conntrack, nftables, tcpdump, curl, python3, iproute2, util-linux.
  */
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
-import { Lab, requirePrograms, runCommand, sleep, type Netns } from '../../src/lab/netns.js';
+import { Lab, requirePrograms, runCommand, sleep, type BackgroundProcess, type Netns } from '../../src/lab/netns.js';
+import { cgroup2Root } from '../../src/lab/proc.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = path.join(REPO_ROOT, 'bin', 'endsight.js');
@@ -30,14 +31,6 @@ const B4 = '10.82.0.2';
 const A_TO_C = '10.91.0.1';
 const C4 = '10.91.0.2';
 
-function cgroup2Root(): string {
-  for (const line of readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const [left, right] = line.split(' - ');
-    if (right?.startsWith('cgroup2 ')) return left.split(' ')[4];
-  }
-  throw new Error('no cgroup v2 hierarchy mounted');
-}
-
 describe('attribution of a container with its own network namespace', { timeout: 120_000 }, () => {
   let lab: Lab;
   let a: Netns;
@@ -45,11 +38,12 @@ describe('attribution of a container with its own network namespace', { timeout:
   let c: Netns;
   let work: string;
   const containerId = randomBytes(32).toString('hex');
-  const cgroupParent = path.join(cgroup2Root(), `endsight-test-${process.pid}`);
+  const cgroupParent = path.join(cgroup2Root() ?? '/sys/fs/cgroup', `endsight-test-${process.pid}`);
   const cgroup = path.join(cgroupParent, `docker-${containerId}.scope`);
 
   before(async () => {
     requirePrograms({ bpftrace: 'bpftrace', tcpdump: 'tcpdump', curl: 'curl', python3: 'python3', ip: 'iproute2' });
+    assert.ok(cgroup2Root(), 'a cgroup v2 hierarchy is mounted (cgroup2 in /proc/self/mountinfo)');
     lab = new Lab(`es-ctr-${process.pid}`);
     work = await mkdtemp(path.join(tmpdir(), 'endsight-container-'));
     await chmod(work, 0o755); // the agent's unprivileged worker must reach its store
@@ -77,20 +71,31 @@ describe('attribution of a container with its own network namespace', { timeout:
     assert.deepEqual(problems, [], 'cleanup');
   });
 
+  /** The agent on A with its own store (`store-NAME`), once it captures. */
+  async function startAgent(name: string): Promise<{ agent: BackgroundProcess; dataDir: string }> {
+    const config = path.join(work, `agent-${name}.yaml`);
+    writeFileSync(config, 'flows:\n  export_interval: 1s\n  fin_timeout: 1s\n');
+    const dataDir = path.join(work, `store-${name}`);
+    const agent = lab.start(`agent (${name})`, a.execWithCgroups(['node', BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', 'off']));
+    await agent.waitForOutput(/capture started/, 30_000);
+    return { agent, dataDir };
+  }
+
+  /** curl fetching `url` from the "container": it joins the cgroup, then enters the namespace (ip netns exec keeps the pid). */
+  async function curlInContainer(url: string): Promise<BackgroundProcess> {
+    const curl = lab.start(`curl ${url} in the container`, ['sh', '-c', `echo $$ > ${path.join(cgroup, 'cgroup.procs')} && exec ${c.exec(['curl', '-sf', '-o', '/dev/null', url]).join(' ')}`]);
+    await curl.waitForExit(30_000);
+    assert.equal(curl.exitCode, 0, curl.stderr);
+    return curl;
+  }
+
   it('names the process and the container of a connection that passes through the host', async () => {
     const web = lab.start('web server', b.exec(['python3', '-u', '-m', 'http.server', '--bind', '0.0.0.0', '8080', '--directory', REPO_ROOT]));
     await web.waitForOutput(/Serving HTTP/);
-    const config = path.join(work, 'agent.yaml');
-    writeFileSync(config, 'flows:\n  export_interval: 1s\n  fin_timeout: 1s\n');
-    const dataDir = path.join(work, 'store');
-    const agent = lab.start('agent', a.execWithCgroups(['node', BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', 'off']));
-    await agent.waitForOutput(/capture started/, 30_000);
+    const { agent, dataDir } = await startAgent('plain');
     assert.match(agent.stderr, /attribution started/);
 
-    // The "container's" process: joins the cgroup, then enters the namespace (ip netns exec keeps the pid).
-    const curl = lab.start('curl in the container', ['sh', '-c', `echo $$ > ${path.join(cgroup, 'cgroup.procs')} && exec ${c.exec(['curl', '-sf', '-o', '/dev/null', `http://${B4}:8080/README.md`]).join(' ')}`]);
-    await curl.waitForExit(30_000);
-    assert.equal(curl.exitCode, 0, curl.stderr);
+    const curl = await curlInContainer(`http://${B4}:8080/README.md`);
     await runCommand(c.exec(['ping', '-c', '2', '-i', '0.05', B4]));
     await sleep(4000);
     await agent.stop('SIGTERM', 30_000);
@@ -125,15 +130,9 @@ describe('attribution of a container with its own network namespace', { timeout:
     await runCommand(a.exec(['nft', 'add rule ip nat post oifname "a0" masquerade']));
     const web = lab.start('web server (NAT)', b.exec(['python3', '-u', '-m', 'http.server', '--bind', '0.0.0.0', '8081', '--directory', REPO_ROOT]));
     await web.waitForOutput(/Serving HTTP/);
-    const config = path.join(work, 'agent-nat.yaml');
-    writeFileSync(config, 'flows:\n  export_interval: 1s\n  fin_timeout: 1s\n');
-    const dataDir = path.join(work, 'store-nat');
-    const agent = lab.start('agent (NAT)', a.execWithCgroups(['node', BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', 'off']));
-    await agent.waitForOutput(/capture started/, 30_000);
+    const { agent, dataDir } = await startAgent('nat');
     assert.doesNotMatch(agent.stderr, /address translations not followed/);
-    const curl = lab.start('curl in the container (NAT)', ['sh', '-c', `echo $$ > ${path.join(cgroup, 'cgroup.procs')} && exec ${c.exec(['curl', '-sf', '-o', '/dev/null', `http://${B4}:8081/README.md`]).join(' ')}`]);
-    await curl.waitForExit(30_000);
-    assert.equal(curl.exitCode, 0, curl.stderr);
+    const curl = await curlInContainer(`http://${B4}:8081/README.md`);
     await sleep(4000);
     await agent.stop('SIGTERM', 30_000);
     assert.equal(agent.exitCode, 0, agent.stderr);

@@ -2,7 +2,7 @@
  * The agent's CPU budget under a packet storm (issue 3, "a resource budget"): iperf3 sends UDP
  * datagrams with 64-byte payloads as fast as it can from A to B while the agent in A runs with
  * `capture.cpu_budget: 5%` (it needs about 9% to meter every packet of this storm). The agent must
- * - stay within its budget once the sampling has settled (measured from /proc/PID/stat over the
+ * - stay within its budget once the sampling has settled (measured from /proc over the
  *   storm's second half), up to the floor that sampling cannot remove (reading the capture pipe):
  *   within twice the budget,
  * - store the storm flow with `sampling` > 1 and packets scaled so that the estimate is within 10% of
@@ -11,13 +11,14 @@
  * Needs root, tcpdump, iperf3, iproute2.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Lab, requirePrograms, runCommand, sleep, type Netns } from '../../src/lab/netns.js';
+import { childProcesses, cpuSeconds, processName } from '../../src/lab/proc.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const BIN = path.join(REPO_ROOT, 'bin', 'endsight.js');
@@ -25,22 +26,13 @@ const A4 = '10.79.0.1';
 const B4 = '10.79.0.2';
 const BUDGET = 0.05;
 const STORM_SECONDS = 10;
-const CLOCK_TICKS_PER_SECOND = 100; // getconf CLK_TCK on Linux x86-64
 
 /**
  * The process that meters: the agent itself, or, when it runs as root with privilege separation, its
  * worker (the child running node).
  */
 function meteringPid(agentPid: number): number {
-  const children = readFileSync(`/proc/${agentPid}/task/${agentPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  return children.find((pid) => readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'node') ?? agentPid;
-}
-
-/** utime + stime of a process, seconds. */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+  return childProcesses(agentPid).find((pid) => processName(pid) === 'node') ?? agentPid;
 }
 
 async function metric(ns: Netns, name: string): Promise<number> {
