@@ -98,7 +98,7 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
   it('stores what tcpdump sees on the same interface, with directions, and serves its health', async () => {
     const dataDir = path.join(work, 'live');
     const config = path.join(work, 'live.yaml');
-    await writeFile(config, 'flows:\n  export_interval: 1s\n');
+    await writeFile(config, 'capture:\n  cpu_budget: 800%\nflows:\n  export_interval: 1s\n');
     const reference = path.join(work, 'reference.pcap');
     const tcpdump = lab.start('reference tcpdump', a.exec(['tcpdump', '-i', 'a0', '-s', '256', '-B', '16384', '-w', reference]));
     const agent = startAgent('agent', dataDir, config, 19469);
@@ -150,17 +150,17 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
   it('reloads its configuration on SIGHUP: a new filter restarts the capture; a broken file is refused', async () => {
     const dataDir = path.join(work, 'reload');
     const config = path.join(work, 'reload.yaml');
-    await writeFile(config, 'flows:\n  export_interval: 1s\n');
+    await writeFile(config, 'capture:\n  cpu_budget: 800%\nflows:\n  export_interval: 1s\n');
     const agent = startAgent('agent (reload)', dataDir, config, 19473);
     await agent.waitForOutput(/capture started/, 20_000);
     await runCommand(a.exec(['ping', '-c', '2', '-i', '0.05', B4]));
-    await writeFile(config, 'flows:\n  export_interval: 1s\ncapture:\n  filter: not icmp and not icmp6\n');
+    await writeFile(config, 'flows:\n  export_interval: 1s\ncapture:\n  cpu_budget: 800%\n  filter: not icmp and not icmp6\n');
     process.kill(agent.pid!, 'SIGHUP');
     await agent.waitForOutput(/capture restarting with the reloaded settings/, 10_000);
     await agent.waitForOutput(/capture started[\s\S]*capture started/, 20_000);
     await runCommand(a.exec(['ping', '-c', '3', '-i', '0.05', B6]));
     await runCommand(a.exec(['curl', '-s', '-o', '/dev/null', `http://${B4}:8080/package.json`]));
-    await writeFile(config, 'flows:\n  export_interval: never\n');
+    await writeFile(config, 'capture:\n  cpu_budget: 800%\nflows:\n  export_interval: never\n');
     process.kill(agent.pid!, 'SIGHUP');
     await agent.waitForOutput(/configuration not reloaded/, 10_000);
     await sleep(2500);
@@ -182,7 +182,7 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     }
     const dataDir = path.join(work, 'degraded');
     const config = path.join(work, 'degraded.yaml');
-    await writeFile(config, 'flows:\n  export_interval: 1s\n  fin_timeout: 1s\n');
+    await writeFile(config, 'capture:\n  cpu_budget: 800%\nflows:\n  export_interval: 1s\n  fin_timeout: 1s\n');
     const agent = lab.start('agent (no bpftrace)', a.exec(['env', `PATH=${bin}`, 'node', BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', '127.0.0.1:19474']), {});
     await agent.waitForOutput(/capture started/, 20_000);
     assert.match(agent.stderr, /attribution unavailable: process, user and container stay NULL.*bpftrace is not installed: apt-get install bpftrace|bpftrace is not installed: apt-get install bpftrace.*attribution unavailable/);
@@ -207,7 +207,7 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
   it('survives kill -9 under load: the store stays readable, exported flows stay, capture resumes after restart', async () => {
     const dataDir = path.join(work, 'crash');
     const config = path.join(work, 'crash.yaml');
-    await writeFile(config, 'flows:\n  export_interval: 1s\n  fin_timeout: 1s\n  idle_timeout: 3s\n');
+    await writeFile(config, 'capture:\n  cpu_budget: 800%\nflows:\n  export_interval: 1s\n  fin_timeout: 1s\n  idle_timeout: 3s\n');
     const agent = startAgent('agent before kill', dataDir, config, 19470);
     await agent.waitForOutput(/capture started/, 20_000);
     // Short connections that end (FIN + 1 s) and are exported (1 s) well before the kill.

@@ -242,7 +242,7 @@ describe('attribution: process, user and container of every flow, against ground
 
     const dataDir = path.join(work, 'store');
     const config = path.join(work, 'agent.yaml');
-    writeFileSync(config, 'flows:\n  export_interval: 1s\n  fin_timeout: 1s\n');
+    writeFileSync(config, 'capture:\n  cpu_budget: 800%\nflows:\n  export_interval: 1s\n  fin_timeout: 1s\n');
     const agent = lab.start('agent', a.execWithCgroups(['node', BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', '127.0.0.1:19471']));
     await agent.waitForOutput(/capture started/, 30_000);
     assert.match(agent.stderr, /attribution started/, `attribution must run here: ${agent.stderr}`);

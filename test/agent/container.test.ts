@@ -74,7 +74,7 @@ describe('attribution of a container with its own network namespace', { timeout:
   /** The agent on A with its own store (`store-NAME`), once it captures. */
   async function startAgent(name: string): Promise<{ agent: BackgroundProcess; dataDir: string }> {
     const config = path.join(work, `agent-${name}.yaml`);
-    writeFileSync(config, 'flows:\n  export_interval: 1s\n  fin_timeout: 1s\n');
+    writeFileSync(config, 'capture:\n  cpu_budget: 800%\nflows:\n  export_interval: 1s\n  fin_timeout: 1s\n');
     const dataDir = path.join(work, `store-${name}`);
     const agent = lab.start(`agent (${name})`, a.execWithCgroups(['node', BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', 'off']));
     await agent.waitForOutput(/capture started/, 30_000);

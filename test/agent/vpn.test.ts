@@ -91,7 +91,7 @@ describe('pre-encryption visibility on an OpenVPN tunnel', { timeout: 120_000 },
 
     const dataDir = path.join(work, 'store');
     const config = path.join(work, 'agent.yaml');
-    writeFileSync(config, 'flows:\n  export_interval: 1s\n  fin_timeout: 1s\n');
+    writeFileSync(config, 'capture:\n  cpu_budget: 800%\nflows:\n  export_interval: 1s\n  fin_timeout: 1s\n');
     const agent = lab.start('agent', a.exec(['node', BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', 'off']));
     await agent.waitForOutput(/capture started/, 30_000);
     assert.match(agent.stderr, /attribution started/);
