@@ -55,6 +55,7 @@ export interface SocketOwnersOptions {
 
 export interface AttributionStats {
   events: number;
+  /** Finished TCP and UDP flows looked up: attributed + ambiguous + unknown. */
   flows: number;
   attributed: number;
   ambiguous: number;
@@ -69,8 +70,8 @@ export class SocketOwners {
   private readonly byKey = new Map<string, Sighting[]>();
   /** Translated tuple (`proto src sport dst dport` as on the wire) → the original, with when it was reported. */
   private readonly translations = new Map<string, { original: Tuple; atUs: number }>();
-  private readonly stats: AttributionStats = {
-    events: 0, flows: 0, attributed: 0, ambiguous: 0, unknown: 0, byMeans: { sendReceive: 0, connect: 0, both: 0 }, otherNamespace: 0,
+  private readonly stats: Omit<AttributionStats, 'flows'> = {
+    events: 0, attributed: 0, ambiguous: 0, unknown: 0, byMeans: { sendReceive: 0, connect: 0, both: 0 }, otherNamespace: 0,
   };
 
   constructor(
@@ -130,7 +131,6 @@ export class SocketOwners {
   ownerOf(key: Uint32Array, ipVersion: number, startUs: number, endUs: number): ProcessInfo | null {
     const protocol = key[9] & 0xff;
     if (protocol !== TCP && protocol !== UDP) return null;
-    this.stats.flows++;
     const v = ipVersion === 4 ? 4 : 6;
     const src = formatAddress(key.subarray(0, 4), v);
     const dst = formatAddress(key.subarray(4, 8), v);
@@ -188,7 +188,8 @@ export class SocketOwners {
   }
 
   statistics(): AttributionStats {
-    return { ...this.stats, byMeans: { ...this.stats.byMeans } };
+    const { attributed, ambiguous, unknown } = this.stats;
+    return { ...this.stats, flows: attributed + ambiguous + unknown, byMeans: { ...this.stats.byMeans } };
   }
 }
 
