@@ -5,8 +5,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-runtime_packages=(zstd tcpdump bpftrace conntrack)
-test_packages=(softflowd nfdump iperf3 iproute2 ethtool curl python3 dnsutils iputils-ping procps time netcat-openbsd util-linux passwd openvpn nftables)
+# gcc, libc6-dev and libpcap-dev build the agent's capture program (native/); libpcap0.8 runs it.
+runtime_packages=(zstd gcc libc6-dev libpcap-dev libpcap0.8 bpftrace conntrack)
+test_packages=(tcpdump softflowd nfdump iperf3 iproute2 ethtool curl python3 dnsutils iputils-ping procps time netcat-openbsd util-linux passwd openvpn nftables)
 wanted=("${runtime_packages[@]}")
 [ "${1:-}" = "--with-test-peers" ] && wanted+=("${test_packages[@]}")
 

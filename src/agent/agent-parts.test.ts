@@ -8,7 +8,6 @@ import { ConfigError, loadAgentConfig } from './agent-config.js';
 import { formatMetrics } from './health-server.js';
 import { HostAddresses } from './host-addresses.js';
 import { HostInterfaces } from './link-interfaces.js';
-import { explainFailure, parseTcpdumpCounters } from './tcpdump-capture.js';
 import type { AgentStatus } from './agent.js';
 
 function key(src: string, dst: string): { words: Uint32Array; ipVersion: number } {
@@ -87,21 +86,6 @@ describe('HostInterfaces', () => {
     } finally {
       rmSync(sys, { recursive: true, force: true });
     }
-  });
-});
-
-describe('tcpdump output', () => {
-  it('reads the counters printed on SIGUSR1 and at exit', () => {
-    const usr1 = 'tcpdump: 5 packets captured, 12 packets received by filter, 3 packets dropped by kernel\n';
-    assert.deepEqual(parseTcpdumpCounters(usr1)?.counters, { captured: 5, receivedByFilter: 12, droppedByKernel: 3 });
-    const exit = 'listening on any\n1 packet captured\n2 packets received by filter\n0 packets dropped by kernel\n';
-    assert.deepEqual(parseTcpdumpCounters(exit)?.counters, { captured: 1, receivedByFilter: 2, droppedByKernel: 0 });
-    assert.equal(parseTcpdumpCounters('tcpdump: listening on any'), null);
-  });
-
-  it('explains the usual failures in one line', () => {
-    assert.match(explainFailure("tcpdump: any: You don't have permission to perform this capture on that device\n(socket: Operation not permitted)\n", 1), /CAP_NET_RAW/);
-    assert.match(explainFailure('tcpdump: syntax error in filter expression: syntax error\n', 1), /not valid BPF.*syntax error/);
   });
 });
 

@@ -1,13 +1,13 @@
 /**
  * The end-system agent: live capture → flow meter → local store, running until stopped.
  *
- *   tcpdump (capture privileges only) --pcap pipe--> meter (this process) --> store (Parquet)
+ *   capture program (capture privileges only) --flow entries--> meter (this process) --> store (Parquet)
  *
- * Every second the agent asks tcpdump to flush, ends flows that went quiet (on the wall clock, less
+ * The capture program writes a batch about every second. Every second the agent ends flows that went quiet (on the wall clock, less
  * DELIVERY_SLACK_US so that a packet still in the capture pipeline can never find its flow already
  * ended), and re-reads the host's addresses. Every export interval the finished records are written
  * to the store, so a crash loses at most one interval. `stop()` ends every active flow and writes
- * it before returning. A capture that fails (tcpdump killed, interface trouble) is restarted with
+ * it before returning. A capture that fails (the program killed, interface trouble) is restarted with
  * back-off, and the meter carries on.
  */
 import type { Logger } from 'pino';
@@ -23,11 +23,12 @@ import { SocketOwners, type AttributionStats } from './attribution/socket-owners
 import { CpuBudget } from './cpu-budget.js';
 import { HostAddresses } from './host-addresses.js';
 import { HostInterfaces } from './link-interfaces.js';
-import type { CaptureCounters, CaptureHandle, StartCapture } from './tcpdump-capture.js';
+import type { CaptureBatch } from './capture/capture-batch.js';
+import type { CaptureCounters, CaptureHandle, StartCapture } from './capture/capture-program.js';
 
 /** A socket in use is re-reported at least this often (the bpftrace program clears its seen-map every 10 s). */
 const SOCKET_REPORT_INTERVAL_US = 10_000_000;
-/** How late a packet may reach the meter after it was captured: tcpdump's 1 s ring timeout, the 1 s flush, slack. */
+/** How late a packet may reach the meter after it was captured: the ring's 1 s block timeout, the program's 1 s batches, slack. */
 const DELIVERY_SLACK_US = 5_000_000;
 const TICK_MS = 1000;
 const MAX_RESTART_DELAY_MS = 30_000;
@@ -85,8 +86,14 @@ export class Agent {
   private lastCpu = process.cpuUsage();
   private lastCpuAtMs = Date.now();
   private cpuFraction = 0;
-  /** Counters of earlier tcpdump runs, so the totals survive a capture restart. */
+  /** Counters of earlier captures, so the totals survive a capture restart; and the current one's. */
   private countersBefore: CaptureCounters = NO_COUNTERS;
+  private counters: CaptureCounters = NO_COUNTERS;
+  /** The capture program's CPU time: its last report and what the budget has counted of it, µs. */
+  private captureCpuUs = 0;
+  private captureCpuCountedUs = 0;
+  /** Current 1-in-N packet sampling (the CPU budget). */
+  private sampling = 1;
 
   constructor(
     private config: AgentConfig,
@@ -131,10 +138,11 @@ export class Agent {
       while (!this.stopping) {
         let capture: CaptureHandle;
         try {
-          capture = await this.helpers.startCapture(
-            { snaplen: this.config.capture.snaplen, filter: this.config.capture.filter, bufferKiB: Math.ceil(this.config.capture.bufferBytes / 1024) },
-            this.issues,
-          );
+          capture = await this.helpers.startCapture({
+            snaplen: this.config.capture.snaplen,
+            filter: this.config.capture.filter,
+            bufferKiB: Math.ceil(this.config.capture.bufferBytes / 1024),
+          });
         } catch (error) {
           if (first) throw error;
           this.log.error({ err: (error as Error).message, retryInMs: delayMs }, 'capture did not restart');
@@ -145,13 +153,21 @@ export class Agent {
         first = false;
         started = true;
         this.capture = capture;
+        this.counters = NO_COUNTERS;
+        this.captureCpuUs = this.captureCpuCountedUs = 0;
+        if (this.sampling > 1) capture.setSampling(this.sampling);
         this.log.info({ interfaces: this.config.capture.interfaces.length > 0 ? this.config.capture.interfaces : 'all', filter: this.config.capture.filter, snaplen: this.config.capture.snaplen }, 'capture started');
         const startedMs = Date.now();
-        for await (const batch of capture.source.batches()) {
-          this.meter.processBatch(batch, capture.source.interfaces);
+        let protocolFailure: string | null = null;
+        try {
+          for await (const batch of capture.batches()) this.meterBatch(batch);
+        } catch (error) {
+          protocolFailure = (error as Error).message;
+          await capture.stop();
         }
         await capture.exited;
-        this.countersBefore = add(this.countersBefore, capture.lastCounters);
+        this.countersBefore = add(this.countersBefore, this.counters);
+        this.counters = NO_COUNTERS;
         this.capture = null;
         if (this.stopping) break;
         this.captureRestarts++;
@@ -161,7 +177,7 @@ export class Agent {
           continue;
         }
         if (Date.now() - startedMs > 60_000) delayMs = 1000;
-        this.log.error({ reason: capture.failure ?? 'the capture ended', retryInMs: delayMs }, 'capture stopped; restarting');
+        this.log.error({ reason: protocolFailure ?? capture.failure ?? 'the capture ended', retryInMs: delayMs }, 'capture stopped; restarting');
         await this.sleep(delayMs);
         delayMs = Math.min(delayMs * 2, MAX_RESTART_DELAY_MS);
       }
@@ -214,7 +230,7 @@ export class Agent {
     return {
       startedAt: this.startedAt,
       meter: this.meter.stats(),
-      capture: add(this.countersBefore, this.capture?.lastCounters ?? NO_COUNTERS),
+      capture: add(this.countersBefore, this.counters),
       captureRunning: this.capture !== null,
       captureRestarts: this.captureRestarts,
       issues: this.issues.toJSON(),
@@ -228,19 +244,24 @@ export class Agent {
       attribution: this.owners.statistics(),
       socketsKnown: this.owners.size,
       eventDelayMaxMs: this.eventDelayMaxMs,
-      sampling: this.meter.samplingRate,
+      sampling: this.sampling,
       cpuFraction: this.cpuFraction,
       cpuBudget: this.config.capture.cpuBudget,
     };
   }
 
-  /** Asks tcpdump for fresh counters (for the health endpoint). */
-  async refreshCaptureCounters(): Promise<void> {
-    await this.capture?.stats();
+  /** One batch of the capture program into the meter; its counters into the status. */
+  private meterBatch(batch: CaptureBatch): void {
+    this.meter.processCaptureBatch(batch.body, batch.sampling, batch.packetsSeen, batch.packetsSampledOut);
+    this.counters = {
+      captured: this.counters.captured + batch.packetsSeen,
+      receivedByFilter: batch.pcapReceived,
+      droppedByKernel: batch.pcapDropped,
+    };
+    this.captureCpuUs = batch.cpuUs;
   }
 
   private tick(): void {
-    this.capture?.flush();
     this.addresses.refresh();
     this.meter.advance(Date.now() * 1000 - DELIVERY_SLACK_US);
     this.owners.expire(Date.now() * 1000);
@@ -251,19 +272,24 @@ export class Agent {
     }
   }
 
-  /** Measures the CPU used since the last tick and sets the packet sampling accordingly. */
+  /**
+   * Measures the CPU used since the last tick, by this process and the capture program (as of its
+   * last batch), and sets the packet sampling accordingly.
+   */
   private enforceCpuBudget(): void {
     const now = Date.now();
     const cpu = process.cpuUsage();
-    const usedUs = cpu.user - this.lastCpu.user + (cpu.system - this.lastCpu.system);
+    const usedUs = cpu.user - this.lastCpu.user + (cpu.system - this.lastCpu.system) + (this.captureCpuUs - this.captureCpuCountedUs);
+    this.captureCpuCountedUs = this.captureCpuUs;
     const wallUs = Math.max(1, (now - this.lastCpuAtMs) * 1000);
     this.lastCpu = cpu;
     this.lastCpuAtMs = now;
     this.cpuFraction = usedUs / wallUs;
-    const before = this.meter.samplingRate;
+    const before = this.sampling;
     const n = this.cpuBudget.update(this.cpuFraction);
     if (n !== before) {
-      this.meter.setSampling(n);
+      this.sampling = n;
+      this.capture?.setSampling(n);
       const percent = (x: number): string => `${(100 * x).toFixed(0)}%`;
       this.log.warn(
         { sampling: n, cpu: percent(this.cpuFraction), budget: percent(this.config.capture.cpuBudget) },

@@ -2,12 +2,12 @@
  * The agent's benchmark (issue 3): CPU and memory of `endsight agent` against softflowd and nethogs,
  * all three capturing the same live traffic in the same run.
  *
- * Two namespaces joined by a veth pair; in A run the agent (with its helpers tcpdump and bpftrace),
+ * Two namespaces joined by a veth pair; in A run the agent (with its capture program and bpftrace),
  * `softflowd -i a0` and `nethogs -t a0`; iperf3 in A sends UDP datagrams with 64-byte payloads to B
  * at each target rate. Over a steady window each tool's CPU comes from /proc (schedstat; the agent's
- * is the sum of its supervisor, worker, tcpdump and bpftrace), the packets from iperf3's own count, the agent's drops
+ * is the sum of its supervisor, worker, capture program and bpftrace), the packets from iperf3's own count, the agent's drops
  * from libpcap's counters. Then 100,000 one-packet flows are sent and the agent's memory is read
- * with them all active. Needs root and the Debian packages iperf3, softflowd, nethogs, tcpdump,
+ * with them all active. Needs root and the Debian packages iperf3, softflowd, nethogs,
  * bpftrace, iproute2, python3.
  */
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -40,7 +40,7 @@ export interface AgentRateResult {
   packets: number;
   packetsPerSecond: number;
   tools: ToolCpu[];
-  /** The agent's own parts: node (meter), tcpdump (capture), bpftrace (attribution). */
+  /** The agent's own parts: supervisor and worker (node), the capture program, bpftrace (attribution). */
   agentParts: ToolCpu[];
   agentDrops: number;
   agentSampling: number;
@@ -51,15 +51,17 @@ export interface AgentBenchReport {
   attributedBytesShare: number;
   activeFlows: {
     flows: number;
-    rssBytes: { agent: number; tcpdump: number; bpftrace: number };
+    rssBytes: { agent: number; capture: number; bpftrace: number };
     /** The same without file-backed pages (libLLVM's code in bpftrace, node's binary). */
-    anonBytes: { agent: number; tcpdump: number; bpftrace: number };
+    anonBytes: { agent: number; capture: number; bpftrace: number };
   };
 }
 
 const A4 = '10.81.0.1';
 const B4 = '10.81.0.2';
 const HEALTH = '127.0.0.1:19480';
+/** The capture program's name in /proc (comm: its first 15 characters). */
+const CAPTURE_COMM = 'endsight-captur';
 
 /** CPU time and RSS of a process; RssAnon is its own memory, without the file-backed (shared, reclaimable) library pages. */
 function procStat(pid: number): { cpuSeconds: number; rssBytes: number; anonBytes: number } {
@@ -82,7 +84,7 @@ for i in range(count):
 `;
 
 export async function runAgentBench(options: AgentBenchOptions, log: (line: string) => void): Promise<AgentBenchReport> {
-  requirePrograms({ iperf3: 'iperf3', softflowd: 'softflowd', nethogs: 'nethogs', tcpdump: 'tcpdump', bpftrace: 'bpftrace', ip: 'iproute2', python3: 'python3', curl: 'curl' });
+  requirePrograms({ iperf3: 'iperf3', softflowd: 'softflowd', nethogs: 'nethogs', bpftrace: 'bpftrace', ip: 'iproute2', python3: 'python3', curl: 'curl' });
   const lab = new Lab(`es-agentbench-${process.pid}`);
   const work = await mkdtemp(path.join(tmpdir(), 'endsight-agentbench-'));
   await chmod(work, 0o755); // the agent's unprivileged worker must reach its store
@@ -101,10 +103,10 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
     const nethogs = lab.start('nethogs', a.exec(['nethogs', '-t', '-d', '1', 'a0']));
     await sleep(3000);
     for (const p of [softflowd, nethogs]) if (p.hasExited) throw new Error(`${p.name} exited: ${p.stderr.slice(-500)}`);
-    // As root the agent is a supervisor with children: the worker (node), tcpdump and bpftrace.
+    // As root the agent is a supervisor with children: the worker (node), the capture program and bpftrace.
     const parts = (): { name: string; pid: number }[] => [
       { name: 'supervisor', pid: agent.pid! },
-      ...childProcesses(agent.pid!).map((pid) => ({ name: processName(pid) === 'node' ? 'worker' : processName(pid), pid })),
+      ...childProcesses(agent.pid!).map((pid) => ({ name: ({ node: 'worker', [CAPTURE_COMM]: 'capture' } as Record<string, string>)[processName(pid)] ?? processName(pid), pid })),
     ];
 
     const rates: AgentRateResult[] = [];
@@ -157,12 +159,12 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
     await sleep(4000);
     const flows = await metric(a, 'endsight_flows_active');
     const supervisor = procStat(agent.pid!);
-    const rss = { agent: supervisor.rssBytes, tcpdump: 0, bpftrace: 0 };
-    const anon = { agent: supervisor.anonBytes, tcpdump: 0, bpftrace: 0 };
+    const rss = { agent: supervisor.rssBytes, capture: 0, bpftrace: 0 };
+    const anon = { agent: supervisor.anonBytes, capture: 0, bpftrace: 0 };
     for (const child of childProcesses(agent.pid!)) {
       const name = processName(child);
       const stat = procStat(child);
-      const part = name === 'tcpdump' || name === 'bpftrace' ? name : 'agent'; // 'agent': the worker
+      const part = name === CAPTURE_COMM ? 'capture' : name === 'bpftrace' ? name : 'agent'; // 'agent': the worker
       rss[part] += stat.rssBytes;
       anon[part] += stat.anonBytes;
     }
@@ -182,7 +184,7 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
 
 /** The report's lines, with ratios against softflowd measured in the same run. */
 export function formatAgentBench(r: AgentBenchReport): string[] {
-  const out: string[] = ['', 'agent: live capture of iperf3 UDP (64-byte payloads) on a veth pair; endsight agent = supervisor + worker + tcpdump + bpftrace'];
+  const out: string[] = ['', 'agent: live capture of iperf3 UDP (64-byte payloads) on a veth pair; endsight agent = supervisor + worker + capture program + bpftrace'];
   out.push('rate (pkt/s)  tool            CPU % of a core  CPU µs/packet  RSS MB   vs softflowd');
   for (const rate of r.rates) {
     const softflowd = rate.tools.find((t) => t.tool === 'softflowd')!;
@@ -206,17 +208,17 @@ export function formatAgentBench(r: AgentBenchReport): string[] {
   out.push(`CPU per packet vs softflowd at ${Math.round(high.packetsPerSecond)} pkt/s     ${ratio(high).toFixed(2)}x   target <= ${AGENT_TARGETS.cpuPerPacketVsSoftflowd}x  ${pass(ratio(high) <= AGENT_TARGETS.cpuPerPacketVsSoftflowd)}`);
   out.push(`kernel drops at ${Math.round(high.packetsPerSecond)} pkt/s                     ${high.agentDrops}       target 0      ${pass(high.agentDrops === 0)}`);
   out.push(`bytes attributed (iperf3's flow)                 ${(100 * r.attributedBytesShare).toFixed(1)}%  target >= 99%  ${pass(r.attributedBytesShare >= AGENT_TARGETS.attributedBytes)}`);
-  const { agent, tcpdump, bpftrace } = r.activeFlows.rssBytes;
-  const total = agent + tcpdump + bpftrace;
+  const { agent, capture, bpftrace } = r.activeFlows.rssBytes;
+  const total = agent + capture + bpftrace;
   const anon = r.activeFlows.anonBytes;
-  const anonTotal = anon.agent + anon.tcpdump + anon.bpftrace;
+  const anonTotal = anon.agent + anon.capture + anon.bpftrace;
   out.push(
-    `RSS at ${r.activeFlows.flows.toLocaleString('en-US')} active flows (supervisor + worker + tcpdump + bpftrace)  ${(total / 1e6).toFixed(0)} MB  target < 150 MB  ${pass(total < AGENT_TARGETS.rssAt100kFlowsBytes)}` +
-      `  (supervisor and worker ${(agent / 1e6).toFixed(0)} MB, tcpdump ${(tcpdump / 1e6).toFixed(0)} MB, bpftrace ${(bpftrace / 1e6).toFixed(0)} MB)`,
+    `RSS at ${r.activeFlows.flows.toLocaleString('en-US')} active flows (supervisor + worker + capture program + bpftrace)  ${(total / 1e6).toFixed(0)} MB  target < 150 MB  ${pass(total < AGENT_TARGETS.rssAt100kFlowsBytes)}` +
+      `  (supervisor and worker ${(agent / 1e6).toFixed(0)} MB, capture program ${(capture / 1e6).toFixed(0)} MB, bpftrace ${(bpftrace / 1e6).toFixed(0)} MB)`,
   );
   out.push(
     `the same without file-backed pages (RssAnon)                ${(anonTotal / 1e6).toFixed(0)} MB  target < 150 MB  ${pass(anonTotal < AGENT_TARGETS.rssAt100kFlowsBytes)}` +
-      `  (supervisor and worker ${(anon.agent / 1e6).toFixed(0)} MB, tcpdump ${(anon.tcpdump / 1e6).toFixed(0)} MB, bpftrace ${(anon.bpftrace / 1e6).toFixed(0)} MB; ` +
+      `  (supervisor and worker ${(anon.agent / 1e6).toFixed(0)} MB, capture program ${(anon.capture / 1e6).toFixed(0)} MB, bpftrace ${(anon.bpftrace / 1e6).toFixed(0)} MB; ` +
       'file-backed pages are the shared, reclaimable code of node and libLLVM)',
   );
   return out;

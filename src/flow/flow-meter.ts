@@ -7,6 +7,7 @@
  */
 import type { PacketBatch, CaptureInterface } from '../capture/index.js';
 import type { IssueCounter } from '../common/issue-counter.js';
+import { LinkType, MAX_CAPLEN } from '../capture/index.js';
 import { DecodedPacket, decodePacket } from '../decode/index.js';
 import { FlowKey, FlowTable, MAX_SAMPLING_WEIGHT, type TableEndReason } from './flow-table.js';
 import { FragmentTable, type FragmentedDatagram } from './fragment-table.js';
@@ -53,6 +54,12 @@ export interface FlowOwner {
   /** The tunnel interface the process serves (a VPN daemon's tun0), or null. */
   tunnel: string | null;
 }
+
+/** Records of the agent's capture program (native/endsight-capture.c documents the layout). */
+const CAPTURE_FLOW_RECORD = 1;
+const CAPTURE_PACKET_RECORD = 2;
+const CAPTURE_FLOW_RECORD_BYTES = 80;
+const CAPTURE_PACKET_HEADER_BYTES = 24;
 
 /** Encapsulating IP protocols: their flows carry tunnels whatever process (or the kernel) sends them. */
 const ENCAPSULATIONS: ReadonlyMap<number, string> = new Map([
@@ -112,9 +119,7 @@ export class FlowMeter {
   private monitoredCache = new Uint8Array(64);
   private linkInterfacesVersion = -1;
   private readonly directionCodes = new Map<Direction, number>();
-  /** 1-in-N packet sampling: N, and the packets left to skip before the next one is metered. */
-  private sampling = 1;
-  private sampleCountdown = 1;
+  /** Packets the agent's capture program passed over under 1-in-N sampling. */
   private packetsSampledOut = 0;
   private packetsSeen = 0;
   private packetsMetered = 0;
@@ -150,62 +155,112 @@ export class FlowMeter {
       this.interfaces = interfaces;
       this.interfaceCodes = [];
     }
-    const packet = this.packet;
-    const key = this.key;
-    const table = this.table;
+    this.refreshInterfaceCache();
     const data = batch.data;
-    const issues = this.issues;
+    let metered = 0;
+    for (let i = 0; i < batch.count; i++) {
+      if (this.meterPacket(data, batch.offset[i], batch.caplen[i], batch.wirelen[i], batch.linkType[i], batch.timestampUs[i], batch.interfaceId[i], 1)) metered++;
+    }
+    this.packetsSeen += batch.count;
+    this.packetsMetered += metered;
+  }
+
+  /**
+   * Meters a batch of the agent's capture program (src/agent/capture/): flow entries, each the
+   * packets of one 5-tuple that the program added up, and whole packets (Linux cooked v2) that it
+   * left to the decoder. The program sampled already (1-in-N, RFC 5475 §6.1): every packet here
+   * stands for `sampling` = N; the records carry N in `sampling` and packets and bytes scaled by it.
+   * A record that does not fit the batch ends it, counted as `capture_record_malformed`.
+   */
+  processCaptureBatch(body: Uint8Array, sampling: number, packetsSeen: number, packetsSampledOut: number): void {
+    this.refreshInterfaceCache();
+    const weight = Math.max(1, Math.min(MAX_SAMPLING_WEIGHT, Math.floor(sampling) || 1));
+    const u32 = new Uint32Array(body.buffer, body.byteOffset, body.length >>> 2);
+    const f64 = new Float64Array(body.buffer, body.byteOffset, body.length >>> 3);
+    const words = this.key.words;
+    const linkInterfaces = this.options.linkInterfaces;
+    let metered = 0;
+    let at = 0; // byte offset, always a multiple of 8
+    while (at < body.length) {
+      const w = at >>> 2;
+      const kind = u32[w];
+      if (kind === CAPTURE_FLOW_RECORD && at + CAPTURE_FLOW_RECORD_BYTES <= body.length) {
+        const firstUs = f64[(at >>> 3) + 7];
+        // Before the key is filled in: releasing orphan fragments uses the same key object.
+        if (firstUs > this.fragments.deadlineUs) this.fragments.expire(firstUs);
+        for (let k = 0; k < 10; k++) words[k] = u32[w + 2 + k];
+        const packets = u32[w + 1];
+        const lastUs = f64[(at >>> 3) + 8];
+        at += CAPTURE_FLOW_RECORD_BYTES;
+        // Keyed by the cooked v2 interface index when the meter knows the host's interfaces, else by capture interface 0.
+        if (!linkInterfaces) words[9] &= 0xfff;
+        else if (!this.isMonitored(words[9] >>> 12, linkInterfaces)) {
+          this.issues.add('interface_not_monitored', packets);
+          continue;
+        }
+        if (lastUs > this.nowUs) this.nowUs = lastUs;
+        if (firstUs < this.firstPacketUs) this.firstPacketUs = firstUs;
+        this.table.accountMany(this.key, firstUs, lastUs, packets, f64[(at >>> 3) - 1], u32[w + 12], weight);
+        metered += packets;
+      } else if (kind === CAPTURE_PACKET_RECORD && at + CAPTURE_PACKET_HEADER_BYTES <= body.length) {
+        const caplen = u32[w + 1];
+        const next = at + CAPTURE_PACKET_HEADER_BYTES + ((caplen + 7) & ~7);
+        if (caplen > MAX_CAPLEN || next > body.length) {
+          this.issues.add('capture_record_malformed');
+          break;
+        }
+        if (this.meterPacket(body, at + CAPTURE_PACKET_HEADER_BYTES, caplen, u32[w + 2], LinkType.LINUX_SLL2, f64[(at >>> 3) + 2], 0, weight)) metered++;
+        at = next;
+      } else {
+        this.issues.add('capture_record_malformed');
+        break;
+      }
+    }
+    this.packetsSeen += packetsSeen;
+    this.packetsSampledOut += packetsSampledOut;
+    this.packetsMetered += metered;
+  }
+
+  /** Drops the cached interface answers when the host's interfaces or the monitored set changed. */
+  private refreshInterfaceCache(): void {
     const linkInterfaces = this.options.linkInterfaces;
     if (linkInterfaces && linkInterfaces.version !== this.linkInterfacesVersion) {
       this.linkInterfacesVersion = linkInterfaces.version;
       this.monitoredCache.fill(0);
       this.interfaceCodes = [];
     }
-    // Counters live in locals for the loop and are written back once per batch.
-    let nowUs = this.nowUs;
-    let firstPacketUs = this.firstPacketUs;
-    let metered = 0;
-    const weight = this.sampling;
-    let countdown = this.sampleCountdown;
-    let sampledOut = 0;
-    for (let i = 0; i < batch.count; i++) {
-      // Systematic count-based sampling (RFC 5475 §6.1): every N-th packet, before any decoding.
-      if (weight > 1 && --countdown > 0) {
-        sampledOut++;
-        continue;
-      }
-      countdown = weight;
-      const issue = decodePacket(data, batch.offset[i], batch.caplen[i], batch.wirelen[i], batch.linkType[i], packet);
-      if (issue !== null) {
-        issues.add(issue);
-        continue;
-      }
-      const timestampUs = batch.timestampUs[i];
-      if (timestampUs > nowUs) nowUs = timestampUs;
-      if (timestampUs < firstPacketUs) firstPacketUs = timestampUs;
-      let interfaceId = batch.interfaceId[i];
-      if (linkInterfaces && packet.linkInterfaceIndex >= 0) {
-        interfaceId = packet.linkInterfaceIndex;
-        if (!this.isMonitored(interfaceId, linkInterfaces)) {
-          issues.add('interface_not_monitored');
-          continue;
-        }
-      }
-      metered++;
-      if (packet.isFragment) {
-        this.meterFragment(packet, interfaceId, timestampUs);
-        continue;
-      }
-      key.set(packet.srcAddr, packet.dstAddr, packet.srcPort, packet.dstPort, packet.protocol, packet.ipVersion, interfaceId);
-      table.account(key, timestampUs, packet.ipBytes, packet.tcpFlags, weight);
+  }
+
+  /** Decodes and meters one packet; false when it was skipped (counted in the issues by reason). */
+  private meterPacket(
+    data: Uint8Array, offset: number, caplen: number, wirelen: number, linkType: number, timestampUs: number, captureInterface: number, weight: number,
+  ): boolean {
+    // Fragments expire on packet time, packet by packet, so that the records do not depend on batch sizes.
+    if (timestampUs > this.fragments.deadlineUs) this.fragments.expire(timestampUs);
+    const packet = this.packet;
+    const issue = decodePacket(data, offset, caplen, wirelen, linkType, packet);
+    if (issue !== null) {
+      this.issues.add(issue);
+      return false;
     }
-    this.sampleCountdown = countdown;
-    this.packetsSampledOut += sampledOut;
-    this.packetsSeen += batch.count;
-    this.packetsMetered += metered;
-    this.nowUs = nowUs;
-    this.firstPacketUs = firstPacketUs;
-    this.fragments.expire(this.nowUs);
+    if (timestampUs > this.nowUs) this.nowUs = timestampUs;
+    if (timestampUs < this.firstPacketUs) this.firstPacketUs = timestampUs;
+    let interfaceId = captureInterface;
+    const linkInterfaces = this.options.linkInterfaces;
+    if (linkInterfaces && packet.linkInterfaceIndex >= 0) {
+      interfaceId = packet.linkInterfaceIndex;
+      if (!this.isMonitored(interfaceId, linkInterfaces)) {
+        this.issues.add('interface_not_monitored');
+        return false;
+      }
+    }
+    if (packet.isFragment) {
+      this.meterFragment(packet, interfaceId, timestampUs, weight);
+      return true;
+    }
+    this.key.set(packet.srcAddr, packet.dstAddr, packet.srcPort, packet.dstPort, packet.protocol, packet.ipVersion, interfaceId);
+    this.table.account(this.key, timestampUs, packet.ipBytes, packet.tcpFlags, weight);
+    return true;
   }
 
   /**
@@ -215,19 +270,6 @@ export class FlowMeter {
   advance(nowUs: number): void {
     this.table.sweep(nowUs);
     this.fragments.expire(nowUs);
-  }
-
-  /**
-   * Meters one packet in `n` from now on (1: every packet); the records carry N in `sampling` and
-   * packets and bytes scaled by it. The agent raises N when it goes over its CPU budget.
-   */
-  setSampling(n: number): void {
-    this.sampling = Math.max(1, Math.min(MAX_SAMPLING_WEIGHT, Math.floor(n)));
-    this.sampleCountdown = Math.min(this.sampleCountdown, this.sampling);
-  }
-
-  get samplingRate(): number {
-    return this.sampling;
   }
 
   /** Sets the `source` of records ended from now on (the next file of a multi-file import). */
@@ -276,7 +318,7 @@ export class FlowMeter {
    * A first fragment carries the transport header and is metered like any packet; it also teaches
    * the fragment table the datagram's ports. Later fragments take those ports, or wait for them.
    */
-  private meterFragment(packet: DecodedPacket, interfaceId: number, timestampUs: number): void {
+  private meterFragment(packet: DecodedPacket, interfaceId: number, timestampUs: number, weight: number): void {
     const datagram = this.fragments.lookup(
       packet.ipVersion, packet.srcAddr, packet.dstAddr, packet.protocol, packet.fragmentId, interfaceId, timestampUs,
     );
@@ -284,11 +326,11 @@ export class FlowMeter {
       datagram.srcPort = packet.srcPort;
       datagram.dstPort = packet.dstPort;
     } else if (datagram.srcPort < 0) {
-      this.fragments.addPending(datagram, packet.ipBytes, timestampUs, this.sampling);
+      this.fragments.addPending(datagram, packet.ipBytes, timestampUs, weight);
       return;
     }
     this.key.set(packet.srcAddr, packet.dstAddr, datagram.srcPort, datagram.dstPort, packet.protocol, packet.ipVersion, interfaceId);
-    const slot = this.table.account(this.key, timestampUs, packet.ipBytes, packet.fragmentOffset === 0 ? packet.tcpFlags : 0, this.sampling);
+    const slot = this.table.account(this.key, timestampUs, packet.ipBytes, packet.fragmentOffset === 0 ? packet.tcpFlags : 0, weight);
     if (datagram.pendingPackets > 0) {
       this.table.addToFlow(slot, datagram.pendingPackets, datagram.pendingBytes, datagram.pendingFirstUs, datagram.pendingLastUs);
       datagram.pendingPackets = 0;

@@ -172,8 +172,17 @@ export class FlowTable {
    * Returns the flow's slot, valid until the next call that can end flows.
    */
   account(key: FlowKey, timestampUs: number, ipBytes: number, tcpFlags: number, weight = 1): number {
-    if (++this.packetsSinceSweep > (this.liveCount >>> 2) && timestampUs - this.lastSweepUs >= this.sweepIntervalUs) {
-      this.sweep(timestampUs);
+    return this.accountMany(key, timestampUs, timestampUs, 1, ipBytes, tcpFlags, weight);
+  }
+
+  /**
+   * Counts `packets` packets of one flow seen from `firstUs` to `lastUs` with `ipBytes` bytes in all
+   * (the agent's capture program adds them up): the timeouts are checked at the first, as account()
+   * does for each packet. The packets carry no SYN, FIN or RST unless there is one packet.
+   */
+  accountMany(key: FlowKey, firstUs: number, lastUs: number, packets: number, ipBytes: number, tcpFlags: number, weight = 1): number {
+    if (++this.packetsSinceSweep > (this.liveCount >>> 2) && firstUs - this.lastSweepUs >= this.sweepIntervalUs) {
+      this.sweep(firstUs);
     }
     const hash = hashKey(key.words);
     let slot = this.find(key.words, hash);
@@ -183,22 +192,22 @@ export class FlowTable {
       const closing = this.u32[slot * STRIDE_WORDS + W_FLAGS] & (TCP_FIN | TCP_RST);
       if (
         closing !== 0 &&
-        (timestampUs - f64[d + D_LAST] > this.finTimeoutUs || (tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN)
+        (firstUs - f64[d + D_LAST] > this.finTimeoutUs || (tcpFlags & (TCP_SYN | TCP_ACK)) === TCP_SYN)
       ) {
         this.end(slot, (closing & TCP_RST) !== 0 ? 'rst' : 'fin');
         slot = NONE;
-      } else if (timestampUs - f64[d + D_LAST] > this.idleTimeoutUs || timestampUs - f64[d + D_FIRST] >= this.activeTimeoutUs) {
+      } else if (firstUs - f64[d + D_LAST] > this.idleTimeoutUs || firstUs - f64[d + D_FIRST] >= this.activeTimeoutUs) {
         this.end(slot, this.timeoutReason(slot));
         slot = NONE;
       }
     }
-    if (slot === NONE) slot = this.insert(key.words, hash, timestampUs);
+    if (slot === NONE) slot = this.insert(key.words, hash, firstUs);
     const d = slot * STRIDE_DOUBLES;
     const fd = this.f64; // insert may have grown the buffer
     // Out-of-order timestamps (merged captures) widen the flow rather than shrink it.
-    if (timestampUs > fd[d + D_LAST]) fd[d + D_LAST] = timestampUs;
-    else if (timestampUs < fd[d + D_FIRST]) fd[d + D_FIRST] = timestampUs;
-    fd[d + D_PACKETS] += weight;
+    if (lastUs > fd[d + D_LAST]) fd[d + D_LAST] = lastUs;
+    if (firstUs < fd[d + D_FIRST]) fd[d + D_FIRST] = firstUs;
+    fd[d + D_PACKETS] += packets * weight;
     fd[d + D_BYTES] += ipBytes * weight;
     const w = slot * STRIDE_WORDS + W_FLAGS;
     const flags = this.u32[w] | tcpFlags;

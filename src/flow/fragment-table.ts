@@ -35,6 +35,8 @@ export class FragmentTable {
   // last activity: expiry and eviction look at the front only.
   private readonly datagrams = new Map<string, FragmentedDatagram>();
 
+  /** Packet time after which expire() has work: the oldest datagram's timeout; Infinity when empty. */
+  deadlineUs = Infinity;
   /** Datagrams whose first fragment never arrived (their fragments went to a port-0 flow). */
   firstFragmentMissing = 0;
   /** Datagrams dropped from the table early because it was full. */
@@ -82,6 +84,7 @@ export class FragmentTable {
         protocol,
         interfaceId,
       };
+      if (timestampUs + this.timeoutUs < this.deadlineUs) this.deadlineUs = timestampUs + this.timeoutUs;
     } else {
       this.datagrams.delete(key);
       if (timestampUs > datagram.lastSeenUs) datagram.lastSeenUs = timestampUs;
@@ -106,8 +109,12 @@ export class FragmentTable {
 
   /** Forgets datagrams not seen for longer than the timeout, releasing their pending fragments. */
   expire(nowUs: number): void {
+    this.deadlineUs = Infinity;
     for (const [key, datagram] of this.datagrams) {
-      if (nowUs - datagram.lastSeenUs <= this.timeoutUs) break;
+      if (nowUs - datagram.lastSeenUs <= this.timeoutUs) {
+        this.deadlineUs = datagram.lastSeenUs + this.timeoutUs;
+        break;
+      }
       this.datagrams.delete(key);
       this.release(datagram);
     }
@@ -117,6 +124,7 @@ export class FragmentTable {
   releaseAll(): void {
     for (const datagram of this.datagrams.values()) this.release(datagram);
     this.datagrams.clear();
+    this.deadlineUs = Infinity;
   }
 
   private evictOldest(): void {

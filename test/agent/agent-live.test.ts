@@ -105,15 +105,16 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     await Promise.all([tcpdump.waitForOutput(/listening on/), agent.waitForOutput(/capture started/, 20_000)]);
 
     // Privilege separation: the worker that parses packets runs unprivileged, with no capability;
-    // tcpdump has dropped to its own user; only bpftrace (and the supervisor, which parses nothing) keep root.
+    // the capture program has switched to the worker's user with no capability left; only bpftrace (and
+    // the supervisor, which parses nothing) keep root.
     const processes = childProcesses(agent.pid!).map((pid) => ({ comm: statusField(pid, 'Name'), uid: Number(statusField(pid, 'Uid').split(/\s+/)[1]), capEff: statusField(pid, 'CapEff') }));
     const worker = processes.find((p) => p.comm === 'node');
     assert.ok(worker && worker.uid !== 0 && /^0+$/.test(worker.capEff), `unprivileged worker: ${JSON.stringify(processes)}`);
-    const tcpdumpHelper = processes.find((p) => p.comm === 'tcpdump');
-    assert.ok(tcpdumpHelper && tcpdumpHelper.uid !== 0, `tcpdump runs as its own user: ${JSON.stringify(processes)}`);
+    const captureProgram = processes.find((p) => p.comm === 'endsight-captur'); // comm: 15 characters
+    assert.ok(captureProgram && captureProgram.uid === worker.uid && /^0+$/.test(captureProgram.capEff), `unprivileged capture program: ${JSON.stringify(processes)}`);
 
     await traffic();
-    await sleep(2500); // tcpdump's ring timeout and the agent's flush: both captures have every packet
+    await sleep(2500); // the ring's block timeout and the capture program's 1 s batches: both captures have every packet
     const metrics = (await runCommand(a.exec(['curl', '-s', 'http://127.0.0.1:19469/metrics']))).stdout;
     assert.match(metrics, /^endsight_capture_packets_dropped_total 0$/m, 'the agent lost nothing in the kernel');
     assert.match(metrics, /^endsight_up 1$/m);
@@ -173,10 +174,10 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
   });
 
   it('without bpftrace goes on unattributed and says why; follows an address added while it runs', async () => {
-    // A PATH without bpftrace: node and tcpdump only.
+    // A PATH without bpftrace.
     const bin = path.join(work, 'bin-without-bpftrace');
     await mkdir(bin);
-    for (const program of ['node', 'tcpdump', 'ip', 'mount']) {
+    for (const program of ['node', 'ip', 'mount']) {
       const found = (await runCommand(['sh', '-c', `command -v ${program}`])).stdout.trim();
       await symlink(found, path.join(bin, program));
     }
@@ -215,7 +216,7 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     const load = lab.start('load', a.exec(['iperf3', '-c', B4, '-p', '5201', '-t', '30', '-b', '20M']));
     // FIN + 1 s, the agent's 5 s delivery slack, then the 1 s export: all stored within about 8 s.
     await sleep(10_000);
-    process.kill(agent.pid!, 'SIGKILL'); // the agent only: tcpdump, its child, stays as after a real crash
+    process.kill(agent.pid!, 'SIGKILL'); // the agent only: the capture program, its child, stays as after a real crash
     await agent.exited;
     await load.stop('SIGTERM');
     await runCommand(['pkill', '-KILL', '-g', String(agent.pid)], { allowFailure: true });

@@ -7,24 +7,22 @@ import type { ProcessInfo } from '../attribution/process-directory.js';
 import type { SocketEvent } from '../attribution/socket-events.js';
 import type { NatMapping } from '../attribution/nat-events.js';
 import type { AgentConfig } from '../agent-config.js';
-import type { CaptureCounters, LiveCaptureOptions } from '../tcpdump-capture.js';
+import type { LiveCaptureOptions } from '../capture/capture-program.js';
 
 /** Worker → supervisor. */
 export type WorkerMessage =
   | { op: 'capture-start'; id: number; options: LiveCaptureOptions }
-  /** The worker reads the pipe it was sent: tcpdump may now write. */
-  | { op: 'capture-ready'; id: number }
-  | { op: 'capture-stats'; id: number }
+  /** Meter one packet in `sampling` (the worker's CPU budget). */
+  | { op: 'capture-sampling'; id: number; sampling: number }
   | { op: 'capture-stop'; id: number }
   | { op: 'attribution-start' };
 
 /** Supervisor → worker. */
 export type SupervisorMessage =
-  /** Sent with tcpdump's stdout as the handle. */
+  /** Sent with the capture program's stdout as the handle. */
   | { op: 'capture'; id: number }
   | { op: 'capture-failed'; id: number; reason: string }
-  | { op: 'capture-counters'; id: number; counters: CaptureCounters }
-  | { op: 'capture-exited'; id: number; failure: string | null; counters: CaptureCounters }
+  | { op: 'capture-exited'; id: number; failure: string | null }
   | { op: 'attribution-started'; natUnavailable: string | null }
   | { op: 'nat'; mapping: NatMapping }
   | { op: 'attribution-unavailable'; reason: string }

@@ -3,13 +3,13 @@
  * run the privileged helpers, and everything that touches packet bytes, the store or the network
  * runs in a worker process as an unprivileged user.
  *
- *   supervisor (root): starts tcpdump (which opens the capture, then drops to the `tcpdump` user)
- *     and bpftrace, describes socket owners from /proc, relays signals; parses no packet
- *   worker (unprivileged, e.g. `endsight`): reads tcpdump's pipe (passed as a file descriptor over
- *     the IPC channel), decodes, meters, writes the store, serves the health endpoint
+ *   supervisor (root): starts the capture program (which opens the capture, then switches to the
+ *     worker's user) and bpftrace, describes socket owners from /proc, relays signals; parses no packet
+ *   worker (unprivileged, e.g. `endsight`): reads the capture program's pipe (passed as a file
+ *     descriptor over the IPC channel), decodes, meters, writes the store, serves the health endpoint
  *
  * The worker asks for captures and attribution over the channel (messages.ts); the supervisor
- * flushes tcpdump every second, forwards SIGTERM/SIGINT (stop) and SIGHUP (reload, with the
+ * relays the sampling rate to the capture program, forwards SIGTERM/SIGINT (stop) and SIGHUP (reload, with the
  * configuration it has read and validated itself, so the worker never needs to read root's files),
  * and exits with the worker's exit code. If the supervisor dies, the worker sees the channel close,
  * stores every active flow and exits.
@@ -20,7 +20,7 @@ import { promises as fs, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { startLocalAttribution, type AttributionFeed } from '../attribution/attribution-feed.js';
-import { TcpdumpProcess } from '../tcpdump-capture.js';
+import { CaptureProgram } from '../capture/capture-program.js';
 import type { AgentConfig } from '../agent-config.js';
 import type { SupervisorMessage, WorkerMessage } from './messages.js';
 
@@ -32,7 +32,6 @@ export interface WorkerUser {
 
 /** The environment variable that carries the resolved configuration to the worker, as JSON. */
 export const WORKER_CONFIG_ENV = 'ENDSIGHT_AGENT_WORKER_CONFIG';
-const FLUSH_INTERVAL_MS = 1000;
 
 export async function runSupervisor(options: {
   config: AgentConfig;
@@ -57,11 +56,8 @@ export async function runSupervisor(options: {
   const send = (message: SupervisorMessage, handle?: Parameters<ChildProcess['send']>[1]): void => {
     if (worker.connected) worker.send(message, handle as never);
   };
-  const captures = new Map<number, TcpdumpProcess>();
+  const captures = new Map<number, CaptureProgram>();
   const helpers: { attribution: AttributionFeed | null } = { attribution: null };
-  const flusher = setInterval(() => {
-    for (const capture of captures.values()) capture.flush();
-  }, FLUSH_INTERVAL_MS);
 
   worker.on('message', (message: WorkerMessage) => {
     void handle(message).catch((error: Error) => log.error({ err: error.message, op: message.op }, 'supervisor: request failed'));
@@ -69,30 +65,25 @@ export async function runSupervisor(options: {
   async function handle(message: WorkerMessage): Promise<void> {
     switch (message.op) {
       case 'capture-start': {
-        let tcpdump: TcpdumpProcess;
+        let program: CaptureProgram;
         try {
-          tcpdump = await TcpdumpProcess.start(message.options);
+          program = await CaptureProgram.start(message.options, user.name);
         } catch (error) {
           send({ op: 'capture-failed', id: message.id, reason: (error as Error).message });
           return;
         }
-        captures.set(message.id, tcpdump);
-        void tcpdump.exited.then(() => {
+        captures.set(message.id, program);
+        void program.exited.then(() => {
           captures.delete(message.id);
-          send({ op: 'capture-exited', id: message.id, failure: tcpdump.failure, counters: tcpdump.lastCounters });
+          send({ op: 'capture-exited', id: message.id, failure: program.failure });
         });
-        // The pipe moves to the worker (the supervisor keeps no copy); nothing flows before capture-ready.
-        send({ op: 'capture', id: message.id }, tcpdump.stdout as Socket);
+        // The pipe moves to the worker (the supervisor keeps no copy).
+        send({ op: 'capture', id: message.id }, program.stdout as Socket);
         return;
       }
-      case 'capture-ready':
-        captures.get(message.id)?.flush(); // writes the pcap file header
+      case 'capture-sampling':
+        captures.get(message.id)?.setSampling(message.sampling);
         return;
-      case 'capture-stats': {
-        const capture = captures.get(message.id);
-        if (capture) send({ op: 'capture-counters', id: message.id, counters: await capture.stats() });
-        return;
-      }
       case 'capture-stop':
         await captures.get(message.id)?.stop();
         return;
@@ -133,7 +124,6 @@ export async function runSupervisor(options: {
     });
     return code;
   } finally {
-    clearInterval(flusher);
     if (killTimer) clearTimeout(killTimer);
     process.off('SIGTERM', onStop).off('SIGINT', onStop).off('SIGHUP', onReload);
     for (const capture of captures.values()) capture.kill();

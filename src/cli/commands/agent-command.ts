@@ -154,7 +154,7 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
 }
 
 async function localHelpers(): Promise<ConstructorParameters<typeof import('../../agent/agent.js').Agent>[4]> {
-  const { startLocalCapture } = await import('../../agent/tcpdump-capture.js');
+  const { startLocalCapture } = await import('../../agent/capture/capture-program.js');
   const { startLocalAttribution } = await import('../../agent/attribution/attribution-feed.js');
   return { startCapture: startLocalCapture, startAttribution: startLocalAttribution };
 }
