@@ -47,6 +47,8 @@ export interface AgentRateResult {
 }
 
 export interface AgentBenchReport {
+  /** CPU with no traffic (the floor): the agent's sum and parts, then the peers. */
+  idle: { tools: ToolCpu[]; agentParts: ToolCpu[] };
   rates: AgentRateResult[];
   attributedBytesShare: number;
   activeFlows: {
@@ -109,6 +111,32 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
       ...childProcesses(agent.pid!).map((pid) => ({ name: ({ node: 'worker', [CAPTURE_COMM]: 'capture' } as Record<string, string>)[processName(pid)] ?? processName(pid), pid })),
     ];
 
+    // CPU of each watched process between two readings; per packet when packets are given.
+    const cpuOver = (watched: { name: string; pid: number }[], before: ReturnType<typeof procStat>[], elapsed: number, packets: number): ToolCpu[] =>
+      watched.map((w, i): ToolCpu => {
+        const after = procStat(w.pid);
+        const cpuSeconds = after.cpuSeconds - before[i].cpuSeconds;
+        return { tool: w.name, cpuSeconds, cpuShare: cpuSeconds / elapsed, cpuUsPerPacket: packets > 0 ? (cpuSeconds * 1e6) / packets : 0, rssBytes: after.rssBytes };
+      });
+    const sum = (xs: ToolCpu[]): ToolCpu => ({
+      tool: 'endsight agent',
+      cpuSeconds: xs.reduce((s, x) => s + x.cpuSeconds, 0),
+      cpuShare: xs.reduce((s, x) => s + x.cpuShare, 0),
+      cpuUsPerPacket: xs.reduce((s, x) => s + x.cpuUsPerPacket, 0),
+      rssBytes: xs.reduce((s, x) => s + x.rssBytes, 0),
+    });
+    const peers = [{ name: 'softflowd', pid: softflowd.pid! }, { name: 'nethogs', pid: nethogs.pid! }];
+
+    await sleep(7000); // the agent's start-up work (compiling, bpftrace's program, the store) is over
+    log(`agent bench: no traffic for ${options.windowSeconds} s (the floor)`);
+    const idleWatched = [...parts(), ...peers];
+    const idleBefore = idleWatched.map((w) => procStat(w.pid));
+    const idleStart = Date.now();
+    await sleep(options.windowSeconds * 1000);
+    const idleCpu = cpuOver(idleWatched, idleBefore, (Date.now() - idleStart) / 1000, 0);
+    const idleParts = idleCpu.slice(0, idleWatched.length - peers.length);
+    const idle = { tools: [sum(idleParts), ...idleCpu.slice(idleParts.length)], agentParts: idleParts };
+
     const rates: AgentRateResult[] = [];
     for (const rate of options.rates) {
       log(`agent bench: ${rate.toLocaleString('en-US')} packets/s for ${options.windowSeconds + 3} s`);
@@ -119,27 +147,15 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
       const iperf = lab.start('iperf3', a.exec(['iperf3', '-c', B4, '-p', '5201', '-u', '-l', '64', '-b', bandwidth, '-t', String(seconds), '-J']));
       await sleep(3000);
       const agentParts = parts();
-      const watched = [...agentParts, { name: 'softflowd', pid: softflowd.pid! }, { name: 'nethogs', pid: nethogs.pid! }];
+      const watched = [...agentParts, ...peers];
       const before = watched.map((w) => procStat(w.pid));
       const startedAt = Date.now();
       await iperf.waitForExit(seconds * 1000 + 30_000);
       const elapsed = (Date.now() - startedAt) / 1000;
-      const after = watched.map((w) => procStat(w.pid));
       const result = JSON.parse(iperf.stdout) as { end: { sum: { packets: number; seconds: number } } };
       const pps = result.end.sum.packets / result.end.sum.seconds;
-      const windowPackets = pps * elapsed;
-      const cpu = watched.map((w, i): ToolCpu => {
-        const cpuSeconds = after[i].cpuSeconds - before[i].cpuSeconds;
-        return { tool: w.name, cpuSeconds, cpuShare: cpuSeconds / elapsed, cpuUsPerPacket: (cpuSeconds * 1e6) / windowPackets, rssBytes: after[i].rssBytes };
-      });
+      const cpu = cpuOver(watched, before, elapsed, pps * elapsed);
       const partsCpu = cpu.slice(0, agentParts.length);
-      const sum = (xs: ToolCpu[]): ToolCpu => ({
-        tool: 'endsight agent',
-        cpuSeconds: xs.reduce((s, x) => s + x.cpuSeconds, 0),
-        cpuShare: xs.reduce((s, x) => s + x.cpuShare, 0),
-        cpuUsPerPacket: xs.reduce((s, x) => s + x.cpuUsPerPacket, 0),
-        rssBytes: xs.reduce((s, x) => s + x.rssBytes, 0),
-      });
       await sleep(2500);
       rates.push({
         targetRate: rate,
@@ -175,7 +191,7 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
       `SELECT sum(bytes) FILTER (WHERE process = 'iperf3') / sum(bytes) AS share FROM flows WHERE proto = 17 AND src_addr = '${A4}' AND dst_port = 5201`,
     ]);
     const attributedBytesShare = Number((JSON.parse(query.stdout.trim()) as { share: number }).share);
-    return { rates, attributedBytesShare, activeFlows: { flows, rssBytes: rss, anonBytes: anon } };
+    return { idle, rates, attributedBytesShare, activeFlows: { flows, rssBytes: rss, anonBytes: anon } };
   } finally {
     await lab.cleanup();
     await rm(work, { recursive: true, force: true });
@@ -186,6 +202,8 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
 export function formatAgentBench(r: AgentBenchReport): string[] {
   const out: string[] = ['', 'agent: live capture of iperf3 UDP (64-byte payloads) on a veth pair; endsight agent = supervisor + worker + capture program + bpftrace'];
   out.push('rate (pkt/s)  tool            CPU % of a core  CPU µs/packet  RSS MB   vs softflowd');
+  for (const t of r.idle.tools) out.push(`${'no traffic'.padStart(12)}  ${t.tool.padEnd(14)}  ${(100 * t.cpuShare).toFixed(2).padStart(15)}`);
+  out.push(`              agent parts: ${r.idle.agentParts.map((p) => `${p.tool} ${(100 * p.cpuShare).toFixed(2)}%`).join(', ')}`);
   for (const rate of r.rates) {
     const softflowd = rate.tools.find((t) => t.tool === 'softflowd')!;
     for (const t of rate.tools) {
