@@ -38,21 +38,18 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <linux/capability.h>
 #include <pcap/pcap.h>
 #include <poll.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
 #include <sys/resource.h>
-#include <sys/syscall.h>
 #include <sys/time.h>
 #include <unistd.h>
+
+#include "drop-privileges.h"
 
 #define MAGIC 0x42435345u /* "ESCB" */
 #define HEADER_BYTES 56
@@ -333,32 +330,6 @@ static int read_control(batch_t *b, char *line, size_t *len, size_t cap) {
   return 1;
 }
 
-/* Leaves root for `user`, or drops every capability when not root. Returns 0 or -1 (message printed). */
-static int drop_privileges(const char *user) {
-  if (geteuid() == 0 && user != NULL) {
-    struct passwd *pw = getpwnam(user);
-    if (pw == NULL) {
-      fprintf(stderr, "endsight-capture: no such user: %s\n", user);
-      return -1;
-    }
-    if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0) {
-      fprintf(stderr, "endsight-capture: cannot switch to user %s: %s\n", user, strerror(errno));
-      return -1;
-    }
-  }
-  /* From root to another uid the kernel already cleared them; with capabilities only, clear them now. */
-  prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0);
-  struct __user_cap_header_struct header = {_LINUX_CAPABILITY_VERSION_3, 0};
-  struct __user_cap_data_struct data[2];
-  memset(data, 0, sizeof data);
-  if (geteuid() != 0 && syscall(SYS_capset, &header, data) != 0) {
-    fprintf(stderr, "endsight-capture: cannot drop capabilities: %s\n", strerror(errno));
-    return -1;
-  }
-  prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
-  return 0;
-}
-
 static void usage(void) {
   fprintf(stderr,
           "usage: endsight-capture [-s SNAPLEN] [-B BUFFER_KIB] [-t BATCH_MS] [-n SAMPLING] [-Z USER] [-r FILE] [FILTER]\n"
@@ -408,9 +379,9 @@ int main(int argc, char **argv) {
       fprintf(stderr, "endsight-capture: cannot use Linux cooked v2 headers: %s\n", pcap_geterr(p));
       return 1;
     }
-    if (drop_privileges(user) != 0) return 1;
+    if (drop_privileges("endsight-capture", user) != 0) return 1;
   } else {
-    if (drop_privileges(NULL) != 0) return 1;
+    if (drop_privileges("endsight-capture", NULL) != 0) return 1;
     p = pcap_open_offline(file, errbuf);
     if (p == NULL) {
       fprintf(stderr, "endsight-capture: %s\n", errbuf);

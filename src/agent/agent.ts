@@ -26,7 +26,7 @@ import { HostInterfaces } from './link-interfaces.js';
 import type { CaptureBatch } from './capture/capture-batch.js';
 import type { CaptureCounters, CaptureHandle, StartCapture } from './capture/capture-program.js';
 
-/** A socket in use is re-reported at least this often (the bpftrace program clears its seen-map every 10 s). */
+/** A socket in use is re-reported at least this often (native/socket-events.bpf.c: every 10 s). */
 const SOCKET_REPORT_INTERVAL_US = 10_000_000;
 /** How late a packet may reach the meter after it was captured: the ring's 1 s block timeout, the program's 1 s batches, slack. */
 const DELIVERY_SLACK_US = 5_000_000;
@@ -299,7 +299,7 @@ export class Agent {
   }
 
   /**
-   * Starts the socket events that attribute flows to processes. Without them (no bpftrace, no BPF
+   * Starts the socket events that attribute flows to processes. Without them (program not built, no BPF
    * in this kernel, no privileges) the agent goes on unattributed and says why, once.
    */
   private async startAttribution(): Promise<void> {
@@ -318,8 +318,8 @@ export class Agent {
       }
       void this.attributionFeed.exited.then(() => {
         if (this.stopping) return;
-        this.attributionUnavailable = 'bpftrace stopped';
-        this.log.error('attribution stopped: bpftrace exited; flows from now on stay unattributed');
+        this.attributionUnavailable = 'the socket events program stopped';
+        this.log.error('attribution stopped: the socket events program exited; flows from now on stay unattributed');
       });
     } catch (error) {
       this.attributionUnavailable = (error as Error).message;

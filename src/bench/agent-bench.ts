@@ -2,14 +2,15 @@
  * The agent's benchmark (issue 3): CPU and memory of `endsight agent` against softflowd and nethogs,
  * all three capturing the same live traffic in the same run.
  *
- * Two namespaces joined by a veth pair; in A run the agent (with its capture program and bpftrace),
+ * Two namespaces joined by a veth pair; in A run the agent (with its capture and socket events programs),
  * `softflowd -i a0` and `nethogs -t a0`; iperf3 in A sends UDP datagrams with 64-byte payloads to B
  * at each target rate. Over a steady window each tool's CPU comes from /proc (schedstat; the agent's
- * is the sum of its supervisor, worker, capture program and bpftrace), the packets from iperf3's own count, the agent's drops
+ * is the sum of its supervisor, worker, capture and socket events programs), the packets from iperf3's own count, the agent's drops
  * from libpcap's counters. Then 100,000 one-packet flows are sent and the agent's memory is read
  * with them all active. Needs root and the Debian packages iperf3, softflowd, nethogs,
- * bpftrace, iproute2, python3.
+ * iproute2, python3.
  */
+import { readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -40,7 +41,7 @@ export interface AgentRateResult {
   packets: number;
   packetsPerSecond: number;
   tools: ToolCpu[];
-  /** The agent's own parts: supervisor and worker (node), the capture program, bpftrace (attribution). */
+  /** The agent's own parts: supervisor and worker (node), the capture program, the socket events program (attribution). */
   agentParts: ToolCpu[];
   agentDrops: number;
   agentSampling: number;
@@ -53,9 +54,11 @@ export interface AgentBenchReport {
   attributedBytesShare: number;
   activeFlows: {
     flows: number;
-    rssBytes: { agent: number; capture: number; bpftrace: number };
-    /** The same without file-backed pages (libLLVM's code in bpftrace, node's binary). */
-    anonBytes: { agent: number; capture: number; bpftrace: number };
+    rssBytes: { agent: number; capture: number; events: number };
+    /** The same without file-backed pages (node's binary and libraries). */
+    anonBytes: { agent: number; capture: number; events: number };
+    /** Proportional set size of all the agent's processes: shared pages divided among the processes that map them. */
+    pssBytes: number;
   };
 }
 
@@ -64,11 +67,14 @@ const B4 = '10.81.0.2';
 const HEALTH = '127.0.0.1:19480';
 /** The capture program's name in /proc (comm: its first 15 characters). */
 const CAPTURE_COMM = 'endsight-captur';
+const EVENTS_COMM = 'endsight-socket';
 
 /** CPU time and RSS of a process; RssAnon is its own memory, without the file-backed (shared, reclaimable) library pages. */
-function procStat(pid: number): { cpuSeconds: number; rssBytes: number; anonBytes: number } {
+function procStat(pid: number): { cpuSeconds: number; rssBytes: number; anonBytes: number; pssBytes: number } {
   const kb = (field: string): number => Number(/^(\d+) kB$/.exec(statusField(pid, field))?.[1] ?? NaN) * 1024;
-  return { cpuSeconds: cpuSeconds(pid), rssBytes: kb('VmRSS'), anonBytes: kb('RssAnon') };
+  // PSS: each shared page counted once over all the processes that map it (node's code, libraries).
+  const pss = Number(/^Pss:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'))?.[1] ?? NaN) * 1024;
+  return { cpuSeconds: cpuSeconds(pid), rssBytes: kb('VmRSS'), anonBytes: kb('RssAnon'), pssBytes: pss };
 }
 
 async function metric(ns: Netns, name: string): Promise<number> {
@@ -86,7 +92,7 @@ for i in range(count):
 `;
 
 export async function runAgentBench(options: AgentBenchOptions, log: (line: string) => void): Promise<AgentBenchReport> {
-  requirePrograms({ iperf3: 'iperf3', softflowd: 'softflowd', nethogs: 'nethogs', bpftrace: 'bpftrace', ip: 'iproute2', python3: 'python3', curl: 'curl' });
+  requirePrograms({ iperf3: 'iperf3', softflowd: 'softflowd', nethogs: 'nethogs', ip: 'iproute2', python3: 'python3', curl: 'curl' });
   const lab = new Lab(`es-agentbench-${process.pid}`);
   const work = await mkdtemp(path.join(tmpdir(), 'endsight-agentbench-'));
   await chmod(work, 0o755); // the agent's unprivileged worker must reach its store
@@ -105,10 +111,10 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
     const nethogs = lab.start('nethogs', a.exec(['nethogs', '-t', '-d', '1', 'a0']));
     await sleep(3000);
     for (const p of [softflowd, nethogs]) if (p.hasExited) throw new Error(`${p.name} exited: ${p.stderr.slice(-500)}`);
-    // As root the agent is a supervisor with children: the worker (node), the capture program and bpftrace.
+    // As root the agent is a supervisor with children: the worker (node), the capture and socket events programs, conntrack.
     const parts = (): { name: string; pid: number }[] => [
       { name: 'supervisor', pid: agent.pid! },
-      ...childProcesses(agent.pid!).map((pid) => ({ name: ({ node: 'worker', [CAPTURE_COMM]: 'capture' } as Record<string, string>)[processName(pid)] ?? processName(pid), pid })),
+      ...childProcesses(agent.pid!).map((pid) => ({ name: ({ node: 'worker', [CAPTURE_COMM]: 'capture', [EVENTS_COMM]: 'events' } as Record<string, string>)[processName(pid)] ?? processName(pid), pid })),
     ];
 
     // CPU of each watched process between two readings; per packet when packets are given.
@@ -127,7 +133,7 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
     });
     const peers = [{ name: 'softflowd', pid: softflowd.pid! }, { name: 'nethogs', pid: nethogs.pid! }];
 
-    await sleep(7000); // the agent's start-up work (compiling, bpftrace's program, the store) is over
+    await sleep(7000); // the agent's start-up work (compiling, loading the eBPF program, the store) is over
     log(`agent bench: no traffic for ${options.windowSeconds} s (the floor)`);
     const idleWatched = [...parts(), ...peers];
     const idleBefore = idleWatched.map((w) => procStat(w.pid));
@@ -175,14 +181,16 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
     await sleep(4000);
     const flows = await metric(a, 'endsight_flows_active');
     const supervisor = procStat(agent.pid!);
-    const rss = { agent: supervisor.rssBytes, capture: 0, bpftrace: 0 };
-    const anon = { agent: supervisor.anonBytes, capture: 0, bpftrace: 0 };
+    const rss = { agent: supervisor.rssBytes, capture: 0, events: 0 };
+    const anon = { agent: supervisor.anonBytes, capture: 0, events: 0 };
+    let pss = supervisor.pssBytes;
     for (const child of childProcesses(agent.pid!)) {
       const name = processName(child);
       const stat = procStat(child);
-      const part = name === CAPTURE_COMM ? 'capture' : name === 'bpftrace' ? name : 'agent'; // 'agent': the worker
+      const part = name === CAPTURE_COMM ? 'capture' : name === EVENTS_COMM ? 'events' : 'agent'; // 'agent': the worker, conntrack
       rss[part] += stat.rssBytes;
       anon[part] += stat.anonBytes;
+      pss += stat.pssBytes;
     }
 
     await agent.stop('SIGTERM', 60_000);
@@ -191,7 +199,7 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
       `SELECT sum(bytes) FILTER (WHERE process = 'iperf3') / sum(bytes) AS share FROM flows WHERE proto = 17 AND src_addr = '${A4}' AND dst_port = 5201`,
     ]);
     const attributedBytesShare = Number((JSON.parse(query.stdout.trim()) as { share: number }).share);
-    return { idle, rates, attributedBytesShare, activeFlows: { flows, rssBytes: rss, anonBytes: anon } };
+    return { idle, rates, attributedBytesShare, activeFlows: { flows, rssBytes: rss, anonBytes: anon, pssBytes: pss } };
   } finally {
     await lab.cleanup();
     await rm(work, { recursive: true, force: true });
@@ -200,7 +208,7 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
 
 /** The report's lines, with ratios against softflowd measured in the same run. */
 export function formatAgentBench(r: AgentBenchReport): string[] {
-  const out: string[] = ['', 'agent: live capture of iperf3 UDP (64-byte payloads) on a veth pair; endsight agent = supervisor + worker + capture program + bpftrace'];
+  const out: string[] = ['', 'agent: live capture of iperf3 UDP (64-byte payloads) on a veth pair; endsight agent = supervisor + worker + capture program + socket events program + conntrack'];
   out.push('rate (pkt/s)  tool            CPU % of a core  CPU µs/packet  RSS MB   vs softflowd');
   for (const t of r.idle.tools) out.push(`${'no traffic'.padStart(12)}  ${t.tool.padEnd(14)}  ${(100 * t.cpuShare).toFixed(2).padStart(15)}`);
   out.push(`              agent parts: ${r.idle.agentParts.map((p) => `${p.tool} ${(100 * p.cpuShare).toFixed(2)}%`).join(', ')}`);
@@ -226,18 +234,19 @@ export function formatAgentBench(r: AgentBenchReport): string[] {
   out.push(`CPU per packet vs softflowd at ${Math.round(high.packetsPerSecond)} pkt/s     ${ratio(high).toFixed(2)}x   target <= ${AGENT_TARGETS.cpuPerPacketVsSoftflowd}x  ${pass(ratio(high) <= AGENT_TARGETS.cpuPerPacketVsSoftflowd)}`);
   out.push(`kernel drops at ${Math.round(high.packetsPerSecond)} pkt/s                     ${high.agentDrops}       target 0      ${pass(high.agentDrops === 0)}`);
   out.push(`bytes attributed (iperf3's flow)                 ${(100 * r.attributedBytesShare).toFixed(1)}%  target >= 99%  ${pass(r.attributedBytesShare >= AGENT_TARGETS.attributedBytes)}`);
-  const { agent, capture, bpftrace } = r.activeFlows.rssBytes;
-  const total = agent + capture + bpftrace;
+  const { agent, capture, events } = r.activeFlows.rssBytes;
+  const total = agent + capture + events;
   const anon = r.activeFlows.anonBytes;
-  const anonTotal = anon.agent + anon.capture + anon.bpftrace;
+  const anonTotal = anon.agent + anon.capture + anon.events;
   out.push(
-    `RSS at ${r.activeFlows.flows.toLocaleString('en-US')} active flows (supervisor + worker + capture program + bpftrace)  ${(total / 1e6).toFixed(0)} MB  target < 150 MB  ${pass(total < AGENT_TARGETS.rssAt100kFlowsBytes)}` +
-      `  (supervisor and worker ${(agent / 1e6).toFixed(0)} MB, capture program ${(capture / 1e6).toFixed(0)} MB, bpftrace ${(bpftrace / 1e6).toFixed(0)} MB)`,
+    `RSS at ${r.activeFlows.flows.toLocaleString('en-US')} active flows (all the agent's processes)  ${(total / 1e6).toFixed(0)} MB  target < 150 MB  ${pass(total < AGENT_TARGETS.rssAt100kFlowsBytes)}` +
+      `  (supervisor and worker ${(agent / 1e6).toFixed(0)} MB, capture program ${(capture / 1e6).toFixed(0)} MB, socket events program ${(events / 1e6).toFixed(0)} MB)`,
   );
   out.push(
     `the same without file-backed pages (RssAnon)                ${(anonTotal / 1e6).toFixed(0)} MB  target < 150 MB  ${pass(anonTotal < AGENT_TARGETS.rssAt100kFlowsBytes)}` +
-      `  (supervisor and worker ${(anon.agent / 1e6).toFixed(0)} MB, capture program ${(anon.capture / 1e6).toFixed(0)} MB, bpftrace ${(anon.bpftrace / 1e6).toFixed(0)} MB; ` +
-      'file-backed pages are the shared, reclaimable code of node and libLLVM)',
+      `  (supervisor and worker ${(anon.agent / 1e6).toFixed(0)} MB, capture program ${(anon.capture / 1e6).toFixed(0)} MB, socket events program ${(anon.events / 1e6).toFixed(0)} MB; ` +
+      'file-backed pages are the shared, reclaimable code of node and the libraries)',
   );
+  out.push(`the same as PSS (shared pages counted once)                 ${(r.activeFlows.pssBytes / 1e6).toFixed(0)} MB  target < 150 MB  ${pass(r.activeFlows.pssBytes < AGENT_TARGETS.rssAt100kFlowsBytes)}`);
   return out;
 }

@@ -13,13 +13,15 @@
  * Needs root and the Debian packages tcpdump, iproute2, iperf3, curl, python3, iputils-ping.
  */
 import assert from 'node:assert/strict';
-import { chmod, mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Lab, requirePrograms, runCommand, sleep, type BackgroundProcess, type Netns } from '../../src/lab/netns.js';
 import { childProcesses, statusField } from '../../src/lab/proc.js';
+import { socketEventsProgramPath } from '../../src/agent/attribution/socket-events.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // dist/test/agent → repository root
 const BIN = path.join(REPO_ROOT, 'bin', 'endsight.js');
@@ -105,13 +107,15 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     await Promise.all([tcpdump.waitForOutput(/listening on/), agent.waitForOutput(/capture started/, 20_000)]);
 
     // Privilege separation: the worker that parses packets runs unprivileged, with no capability;
-    // the capture program has switched to the worker's user with no capability left; only bpftrace (and
+    // the capture program has switched to the worker's user with no capability left; only conntrack (and
     // the supervisor, which parses nothing) keep root.
     const processes = childProcesses(agent.pid!).map((pid) => ({ comm: statusField(pid, 'Name'), uid: Number(statusField(pid, 'Uid').split(/\s+/)[1]), capEff: statusField(pid, 'CapEff') }));
     const worker = processes.find((p) => p.comm === 'node');
     assert.ok(worker && worker.uid !== 0 && /^0+$/.test(worker.capEff), `unprivileged worker: ${JSON.stringify(processes)}`);
     const captureProgram = processes.find((p) => p.comm === 'endsight-captur'); // comm: 15 characters
     assert.ok(captureProgram && captureProgram.uid === worker.uid && /^0+$/.test(captureProgram.capEff), `unprivileged capture program: ${JSON.stringify(processes)}`);
+    const socketEvents = processes.find((p) => p.comm === 'endsight-socket'); // endsight-socket-events
+    assert.ok(socketEvents && socketEvents.uid === worker.uid && /^0+$/.test(socketEvents.capEff), `unprivileged socket events program: ${JSON.stringify(processes)}`);
 
     await traffic();
     await sleep(2500); // the ring's block timeout and the capture program's 1 s batches: both captures have every packet
@@ -173,20 +177,21 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     assert.equal(Number(tcp[0].n), 1, 'other traffic is still captured after the reload');
   });
 
-  it('without bpftrace goes on unattributed and says why; follows an address added while it runs', async () => {
-    // A PATH without bpftrace.
-    const bin = path.join(work, 'bin-without-bpftrace');
-    await mkdir(bin);
-    for (const program of ['node', 'ip', 'mount']) {
-      const found = (await runCommand(['sh', '-c', `command -v ${program}`])).stdout.trim();
-      await symlink(found, path.join(bin, program));
-    }
+  it('without the privileges eBPF needs goes on unattributed and says why; follows an address added while it runs', async () => {
+    // Root, but with CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN out of its bounding set: the kernel refuses the program.
+    requirePrograms({ setpriv: 'util-linux' });
     const dataDir = path.join(work, 'degraded');
     const config = path.join(work, 'degraded.yaml');
     await writeFile(config, 'capture:\n  cpu_budget: 800%\nflows:\n  export_interval: 1s\n  fin_timeout: 1s\n');
-    const agent = lab.start('agent (no bpftrace)', a.exec(['env', `PATH=${bin}`, 'node', BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', '127.0.0.1:19474']), {});
+    const command = ['setpriv', '--bounding-set=-bpf,-perfmon,-sys_admin', 'node', BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', '127.0.0.1:19474'];
+    const agent = lab.start('agent (no eBPF)', a.exec(command), {});
     await agent.waitForOutput(/capture started/, 20_000);
-    assert.match(agent.stderr, /attribution unavailable: process, user and container stay NULL.*bpftrace is not installed: apt-get install bpftrace|bpftrace is not installed: apt-get install bpftrace.*attribution unavailable/);
+    // Inside `ip netns exec` tracefs must be mounted anew, which CAP_SYS_ADMIN allows: without it, that is the reason given.
+    assert.match(agent.stderr, /"reason":"(tracefs is not mounted, so eBPF tracepoints cannot attach|eBPF needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN)[^"]*","msg":"attribution unavailable: process, user and container stay NULL"/);
+    // Where tracefs is mounted, the kernel's refusal is the reason, in one line (exit code 3).
+    const refused = spawnSync('setpriv', ['--bounding-set=-bpf,-perfmon,-sys_admin', socketEventsProgramPath()], { encoding: 'utf8' });
+    assert.equal(refused.status, 3, refused.stderr);
+    assert.match(refused.stderr, /endsight-socket-events: the kernel did not load the eBPF program: Operation not permitted\n$/);
     const metrics = (await runCommand(a.exec(['curl', '-s', 'http://127.0.0.1:19474/metrics']))).stdout;
     assert.match(metrics, /^endsight_attribution_up 0$/m);
     // A new address on a0, used at once.

@@ -19,7 +19,7 @@
  * (send/receive tracepoints, connect tracepoint) is printed.
  *
  * ENDSIGHT_ATTR_KEEP=1 keeps the store and scripts (the path is printed).
- * Needs root, bpftrace, iproute2, iperf3, curl, dnsutils (dig), netcat-openbsd (nc),
+ * Needs root, iproute2, iperf3, curl, dnsutils (dig), netcat-openbsd (nc),
  * python3, util-linux (setpriv), passwd (useradd).
  */
 import assert from 'node:assert/strict';
@@ -144,7 +144,7 @@ describe('attribution: process, user and container of every flow, against ground
 
   before(async () => {
     requirePrograms({
-      bpftrace: 'bpftrace', ip: 'iproute2', iperf3: 'iperf3', curl: 'curl', dig: 'dnsutils',
+      ip: 'iproute2', iperf3: 'iperf3', curl: 'curl', dig: 'dnsutils',
       nc: 'netcat-openbsd', python3: 'python3', setpriv: 'util-linux', useradd: 'passwd',
     });
     assert.ok(cgroupRoot, 'a cgroup v2 hierarchy is mounted (cgroup2 in /proc/self/mountinfo)');

@@ -11,7 +11,7 @@
  * namespace on the same kernel); a ping (no socket) stays unattributed.
  * A second case masquerades the container on the uplink (nftables), as Docker does: the agent follows
  * the translation (conntrack events) back to curl.
- * Needs root, bpftrace, conntrack, nftables, curl, python3, iproute2, util-linux.
+ * Needs root, conntrack, nftables, curl, python3, iproute2, util-linux.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, rmdirSync, writeFileSync } from 'node:fs';
@@ -42,7 +42,7 @@ describe('attribution of a container with its own network namespace', { timeout:
   const cgroup = path.join(cgroupParent, `docker-${containerId}.scope`);
 
   before(async () => {
-    requirePrograms({ bpftrace: 'bpftrace', curl: 'curl', python3: 'python3', ip: 'iproute2' });
+    requirePrograms({ curl: 'curl', python3: 'python3', ip: 'iproute2' });
     assert.ok(cgroup2Root(), 'a cgroup v2 hierarchy is mounted (cgroup2 in /proc/self/mountinfo)');
     lab = new Lab(`es-ctr-${process.pid}`);
     work = await mkdtemp(path.join(tmpdir(), 'endsight-container-'));

@@ -80,7 +80,7 @@ describe('agent CPU budget under a packet storm', { timeout: 120_000 }, () => {
     const dataDir = path.join(work, 'store');
     const agent = lab.start('agent', a.exec(['node', BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', '127.0.0.1:19472']));
     await agent.waitForOutput(/capture started/, 30_000);
-    await sleep(2000); // start-up work (bpftrace, DuckDB) is over
+    await sleep(2000); // start-up work (the eBPF program, DuckDB) is over
 
     const stormScript = path.join(work, 'storm.py');
     writeFileSync(stormScript, STORM_PY);

@@ -10,7 +10,7 @@
  * on a0 attributed to openvpn and marked as tunnel transport (`tunnel = 'tun0'`). softflowd, metering
  * the wire, must see the tunnel only: UDP 1194 between the endpoints, nothing of 10.8.0.0/24 or
  * port 8080. The two views are printed side by side.
- * Needs root, openvpn, bpftrace, tcpdump, softflowd, nfdump, curl, python3, util-linux, passwd.
+ * Needs root, openvpn, tcpdump, softflowd, nfdump, curl, python3, util-linux, passwd.
  */
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
@@ -54,7 +54,7 @@ describe('pre-encryption visibility on an OpenVPN tunnel', { timeout: 120_000 },
 
   before(async () => {
     requirePrograms({
-      openvpn: 'openvpn', bpftrace: 'bpftrace', tcpdump: 'tcpdump', softflowd: 'softflowd', nfdump: 'nfdump',
+      openvpn: 'openvpn', tcpdump: 'tcpdump', softflowd: 'softflowd', nfdump: 'nfdump',
       curl: 'curl', python3: 'python3', setpriv: 'util-linux', useradd: 'passwd',
     });
     if ((await runCommand(['id', '-u', USER], { allowFailure: true })).code !== 0) {

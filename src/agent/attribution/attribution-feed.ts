@@ -9,7 +9,7 @@ import { ProcessDirectory, type ProcessInfo } from './process-directory.js';
 import { SocketEvents, type SocketEvent } from './socket-events.js';
 
 export interface AttributionFeed {
-  /** Resolves when the feed ends (bpftrace exited). */
+  /** Resolves when the feed ends (the socket events program exited). */
   readonly exited: Promise<void>;
   /** Why address translations are not followed (no conntrack), or null when they are. */
   readonly natUnavailable: string | null;
@@ -24,10 +24,13 @@ export interface AttributionListener {
 /** Starts a feed; rejects with AttributionUnavailable naming what is missing. */
 export type StartAttribution = (listener: AttributionListener) => Promise<AttributionFeed>;
 
-/** bpftrace and conntrack as this process's children, processes described from /proc here. */
-export const startLocalAttribution: StartAttribution = async (listener) => {
+/**
+ * The socket events program and conntrack as this process's children, processes described from
+ * /proc here. `user`: as root, the user the socket events program switches to once attached.
+ */
+export async function startLocalAttribution(listener: AttributionListener, user: string | null = null): Promise<AttributionFeed> {
   const processes = new ProcessDirectory();
-  const events = await SocketEvents.start((event) => listener.onOwner(event, processes.describe(event)));
+  const events = await SocketEvents.start((event) => listener.onOwner(event, processes.describe(event)), user);
   const expiry = setInterval(() => processes.expire(), 10_000).unref();
   let nat: NatEvents | null = null;
   let natUnavailable: string | null = null;
@@ -45,4 +48,4 @@ export const startLocalAttribution: StartAttribution = async (listener) => {
       await events.stop();
     },
   };
-};
+}

@@ -1,12 +1,14 @@
 /**
- * Socket ownership events from the kernel, through eBPF tracepoints run by bpftrace (the one part
- * of attribution that needs privileges: CAP_BPF and CAP_PERFMON, or root).
+ * Socket ownership events from the kernel, through eBPF tracepoints: the program
+ * native/socket-events.bpf.c, loaded by native/build/endsight-socket-events (libbpf), the one part of
+ * attribution that needs privileges (CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN, or root; run as root
+ * it switches to the worker's user once its probes are attached).
  *
  * Which process owns a socket is only certain in the context of a system call made on it, so the
  * program listens where the kernel runs in the caller's context:
  * - `sock:sock_send_length` and `sock:sock_recv_length` (Linux 6.3+): every sendmsg/recvmsg, on
  *   TCP and UDP, in the sending or receiving process. Each socket is reported when first seen, when
- *   another process uses it, and again at most every 10 s while in use (the `@seen` map is cleared),
+ *   another process uses it, and again at most every 10 s while in use,
  *   so the cost stays per socket, not per packet, and a socket opened before the agent started is
  *   learnt at its next use.
  * - `sock:inet_sock_set_state` to SYN_SENT: `connect()`, in the connecting process. The source port
@@ -20,12 +22,13 @@
  * inode number of /proc/PID/ns/net): containers with their own network stack are on this host too,
  * but the same addresses (127.0.0.1) recur in every namespace, so socket-owners.ts keeps them apart.
  *
- * One line per event on bpftrace's stdout, the process name (the thread group leader's, not the
+ * One line per event on the loader's stdout, the process name (the thread group leader's, not the
  * thread's: dig's sockets are used by threads named isc-net-0000) last because it may hold spaces:
  *   S|C proto family local_addr local_port remote_addr remote_port pid uid cgroup_id netns monotonic_ns comm
  */
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { existsSync, readlinkSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 /** This process's network namespace, as socket events name it; null when /proc does not say. */
 export function ownNetworkNamespace(): number | null {
@@ -63,56 +66,13 @@ export class AttributionUnavailable extends Error {
   override name = 'AttributionUnavailable';
 }
 
-const AF_INET = 2;
-
-/** The bpftrace program. `$c` is the socket's common part (struct sock_common, via BTF). */
-export const SOCKET_EVENTS_PROGRAM = String.raw`
-BEGIN { printf("READY\n"); }
-
-tracepoint:sock:sock_send_length, tracepoint:sock:sock_recv_length
-/ args->protocol == 6 || args->protocol == 17 /
-{
-  $c = ((struct sock *)args->sk)->__sk_common;
-  // Keyed by the ports and addresses too: a closed socket's memory is soon reused for a new one.
-  if (@seen[args->sk, $c.skc_portpair, $c.skc_addrpair] != pid) {
-    @seen[args->sk, $c.skc_portpair, $c.skc_addrpair] = pid;
-    if ($c.skc_family == ${AF_INET}) {
-      printf("S %d 2 %s %d %s %d %d %d %llu %u %llu %s\n", args->protocol, ntop($c.skc_rcv_saddr), $c.skc_num,
-        ntop($c.skc_daddr), bswap($c.skc_dport), pid, uid, cgroup, $c.skc_net.net->ns.inum, nsecs, curtask->group_leader->comm);
-    } else {
-      printf("S %d 10 %s %d %s %d %d %d %llu %u %llu %s\n", args->protocol, ntop($c.skc_v6_rcv_saddr.in6_u.u6_addr8), $c.skc_num,
-        ntop($c.skc_v6_daddr.in6_u.u6_addr8), bswap($c.skc_dport), pid, uid, cgroup, $c.skc_net.net->ns.inum, nsecs, curtask->group_leader->comm);
-    }
-  }
+/** The built loader: native/build/endsight-socket-events in the package (from dist/src/agent/attribution/). */
+export function socketEventsProgramPath(): string {
+  return fileURLToPath(new URL('../../../../native/build/endsight-socket-events', import.meta.url));
 }
 
-tracepoint:sock:inet_sock_set_state / args->newstate == 2 /
-{
-  @cpid[args->skaddr] = pid;
-  @cns[args->skaddr] = ((struct sock *)args->skaddr)->__sk_common.skc_net.net->ns.inum;
-  @cuid[args->skaddr] = uid;
-  @ccg[args->skaddr] = cgroup;
-  @ccomm[args->skaddr] = curtask->group_leader->comm;
-}
-
-tracepoint:sock:inet_sock_set_state / args->newstate != 2 && @cpid[args->skaddr] != 0 /
-{
-  if (args->family == ${AF_INET}) {
-    printf("C %d 2 %s %d %s %d %d %d %llu %u %llu %s\n", args->protocol, ntop(args->saddr), args->sport,
-      ntop(args->daddr), args->dport, @cpid[args->skaddr], @cuid[args->skaddr], @ccg[args->skaddr], @cns[args->skaddr], nsecs, @ccomm[args->skaddr]);
-  } else {
-    printf("C %d 10 %s %d %s %d %d %d %llu %u %llu %s\n", args->protocol, ntop(args->saddr_v6), args->sport,
-      ntop(args->daddr_v6), args->dport, @cpid[args->skaddr], @cuid[args->skaddr], @ccg[args->skaddr], @cns[args->skaddr], nsecs, @ccomm[args->skaddr]);
-  }
-  delete(@cpid[args->skaddr]);
-  delete(@cuid[args->skaddr]);
-  delete(@ccg[args->skaddr]);
-  delete(@ccomm[args->skaddr]);
-  delete(@cns[args->skaddr]);
-}
-
-interval:s:10 { clear(@seen); }
-`;
+/** The loader's exit code when the kernel refused for lack of privileges. */
+const EXIT_PERMISSION = 3;
 
 /** Parses one line of the program's output; null for anything else (bpftrace's own messages). */
 export function parseSocketEvent(line: string): SocketEvent | null {
@@ -143,10 +103,11 @@ export class SocketEvents {
   private constructor(private readonly child: ChildProcessByStdio<null, Readable, Readable>) {}
 
   /**
-   * Starts bpftrace and resolves once its probes are attached. Rejects with AttributionUnavailable,
-   * naming what is missing, when the kernel or the system cannot run it.
+   * Starts the loader and resolves once its probes are attached. `user`: as root, the user it
+   * switches to then. Rejects with AttributionUnavailable, naming what is missing, when the kernel or
+   * the system cannot run it.
    */
-  static async start(onEvent: (event: SocketEvent) => void, bpftrace = 'bpftrace'): Promise<SocketEvents> {
+  static async start(onEvent: (event: SocketEvent) => void, user: string | null = null): Promise<SocketEvents> {
     if (!tracefsMounted() && process.getuid?.() === 0) {
       spawnSync('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing'], { stdio: 'ignore' });
     }
@@ -155,11 +116,13 @@ export class SocketEvents {
         'tracefs is not mounted, so eBPF tracepoints cannot attach: mount -t tracefs nodev /sys/kernel/tracing (the agent tries this itself as root)',
       );
     }
-    // Up to 256k sockets in use per 10 s before the seen-map overflows into one event per message.
-    const child = spawn(bpftrace, ['-B', 'line', '-e', SOCKET_EVENTS_PROGRAM], {
+    const program = socketEventsProgramPath();
+    if (!existsSync(program)) {
+      throw new AttributionUnavailable(`the socket events program ${program} is not built: run npm run build (it needs clang, bpftool, libbpf-dev and libelf-dev)`);
+    }
+    const child = spawn(program, user !== null ? ['-Z', user] : [], {
       stdio: ['ignore', 'pipe', 'pipe'],
       detached: true, // stopped by the agent, not by a signal to the agent's process group
-      env: { ...process.env, BPFTRACE_MAP_KEYS_MAX: '262144' },
     });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
@@ -169,17 +132,21 @@ export class SocketEvents {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => {
         child.kill('SIGKILL');
-        reject(new AttributionUnavailable(`bpftrace did not attach its probes within 30 s: ${lastLine(stderr)}`));
+        reject(new AttributionUnavailable(`the socket events program did not attach its probes within 30 s: ${lastLine(stderr)}`));
       }, 30_000);
       child.once('error', (error: NodeJS.ErrnoException) => {
         clearTimeout(timer);
-        reject(
-          new AttributionUnavailable(error.code === 'ENOENT' ? 'bpftrace is not installed: apt-get install bpftrace' : `cannot start bpftrace: ${error.message}`),
-        );
+        reject(new AttributionUnavailable(`cannot start the socket events program: ${error.message}`));
       });
       child.once('close', (code) => {
         clearTimeout(timer);
-        reject(new AttributionUnavailable(`bpftrace stopped (exit code ${code}): ${lastLine(stderr)}`));
+        reject(
+          new AttributionUnavailable(
+            code === EXIT_PERMISSION
+              ? 'eBPF needs root, or CAP_BPF, CAP_PERFMON and CAP_SYS_ADMIN: ' + lastLine(stderr)
+              : `the socket events program stopped (exit code ${code}): ${lastLine(stderr)}`,
+          ),
+        );
       });
       lines.on('line', (line) => {
         if (line === 'READY') {
@@ -195,7 +162,7 @@ export class SocketEvents {
     return new SocketEvents(child);
   }
 
-  /** Resolves when bpftrace exits (it should not, until stop()). */
+  /** Resolves when the program exits (it should not, until stop()). */
   get exited(): Promise<void> {
     return new Promise((resolve) => {
       if (this.child.exitCode !== null || this.child.signalCode !== null) resolve();
@@ -216,6 +183,6 @@ function tracefsMounted(): boolean {
 }
 
 function lastLine(text: string): string {
-  const lines = text.split('\n').map((l) => l.trim()).filter((l) => l && !/RLIMIT_MEMLOCK/.test(l));
+  const lines = text.split('\n').map((l) => l.replace(/^endsight-socket-events: /, '').trim()).filter(Boolean);
   return lines.at(-1) ?? 'no message';
 }

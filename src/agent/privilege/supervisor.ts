@@ -3,8 +3,9 @@
  * run the privileged helpers, and everything that touches packet bytes, the store or the network
  * runs in a worker process as an unprivileged user.
  *
- *   supervisor (root): starts the capture program (which opens the capture, then switches to the
- *     worker's user) and bpftrace, describes socket owners from /proc, relays signals; parses no packet
+ *   supervisor (root): starts the capture program and the socket events program (each opens what
+ *     needs privileges, then switches to the worker's user) and conntrack, describes socket owners
+ *     from /proc, relays signals; parses no packet
  *   worker (unprivileged, e.g. `endsight`): reads the capture program's pipe (passed as a file
  *     descriptor over the IPC channel), decodes, meters, writes the store, serves the health endpoint
  *
@@ -92,7 +93,7 @@ export async function runSupervisor(options: {
           const feed = await startLocalAttribution({
             onOwner: (event, owner) => send({ op: 'owner', event, owner }),
             onNat: (mapping) => send({ op: 'nat', mapping }),
-          });
+          }, user.name);
           helpers.attribution = feed;
           send({ op: 'attribution-started', natUnavailable: feed.natUnavailable });
           void feed.exited.then(() => send({ op: 'attribution-exited' }));

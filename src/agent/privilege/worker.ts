@@ -86,7 +86,7 @@ export function supervisedHelpers(channel: {
         attribution?.resolve({
           natUnavailable: message.natUnavailable,
           exited: new Promise((resolve) => (markAttributionExited = resolve)),
-          stop: async () => undefined, // the supervisor stops bpftrace when the worker exits
+          stop: async () => undefined, // the supervisor stops the socket events program when the worker exits
         });
         attribution = null;
         return;

@@ -23,12 +23,12 @@ export function agentCommand(): Command {
   const command = new Command('agent')
     .summary("capture this host's traffic into flow records, until stopped")
     .description(
-      'Captures on every interface (or the ones given) through libpcap (tcpdump), meters packets into unidirectional ' +
+      'Captures on every interface (or the ones given) through libpcap, meters packets into unidirectional ' +
         'flow records with their direction, interface and the process, user and container behind them (eBPF socket ' +
-        'tracepoints through bpftrace), and writes them to the store every export interval. Runs in the foreground: ' +
+        'tracepoints), and writes them to the store every export interval. Runs in the foreground: ' +
         'SIGTERM or Ctrl-C stores every active flow, then exits; SIGHUP reloads the configuration. Needs root: it keeps ' +
-        'root only for tcpdump and bpftrace and meters as an unprivileged user; over its CPU budget it samples ' +
-        'packets 1 in N (docs/agent.md).',
+        'root only to start its helpers, which drop it once the capture and the probes are open, and meters as an ' +
+        'unprivileged user; over its CPU budget it samples packets 1 in N (docs/agent.md).',
     );
   addAgentOptions(command, '60s');
   command.addHelpText(
