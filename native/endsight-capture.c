@@ -50,6 +50,7 @@
 #include <unistd.h>
 
 #include "drop-privileges.h"
+#include "stop-signals.h"
 
 #define MAGIC 0x42435345u /* "ESCB" */
 #define HEADER_BYTES 56
@@ -87,12 +88,6 @@ typedef struct {
   uint32_t gen, open;
 } batch_t;
 
-static volatile sig_atomic_t stopping = 0;
-
-static void on_stop(int sig) {
-  (void)sig;
-  stopping = 1;
-}
 
 static uint16_t be16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
 static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
@@ -412,12 +407,7 @@ int main(int argc, char **argv) {
   b->sampling = b->countdown = (uint32_t)sampling;
   batch_reset(b);
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_stop;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  handle_stop_signals();
 
   if (!live) {
     for (;;) {

@@ -26,14 +26,9 @@
 
 #include "socket-events.skel.h"
 #include "drop-privileges.h"
+#include "stop-signals.h"
 #include "socket-events.h"
 
-static volatile sig_atomic_t stopping = 0;
-
-static void on_stop(int sig) {
-  (void)sig;
-  stopping = 1;
-}
 
 /* libbpf's own messages: warnings and errors only, on standard error. */
 static int print_libbpf(enum libbpf_print_level level, const char *format, va_list args) {
@@ -93,12 +88,7 @@ int main(int argc, char **argv) {
   }
   if (drop_privileges("endsight-socket-events", user) != 0) return 1;
 
-  struct sigaction sa;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_stop;
-  sigaction(SIGTERM, &sa, NULL);
-  sigaction(SIGINT, &sa, NULL);
-  signal(SIGPIPE, SIG_IGN);
+  handle_stop_signals();
   printf("READY\n");
   fflush(stdout);
   while (!stopping) {

@@ -24,14 +24,14 @@ newer() { # newer TARGET SOURCES...: true when TARGET is missing or older than a
 }
 CFLAGS=(-std=gnu11 -O2 -Wall -Wextra -Wconversion -Wno-sign-conversion -D_FORTIFY_SOURCE=2 -fstack-protector-strong)
 
-if newer $out/endsight-capture native/endsight-capture.c native/drop-privileges.h; then
+if newer $out/endsight-capture native/endsight-capture.c native/drop-privileges.h native/stop-signals.h; then
   need cc gcc
   need /usr/include/pcap/pcap.h libpcap-dev
   cc "${CFLAGS[@]}" -Inative -o $out/endsight-capture.tmp native/endsight-capture.c -lpcap
   mv $out/endsight-capture.tmp $out/endsight-capture
 fi
 
-if newer $out/endsight-socket-events native/endsight-socket-events.c native/socket-events.bpf.c native/socket-events.h native/drop-privileges.h; then
+if newer $out/endsight-socket-events native/endsight-socket-events.c native/socket-events.bpf.c native/socket-events.h native/drop-privileges.h native/stop-signals.h; then
   need clang clang
   need bpftool bpftool
   need /usr/include/bpf/libbpf.h libbpf-dev
