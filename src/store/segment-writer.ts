@@ -19,6 +19,15 @@ const DAY_US = 86_400_000_000;
  * synthetic capture).
  */
 const SEGMENT_ORDER = 'proto, src_addr, dst_addr, start_time';
+/**
+ * Parquet v2 encodings (delta for times and durations), zstd. One row group per segment up to a
+ * million records (a row group is buffered while written): its own dictionaries and headers cost
+ * about 0.5 B per record each time. No Bloom filters (a false-positive ratio of 1): DuckDB writes
+ * them for dictionary-encoded columns, where the dictionary already answers equality, and they
+ * took about 1 B per record. Measured on the bench's synthetic capture: 18.0 → 16.5 B per record.
+ */
+const SEGMENT_OPTIONS =
+  'FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 6, PARQUET_VERSION v2, ROW_GROUP_SIZE 1000000, BLOOM_FILTER_FALSE_POSITIVE_RATIO 1';
 
 interface StagedColumn {
   column: StoredColumn;
@@ -76,7 +85,7 @@ export class StagedBatch {
   async writeDay(day: number, path: string): Promise<void> {
     await this.connection.run(
       `COPY (SELECT ${this.selectList} FROM ${this.fromClause} WHERE ${this.dayExpression} = ${day} ORDER BY ${SEGMENT_ORDER}) ` +
-        `TO ${sqlString(path)} (FORMAT parquet, COMPRESSION zstd, COMPRESSION_LEVEL 6, PARQUET_VERSION v2)`,
+        `TO ${sqlString(path)} (${SEGMENT_OPTIONS})`,
     );
   }
 
