@@ -156,15 +156,29 @@ export class QueryEngine {
   }
 }
 
+/**
+ * Defines the macros and an empty `flows` view with the real columns and types on `connection`: a
+ * coordinator plans and checks fleet queries against it without holding any flows.
+ */
+export async function defineEmptyFlows(connection: DuckDBConnection): Promise<void> {
+  for (const macro of SQL_MACROS) await connection.run(macro);
+  await connection.run(flowsViewOver(null, undefined));
+}
+
 async function flowsViewSql(root: string, window: TimeWindow | undefined): Promise<string> {
   const segments = await listSegments(root);
+  return flowsViewOver(segments.length === 0 ? null : root, window);
+}
+
+/** The `flows` view over the segments under `root`, or over nothing when null. */
+function flowsViewOver(root: string | null, window: TimeWindow | undefined): string {
   const conditions: string[] = [];
   if (window?.fromUs != null) conditions.push(`end_time >= make_timestamp(${Math.floor(window.fromUs)})`);
   if (window?.toUs != null) conditions.push(`start_time < make_timestamp(${Math.floor(window.toUs)})`);
   const where = conditions.length > 0 ? ` WHERE ${conditions.join(' AND ')}` : '';
   // No data yet: an empty relation with the right column types, so queries still bind.
   const stored =
-    segments.length === 0
+    root === null
       ? `SELECT ${STORED_COLUMNS.map((c) => `CAST(NULL AS ${c.sqlType}) AS ${c.name}`).join(', ')} WHERE false`
       : `SELECT * FROM read_parquet(${sqlString(path.join(root, 'flows', 'day=*', '*.parquet'))}, hive_partitioning = false)`;
   const withEndTime = `SELECT *, start_time + to_microseconds(CAST(duration_us AS BIGINT)) AS end_time FROM (${stored})`;
@@ -206,7 +220,7 @@ function engineError(error: unknown): QueryError {
 }
 
 /** Converts a DuckDB value into something JSON and CSV can carry. */
-function toCell(value: DuckDBValue): CellValue {
+export function toCell(value: DuckDBValue): CellValue {
   if (value === null || typeof value === 'number' || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'bigint') {
     return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(value) : value.toString();

@@ -1,0 +1,203 @@
+/**
+ * The coordinator's half of a fleet query (query-plan.ts): the hosts' partial answers merged into the
+ * answer the query would give on one store holding everything.
+ *
+ * Aggregate plans: partial rows are grouped by their group columns (g0…) and each aggregate's states
+ * merged here (integers as BigInt, so sums stay exact past 2^53); the merged rows go into a table
+ * `merged` with the final columns' types and the plan's outer query runs on it in DuckDB, so HAVING,
+ * ORDER BY, LIMIT and any expression over aggregates mean exactly what they mean on one store.
+ * Row plans: the rows are unioned into a table `rows` and the outer query orders and limits them.
+ */
+import type { DuckDBConnection } from '@duckdb/node-api';
+import { toCell, type CellValue, type QueryColumn } from '../query/index.js';
+import { quoteIdentifier, type AggregatePlan, type FleetPlan, type MergeRule } from './query-plan.js';
+import { HyperLogLog, QuantileSketch } from './sketches.js';
+
+/** One host's answer to a plan's host query. */
+export interface PartialAnswer {
+  columns: QueryColumn[];
+  rows: CellValue[][];
+}
+
+export interface MergedAnswer {
+  columns: QueryColumn[];
+  rows: CellValue[][];
+}
+
+const INTEGER_TYPES = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT)$/;
+
+type Accumulator = { add(value: CellValue): void; result(): CellValue | bigint };
+
+/** Merges the partial answers and runs the plan's outer query on `connection` (temporary tables). */
+export async function mergeAnswers(connection: DuckDBConnection, plan: FleetPlan, partials: readonly PartialAnswer[]): Promise<MergedAnswer> {
+  const table = plan.kind === 'aggregate' ? 'merged' : 'rows';
+  const { columns, rows } = plan.kind === 'aggregate' ? mergeGroups(plan, partials) : unionRows(plan, partials);
+  await connection.run(`DROP TABLE IF EXISTS ${table}`);
+  await connection.run(`CREATE TEMP TABLE ${table} (${columns.map((c) => `${quoteIdentifier(c.name)} ${c.type}`).join(', ')})`);
+  if (rows.length > 0) {
+    const structure = JSON.stringify([Object.fromEntries(columns.map((c) => [c.name, c.type]))]);
+    const json = JSON.stringify(rows.map((row) => Object.fromEntries(columns.map((c, i) => [c.name, row[i]]))), (_, v: unknown) =>
+      typeof v === 'bigint' ? v.toString() : v,
+    );
+    const insert = await connection.prepare(`INSERT INTO ${table} SELECT unnest(json_transform(CAST($1 AS JSON), ${sqlLiteral(structure)}), recursive := true)`);
+    insert.bindVarchar(1, json);
+    await insert.run();
+  }
+  const reader = await connection.runAndReadAll(plan.outerSql);
+  return {
+    columns: reader.columnNames().map((name, i) => ({ name, type: reader.columnType(i).toString() })),
+    rows: reader.getRows().map((row) => row.map(toCell)),
+  };
+}
+
+function mergeGroups(plan: AggregatePlan, partials: readonly PartialAnswer[]): { columns: QueryColumn[]; rows: (CellValue | bigint)[][] } {
+  const typeOf = new Map(plan.hostColumns.map((c) => [c.name, c.type]));
+  const groups = new Map<string, { keys: CellValue[]; accumulators: Accumulator[] }>();
+  const newGroup = (keys: CellValue[]): { keys: CellValue[]; accumulators: Accumulator[] } => ({
+    keys,
+    accumulators: plan.aggregates.map((rule) => accumulatorFor(rule, typeOf)),
+  });
+  for (const partial of partials) {
+    const index = new Map(partial.columns.map((c, i) => [c.name, i]));
+    const at = (name: string): number => {
+      const i = index.get(name);
+      if (i === undefined) throw new Error(`a host's answer lacks the column ${name}`);
+      return i;
+    };
+    const groupAt = plan.groupColumns.map(at);
+    const stateAt = plan.aggregates.map((rule) => (rule.kind === 'avg' ? [at(rule.sum), at(rule.count)] : [at(rule.state)]));
+    for (const row of partial.rows) {
+      const keys = groupAt.map((i) => row[i]);
+      const id = JSON.stringify(keys);
+      let group = groups.get(id);
+      if (!group) groups.set(id, (group = newGroup(keys)));
+      group.accumulators.forEach((accumulator, a) => {
+        const cells = stateAt[a].map((i) => row[i]);
+        accumulator.add(cells.length === 1 ? cells[0] : cells);
+      });
+    }
+  }
+  // Without GROUP BY there is always one row, as on one store (count 0, sum NULL).
+  if (plan.groupColumns.length === 0 && groups.size === 0) groups.set('[]', newGroup([]));
+  const columns: QueryColumn[] = [
+    ...plan.groupColumns.map((name) => ({ name, type: typeOf.get(name)! })),
+    ...plan.aggregates.map((rule, i) => ({ name: `a${i}`, type: finalType(rule, typeOf) })),
+  ];
+  const rows = [...groups.values()].map((g) => [...g.keys, ...g.accumulators.map((a) => a.result())]);
+  return { columns, rows };
+}
+
+function unionRows(plan: FleetPlan, partials: readonly PartialAnswer[]): { columns: QueryColumn[]; rows: CellValue[][] } {
+  const rows: CellValue[][] = [];
+  for (const partial of partials) {
+    const order = plan.hostColumns.map((c) => partial.columns.findIndex((pc) => pc.name === c.name));
+    if (order.some((i) => i < 0)) throw new Error("a host's answer lacks a column of the query");
+    for (const row of partial.rows) rows.push(order.map((i) => row[i]));
+  }
+  return { columns: plan.hostColumns, rows };
+}
+
+function finalType(rule: MergeRule, typeOf: Map<string, string>): string {
+  switch (rule.kind) {
+    case 'distinct':
+      return 'BIGINT';
+    case 'avg':
+    case 'quantile':
+      return 'DOUBLE';
+    case 'bool_and':
+    case 'bool_or':
+      return 'BOOLEAN';
+    default:
+      return typeOf.get(rule.state)!;
+  }
+}
+
+function accumulatorFor(rule: MergeRule, typeOf: Map<string, string>): Accumulator {
+  switch (rule.kind) {
+    case 'count': {
+      let n = 0n;
+      return { add: (v) => (n += toBigInt(v) ?? 0n), result: () => n };
+    }
+    case 'sum': {
+      const integer = INTEGER_TYPES.test(typeOf.get(rule.state)!);
+      let total: bigint | number | null = null;
+      return {
+        add: (v) => {
+          if (v === null) return;
+          total = integer ? ((total as bigint | null) ?? 0n) + toBigInt(v)! : ((total as number | null) ?? 0) + Number(v);
+        },
+        result: () => total,
+      };
+    }
+    case 'min':
+    case 'max': {
+      const sign = rule.kind === 'min' ? -1 : 1;
+      const integer = INTEGER_TYPES.test(typeOf.get(rule.state)!);
+      let best: CellValue | null = null;
+      return {
+        add: (v) => {
+          if (v === null) return;
+          if (best === null || sign * compare(v, best, integer) > 0) best = v;
+        },
+        result: () => best,
+      };
+    }
+    case 'bool_and':
+    case 'bool_or': {
+      let value: boolean | null = null;
+      return {
+        add: (v) => {
+          if (v === null) return;
+          value = value === null ? v === true : rule.kind === 'bool_and' ? value && v === true : value || v === true;
+        },
+        result: () => value,
+      };
+    }
+    case 'avg': {
+      let sum = 0n;
+      let fractional = 0;
+      let count = 0n;
+      return {
+        add: (v) => {
+          const [s, c] = v as CellValue[];
+          if (s === null) return;
+          if (typeof s === 'number' && !Number.isInteger(s)) fractional += s;
+          else sum += toBigInt(s)!;
+          count += toBigInt(c) ?? 0n;
+        },
+        result: () => (count === 0n ? null : (Number(sum) + fractional) / Number(count)),
+      };
+    }
+    case 'distinct': {
+      const hll = new HyperLogLog();
+      return { add: (v) => hll.addState(v), result: () => hll.estimate() };
+    }
+    case 'quantile': {
+      const sketch = new QuantileSketch();
+      return { add: (v) => sketch.addState(v), result: () => sketch.quantile(rule.q) };
+    }
+  }
+}
+
+function toBigInt(value: CellValue): bigint | null {
+  if (value === null) return null;
+  if (typeof value === 'number') return BigInt(Math.trunc(value));
+  if (typeof value === 'string' && /^-?\d+$/.test(value)) return BigInt(value);
+  return null;
+}
+
+function compare(a: CellValue, b: CellValue, integer: boolean): number {
+  if (integer) {
+    const x = toBigInt(a)!;
+    const y = toBigInt(b)!;
+    return x < y ? -1 : x > y ? 1 : 0;
+  }
+  if (typeof a === 'number' && typeof b === 'number') return a - b;
+  const x = String(a);
+  const y = String(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+function sqlLiteral(text: string): string {
+  return `'${text.replace(/'/g, "''")}'`;
+}
