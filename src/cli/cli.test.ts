@@ -291,6 +291,34 @@ describe('endsight --help and --version', () => {
   });
 });
 
+describe('endsight keys init', () => {
+  test('writes an Ed25519 pair (the private key readable by its owner only) that signs and verifies, and never overwrites it', async () => {
+    const dir = path.join(await fs.mkdtemp(path.join(os.tmpdir(), 'endsight-keys-')), 'authority');
+    try {
+      const r = await ok(['keys', 'init', '--dir', dir, '--json']);
+      const written = JSON.parse(r.stdout) as { privateKey: string; publicKey: string };
+      assert.equal((await fs.stat(written.privateKey)).mode & 0o777, 0o600);
+      const { loadKey, signQuery, verifySignedQuery, NonceCache } = await import('../fleet/signed-query.js');
+      const signed = signQuery(loadKey(await fs.readFile(written.privateKey, 'utf8'), 'private', 'key'), {
+        query: 'SELECT 1', target: 'all', limits: { timeoutMs: 1000, maxRows: 1 }, issuer: 'test', audience: 'fleet',
+      });
+      const host = { id: 'h', site: null, tags: [], addresses: [] };
+      const envelope = verifySignedQuery(JSON.stringify(signed), loadKey(await fs.readFile(written.publicKey, 'utf8'), 'public', 'pub'), { audience: 'fleet', host }, new NonceCache());
+      assert.equal(envelope.query, 'SELECT 1');
+      const before = await fs.readFile(written.privateKey, 'utf8');
+      const again = await endsight(['keys', 'init', '--dir', dir]);
+      assert.equal(again.code, 1);
+      assert.match(again.stderr, /^endsight: Not overwriting .*authority\.key: an authority key pair is already there/);
+      assert.equal(await fs.readFile(written.privateKey, 'utf8'), before);
+      const missing = await endsight(['keys', 'init']);
+      assert.equal(missing.code, 2);
+      assert.match(missing.stderr, /required option '--dir <dir>' not specified/);
+    } finally {
+      await fs.rm(path.dirname(dir), { recursive: true, force: true });
+    }
+  });
+});
+
 describe('endsight import, query and flows on a capture built here', () => {
   let dataDir = '';
   let capture = '';

@@ -9,6 +9,7 @@ import { importCommand } from './commands/import-command.js';
 import { queryCommand } from './commands/query-command.js';
 import { flowsCommand } from './commands/flows-command.js';
 import { agentCommand, upCommand } from './commands/agent-command.js';
+import { keysCommand } from './commands/keys-command.js';
 
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
@@ -33,8 +34,13 @@ export async function main(argv: string[]): Promise<number> {
     .addCommand(agentCommand())
     .addCommand(importCommand())
     .addCommand(queryCommand())
-    .addCommand(flowsCommand());
-  for (const command of program.commands) command.exitOverride().configureOutput(ONE_LINE_ERRORS);
+    .addCommand(flowsCommand())
+    .addCommand(keysCommand());
+  const configure = (command: Command): void => {
+    command.exitOverride().configureOutput(ONE_LINE_ERRORS);
+    command.commands.forEach(configure);
+  };
+  program.commands.forEach(configure);
   try {
     await program.parseAsync(argv);
     return 0;

@@ -1,0 +1,244 @@
+/**
+ * Signed query envelopes (issue 4, "security, as the paper asks"): a query runs on a host only when
+ * the designated authority signed exactly what runs, for whom, within which limits, and until when.
+ *
+ * The envelope is canonical JSON (keys sorted, no spaces), signed with Ed25519 (RFC 8032) over its
+ * UTF-8 bytes; the message on the wire is `{"envelope": "<canonical JSON>", "signature": "<base64>"}`.
+ * The agent checks, in order: size and shape, signature, version, audience, validity window (with
+ * a clock-skew allowance), nonce not seen before (a cache kept until the envelopes expire), and that
+ * it is among the targets. Every refusal has a reason code for the audit log.
+ */
+import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
+import { parseAddress } from '../decode/index.js';
+
+export const ENVELOPE_VERSION = 1;
+/** Larger messages are refused before parsing. */
+export const MAX_MESSAGE_BYTES = 64 * 1024;
+/** How far the issuer's and the host's clocks may disagree. */
+export const CLOCK_SKEW_MS = 30_000;
+/** The longest validity an envelope may claim: a stolen one is useless after this. */
+export const MAX_LIFETIME_MS = 15 * 60_000;
+
+export interface QueryLimits {
+  /** Wall-clock limit of the host's run, ms. */
+  timeoutMs: number;
+  /** Rows a host may return. */
+  maxRows: number;
+}
+
+export interface QueryEnvelope {
+  v: number;
+  /** The exact SQL the host runs (the plan's host query). */
+  query: string;
+  /** all | host:ID | site:NAME | tag:T | net:CIDR */
+  target: string;
+  limits: QueryLimits;
+  /** Who asked (the signer's name, for the audit log). */
+  issuer: string;
+  /** The fleet the envelope is for: a host of another fleet refuses it. */
+  audience: string;
+  issuedAt: string;
+  expiresAt: string;
+  /** 128 random bits, base64: an envelope is accepted once. */
+  nonce: string;
+}
+
+export interface SignedQuery {
+  envelope: string;
+  signature: string;
+}
+
+/** Why a host refused an envelope: a code for the audit log and metrics, and a sentence. */
+export class QueryRefused extends Error {
+  override name = 'QueryRefused';
+  constructor(
+    readonly code: 'malformed' | 'bad_signature' | 'unsupported_version' | 'wrong_audience' | 'not_yet_valid' | 'expired' | 'too_long_lived' | 'replayed' | 'not_targeted',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The authority's key pair, PEM (PKCS#8 private, SPKI public). */
+export function generateAuthorityKeys(): { privateKeyPem: string; publicKeyPem: string } {
+  const { privateKey, publicKey } = generateKeyPairSync('ed25519');
+  return {
+    privateKeyPem: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
+    publicKeyPem: publicKey.export({ type: 'spki', format: 'pem' }).toString(),
+  };
+}
+
+/** Reads a PEM key, refusing anything but Ed25519; `what` names it in the error. */
+export function loadKey(pem: string, kind: 'private' | 'public', what: string): KeyObject {
+  let key: KeyObject;
+  try {
+    key = kind === 'private' ? createPrivateKey(pem) : createPublicKey(pem);
+  } catch (error) {
+    throw new RangeError(`${what} is not a PEM ${kind} key: ${(error as Error).message}`);
+  }
+  if (key.asymmetricKeyType !== 'ed25519') throw new RangeError(`${what} is a ${key.asymmetricKeyType ?? 'unknown'} key; endsight's authority keys are Ed25519 (endsight keys init)`);
+  return key;
+}
+
+/** Signs a new envelope for `query` valid for `lifetimeMs` from `now`. */
+export function signQuery(
+  privateKey: KeyObject,
+  fields: { query: string; target: string; limits: QueryLimits; issuer: string; audience: string },
+  now = Date.now(),
+  lifetimeMs = 60_000,
+): SignedQuery {
+  const envelope: QueryEnvelope = {
+    v: ENVELOPE_VERSION,
+    ...fields,
+    issuedAt: new Date(now).toISOString(),
+    expiresAt: new Date(now + lifetimeMs).toISOString(),
+    nonce: randomBytes(16).toString('base64'),
+  };
+  const text = canonicalJson(envelope);
+  return { envelope: text, signature: sign(null, Buffer.from(text, 'utf8'), privateKey).toString('base64') };
+}
+
+/** What a host knows about itself, to decide whether it is targeted. */
+export interface HostIdentity {
+  id: string;
+  site: string | null;
+  tags: readonly string[];
+  /** The host's addresses, for net: targets. */
+  addresses: readonly string[];
+}
+
+/**
+ * Checks a signed query as a host receives it (bytes from the wire). Returns the envelope, or throws
+ * QueryRefused. `seen` remembers accepted nonces until their envelopes expire.
+ */
+export function verifySignedQuery(
+  message: Uint8Array | string,
+  authority: KeyObject,
+  expected: { audience: string; host: HostIdentity },
+  seen: NonceCache,
+  now = Date.now(),
+): QueryEnvelope {
+  const bytes = typeof message === 'string' ? Buffer.from(message, 'utf8') : Buffer.from(message);
+  if (bytes.length > MAX_MESSAGE_BYTES) throw new QueryRefused('malformed', `message of ${bytes.length} bytes is over the ${MAX_MESSAGE_BYTES}-byte limit`);
+  let outer: unknown;
+  try {
+    outer = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new QueryRefused('malformed', 'message is not JSON');
+  }
+  const signed = outer as Partial<SignedQuery> | null;
+  if (signed === null || typeof signed !== 'object' || typeof signed.envelope !== 'string' || typeof signed.signature !== 'string') {
+    throw new QueryRefused('malformed', 'message lacks an envelope and a signature');
+  }
+  const signature = Buffer.from(signed.signature, 'base64');
+  if (signature.length !== 64 || !verify(null, Buffer.from(signed.envelope, 'utf8'), authority, signature)) {
+    throw new QueryRefused('bad_signature', 'the signature is not the authority\'s over this envelope');
+  }
+  const envelope = parseEnvelope(signed.envelope);
+  if (envelope.v !== ENVELOPE_VERSION) throw new QueryRefused('unsupported_version', `envelope version ${envelope.v}; this agent understands ${ENVELOPE_VERSION}`);
+  if (envelope.audience !== expected.audience) throw new QueryRefused('wrong_audience', `envelope is for fleet "${envelope.audience}", this host is in "${expected.audience}"`);
+  const issued = Date.parse(envelope.issuedAt);
+  const expires = Date.parse(envelope.expiresAt);
+  if (!Number.isFinite(issued) || !Number.isFinite(expires)) throw new QueryRefused('malformed', 'issuedAt and expiresAt must be ISO times');
+  if (issued > now + CLOCK_SKEW_MS) throw new QueryRefused('not_yet_valid', `issued at ${envelope.issuedAt}, in this host's future`);
+  if (expires < now - CLOCK_SKEW_MS) throw new QueryRefused('expired', `expired at ${envelope.expiresAt}`);
+  if (expires - issued > MAX_LIFETIME_MS) throw new QueryRefused('too_long_lived', `valid for ${Math.round((expires - issued) / 1000)} s; at most ${MAX_LIFETIME_MS / 1000} s`);
+  if (!targets(envelope.target, expected.host)) throw new QueryRefused('not_targeted', `target ${envelope.target} does not include host ${expected.host.id}`);
+  if (!seen.add(envelope.nonce, expires + CLOCK_SKEW_MS, now)) throw new QueryRefused('replayed', `nonce ${envelope.nonce} was already used`);
+  return envelope;
+}
+
+function parseEnvelope(text: string): QueryEnvelope {
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch {
+    throw new QueryRefused('malformed', 'envelope is not JSON');
+  }
+  const e = value as Record<string, unknown> | null;
+  const isString = (k: string): boolean => typeof e?.[k] === 'string';
+  const limits = e?.limits as Record<string, unknown> | undefined;
+  if (
+    e === null || typeof e !== 'object' || typeof e.v !== 'number' ||
+    !['query', 'target', 'issuer', 'audience', 'issuedAt', 'expiresAt', 'nonce'].every(isString) ||
+    limits === null || typeof limits !== 'object' ||
+    !(Number.isInteger(limits.timeoutMs) && (limits.timeoutMs as number) > 0) || !(Number.isInteger(limits.maxRows) && (limits.maxRows as number) > 0)
+  ) {
+    throw new QueryRefused('malformed', 'envelope lacks a field or has one of the wrong type');
+  }
+  if (Buffer.from(e.nonce as string, 'base64').length < 16) throw new QueryRefused('malformed', 'nonce is shorter than 128 bits');
+  return e as unknown as QueryEnvelope;
+}
+
+/** Whether `target` includes the host. */
+export function targets(target: string, host: HostIdentity): boolean {
+  if (target === 'all') return true;
+  const colon = target.indexOf(':');
+  if (colon < 0) return false;
+  const kind = target.slice(0, colon);
+  const value = target.slice(colon + 1);
+  switch (kind) {
+    case 'host':
+      return value === host.id;
+    case 'site':
+      return value === host.site;
+    case 'tag':
+      return host.tags.includes(value);
+    case 'net':
+      return host.addresses.some((address) => inNetwork(address, value));
+    default:
+      return false;
+  }
+}
+
+/** Whether `address` is in `cidr` (IPv4 or IPv6); false for anything unparsable. */
+export function inNetwork(address: string, cidr: string): boolean {
+  const slash = cidr.lastIndexOf('/');
+  const network = parseAddress(slash < 0 ? cidr : cidr.slice(0, slash));
+  const host = parseAddress(address);
+  if (network === null || host === null || network.ipVersion !== host.ipVersion) return false;
+  const width = network.ipVersion === 4 ? 32 : 128;
+  const bits = slash < 0 ? width : Number(cidr.slice(slash + 1));
+  if (!Number.isInteger(bits) || bits < 0 || bits > width) return false;
+  for (let w = 0; w < 4; w++) {
+    const take = Math.max(0, Math.min(32, bits - 32 * w));
+    const mask = take === 0 ? 0 : (0xffffffff << (32 - take)) >>> 0;
+    if (((network.words[w] & mask) >>> 0) !== ((host.words[w] & mask) >>> 0)) return false;
+  }
+  return true;
+}
+
+/** Nonces of accepted envelopes, each kept until its envelope has expired; bounded in number. */
+export class NonceCache {
+  private readonly until = new Map<string, number>();
+
+  constructor(private readonly maxEntries = 100_000) {}
+
+  /** Remembers `nonce` until `untilMs`; false when it is already there. */
+  add(nonce: string, untilMs: number, now: number): boolean {
+    if (this.until.has(nonce)) return false;
+    if (this.until.size >= this.maxEntries) this.expire(now);
+    // Still full of live nonces: refusing new queries is safer than forgetting a nonce.
+    if (this.until.size >= this.maxEntries) return false;
+    this.until.set(nonce, untilMs);
+    return true;
+  }
+
+  expire(now: number): void {
+    for (const [nonce, until] of this.until) if (until < now) this.until.delete(nonce);
+  }
+
+  get size(): number {
+    return this.until.size;
+  }
+}
+
+/** JSON with object keys sorted at every level: one text per value, so one signature per envelope. */
+export function canonicalJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  const entries = Object.entries(value as Record<string, unknown>)
+    .filter(([, v]) => v !== undefined)
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+  return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonicalJson(v)}`).join(',')}}`;
+}
