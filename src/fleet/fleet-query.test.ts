@@ -9,15 +9,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
-import { FlowRecordBatch } from '../flow/index.js';
 import { defineEmptyFlows, QueryEngine, type CellValue } from '../query/index.js';
-import { FlowStore } from '../store/index.js';
-import { testBatch } from '../store/test-records.js';
 import { mergeAnswers } from './merge-answers.js';
 import { FleetQueryError, planFleetQuery } from './query-plan.js';
 import { HLL_RELATIVE_ERROR, QUANTILE_RELATIVE_ERROR } from './sketches.js';
-
-const HOURS = 3_600_000_000;
+import { writeHostStores } from './test-stores.js';
 
 describe('fleet queries split per host and merged', () => {
   let dir = '';
@@ -28,27 +24,9 @@ describe('fleet queries split per host and merged', () => {
 
   before(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'endsight-fleet-'));
-    const all = new FlowRecordBatch();
-    const sizes = [3000, 1200, 5000];
-    for (let h = 0; h < sizes.length; h++) {
-      // Different hosts, sizes, time spans and seeds; some records the same on two hosts.
-      const batch = new FlowRecordBatch();
-      for (const record of testBatch(sizes[h], 1_700_000_000_000_000 + h * HOURS, 1_000_000 + h * 333_333, h + 1).toRecords()) {
-        const own = { ...record, host: `host-${h}` };
-        batch.push(own);
-        all.push(own);
-      }
-      const store = await FlowStore.open(path.join(dir, `h${h}`));
-      store.append(batch);
-      await store.flush();
-      await store.close();
-      hosts.push(await QueryEngine.open(path.join(dir, `h${h}`)));
-    }
-    const store = await FlowStore.open(path.join(dir, 'all'));
-    store.append(all);
-    await store.flush();
-    await store.close();
-    single = await QueryEngine.open(path.join(dir, 'all'));
+    const stores = await writeHostStores(dir, [3000, 1200, 5000]);
+    for (const store of stores.hosts) hosts.push(await QueryEngine.open(store));
+    single = await QueryEngine.open(stores.all);
     instance = await DuckDBInstance.create(':memory:');
     coordinator = await instance.connect();
     await defineEmptyFlows(coordinator);

@@ -44,6 +44,8 @@ export interface QueryEngineOptions {
   window?: TimeWindow;
   /** DuckDB worker threads (default: DuckDB's choice, all cores). */
   threads?: number;
+  /** DuckDB's memory limit, e.g. "256MB" (default: DuckDB's, 80% of the machine). */
+  memoryLimit?: string;
 }
 
 export class QueryEngine {
@@ -63,6 +65,7 @@ export class QueryEngine {
     }
     const config: Record<string, string> = {};
     if (options.threads !== undefined) config.threads = String(options.threads);
+    if (options.memoryLimit !== undefined) config.memory_limit = options.memoryLimit;
     const instance = await DuckDBInstance.create(':memory:', config);
     const connection = await instance.connect();
     const engine = new QueryEngine(instance, connection);
@@ -118,6 +121,11 @@ export class QueryEngine {
       for (const row of part.rows) rows.push(row);
     }
     return { columns, rows };
+  }
+
+  /** Stops the query that runs now: its stream() or all() then throws. */
+  interrupt(): void {
+    this.connection.interrupt();
   }
 
   close(): void {

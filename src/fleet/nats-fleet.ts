@@ -1,0 +1,205 @@
+/**
+ * Fleet queries over NATS: the subjects, a host's side (answering queries, sending heartbeats) and the
+ * coordinator's (who is there, asking, collecting, merging).
+ *
+ * Subjects, for a fleet named F:
+ *   endsight.F.q.all, endsight.F.q.host.ID, endsight.F.q.site.NAME, endsight.F.q.tag.T   queries by target
+ *   endsight.F.q.net                                                                       net: targets (each host checks its addresses)
+ *   endsight.F.hb.ID                                                                       heartbeats: the registry of hosts
+ * Answers go to the request's reply subject (an inbox of the coordinator). Every host checks the
+ * signed envelope itself, so a query published on a subject it should not reach is still refused.
+ */
+import type { KeyObject } from 'node:crypto';
+import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { DuckDBConnection } from '@duckdb/node-api';
+import type { CellValue, QueryColumn } from '../query/index.js';
+import { mergeAnswers, type PartialAnswer } from './merge-answers.js';
+import { planFleetQuery } from './query-plan.js';
+import type { HostAnswer, QueryResponder } from './query-responder.js';
+import { signQuery, targets, type HostIdentity, type QueryLimits } from './signed-query.js';
+
+export const HEARTBEAT_INTERVAL_MS = 2000;
+
+/** A subject token: no dots, wildcards or spaces (NATS subject syntax). */
+export function subjectToken(text: string): string {
+  const token = text.replace(/[^A-Za-z0-9_\-:=@+]/g, '_');
+  return token === '' ? '_' : token;
+}
+
+export function querySubject(fleet: string, target: string): string {
+  const base = `endsight.${subjectToken(fleet)}.q`;
+  if (target === 'all') return `${base}.all`;
+  const [kind, ...rest] = target.split(':');
+  const value = rest.join(':');
+  if (kind === 'net') return `${base}.net`;
+  if (!['host', 'site', 'tag'].includes(kind) || value === '') {
+    throw new RangeError(`Unknown target "${target}": use all, host:ID, site:NAME, tag:T or net:CIDR`);
+  }
+  return `${base}.${kind}.${subjectToken(value)}`;
+}
+
+/** What a host announces every HEARTBEAT_INTERVAL_MS; the coordinator's registry and the `hosts` table. */
+export interface Heartbeat extends HostIdentity {
+  version: string;
+  /** The host's clock when sent, ms since the epoch (the coordinator derives the clock offset). */
+  sentAt: number;
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+const encode = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
+
+/** A host on the fleet: answers the queries for it and sends heartbeats, until stop(). */
+export class FleetHost {
+  private readonly subscriptions: Subscription[] = [];
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor(
+    connection: NatsConnection,
+    fleet: string,
+    private readonly identity: HostIdentity,
+    version: string,
+    responder: QueryResponder,
+  ) {
+    const subjects = [
+      querySubject(fleet, 'all'),
+      querySubject(fleet, `host:${identity.id}`),
+      querySubject(fleet, 'net:any'),
+      ...(identity.site ? [querySubject(fleet, `site:${identity.site}`)] : []),
+      ...identity.tags.map((tag) => querySubject(fleet, `tag:${tag}`)),
+    ];
+    for (const subject of subjects) {
+      this.subscriptions.push(
+        connection.subscribe(subject, {
+          callback: (error, msg) => {
+            if (error || !msg.reply) return;
+            void responder.answer(msg.data).then((answer) => {
+              // net: queries reach every host; those outside the network stay silent (the refusal is in the audit log).
+              if (!answer.ok && answer.code === 'not_targeted') return;
+              msg.respond(encode(answer));
+            });
+          },
+        }),
+      );
+    }
+    const beat = (): void => connection.publish(`endsight.${subjectToken(fleet)}.hb.${subjectToken(identity.id)}`, encode({ ...this.identity, version, sentAt: Date.now() } satisfies Heartbeat));
+    beat();
+    this.heartbeat = setInterval(beat, HEARTBEAT_INTERVAL_MS);
+  }
+
+  stop(): void {
+    clearInterval(this.heartbeat);
+    for (const s of this.subscriptions) s.unsubscribe();
+  }
+}
+
+export interface FleetQueryOptions {
+  sql: string;
+  target: string;
+  fleet: string;
+  signKey: KeyObject;
+  issuer: string;
+  limits: QueryLimits;
+  /** How long to listen for heartbeats before asking (default: a heartbeat interval and a half). */
+  registryWaitMs?: number;
+  /** How long to wait for answers after asking (default: the time limit and 2 s). */
+  answerWaitMs?: number;
+  /** Called once the query is out, with the hosts expected to answer. */
+  onAsked?: (expected: readonly string[]) => void;
+  /** Called as answers arrive: how many of the expected hosts have answered. */
+  onProgress?: (progress: { expected: number; answered: number; failed: number; last: string }) => void;
+}
+
+export interface FleetResult {
+  columns: QueryColumn[];
+  rows: CellValue[][];
+  /** Hosts the registry says the target includes. */
+  expected: string[];
+  /** Hosts that answered with rows. */
+  answered: string[];
+  /** Expected hosts that did not answer in time. */
+  missing: string[];
+  /** Hosts that answered with a refusal or failure: host → reason. */
+  failed: Record<string, string>;
+  /** Hosts whose answer was cut at the row or byte limit. */
+  truncated: string[];
+  approximations: string[];
+  elapsedMs: number;
+}
+
+/** Who is on the fleet: the heartbeats heard within `waitMs`. */
+export async function collectHeartbeats(connection: NatsConnection, fleet: string, waitMs: number): Promise<Map<string, Heartbeat>> {
+  const hosts = new Map<string, Heartbeat>();
+  const sub = connection.subscribe(`endsight.${subjectToken(fleet)}.hb.*`, {
+    callback: (error, msg) => {
+      if (error) return;
+      const beat = parseJson(msg) as Heartbeat | null;
+      if (beat && typeof beat.id === 'string') hosts.set(beat.id, beat);
+    },
+  });
+  await new Promise((resolve) => setTimeout(resolve, waitMs));
+  sub.unsubscribe();
+  return hosts;
+}
+
+/**
+ * Plans, signs and asks a query across the fleet, then merges the answers. `planner` is the
+ * coordinator's DuckDB connection with the empty flows view (defineEmptyFlows).
+ */
+export async function runFleetQuery(connection: NatsConnection, planner: DuckDBConnection, options: FleetQueryOptions): Promise<FleetResult> {
+  const started = Date.now();
+  const plan = await planFleetQuery(planner, options.sql);
+  const subject = querySubject(options.fleet, options.target);
+  const registry = await collectHeartbeats(connection, options.fleet, options.registryWaitMs ?? HEARTBEAT_INTERVAL_MS * 1.5);
+  const expected = [...registry.values()].filter((host) => targets(options.target, host)).map((host) => host.id).sort();
+  const signed = signQuery(options.signKey, { query: plan.hostSql, target: options.target, limits: options.limits, issuer: options.issuer, audience: options.fleet });
+
+  const answers = new Map<string, HostAnswer>();
+  const inbox = createInbox();
+  const done = new Promise<void>((resolve) => {
+    const timer = setTimeout(finish, options.answerWaitMs ?? options.limits.timeoutMs + 2000);
+    const sub = connection.subscribe(inbox, {
+      callback: (error, msg) => {
+        if (error) return;
+        const answer = parseJson(msg) as HostAnswer | null;
+        if (!answer || typeof answer.host !== 'string' || answers.has(answer.host)) return;
+        answers.set(answer.host, answer);
+        options.onProgress?.({ expected: expected.length, answered: [...answers.values()].filter((a) => a.ok).length, failed: [...answers.values()].filter((a) => !a.ok).length, last: answer.host });
+        if (expected.length > 0 && expected.every((id) => answers.has(id))) finish();
+      },
+    });
+    function finish(): void {
+      clearTimeout(timer);
+      sub.unsubscribe();
+      resolve();
+    }
+  });
+  connection.publish(subject, encoder.encode(JSON.stringify(signed)), { reply: inbox });
+  options.onAsked?.(expected);
+  await done;
+
+  const ok = [...answers.values()].filter((a): a is Extract<HostAnswer, { ok: true }> => a.ok);
+  const partials: PartialAnswer[] = ok.map((a) => ({ columns: a.columns, rows: a.rows }));
+  const merged = await mergeAnswers(planner, plan, partials);
+  const failed: Record<string, string> = {};
+  for (const a of answers.values()) if (!a.ok) failed[a.host] = `${a.code}: ${a.error}`;
+  return {
+    columns: merged.columns,
+    rows: merged.rows,
+    expected,
+    answered: ok.map((a) => a.host).sort(),
+    missing: expected.filter((id) => !answers.has(id)),
+    failed,
+    truncated: ok.filter((a) => a.truncated).map((a) => a.host).sort(),
+    approximations: plan.approximations,
+    elapsedMs: Date.now() - started,
+  };
+}
+
+function parseJson(msg: Msg): unknown {
+  try {
+    return JSON.parse(decoder.decode(msg.data));
+  } catch {
+    return null;
+  }
+}

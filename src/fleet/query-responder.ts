@@ -1,0 +1,123 @@
+/**
+ * A host's side of fleet queries: checks the signed envelope (signed-query.ts), runs its query on the
+ * host's store within the envelope's limits, and says what came of it. Every request gets an answer
+ * (rows, or a refusal or failure with its reason) and one audit log line.
+ *
+ * The sandbox: the store's query engine is read-only and locked (query-engine.ts: only the store's
+ * files, no network, no extensions, configuration locked), with a memory limit; a query that runs
+ * past the envelope's time limit is interrupted; at most maxRows rows and MAX_ANSWER_BYTES bytes go
+ * back; queries beyond the concurrency limit wait their turn.
+ */
+import type { KeyObject } from 'node:crypto';
+import type { Logger } from 'pino';
+import { QueryEngine, type CellValue, type QueryColumn } from '../query/index.js';
+import { NonceCache, QueryRefused, verifySignedQuery, type HostIdentity, type QueryEnvelope } from './signed-query.js';
+
+/** What a host answers; `host` names it in every case. */
+export type HostAnswer =
+  | { host: string; ok: true; columns: QueryColumn[]; rows: CellValue[][]; truncated: boolean; elapsedMs: number }
+  | { host: string; ok: false; code: string; error: string };
+
+/** Below NATS's default 1 MiB payload limit, with room for the JSON around the rows. */
+export const MAX_ANSWER_BYTES = 900 * 1024;
+const DEFAULT_MEMORY_LIMIT = '256MB';
+
+export interface ResponderOptions {
+  identity: HostIdentity;
+  audience: string;
+  authority: KeyObject;
+  /** The store the host answers from. */
+  dataDir: string;
+  log: Logger;
+  maxConcurrent?: number;
+  memoryLimit?: string;
+}
+
+export class QueryResponder {
+  private readonly nonces = new NonceCache();
+  private running = 0;
+  private readonly waiting: (() => void)[] = [];
+  /** Answers by outcome (ok, or a refusal or failure code), for the health endpoint. */
+  readonly outcomes = new Map<string, number>();
+
+  constructor(private readonly options: ResponderOptions) {}
+
+  /** Answers one request (bytes from the wire); never throws. */
+  async answer(message: Uint8Array): Promise<HostAnswer> {
+    const host = this.options.identity.id;
+    let envelope: QueryEnvelope;
+    try {
+      envelope = verifySignedQuery(message, this.options.authority, { audience: this.options.audience, host: this.options.identity }, this.nonces);
+    } catch (error) {
+      const refused = error instanceof QueryRefused ? error : new QueryRefused('malformed', String(error));
+      this.count(refused.code);
+      this.options.log.warn({ audit: 'query refused', code: refused.code, reason: refused.message }, 'fleet query refused');
+      return { host, ok: false, code: refused.code, error: refused.message };
+    }
+    await this.turn();
+    try {
+      const answer = await this.run(envelope);
+      this.count(answer.ok ? 'ok' : answer.code);
+      this.options.log.info(
+        { audit: 'query run', issuer: envelope.issuer, nonce: envelope.nonce, query: envelope.query, outcome: answer.ok ? 'ok' : answer.code, rows: answer.ok ? answer.rows.length : 0 },
+        'fleet query answered',
+      );
+      return answer;
+    } finally {
+      this.running--;
+      this.waiting.shift()?.();
+    }
+  }
+
+  private async run(envelope: QueryEnvelope): Promise<HostAnswer> {
+    const host = this.options.identity.id;
+    const started = Date.now();
+    let engine: QueryEngine;
+    try {
+      // Opened per query: it sees the segments written since the last one.
+      engine = await QueryEngine.open(this.options.dataDir, { memoryLimit: this.options.memoryLimit ?? DEFAULT_MEMORY_LIMIT, threads: 1 });
+    } catch (error) {
+      return { host, ok: false, code: 'store_unavailable', error: (error as Error).message };
+    }
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      engine.interrupt();
+    }, envelope.limits.timeoutMs);
+    try {
+      let columns: QueryColumn[] = [];
+      const rows: CellValue[][] = [];
+      let bytes = 0;
+      let truncated = false;
+      outer: for await (const part of engine.stream(envelope.query)) {
+        columns = part.columns;
+        for (const row of part.rows) {
+          const size = JSON.stringify(row, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)).length;
+          if (rows.length >= envelope.limits.maxRows || bytes + size > MAX_ANSWER_BYTES) {
+            truncated = true;
+            break outer;
+          }
+          rows.push(row);
+          bytes += size;
+        }
+      }
+      return { host, ok: true, columns, rows, truncated, elapsedMs: Date.now() - started };
+    } catch (error) {
+      if (timedOut) return { host, ok: false, code: 'timeout', error: `stopped after the ${envelope.limits.timeoutMs} ms time limit` };
+      return { host, ok: false, code: 'query_failed', error: (error as Error).message.split('\n')[0] };
+    } finally {
+      clearTimeout(timer);
+      engine.close();
+    }
+  }
+
+  /** Waits for a free slot under the concurrency limit. */
+  private async turn(): Promise<void> {
+    if (this.running >= (this.options.maxConcurrent ?? 2)) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.running++;
+  }
+
+  private count(outcome: string): void {
+    this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
+  }
+}
