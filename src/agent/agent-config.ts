@@ -43,11 +43,33 @@ export interface AgentConfig {
   };
   /** Where the health endpoint listens, or null for none. */
   health: { host: string; port: number } | null;
+  /** Fleet queries over NATS (docs/fleet.md), or null when the agent answers only local queries. */
+  fleet: FleetConfig | null;
+}
+
+export interface FleetConfig {
+  /** NATS server URL(s), comma-separated; credentials in the URL (nats://user:password@host:4222). */
+  nats: string;
+  /** The authority's public key, PEM (read when the configuration is loaded: the worker cannot read root's files). */
+  authorityPem: string;
+  /** The fleet's name: subjects and the envelopes' audience. */
+  name: string;
+  id: string;
+  site: string | null;
+  tags: string[];
+  /** TLS to the broker: CA, and a client certificate and key, PEM; null: the URL's scheme decides. */
+  tls: { ca: string | null; cert: string | null; key: string | null } | null;
 }
 
 /** Overrides from the command line; they win over the file. */
 export interface AgentOverrides {
   dataDir?: string;
+  nats?: string;
+  authority?: string;
+  fleet?: string;
+  id?: string;
+  site?: string;
+  tags?: string[];
   interfaces?: string[];
   health?: string;
   filter?: string;
@@ -97,6 +119,9 @@ const listen = z.string().transform((value, ctx) => {
   return z.NEVER;
 });
 
+/** A fleet name: one NATS subject token. */
+const SUBJECT_TOKEN = /^[A-Za-z0-9_-]+$/;
+
 const FILE_SCHEMA = z
   .object({
     data_dir: z.string().min(1).optional(),
@@ -130,6 +155,18 @@ const FILE_SCHEMA = z
       .strict()
       .optional(),
     health: z.object({ listen }).strict().optional(),
+    fleet: z
+      .object({
+        nats: z.string().min(1).optional(),
+        authority: z.string().min(1).optional(),
+        name: z.string().regex(SUBJECT_TOKEN, 'expected a name of letters, digits, - and _').optional(),
+        id: z.string().min(1).optional(),
+        site: z.string().min(1).optional(),
+        tags: z.array(z.string().min(1)).optional(),
+        tls: z.object({ ca: z.string().min(1).optional(), cert: z.string().min(1).optional(), key: z.string().min(1).optional() }).strict().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 
@@ -183,6 +220,7 @@ export function loadAgentConfig(file: string | null, overrides: AgentOverrides =
     if (parsedHealth === undefined) problems.push(`--health: expected HOST:PORT such as 127.0.0.1:9469, or "off" (got ${JSON.stringify(overrides.health)})`);
     else health = parsedHealth;
   }
+  const fleet = fleetConfig(c.fleet, overrides, label, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     dataDir: overrides.dataDir ?? c.data_dir ?? defaultDataDir(),
@@ -198,6 +236,45 @@ export function loadAgentConfig(file: string | null, overrides: AgentOverrides =
     flows,
     store: { retentionMs: c.store?.retention ?? 30 * 86_400_000, quotaBytes: c.store?.quota ?? null },
     health,
+    fleet,
+  };
+}
+
+type FleetSection = { nats?: string; authority?: string; name?: string; id?: string; site?: string; tags?: string[]; tls?: { ca?: string; cert?: string; key?: string } };
+
+/** The fleet settings with the command line's winning; key files read now. Problems go to `problems`. */
+function fleetConfig(section: FleetSection | undefined, overrides: AgentOverrides, label: string, problems: string[]): FleetConfig | null {
+  const nats = overrides.nats ?? section?.nats;
+  const authority = overrides.authority ?? section?.authority;
+  if (nats === undefined) {
+    if (authority !== undefined) problems.push(`${label}: fleet.authority: given without fleet.nats (--nats): fleet queries need both`);
+    return null;
+  }
+  if (authority === undefined) {
+    problems.push(`${label}: fleet.nats: given without fleet.authority (--authority FILE): the agent answers only queries signed by the authority`);
+    return null;
+  }
+  const read = (file: string, what: string): string | null => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      problems.push(`${label}: ${what}: cannot read ${file}: ${(error as Error).message}`);
+      return null;
+    }
+  };
+  const name = overrides.fleet ?? section?.name ?? 'endsight';
+  if (!SUBJECT_TOKEN.test(name)) problems.push(`--fleet: expected a name of letters, digits, - and _ (got ${JSON.stringify(name)})`);
+  const tls = section?.tls;
+  return {
+    nats,
+    authorityPem: read(authority, 'fleet.authority') ?? '',
+    name,
+    id: overrides.id ?? section?.id ?? os.hostname(),
+    site: overrides.site ?? section?.site ?? null,
+    tags: overrides.tags && overrides.tags.length > 0 ? overrides.tags : (section?.tags ?? []),
+    tls: tls
+      ? { ca: tls.ca ? read(tls.ca, 'fleet.tls.ca') : null, cert: tls.cert ? read(tls.cert, 'fleet.tls.cert') : null, key: tls.key ? read(tls.key, 'fleet.tls.key') : null }
+      : null,
   };
 }
 

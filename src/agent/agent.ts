@@ -212,6 +212,7 @@ export class Agent {
     if (JSON.stringify(before.store) !== JSON.stringify(next.store)) needRestart.push('store');
     if (JSON.stringify(before.health) !== JSON.stringify(next.health)) needRestart.push('health');
     if (before.host !== next.host) needRestart.push('host');
+    if (JSON.stringify(before.fleet) !== JSON.stringify(next.fleet)) needRestart.push('fleet');
     const captureChanged =
       before.capture.filter !== next.capture.filter || before.capture.snaplen !== next.capture.snaplen || before.capture.bufferBytes !== next.capture.bufferBytes;
     this.config = { ...before, capture: next.capture, flows: { ...before.flows, exportIntervalUs: next.flows.exportIntervalUs } };

@@ -14,7 +14,7 @@ import { spawn, execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { freeUdpPort } from '../common/free-udp-port.js';
+import { freeUdpPort } from '../common/free-port.js';
 import { directoryBytes, procSnapshot, timedRun, type TimedRun } from './process-stats.js';
 
 const execFileAsync = promisify(execFile);

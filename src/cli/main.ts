@@ -14,7 +14,7 @@ import { keysCommand } from './commands/keys-command.js';
 const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
 /** Error classes whose message is meant for the user as it is. */
-const USER_ERRORS = new Set(['CaptureError', 'StoreError', 'QueryError', 'FilterError', 'RangeError', 'CaptureStartError']);
+const USER_ERRORS = new Set(['CaptureError', 'StoreError', 'QueryError', 'FilterError', 'RangeError', 'CaptureStartError', 'FleetQueryError']);
 /** User errors that list several problems, one per line (every problem of a configuration at once). */
 const MULTI_LINE_ERRORS = new Set(['ConfigError']);
 

@@ -7,7 +7,6 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
@@ -19,14 +18,7 @@ import { FleetHost, runFleetQuery, type FleetQueryOptions } from './nats-fleet.j
 import { QueryResponder } from './query-responder.js';
 import { generateAuthorityKeys, loadKey, type HostIdentity } from './signed-query.js';
 import { writeHostStores } from './test-stores.js';
-
-async function freeTcpPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const port = (server.address() as { port: number }).port;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
+import { freeTcpPort } from '../common/free-port.js';
 
 const FLEET = 'test-fleet';
 const IDENTITIES: HostIdentity[] = [

@@ -100,6 +100,8 @@ export interface FleetQueryOptions {
   signKey: KeyObject;
   issuer: string;
   limits: QueryLimits;
+  /** Only flows active in this window (µs since the epoch); each host applies it. */
+  window?: { fromUs: number | null; toUs: number | null } | null;
   /** How long to listen for heartbeats before asking (default: a heartbeat interval and a half). */
   registryWaitMs?: number;
   /** How long to wait for answers after asking (default: the time limit and 2 s). */
@@ -152,7 +154,9 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
   const subject = querySubject(options.fleet, options.target);
   const registry = await collectHeartbeats(connection, options.fleet, options.registryWaitMs ?? HEARTBEAT_INTERVAL_MS * 1.5);
   const expected = [...registry.values()].filter((host) => targets(options.target, host)).map((host) => host.id).sort();
-  const signed = signQuery(options.signKey, { query: plan.hostSql, target: options.target, limits: options.limits, issuer: options.issuer, audience: options.fleet });
+  const signed = signQuery(options.signKey, {
+    query: plan.hostSql, target: options.target, limits: options.limits, issuer: options.issuer, audience: options.fleet, window: options.window ?? null,
+  });
 
   const answers = new Map<string, HostAnswer>();
   const inbox = createInbox();

@@ -75,7 +75,7 @@ export class QueryResponder {
     let engine: QueryEngine;
     try {
       // Opened per query: it sees the segments written since the last one.
-      engine = await QueryEngine.open(this.options.dataDir, { memoryLimit: this.options.memoryLimit ?? DEFAULT_MEMORY_LIMIT, threads: 1 });
+      engine = await QueryEngine.open(this.options.dataDir, { window: envelope.window ?? undefined, memoryLimit: this.options.memoryLimit ?? DEFAULT_MEMORY_LIMIT, threads: 1 });
     } catch (error) {
       return { host, ok: false, code: 'store_unavailable', error: (error as Error).message };
     }

@@ -33,6 +33,8 @@ export interface QueryEnvelope {
   /** all | host:ID | site:NAME | tag:T | net:CIDR */
   target: string;
   limits: QueryLimits;
+  /** Only flows active in this window, µs since the epoch (the query's --since/--between); null: all. */
+  window?: { fromUs: number | null; toUs: number | null } | null;
   /** Who asked (the signer's name, for the audit log). */
   issuer: string;
   /** The fleet the envelope is for: a host of another fleet refuses it. */
@@ -83,7 +85,7 @@ export function loadKey(pem: string, kind: 'private' | 'public', what: string): 
 /** Signs a new envelope for `query` valid for `lifetimeMs` from `now`. */
 export function signQuery(
   privateKey: KeyObject,
-  fields: { query: string; target: string; limits: QueryLimits; issuer: string; audience: string },
+  fields: { query: string; target: string; limits: QueryLimits; issuer: string; audience: string; window?: QueryEnvelope['window'] },
   now = Date.now(),
   lifetimeMs = 60_000,
 ): SignedQuery {
@@ -167,6 +169,11 @@ function parseEnvelope(text: string): QueryEnvelope {
     throw new QueryRefused('malformed', 'envelope lacks a field or has one of the wrong type');
   }
   if (Buffer.from(e.nonce as string, 'base64').length < 16) throw new QueryRefused('malformed', 'nonce is shorter than 128 bits');
+  const window = e.window as Record<string, unknown> | null | undefined;
+  const bound = (v: unknown): boolean => v === null || (typeof v === 'number' && Number.isFinite(v));
+  if (window !== undefined && window !== null && (typeof window !== 'object' || !bound(window.fromUs) || !bound(window.toUs))) {
+    throw new QueryRefused('malformed', 'window must hold fromUs and toUs, numbers or null');
+  }
   return e as unknown as QueryEnvelope;
 }
 

@@ -44,7 +44,7 @@
  */
 import { mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { freeUdpPort } from '../../src/common/free-udp-port.js';
+import { freeUdpPort } from '../../src/common/free-port.js';
 import { canonicalAddress, parseTcpFlags, type MeterFlow } from './meter-flow.js';
 import { Lab, requirePrograms, runCommand, sleep } from '../../src/lab/netns.js';
 

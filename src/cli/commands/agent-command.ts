@@ -3,6 +3,7 @@
  * `endsight up`: the agent on the embedded defaults, with a short guide printed first.
  */
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { Command, Option } from 'commander';
 import type { AgentConfig, AgentOverrides } from '../../agent/agent-config.js';
 
@@ -15,9 +16,16 @@ interface AgentCliOptions {
   exportInterval?: string;
   logLevel: string;
   worker?: boolean;
+  nats?: string;
+  authority?: string;
+  fleet?: string;
+  id?: string;
+  site?: string;
+  tag?: string[];
 }
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'];
+const { version: VERSION } = createRequire(import.meta.url)('../../../../package.json') as { version: string };
 
 export function agentCommand(): Command {
   const command = new Command('agent')
@@ -67,6 +75,12 @@ function addAgentOptions(command: Command, exportInterval: string): void {
     .option('--filter <bpf>', "capture filter in pcap-filter(7) syntax, e.g. 'not port 22'")
     .option('--export-interval <duration>', `write finished records to the store this often (default ${exportInterval}, or the configuration's)`)
     .option('--log-level <level>', `log detail: ${LOG_LEVELS.join(', ')}`, 'info')
+    .option('--nats <url>', 'answer signed fleet queries over this NATS server (nats://user:password@host:4222; docs/fleet.md)')
+    .option('--authority <file>', "the authority's public key (endsight keys init): only queries it signed are answered")
+    .option('--fleet <name>', 'the fleet this host answers for (default endsight)')
+    .option('--id <name>', "this host's name in the fleet (default: the host name)")
+    .option('--site <name>', "this host's site, for site: targets")
+    .option('--tag <tag>', 'a tag for tag: targets; repeatable', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .addOption(new Option('--worker', 'internal: the unprivileged worker started by the agent').hideHelp());
 }
 
@@ -80,6 +94,12 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
     health: options.health,
     filter: options.filter,
     exportInterval: options.exportInterval ?? (guide && options.config === undefined ? '10s' : undefined),
+    nats: options.nats,
+    authority: options.authority,
+    fleet: options.fleet,
+    id: options.id,
+    site: options.site,
+    tags: options.tag,
   };
   const load = (): AgentConfig => loadAgentConfig(options.config ?? null, overrides);
   const workerConfig = options.worker ? process.env[WORKER_CONFIG_ENV] : undefined;
@@ -107,11 +127,16 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
   const { HealthServer } = await import('../../agent/health-server.js');
   const store = await FlowStore.open(config.dataDir, { retentionMs: config.store.retentionMs, quotaBytes: config.store.quotaBytes ?? undefined });
   let health: { port: number; close(): Promise<void> } | null = null;
+  let fleet: { stop(): Promise<void> } | null = null;
   try {
     const storeBytes = (await listSegments(store.dataDir)).reduce((sum, s) => sum + s.bytes, 0);
     const helpers = options.worker ? await supervisedHelpers() : await localHelpers();
     const agent = new Agent(config, store, storeBytes, log, helpers);
     if (config.health) health = await HealthServer.start(config.health.host, config.health.port, agent);
+    if (config.fleet) {
+      const { startFleetMember } = await import('../../fleet/fleet-member.js');
+      fleet = await startFleetMember(config.fleet, store.dataDir, VERSION, log);
+    }
     const onStop = (signal: string): void => {
       log.info({ signal }, 'stopping: storing every active flow');
       void agent.stop();
@@ -146,6 +171,7 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
       process.off('SIGTERM', onStop).off('SIGINT', onStop).off('SIGHUP', onReload).off('SIGHUP', ignore).off('message', onMessage).off('disconnect', onDisconnect);
     }
   } finally {
+    await fleet?.stop();
     await health?.close();
     await store.close();
     // The channel keeps the worker alive; close it whether the agent ended or failed to start.

@@ -1,6 +1,9 @@
 /** `endsight query "SQL"`: read-only SQL over the store. */
+import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import { Command } from 'commander';
-import { addReadOptions, windowFromOptions } from '../common-options.js';
+import { parseDurationMs } from '../../common/duration.js';
+import { addReadOptions, positiveInteger, windowFromOptions } from '../common-options.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
 
 export function queryCommand(): Command {
@@ -14,13 +17,109 @@ export function queryCommand(): Command {
         'Helpers: in_cidr(addr, \'10.0.0.0/8\'), ip_hex(addr), community_id(src, dst, sport, dport, proto). ' +
         'Nothing can be changed: statements other than SELECT are refused. See docs/flows.md for every column.',
     )
-    .argument('<sql>', 'the SELECT statement');
+    .argument('<sql>', 'the SELECT statement')
+    .option('--nats <url>', 'ask the fleet over this NATS server instead of the local store (docs/fleet.md)')
+    .option('--sign-key <file>', "the authority's private key (endsight keys init) that signs the query; needed with --nats")
+    .option('--target <target>', 'which hosts: all, host:ID, site:NAME, tag:T or net:CIDR', 'all')
+    .option('--fleet <name>', 'the fleet to ask', 'endsight')
+    .option('--issuer <name>', 'who asks, for the hosts\' audit logs (default: user@host)')
+    .option('--timeout <duration>', "each host's time limit; the answer waits 2 s longer", '10s')
+    .option('--max-rows <n>', 'rows each host may return', '100000')
+    .option('--nats-ca <file>', "CA certificate that signed the NATS server's (TLS)")
+    .option('--nats-cert <file>', 'client certificate for NATS (TLS)')
+    .option('--nats-key <file>', "the client certificate's key");
   addReadOptions(command, [
     'endsight query "SELECT src_addr, sum(bytes) AS bytes FROM flows GROUP BY 1 ORDER BY 2 DESC LIMIT 10"',
     'endsight query --since 2h --format csv "SELECT * FROM flows WHERE in_cidr(dst_addr, \'10.0.0.0/8\')"',
     'endsight query --format json "SELECT files, packets, issues FROM imports"',
+    'endsight query --nats nats://coordinator:secret@broker:4222 --sign-key authority.key --target site:paris "SELECT process, sum(bytes) FROM flows GROUP BY 1 ORDER BY 2 DESC LIMIT 10"',
   ]);
-  return command.action((sql: string, options) => runQuery(sql, options));
+  return command.action((sql: string, options) => (options.nats !== undefined ? runFleetQueryCommand(sql, options) : runQuery(sql, options)));
+}
+
+interface FleetQueryCliOptions {
+  nats: string;
+  signKey?: string;
+  target: string;
+  fleet: string;
+  issuer?: string;
+  timeout: string;
+  maxRows: string;
+  natsCa?: string;
+  natsCert?: string;
+  natsKey?: string;
+  format: string;
+  since?: string;
+  between?: string;
+}
+
+/** `endsight query --nats …`: the query across the fleet; rows and who answered (docs/fleet.md). */
+async function runFleetQueryCommand(sql: string, options: FleetQueryCliOptions): Promise<void> {
+  if (options.signKey === undefined) throw new RangeError("Cannot ask the fleet without --sign-key: hosts answer only queries signed by the authority's key (endsight keys init)");
+  const read = async (file: string, option: string): Promise<string> =>
+    fs.readFile(file, 'utf8').catch((error: Error) => {
+      throw new RangeError(`Cannot read ${option} ${file}: ${error.message}`);
+    });
+  const { loadKey } = await import('../../fleet/signed-query.js');
+  const signKey = loadKey(await read(options.signKey, '--sign-key'), 'private', options.signKey);
+  const timeoutMs = parseDurationMs(options.timeout, '--timeout');
+  if (!(timeoutMs > 0)) throw new RangeError(`Cannot use --timeout ${JSON.stringify(options.timeout)}: it must be greater than zero`);
+  const maxRows = positiveInteger(options.maxRows, '--max-rows');
+  const window = windowFromOptions(options) ?? null;
+  const tls = options.natsCa || options.natsCert || options.natsKey
+    ? {
+        ca: options.natsCa ? await read(options.natsCa, '--nats-ca') : null,
+        cert: options.natsCert ? await read(options.natsCert, '--nats-cert') : null,
+        key: options.natsKey ? await read(options.natsKey, '--nats-key') : null,
+      }
+    : null;
+  const { connect } = await import('@nats-io/transport-node');
+  const { natsOptions } = await import('../../fleet/fleet-member.js');
+  const { runFleetQuery } = await import('../../fleet/nats-fleet.js');
+  const { defineEmptyFlows } = await import('../../query/index.js');
+  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const connection = await connect(natsOptions({ nats: options.nats, tls }, 'endsight coordinator')).catch((error: Error) => {
+    throw new RangeError(`Cannot connect to NATS at ${options.nats}: ${error.message}`);
+  });
+  const instance = await DuckDBInstance.create(':memory:');
+  const planner = await instance.connect();
+  try {
+    await defineEmptyFlows(planner);
+    const progress = process.stderr.isTTY && options.format === 'table';
+    const result = await runFleetQuery(connection, planner, {
+      sql,
+      target: options.target,
+      fleet: options.fleet,
+      signKey,
+      issuer: options.issuer ?? `${os.userInfo().username}@${os.hostname()}`,
+      limits: { timeoutMs, maxRows },
+      window,
+      onProgress: progress ? (p) => process.stderr.write(`\r${p.answered + p.failed} of ${p.expected} hosts answered`) : undefined,
+    });
+    if (progress) process.stderr.write('\r\x1b[K');
+    if (options.format === 'json') {
+      const rows = result.rows.map((row) => Object.fromEntries(result.columns.map((c, i) => [c.name, row[i]])));
+      const { columns: _columns, rows: _rows, elapsedMs, ...status } = result;
+      process.stdout.write(JSON.stringify({ rows, ...status, elapsed_ms: elapsedMs }) + '\n');
+      return;
+    }
+    const writer = new ResultWriter(options.format as OutputFormat, (text) => process.stdout.write(text));
+    writer.rows(result.columns, result.rows);
+    writer.end();
+    const failed = Object.entries(result.failed);
+    process.stderr.write(
+      `${result.answered.length} of ${result.expected.length} hosts answered in ${result.elapsedMs} ms` +
+        (result.missing.length > 0 ? `; no answer from ${result.missing.join(', ')}` : '') +
+        (failed.length > 0 ? `; failed: ${failed.map(([host, why]) => `${host} (${why})`).join(', ')}` : '') +
+        (result.truncated.length > 0 ? `; cut at the row limit: ${result.truncated.join(', ')}` : '') +
+        (result.approximations.length > 0 ? `; approximate: ${result.approximations.join('; ')}` : '') +
+        '\n',
+    );
+  } finally {
+    planner.closeSync();
+    instance.closeSync();
+    await connection.close();
+  }
 }
 
 /**

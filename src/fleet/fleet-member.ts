@@ -1,0 +1,79 @@
+/**
+ * The agent as a member of the fleet (`endsight agent --nats URL --authority FILE`): one NATS
+ * connection, kept up for the agent's life (it retries while the broker is away), over which the
+ * agent answers signed queries from its own store and sends heartbeats.
+ */
+import os from 'node:os';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import type { FleetConfig } from '../agent/agent-config.js';
+import { FleetHost } from './nats-fleet.js';
+import { QueryResponder } from './query-responder.js';
+import { loadKey, type HostIdentity } from './signed-query.js';
+
+const RETRY_MS = 5000;
+
+export interface FleetMember {
+  readonly responder: QueryResponder;
+  stop(): Promise<void>;
+}
+
+/** NATS connection options from the fleet settings (TLS from PEM texts). */
+export function natsOptions(fleet: Pick<FleetConfig, 'nats' | 'tls'>, name: string): Parameters<typeof connect>[0] {
+  const tls = fleet.tls;
+  return {
+    servers: fleet.nats.split(',').map((s) => s.trim()),
+    name,
+    ...(tls ? { tls: { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) } } : {}),
+  };
+}
+
+export async function startFleetMember(fleet: FleetConfig, dataDir: string, version: string, log: Logger): Promise<FleetMember> {
+  const authority = loadKey(fleet.authorityPem, 'public', 'fleet.authority');
+  const identity: HostIdentity = {
+    id: fleet.id,
+    site: fleet.site,
+    tags: fleet.tags,
+    // Read at each heartbeat and each net: query: addresses come and go (DHCP, VPN).
+    get addresses() {
+      return Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address.replace(/%.*$/, '')));
+    },
+  };
+  const responder = new QueryResponder({ identity, audience: fleet.name, authority, dataDir, log: log.child({ part: 'fleet' }) });
+  let connection: NatsConnection | null = null;
+  let host: FleetHost | null = null;
+  let stopped = false;
+  // Our own retry until the first connection (a broker that is not up yet); then NATS reconnects by itself.
+  let retry: NodeJS.Timeout | null = null;
+  const attempt = async (): Promise<void> => {
+    try {
+      const c = await connect({ ...natsOptions(fleet, `endsight-agent ${fleet.id}`), maxReconnectAttempts: -1, reconnectTimeWait: 2000 });
+      if (stopped) {
+        await c.close();
+        return;
+      }
+      connection = c;
+      host = new FleetHost(c, fleet.name, identity, version, responder);
+      log.info({ nats: c.getServer(), fleet: fleet.name, id: fleet.id }, 'fleet: answering signed queries over NATS');
+      void (async () => {
+        for await (const status of c.status()) {
+          if (status.type === 'disconnect' || status.type === 'reconnect' || status.type === 'error') log.warn({ status: status.type }, `fleet: NATS ${status.type}`);
+        }
+      })();
+    } catch (error) {
+      if (stopped) return;
+      log.error({ err: (error as Error).message, retryInMs: RETRY_MS }, 'fleet: cannot connect to NATS; fleet queries stay unanswered until it works');
+      retry = setTimeout(() => void attempt(), RETRY_MS);
+    }
+  };
+  void attempt();
+  return {
+    responder,
+    stop: async () => {
+      stopped = true;
+      if (retry) clearTimeout(retry);
+      host?.stop();
+      await (connection as NatsConnection | null)?.drain().catch(() => undefined);
+    },
+  };
+}

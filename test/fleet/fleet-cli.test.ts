@@ -1,0 +1,109 @@
+/**
+ * Fleet queries from the command line, end to end: `endsight keys init`, a real nats-server on
+ * loopback, two real `endsight agent --nats … --authority …` processes (as root: supervisor, worker,
+ * capture and socket events programs) with the repository's sample capture imported under different
+ * host names, and `endsight query --nats … --sign-key …`. The merged answer equals the two local
+ * answers together; a site target reaches one agent; a query signed by another key is refused by both.
+ * Needs root and nats-server.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Lab, requirePrograms, type BackgroundProcess } from '../../src/lab/netns.js';
+import { freeTcpPort } from '../../src/common/free-port.js';
+
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const BIN = path.join(REPO_ROOT, 'bin', 'endsight.js');
+const SAMPLE = path.join(REPO_ROOT, 'samples', 'sample.pcap.gz');
+const SQL = "SELECT host, count(*) AS n, sum(bytes) AS b FROM flows WHERE source LIKE 'pcap:%' GROUP BY host ORDER BY host";
+
+function endsight(args: string[]): { status: number | null; stdout: string; stderr: string } {
+  const run = spawnSync(process.execPath, [BIN, ...args], { encoding: 'utf8', timeout: 60_000 });
+  return { status: run.status, stdout: run.stdout, stderr: run.stderr };
+}
+
+describe('endsight query --nats against two agents', { timeout: 180_000 }, () => {
+  const lab = new Lab(`es-fleetcli-${process.pid}`);
+  let dir = '';
+  let url = '';
+  const agents: BackgroundProcess[] = [];
+
+  before(async () => {
+    requirePrograms({ 'nats-server': 'nats-server' });
+    if (process.getuid?.() !== 0) assert.fail('this test runs the agent, which needs root');
+    dir = mkdtempSync(path.join(tmpdir(), 'endsight-fleetcli-'));
+    spawnSync('chmod', ['755', dir]); // the agents' unprivileged workers must reach their stores
+    assert.equal(endsight(['keys', 'init', '--dir', path.join(dir, 'keys')]).status, 0);
+    const port = await freeTcpPort();
+    url = `nats://127.0.0.1:${port}`;
+    const server = lab.start('nats-server', ['nats-server', '-a', '127.0.0.1', '-p', String(port)]);
+    await server.waitForOutput(/Server is ready/);
+    for (const [id, site] of [['alpha', 'north'], ['beta', 'south']]) {
+      const dataDir = path.join(dir, id);
+      const imported = endsight(['import', SAMPLE, '--data-dir', dataDir, '--host', id, '--quiet']);
+      assert.equal(imported.status, 0, imported.stderr);
+      const agent = lab.start(`agent ${id}`, [
+        process.execPath, BIN, 'agent', '--data-dir', dataDir, '--health', 'off', '--filter', 'port 1', // capture next to nothing
+        '--nats', url, '--authority', path.join(dir, 'keys', 'authority.pub'), '--id', id, '--site', site, '--tag', 'lab',
+      ]);
+      agents.push(agent);
+    }
+    for (const agent of agents) await agent.waitForOutput(/fleet: answering signed queries over NATS/, 60_000);
+  });
+
+  after(async () => {
+    assert.deepEqual(await lab.cleanup(), []);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('merges both agents\' answers, as their two stores answer together', () => {
+    const run = endsight(['query', '--nats', url, '--sign-key', path.join(dir, 'keys', 'authority.key'), '--format', 'json', SQL]);
+    assert.equal(run.status, 0, run.stderr);
+    const answer = JSON.parse(run.stdout) as { rows: { host: string; n: number; b: number }[]; expected: string[]; answered: string[]; missing: string[]; failed: object };
+    assert.deepEqual(answer.expected, ['alpha', 'beta']);
+    assert.deepEqual(answer.answered, ['alpha', 'beta']);
+    assert.deepEqual(answer.missing, []);
+    assert.deepEqual(answer.failed, {});
+    const local = ['alpha', 'beta'].flatMap((id) => endsight(['query', '--data-dir', path.join(dir, id), '--format', 'json', SQL]).stdout.trim().split('\n').map((line) => JSON.parse(line)));
+    assert.deepEqual(answer.rows, local);
+    assert.ok(answer.rows.every((row) => row.n > 0));
+  });
+
+  it('asks one site, and prints a table with who answered', () => {
+    const run = endsight(['query', '--nats', url, '--sign-key', path.join(dir, 'keys', 'authority.key'), '--target', 'site:south', SQL]);
+    assert.equal(run.status, 0, run.stderr);
+    assert.match(run.stdout, /^host\s+n\s+b\n/);
+    assert.match(run.stdout, /\nbeta\s/);
+    assert.doesNotMatch(run.stdout, /alpha/);
+    assert.match(run.stderr, /^1 of 1 hosts answered in \d+ ms\n$/);
+  });
+
+  it('is refused by every agent when signed with another key', async () => {
+    assert.equal(endsight(['keys', 'init', '--dir', path.join(dir, 'other')]).status, 0);
+    const run = endsight(['query', '--nats', url, '--sign-key', path.join(dir, 'other', 'authority.key'), '--format', 'json', SQL]);
+    assert.equal(run.status, 0, run.stderr);
+    const answer = JSON.parse(run.stdout) as { rows: unknown[]; answered: string[]; failed: Record<string, string> };
+    assert.deepEqual(answer.rows, []);
+    assert.deepEqual(answer.answered, []);
+    assert.deepEqual(Object.keys(answer.failed).sort(), ['alpha', 'beta']);
+    for (const reason of Object.values(answer.failed)) assert.match(reason, /^bad_signature: /);
+    // The audit line of each refusal (spawnSync held this process: read the agents' output now).
+    for (const agent of agents) await agent.waitForOutput(/"audit":"query refused","code":"bad_signature"/, 5000);
+  });
+
+  it('says what is wrong with the command line in one line', () => {
+    const noKey = endsight(['query', '--nats', url, SQL]);
+    assert.equal(noKey.status, 1);
+    assert.match(noKey.stderr, /^endsight: Cannot ask the fleet without --sign-key/);
+    const badTarget = endsight(['query', '--nats', url, '--sign-key', path.join(dir, 'keys', 'authority.key'), '--target', 'planet:mars', SQL]);
+    assert.equal(badTarget.status, 1);
+    assert.match(badTarget.stderr, /^endsight: Unknown target "planet:mars"/);
+    const unmergeable = endsight(['query', '--nats', url, '--sign-key', path.join(dir, 'keys', 'authority.key'), "SELECT string_agg(host, ',') FROM flows"]);
+    assert.equal(unmergeable.status, 1);
+    assert.match(unmergeable.stderr, /^endsight: Cannot split the query: .*string_agg/);
+  });
+});
