@@ -9,10 +9,13 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createSocket } from 'node:dgram';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { connect } from '@nats-io/transport-node';
+import { loadKey, signQuery } from '../../src/fleet/signed-query.js';
 import { Lab, requirePrograms, type BackgroundProcess } from '../../src/lab/netns.js';
 import { freeTcpPort } from '../../src/common/free-port.js';
 
@@ -31,6 +34,7 @@ describe('endsight query --nats against two agents', { timeout: 180_000 }, () =>
   let dir = '';
   let url = '';
   const agents: BackgroundProcess[] = [];
+  let healthPort = 0;
 
   before(async () => {
     requirePrograms({ 'nats-server': 'nats-server' });
@@ -42,12 +46,14 @@ describe('endsight query --nats against two agents', { timeout: 180_000 }, () =>
     url = `nats://127.0.0.1:${port}`;
     const server = lab.start('nats-server', ['nats-server', '-a', '127.0.0.1', '-p', String(port)]);
     await server.waitForOutput(/Server is ready/);
+    healthPort = await freeTcpPort();
     for (const [id, site] of [['alpha', 'north'], ['beta', 'south']]) {
       const dataDir = path.join(dir, id);
       const imported = endsight(['import', SAMPLE, '--data-dir', dataDir, '--host', id, '--quiet']);
       assert.equal(imported.status, 0, imported.stderr);
       const agent = lab.start(`agent ${id}`, [
-        process.execPath, BIN, 'agent', '--data-dir', dataDir, '--health', 'off', '--filter', 'port 1', // capture next to nothing
+        // Capture next to nothing but what the runaway-query test sends to UDP port 9; alpha serves its health.
+        process.execPath, BIN, 'agent', '--data-dir', dataDir, '--health', id === 'alpha' ? `127.0.0.1:${healthPort}` : 'off', '--filter', 'udp port 9',
         '--nats', url, '--authority', path.join(dir, 'keys', 'authority.pub'), '--id', id, '--site', site, '--tag', 'lab',
       ]);
       agents.push(agent);
@@ -93,6 +99,39 @@ describe('endsight query --nats against two agents', { timeout: 180_000 }, () =>
     for (const reason of Object.values(answer.failed)) assert.match(reason, /^bad_signature: /);
     // The audit line of each refusal (spawnSync held this process: read the agents' output now).
     for (const agent of agents) await agent.waitForOutput(/"audit":"query refused","code":"bad_signature"/, 5000);
+  });
+
+  it('keeps capturing and serving its health while a runaway query runs into its time limit', async () => {
+    const packetsSeen = async (): Promise<number> => {
+      const metrics = await (await fetch(`http://127.0.0.1:${healthPort}/metrics`, { signal: AbortSignal.timeout(1000) })).text();
+      return Number(/^endsight_packets_total (\d+)$/m.exec(metrics)?.[1]);
+    };
+    const before = await packetsSeen();
+    // The coordinator's planner would refuse this query (a CTE is not a flows query): sent as a
+    // compromised coordinator would, signed and straight to the agent, it meets the agent's sandbox.
+    const runaway = 'WITH RECURSIVE t(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM t) SELECT count(*) AS n FROM t';
+    const signKey = loadKey(readFileSync(path.join(dir, 'keys', 'authority.key'), 'utf8'), 'private', 'authority.key');
+    const signed = signQuery(signKey, { query: runaway, target: 'host:alpha', limits: { timeoutMs: 3000, maxRows: 10 }, issuer: 'test', audience: 'endsight' });
+    const connection = await connect({ servers: url });
+    try {
+      const reply = connection.request('endsight.endsight.q.host.alpha', JSON.stringify(signed), { timeout: 10_000 });
+      const socket = createSocket('udp4');
+      const started = Date.now();
+      while (Date.now() - started < 2500) {
+        socket.send('endsight', 9, '127.0.0.1');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      const during = await packetsSeen(); // the query is still running here (it is stopped at 3 s)
+      socket.close();
+      // The capture program hands packets over once a second: most of the 2.5 s are counted by now.
+      assert.ok(during - before >= 20, `the agent metered ${during - before} packets while the query ran`);
+      const answer = JSON.parse(new TextDecoder().decode((await reply).data)) as { ok: boolean; code: string; error: string };
+      assert.equal(answer.ok, false);
+      assert.ok(answer.code === 'timeout' || /memory/i.test(answer.error), `${answer.code}: ${answer.error}`);
+      assert.ok(Date.now() - started < 5000, 'stopped within the time limit');
+    } finally {
+      await connection.close();
+    }
   });
 
   it('says what is wrong with the command line in one line', () => {
