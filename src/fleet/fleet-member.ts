@@ -18,11 +18,27 @@ export interface FleetMember {
   stop(): Promise<void>;
 }
 
-/** NATS connection options from the fleet settings (TLS from PEM texts). */
+/**
+ * NATS connection options from the fleet settings: servers comma-separated, the role's credential in
+ * the URLs (nats://user:password@host:port; the NATS client takes it as options, not in the URL), TLS
+ * from PEM texts.
+ */
 export function natsOptions(fleet: Pick<FleetConfig, 'nats' | 'tls'>, name: string): Parameters<typeof connect>[0] {
   const tls = fleet.tls;
+  let user: string | undefined;
+  let pass: string | undefined;
+  const servers = fleet.nats.split(',').map((text) => {
+    const server = text.trim();
+    const match = /^([a-z]+:\/\/)?([^@/]*)@(.*)$/i.exec(server);
+    if (!match) return server;
+    const [name, password] = match[2].split(':');
+    user = decodeURIComponent(name);
+    pass = password === undefined ? undefined : decodeURIComponent(password);
+    return `${match[1] ?? ''}${match[3]}`;
+  });
   return {
-    servers: fleet.nats.split(',').map((s) => s.trim()),
+    servers,
+    ...(user !== undefined ? { user, ...(pass !== undefined ? { pass } : {}) } : {}),
     name,
     ...(tls ? { tls: { ...(tls.ca ? { ca: tls.ca } : {}), ...(tls.cert ? { cert: tls.cert } : {}), ...(tls.key ? { key: tls.key } : {}) } } : {}),
   };

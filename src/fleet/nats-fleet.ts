@@ -9,16 +9,18 @@
  * Answers go to the request's reply subject (an inbox of the coordinator). Every host checks the
  * signed envelope itself, so a query published on a subject it should not reach is still refused.
  */
-import type { KeyObject } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import type { CellValue, QueryColumn } from '../query/index.js';
 import { mergeAnswers, type PartialAnswer } from './merge-answers.js';
 import { planFleetQuery } from './query-plan.js';
 import type { HostAnswer, QueryResponder } from './query-responder.js';
-import { signQuery, targets, type HostIdentity, type QueryLimits } from './signed-query.js';
+import { signQuery, targets, type HostIdentity, type QueryLimits, type SignedQuery } from './signed-query.js';
 
 export const HEARTBEAT_INTERVAL_MS = 2000;
+/** NATS delivers at most once: a host that has not answered by then is asked again, this often. */
+export const REASK_EVERY_MS = 2500;
 
 /** A subject token: no dots, wildcards or spaces (NATS subject syntax). */
 export function subjectToken(text: string): string {
@@ -106,6 +108,8 @@ export interface FleetQueryOptions {
   registryWaitMs?: number;
   /** How long to wait for answers after asking (default: the time limit and 2 s). */
   answerWaitMs?: number;
+  /** How often hosts that have not answered are asked again (default REASK_EVERY_MS). */
+  reaskEveryMs?: number;
   /** Called once the query is out, with the hosts expected to answer. */
   onAsked?: (expected: readonly string[]) => void;
   /** Called as answers arrive: how many of the expected hosts have answered. */
@@ -154,14 +158,21 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
   const subject = querySubject(options.fleet, options.target);
   const registry = await collectHeartbeats(connection, options.fleet, options.registryWaitMs ?? HEARTBEAT_INTERVAL_MS * 1.5);
   const expected = [...registry.values()].filter((host) => targets(options.target, host)).map((host) => host.id).sort();
-  const signed = signQuery(options.signKey, {
-    query: plan.hostSql, target: options.target, limits: options.limits, issuer: options.issuer, audience: options.fleet, window: options.window ?? null,
-  });
+  const queryId = randomBytes(12).toString('base64url');
+  const sign = (target: string): SignedQuery =>
+    signQuery(options.signKey, {
+      query: plan.hostSql, target, limits: options.limits, issuer: options.issuer, audience: options.fleet, window: options.window ?? null, queryId,
+    });
 
   const answers = new Map<string, HostAnswer>();
   const inbox = createInbox();
   const done = new Promise<void>((resolve) => {
     const timer = setTimeout(finish, options.answerWaitMs ?? options.limits.timeoutMs + 2000);
+    // A host whose server went down, or whose answer was lost on the way, is asked again, alone, with
+    // the same query id: it sends the answer it has or is making, and never runs the query twice.
+    const reask = setInterval(() => {
+      for (const id of expected) if (!answers.has(id)) connection.publish(querySubject(options.fleet, `host:${id}`), encoder.encode(JSON.stringify(sign(`host:${id}`))), { reply: inbox });
+    }, options.reaskEveryMs ?? REASK_EVERY_MS);
     const sub = connection.subscribe(inbox, {
       callback: (error, msg) => {
         if (error) return;
@@ -174,11 +185,12 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
     });
     function finish(): void {
       clearTimeout(timer);
+      clearInterval(reask);
       sub.unsubscribe();
       resolve();
     }
   });
-  connection.publish(subject, encoder.encode(JSON.stringify(signed)), { reply: inbox });
+  connection.publish(subject, encoder.encode(JSON.stringify(sign(options.target))), { reply: inbox });
   options.onAsked?.(expected);
   await done;
 

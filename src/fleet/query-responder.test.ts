@@ -118,6 +118,22 @@ describe('a host answers signed queries inside its sandbox', { timeout: 60_000 }
     assert.ok(quickDone.at >= 700, `the second query ran after the first (${quickDone.at} ms)`);
   });
 
+  it('answers a query asked again (same query id, new envelope) from the first run; a replay is still refused', async () => {
+    const fields = { query: 'SELECT count(*) AS n FROM flows', limits: { timeoutMs: 5000, maxRows: 10 }, issuer: 'test', audience: 'lab', queryId: 'q-1' };
+    const first = signQuery(signKey, { ...fields, target: 'all' });
+    const again = signQuery(signKey, { ...fields, target: 'host:host-0' });
+    const runsBefore = audit.filter((line) => line.audit === 'query run').length;
+    const answers = await Promise.all([responder.answer(Buffer.from(JSON.stringify(first))), responder.answer(Buffer.from(JSON.stringify(again)))]);
+    assert.deepEqual(answers[0], answers[1]);
+    assert.equal(audit.filter((line) => line.audit === 'query run').length, runsBefore + 1, 'run once');
+    assert.equal(audit.filter((line) => line.audit === 'query asked again' && line.queryId === 'q-1').length, 1);
+    const replayed = await responder.answer(Buffer.from(JSON.stringify(again)));
+    assert.equal(!replayed.ok && replayed.code, 'replayed');
+    // Another query under the same id is run on its own.
+    const other = await responder.answer(Buffer.from(JSON.stringify(signQuery(signKey, { ...fields, query: 'SELECT 2 AS two', target: 'all' }))));
+    assert.deepEqual(other.ok && other.rows, [[2]]);
+  });
+
   it('writes one audit line per query, with the issuer and the outcome', () => {
     const lines = audit.filter((line) => line.audit === 'query run');
     assert.ok(lines.length >= 15, `${lines.length} audit lines`);

@@ -11,7 +11,7 @@
 import type { KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { QueryEngine, type CellValue, type QueryColumn } from '../query/index.js';
-import { NonceCache, QueryRefused, verifySignedQuery, type HostIdentity, type QueryEnvelope } from './signed-query.js';
+import { canonicalJson, NonceCache, QueryRefused, verifySignedQuery, type HostIdentity, type QueryEnvelope } from './signed-query.js';
 
 /** What a host answers; `host` names it in every case. */
 export type HostAnswer =
@@ -33,8 +33,12 @@ export interface ResponderOptions {
   memoryLimit?: string;
 }
 
+/** Answers kept for repeated asks of the same query (queryId), each until its envelope expires. */
+const MAX_KEPT_ANSWERS = 256;
+
 export class QueryResponder {
   private readonly nonces = new NonceCache();
+  private readonly kept = new Map<string, { answer: Promise<HostAnswer>; untilMs: number }>();
   private running = 0;
   private readonly waiting: (() => void)[] = [];
   /** Answers by outcome (ok, or a refusal or failure code), for the health endpoint. */
@@ -54,12 +58,30 @@ export class QueryResponder {
       this.options.log.warn({ audit: 'query refused', code: refused.code, reason: refused.message }, 'fleet query refused');
       return { host, ok: false, code: refused.code, error: refused.message };
     }
+    const id = envelope.queryId;
+    if (id === undefined) return this.runLogged(envelope);
+    // Only the same query asked again gets the kept answer, whatever its id says.
+    const key = canonicalJson({ id, query: envelope.query, window: envelope.window ?? null, limits: envelope.limits });
+    const now = Date.now();
+    for (const [k, entry] of this.kept) if (entry.untilMs < now || this.kept.size > MAX_KEPT_ANSWERS) this.kept.delete(k);
+    const kept = this.kept.get(key);
+    if (kept) {
+      this.options.log.info({ audit: 'query asked again', issuer: envelope.issuer, nonce: envelope.nonce, queryId: id }, 'fleet query asked again: the same answer goes back');
+      return kept.answer;
+    }
+    const answer = this.runLogged(envelope);
+    this.kept.set(key, { answer, untilMs: Date.parse(envelope.expiresAt) });
+    return answer;
+  }
+
+  /** Runs an accepted envelope's query in its turn, with its audit line. */
+  private async runLogged(envelope: QueryEnvelope): Promise<HostAnswer> {
     await this.turn();
     try {
       const answer = await this.run(envelope);
       this.count(answer.ok ? 'ok' : answer.code);
       this.options.log.info(
-        { audit: 'query run', issuer: envelope.issuer, nonce: envelope.nonce, query: envelope.query, outcome: answer.ok ? 'ok' : answer.code, rows: answer.ok ? answer.rows.length : 0 },
+        { audit: 'query run', issuer: envelope.issuer, nonce: envelope.nonce, queryId: envelope.queryId, query: envelope.query, outcome: answer.ok ? 'ok' : answer.code, rows: answer.ok ? answer.rows.length : 0 },
         'fleet query answered',
       );
       return answer;

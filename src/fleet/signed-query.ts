@@ -43,6 +43,12 @@ export interface QueryEnvelope {
   expiresAt: string;
   /** 128 random bits, base64: an envelope is accepted once. */
   nonce: string;
+  /**
+   * The coordinator's query this envelope belongs to. When a host that did not answer is asked again
+   * (a new envelope, a new nonce), the host sends the answer it has or is making for this id instead
+   * of running the query twice.
+   */
+  queryId?: string;
 }
 
 export interface SignedQuery {
@@ -85,7 +91,7 @@ export function loadKey(pem: string, kind: 'private' | 'public', what: string): 
 /** Signs a new envelope for `query` valid for `lifetimeMs` from `now`. */
 export function signQuery(
   privateKey: KeyObject,
-  fields: { query: string; target: string; limits: QueryLimits; issuer: string; audience: string; window?: QueryEnvelope['window'] },
+  fields: { query: string; target: string; limits: QueryLimits; issuer: string; audience: string; window?: QueryEnvelope['window']; queryId?: string },
   now = Date.now(),
   lifetimeMs = 60_000,
 ): SignedQuery {
@@ -169,6 +175,9 @@ function parseEnvelope(text: string): QueryEnvelope {
     throw new QueryRefused('malformed', 'envelope lacks a field or has one of the wrong type');
   }
   if (Buffer.from(e.nonce as string, 'base64').length < 16) throw new QueryRefused('malformed', 'nonce is shorter than 128 bits');
+  if (e.queryId !== undefined && !(typeof e.queryId === 'string' && e.queryId.length > 0 && e.queryId.length <= 64)) {
+    throw new QueryRefused('malformed', 'queryId must be a string of 1 to 64 characters');
+  }
   const window = e.window as Record<string, unknown> | null | undefined;
   const bound = (v: unknown): boolean => v === null || (typeof v === 'number' && Number.isFinite(v));
   if (window !== undefined && window !== null && (typeof window !== 'object' || !bound(window.fromUs) || !bound(window.toUs))) {
