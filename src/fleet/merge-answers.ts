@@ -10,7 +10,7 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { toCell, type CellValue, type QueryColumn } from '../query/index.js';
-import { quoteIdentifier, type AggregatePlan, type FleetPlan, type MergeRule } from './query-plan.js';
+import { quoteIdentifier, type AggregatePlan, type MergeRule, type RowsPlan } from './query-plan.js';
 import { HyperLogLog, QuantileSketch } from './sketches.js';
 
 /** One host's answer to a plan's host query. */
@@ -29,7 +29,7 @@ const INTEGER_TYPES = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALL
 type Accumulator = { add(value: CellValue): void; result(): CellValue | bigint };
 
 /** Merges the partial answers and runs the plan's outer query on `connection` (temporary tables). */
-export async function mergeAnswers(connection: DuckDBConnection, plan: FleetPlan, partials: readonly PartialAnswer[]): Promise<MergedAnswer> {
+export async function mergeAnswers(connection: DuckDBConnection, plan: AggregatePlan | RowsPlan, partials: readonly PartialAnswer[]): Promise<MergedAnswer> {
   const table = plan.kind === 'aggregate' ? 'merged' : 'rows';
   const { columns, rows } = plan.kind === 'aggregate' ? mergeGroups(plan, partials) : unionRows(plan, partials);
   await connection.run(`DROP TABLE IF EXISTS ${table}`);
@@ -87,7 +87,7 @@ function mergeGroups(plan: AggregatePlan, partials: readonly PartialAnswer[]): {
   return { columns, rows };
 }
 
-function unionRows(plan: FleetPlan, partials: readonly PartialAnswer[]): { columns: QueryColumn[]; rows: CellValue[][] } {
+function unionRows(plan: RowsPlan, partials: readonly PartialAnswer[]): { columns: QueryColumn[]; rows: CellValue[][] } {
   const rows: CellValue[][] = [];
   for (const partial of partials) {
     const order = plan.hostColumns.map((c) => partial.columns.findIndex((pc) => pc.name === c.name));

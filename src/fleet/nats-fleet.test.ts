@@ -109,6 +109,16 @@ describe('fleet queries over NATS', { timeout: 120_000 }, () => {
     }
   });
 
+  it('answers queries over hosts from the registry of heartbeats', async () => {
+    const sql = 'SELECT id, site, tags, addresses, agent_version, abs(clock_offset_ms) < 1000 AS clock_ok, last_heartbeat <= now() AS heard FROM hosts ORDER BY id';
+    const result = await runFleetQuery(coordinator, planner, options(sql));
+    assert.deepEqual(result.rows, IDENTITIES.map((h) => [h.id, h.site, [...h.tags], [...h.addresses], 'test', true, true]));
+    assert.deepEqual(result.answered, ['host-0', 'host-1', 'host-2']);
+    const paris = await runFleetQuery(coordinator, planner, options('SELECT site, count(*) AS n FROM hosts GROUP BY site', 'site:paris'));
+    assert.deepEqual(paris.rows, [['paris', 2]]);
+    await assert.rejects(runFleetQuery(coordinator, planner, options('SELECT count(*) FROM flows JOIN hosts ON flows.host = hosts.id')), /reads one table, flows or hosts/);
+  });
+
   it('refuses queries signed by another key on every host, and says so', async () => {
     const other = loadKey(generateAuthorityKeys().privateKeyPem, 'private', 'other');
     const result = await runFleetQuery(coordinator, planner, { ...options('SELECT count(*) FROM flows'), signKey: other });

@@ -12,7 +12,8 @@
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { DuckDBConnection } from '@duckdb/node-api';
-import type { CellValue, QueryColumn } from '../query/index.js';
+import { toCell, type CellValue, type QueryColumn } from '../query/index.js';
+import { defineHostsTable, fillHostsTable, type HeardHeartbeat } from './hosts-table.js';
 import { mergeAnswers, type PartialAnswer } from './merge-answers.js';
 import { planFleetQuery } from './query-plan.js';
 import type { HostAnswer, QueryResponder } from './query-responder.js';
@@ -134,13 +135,13 @@ export interface FleetResult {
 }
 
 /** Who is on the fleet: the heartbeats heard within `waitMs`. */
-export async function collectHeartbeats(connection: NatsConnection, fleet: string, waitMs: number): Promise<Map<string, Heartbeat>> {
-  const hosts = new Map<string, Heartbeat>();
+export async function collectHeartbeats(connection: NatsConnection, fleet: string, waitMs: number): Promise<Map<string, HeardHeartbeat>> {
+  const hosts = new Map<string, HeardHeartbeat>();
   const sub = connection.subscribe(`endsight.${subjectToken(fleet)}.hb.*`, {
     callback: (error, msg) => {
       if (error) return;
       const beat = parseJson(msg) as Heartbeat | null;
-      if (beat && typeof beat.id === 'string') hosts.set(beat.id, beat);
+      if (isHeartbeat(beat)) hosts.set(beat.id, { ...beat, receivedAt: Date.now() });
     },
   });
   await new Promise((resolve) => setTimeout(resolve, waitMs));
@@ -154,10 +155,18 @@ export async function collectHeartbeats(connection: NatsConnection, fleet: strin
  */
 export async function runFleetQuery(connection: NatsConnection, planner: DuckDBConnection, options: FleetQueryOptions): Promise<FleetResult> {
   const started = Date.now();
+  await defineHostsTable(planner);
   const plan = await planFleetQuery(planner, options.sql);
   const subject = querySubject(options.fleet, options.target);
   const registry = await collectHeartbeats(connection, options.fleet, options.registryWaitMs ?? HEARTBEAT_INTERVAL_MS * 1.5);
-  const expected = [...registry.values()].filter((host) => targets(options.target, host)).map((host) => host.id).sort();
+  const targeted = [...registry.values()].filter((host) => targets(options.target, host));
+  const expected = targeted.map((host) => host.id).sort();
+  if (plan.kind === 'registry') {
+    await fillHostsTable(planner, targeted);
+    const reader = await planner.runAndReadAll(plan.sql);
+    const rows = reader.getRows().map((row) => row.map(toCell));
+    return { columns: plan.columns, rows, expected, answered: expected, missing: [], failed: {}, truncated: [], approximations: [], elapsedMs: Date.now() - started };
+  }
   const queryId = randomBytes(12).toString('base64url');
   const sign = (target: string): SignedQuery =>
     signQuery(options.signKey, {
@@ -210,6 +219,16 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
     approximations: plan.approximations,
     elapsedMs: Date.now() - started,
   };
+}
+
+/** A heartbeat's shape, checked: it comes from the wire (only agents may publish them, but bugs happen). */
+function isHeartbeat(value: unknown): value is Heartbeat {
+  const b = value as Partial<Heartbeat> | null;
+  const strings = (list: unknown): boolean => Array.isArray(list) && list.every((item) => typeof item === 'string');
+  return (
+    b !== null && typeof b === 'object' && typeof b.id === 'string' && (b.site === null || typeof b.site === 'string') &&
+    strings(b.tags) && strings(b.addresses) && typeof b.version === 'string' && typeof b.sentAt === 'number' && Number.isFinite(b.sentAt)
+  );
 }
 
 function parseJson(msg: Msg): unknown {

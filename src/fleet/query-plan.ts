@@ -61,7 +61,14 @@ export interface RowsPlan {
   approximations: string[];
 }
 
-export type FleetPlan = AggregatePlan | RowsPlan;
+/** A query over `hosts` alone: the coordinator answers it from its registry. */
+export interface RegistryPlan {
+  kind: 'registry';
+  sql: string;
+  columns: { name: string; type: string }[];
+}
+
+export type FleetPlan = AggregatePlan | RowsPlan | RegistryPlan;
 
 /** Rows a row query returns without a LIMIT of its own: it gets this one (and says so). */
 export const DEFAULT_ROW_LIMIT = 10_000;
@@ -82,8 +89,11 @@ export async function planFleetQuery(connection: DuckDBConnection, sql: string):
   const columns = await syntax.describe(sql);
   const aggregateNames = await syntax.aggregateFunctionNames();
   const from = select.from_table as Node | null;
+  if (from && from.type === 'BASE_TABLE' && from.table_name === 'hosts' && from.schema_name === '' && from.catalog_name === '') {
+    return { kind: 'registry', sql, columns };
+  }
   if (!from || from.type !== 'BASE_TABLE' || from.table_name !== 'flows' || from.schema_name !== '' || from.catalog_name !== '') {
-    throw new FleetQueryError('Cannot split the query: a fleet query reads one table, flows (no join, subquery or other source)');
+    throw new FleetQueryError('Cannot split the query: a fleet query reads one table, flows or hosts (no join, subquery or other source)');
   }
   if ((select.cte_map as { map: unknown[] }).map.length > 0) throw new FleetQueryError('Cannot split the query: WITH is not supported in fleet queries');
   if (select.qualify || select.sample || from.sample) throw new FleetQueryError('Cannot split the query: QUALIFY and SAMPLE are not supported in fleet queries');
