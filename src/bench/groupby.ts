@@ -4,7 +4,7 @@
  * schema (src/store: flows/day=YYYY-MM-DD/*.parquet, zstd, Parquet v2, sorted by start time), then
  * timed through the query engine (src/query) in-process: median of several runs after a warm-up.
  *
- * The records spread over 48 hours in hourly segments (an export every hour); addresses follow the
+ * The records spread over a week in hourly segments (an export every hour); addresses follow the
  * synthetic capture's population (4,000 internal hosts, 40,000 external ones, Zipf-like popularity,
  * a quarter IPv6), packets per flow are Pareto-distributed.
  */
@@ -18,9 +18,10 @@ import { directoryBytes, median } from './process-stats.js';
 
 export const GROUPBY_SQL = 'SELECT src_addr, sum(bytes) b FROM flows GROUP BY 1 ORDER BY 2 DESC LIMIT 10';
 /** Bumped when the generated records change (part of the cache key). */
-const STORE_GENERATOR_VERSION = 1;
-const SPAN_US = 48 * 3600 * 1_000_000;
-const SEGMENTS = 48;
+const STORE_GENERATOR_VERSION = 2;
+/** A busy host's week, one segment per hour of exports. */
+const SPAN_US = 7 * 24 * 3600 * 1_000_000;
+const SEGMENTS = 168;
 const BASE_US = Date.UTC(2024, 2, 1, 0, 0, 0) * 1000;
 
 /**
@@ -41,7 +42,8 @@ const FIELD_SQL: Record<string, string> = {
   bytes: `pkts * (40 + h2 % 1460)`,
   tcpFlags: `CASE WHEN proto = 6 THEN [27, 27, 27, 2, 22, 31, 18, 16][CAST(1 + h3 % 8 AS BIGINT)] ELSE 0 END`,
   direction: `CASE WHEN out THEN 'out' ELSE 'in' END`,
-  process: `NULL`,
+  // Applications, by popularity: the fleet benchmark's "top applications by bytes".
+  process: `['firefox', 'chrome', 'firefox', 'ssh', 'curl', 'apt', 'systemd-resolve', 'chronyd', 'smbd', 'thunderbird', 'code', 'slack', 'zoom', 'node', 'postgres', 'python3'][CAST(1 + (h5 >> 20) % 16 AS BIGINT)]`,
   pid: `NULL`,
   username: `NULL`,
   uid: `NULL`,

@@ -6,6 +6,7 @@
  *   npm run bench -- --quick           500k packets, 1 run, smaller memory and GROUP BY sets
  *   npm run bench -- --json            the results as one JSON document on stdout
  *   npm run bench -- --only-agent      only the live agent against softflowd and nethogs (agent-bench.ts)
+ *   npm run bench -- --only-fleet      only the fleet query plane's costs (fleet-bench.ts)
  *   npm run bench -- --help            every option
  *
  * Progress goes to stderr; the report (or JSON) to stdout. Captures and the GROUP BY store are cached
@@ -18,6 +19,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { AGENT_TARGETS, formatAgentBench, runAgentBench, type AgentBenchReport } from './agent-bench.js';
+import { formatFleetLocal, runFleetLocalBench } from './fleet-bench.js';
 import { ensureGroupByStore, timeGroupBy, type GroupByResult, type GroupByStore } from './groupby.js';
 import type { MeterMemoryResult } from './meter-memory.js';
 import { lastLines, runEndsightImport, runNfpcapd, runSoftflowd, toolVersions, DEFAULT_TIMEOUTS, type ToolRun } from './peers.js';
@@ -62,6 +64,7 @@ interface BenchOptions {
   quick: boolean;
   agent: boolean;
   onlyAgent: boolean;
+  onlyFleet: boolean;
 }
 
 export interface ToolSummary {
@@ -84,7 +87,7 @@ export interface BenchReport {
   finishedAt: string;
   machine: ReturnType<typeof machineInfo> & { loadAverageAfter: number[] };
   versions: Record<string, string>;
-  options: Omit<BenchOptions, 'json' | 'check' | 'agent' | 'onlyAgent'>;
+  options: Omit<BenchOptions, 'json' | 'check' | 'agent' | 'onlyAgent' | 'onlyFleet'>;
   capture: SyntheticCaptureResult & { reused: boolean };
   runs: ToolRun[];
   summary: ToolSummary[];
@@ -126,6 +129,7 @@ function parseOptions(argv: string[]): BenchOptions {
     .option('--no-groupby', 'skip the GROUP BY measurement')
     .option('--no-agent', 'skip the live agent measurement (needs root)')
     .option('--only-agent', 'run only the live agent measurement: endsight agent vs softflowd and nethogs at 20,000 and 150,000 packets/s')
+    .option('--only-fleet', "run only the fleet query plane's measurement: typical aggregates on a week's store, locally and as a fleet host answers them")
     .option('--softflowd-max-flows <n>', 'softflowd -m (flows tracked at once; endsight import --max-flows defaults to 1000000)', '1000000')
     .option('--endsight-arg <arg>', 'extra argument for `endsight import` (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--quick', 'a fast check: 500k packets, 1 run, 200k active flows, 1M GROUP BY records')
@@ -166,6 +170,7 @@ function parseOptions(argv: string[]): BenchOptions {
     quick,
     agent: o.agent !== false,
     onlyAgent: o.onlyAgent === true,
+    onlyFleet: o.onlyFleet === true,
   };
 }
 
@@ -407,6 +412,20 @@ function printAgent(agent: AgentBenchReport | { error: string }): void {
   process.stdout.write(('error' in agent ? [`agent bench error: ${agent.error}`] : formatAgentBench(agent)).join('\n') + '\n');
 }
 
+/** The fleet query plane's measurement on the GROUP BY store (fleet-bench.ts). */
+async function runFleet(o: BenchOptions): Promise<number> {
+  const machine = machineInfo();
+  log(`fleet bench: ${machine.cores} cores, load average ${machine.loadAverage.join(' ')}; cache ${o.dir}`);
+  await fs.mkdir(o.dir, { recursive: true });
+  const store = await ensureGroupByStore(o.dir, o.groupbyRecords, log);
+  log(`fleet bench: ${store.reused ? 'reusing' : 'built'} ${store.dataDir} (${(store.bytes / 1e6).toFixed(0)} MB, ${store.segments} segments)`);
+  const local = await runFleetLocalBench(store.dataDir, o.groupbyRuns, log);
+  const after = machineInfo().loadAverage;
+  if (o.json) process.stdout.write(JSON.stringify({ machine: { ...machine, loadAverageAfter: after }, store, local }, null, 2) + '\n');
+  else process.stdout.write([`machine: ${machine.cores} cores, load average ${machine.loadAverage.join(' ')} before, ${after.join(' ')} after`, ...formatFleetLocal(store.records, local)].join('\n') + '\n');
+  return 0;
+}
+
 export async function main(argv: string[]): Promise<number> {
   const o = parseOptions(argv);
   if (o.onlyAgent) {
@@ -415,6 +434,7 @@ export async function main(argv: string[]): Promise<number> {
     else printAgent(agent);
     return 'error' in agent ? 2 : 0;
   }
+  if (o.onlyFleet) return runFleet(o);
   const startedAt = new Date().toISOString();
   const machine = machineInfo();
   await fs.mkdir(o.dir, { recursive: true });
@@ -491,7 +511,7 @@ export async function main(argv: string[]): Promise<number> {
     bytesPerActiveFlow: ratios.bytesPerActiveFlow === null ? null : ratios.bytesPerActiveFlow <= TARGETS.bytesPerActiveFlow,
     groupBy: ratios.groupByMs === null ? null : ratios.groupByMs < TARGETS.groupByMs,
   };
-  const { json: _json, check: _check, agent: _agent, onlyAgent: _onlyAgent, ...shownOptions } = o;
+  const { json: _json, check: _check, agent: _agent, onlyAgent: _onlyAgent, onlyFleet: _onlyFleet, ...shownOptions } = o;
   const report: BenchReport = {
     startedAt,
     finishedAt: new Date().toISOString(),

@@ -140,11 +140,25 @@ test('in_cidr and ip_hex handle both families and reject malformed prefixes', as
     ['::ffff:10.0.0.1', '::ffff:0:0/96', true],
     ['10.0.0.1', '::/0', false],
     ['fe80::1', '10.0.0.0/8', false],
+    // Whole-octet prefixes take the text path: dots matter, the prefix's octets are made canonical.
+    ['10.1.2.3', '10.1.0.0/16', true],
+    ['10.10.2.3', '10.1.0.0/16', false],
+    ['100.1.2.3', '10.0.0.0/8', false],
+    ['10.1.2.30', '10.1.2.3/32', false],
+    ['10.1.2.3', '010.001.0.0/16', true],
+    ['192.168.1.7', '192.168.1.99/24', true],
   ];
   for (const [address, prefix, expected] of truth) {
     const { rows } = await engine.all(`SELECT in_cidr('${address}', '${prefix}')`);
     assert.equal(rows[0][0], expected, `${address} in ${prefix}`);
   }
+  // The text path agrees with the numeric test on many addresses and whole-octet prefixes.
+  const agree = await engine.all(`
+    WITH a AS (SELECT (i % 7) || '.' || (i // 7 % 5) || '.' || (i // 35 % 3 + 9) || '.' || (i // 105 % 11) AS addr FROM range(1155) t(i)),
+         p AS (SELECT * FROM (VALUES ('1.0.0.0/8'), ('1.2.0.0/16'), ('3.4.10.0/24'), ('6.1.9.10/32'), ('0.0.0.0/0'), ('1.20.0.0/16')) v(prefix))
+    SELECT count(*) FILTER (WHERE in_cidr(addr, prefix) IS DISTINCT FROM
+      (ip4_int(addr) >> (32 - cidr_length(prefix)) = ip4_int(split_part(prefix, '/', 1)) >> (32 - cidr_length(prefix)))), count(*) FROM a, p`);
+  assert.deepEqual(agree.rows[0], [0, 1155 * 6]);
   const { rows } = await engine.all(`SELECT ip_hex('2001:db8::1'), ip_hex('::'), ip_hex('::ffff:192.0.2.1'), ip_hex('10.0.0.255')`);
   assert.deepEqual(rows[0], ['20010db8000000000000000000000001', '0'.repeat(32), '00000000000000000000ffffc0000201', '0a0000ff']);
   for (const bad of ['10.0.0.0/33', 'banana', '10.0.0.0/x', '2001:db8::/129']) {
