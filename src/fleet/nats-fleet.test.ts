@@ -14,7 +14,7 @@ import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { pino } from 'pino';
 import { Lab, requirePrograms } from '../lab/netns.js';
 import { defineEmptyFlows, QueryEngine } from '../query/index.js';
-import { FleetHost, runFleetQuery, type FleetQueryOptions } from './nats-fleet.js';
+import { FleetHost, runFleetQuery, type FleetQueryOptions, type FleetResult } from './nats-fleet.js';
 import { QueryResponder } from './query-responder.js';
 import { generateAuthorityKeys, loadKey, type HostIdentity } from './signed-query.js';
 import { writeHostStores } from './test-stores.js';
@@ -130,9 +130,11 @@ describe('fleet queries over NATS', { timeout: 120_000 }, () => {
 
   it('lists a host that dies before answering as missing; the query completes with the others', async () => {
     // host-2 was in the registry a moment ago; it goes away the moment the query is out.
+    const partials: FleetResult[] = [];
     const result = await runFleetQuery(coordinator, planner, {
       ...options('SELECT count(*) AS n FROM flows'),
       answerWaitMs: 4000,
+      onPartial: (partial) => partials.push(partial),
       onAsked: () => {
         hosts[2].stop();
         void connections[2].close();
@@ -143,6 +145,11 @@ describe('fleet queries over NATS', { timeout: 120_000 }, () => {
     assert.deepEqual(result.missing, ['host-2']);
     const one = await single.all("SELECT count(*) AS n FROM flows WHERE host IN ('host-0', 'host-1')");
     assert.deepEqual(result.rows, one.rows);
+    // Partial answers came first, as the two answers arrived; the last of them is the final answer's.
+    assert.ok(partials.length >= 1);
+    for (const partial of partials) assert.ok(partial.answered.length >= 1 && partial.answered.every((id) => result.answered.includes(id)));
+    assert.deepEqual(partials.at(-1)!.answered, ['host-0', 'host-1']);
+    assert.deepEqual(partials.at(-1)!.rows, result.rows);
   });
 });
 

@@ -22,6 +22,8 @@ import { signQuery, targets, type HostIdentity, type QueryLimits, type SignedQue
 export const HEARTBEAT_INTERVAL_MS = 2000;
 /** NATS delivers at most once: a host that has not answered by then is asked again, this often. */
 export const REASK_EVERY_MS = 2500;
+/** Partial answers go out at most this often. */
+export const PARTIAL_EVERY_MS = 250;
 
 /** A subject token: no dots, wildcards or spaces (NATS subject syntax). */
 export function subjectToken(text: string): string {
@@ -113,6 +115,8 @@ export interface FleetQueryOptions {
   reaskEveryMs?: number;
   /** Called once the query is out, with the hosts expected to answer. */
   onAsked?: (expected: readonly string[]) => void;
+  /** Called with the answer merged so far, as answers arrive (at most every PARTIAL_EVERY_MS), before the final one. */
+  onPartial?: (partial: FleetResult) => void;
   /** Called as answers arrive: how many of the expected hosts have answered. */
   onProgress?: (progress: { expected: number; answered: number; failed: number; last: string }) => void;
 }
@@ -173,8 +177,25 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
       query: plan.hostSql, target, limits: options.limits, issuer: options.issuer, audience: options.fleet, window: options.window ?? null, queryId,
     });
 
+  const mergePlan = plan;
   const answers = new Map<string, HostAnswer>();
   const inbox = createInbox();
+  // Partial answers (onPartial): merged as answers arrive, at most every PARTIAL_EVERY_MS, one at a
+  // time on the planner's connection, all before the final merge.
+  let partialsDone = Promise.resolve();
+  let partialTimer: NodeJS.Timeout | null = null;
+  let lastPartialAt = 0;
+  let closed = false;
+  const schedulePartial = (): void => {
+    const onPartial = options.onPartial;
+    if (!onPartial || partialTimer || closed) return;
+    partialTimer = setTimeout(() => {
+      partialTimer = null;
+      lastPartialAt = Date.now();
+      const snapshot = [...answers.values()];
+      partialsDone = partialsDone.then(async () => onPartial(await summarize(snapshot))).catch(() => undefined);
+    }, Math.max(0, lastPartialAt + PARTIAL_EVERY_MS - Date.now()));
+  };
   const done = new Promise<void>((resolve) => {
     const timer = setTimeout(finish, options.answerWaitMs ?? options.limits.timeoutMs + 2000);
     // A host whose server went down, or whose answer was lost on the way, is asked again, alone, with
@@ -190,9 +211,12 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
         answers.set(answer.host, answer);
         options.onProgress?.({ expected: expected.length, answered: [...answers.values()].filter((a) => a.ok).length, failed: [...answers.values()].filter((a) => !a.ok).length, last: answer.host });
         if (expected.length > 0 && expected.every((id) => answers.has(id))) finish();
+        else schedulePartial();
       },
     });
     function finish(): void {
+      closed = true;
+      if (partialTimer) clearTimeout(partialTimer);
       clearTimeout(timer);
       clearInterval(reask);
       sub.unsubscribe();
@@ -202,23 +226,29 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
   connection.publish(subject, encoder.encode(JSON.stringify(sign(options.target))), { reply: inbox });
   options.onAsked?.(expected);
   await done;
+  await partialsDone;
+  return summarize([...answers.values()]);
 
-  const ok = [...answers.values()].filter((a): a is Extract<HostAnswer, { ok: true }> => a.ok);
-  const partials: PartialAnswer[] = ok.map((a) => ({ columns: a.columns, rows: a.rows }));
-  const merged = await mergeAnswers(planner, plan, partials);
-  const failed: Record<string, string> = {};
-  for (const a of answers.values()) if (!a.ok) failed[a.host] = `${a.code}: ${a.error}`;
-  return {
-    columns: merged.columns,
-    rows: merged.rows,
-    expected,
-    answered: ok.map((a) => a.host).sort(),
-    missing: expected.filter((id) => !answers.has(id)),
-    failed,
-    truncated: ok.filter((a) => a.truncated).map((a) => a.host).sort(),
-    approximations: plan.approximations,
-    elapsedMs: Date.now() - started,
-  };
+  /** The merged answer over `got`, and who answered, failed or is missing. */
+  async function summarize(got: readonly HostAnswer[]): Promise<FleetResult> {
+    const ok = got.filter((a): a is Extract<HostAnswer, { ok: true }> => a.ok);
+    const partials: PartialAnswer[] = ok.map((a) => ({ columns: a.columns, rows: a.rows }));
+    const merged = await mergeAnswers(planner, mergePlan, partials);
+    const failed: Record<string, string> = {};
+    for (const a of got) if (!a.ok) failed[a.host] = `${a.code}: ${a.error}`;
+    const heard = new Set(got.map((a) => a.host));
+    return {
+      columns: merged.columns,
+      rows: merged.rows,
+      expected,
+      answered: ok.map((a) => a.host).sort(),
+      missing: expected.filter((id) => !heard.has(id)),
+      failed,
+      truncated: ok.filter((a) => a.truncated).map((a) => a.host).sort(),
+      approximations: mergePlan.approximations,
+      elapsedMs: Date.now() - started,
+    };
+  }
 }
 
 /** A heartbeat's shape, checked: it comes from the wire (only agents may publish them, but bugs happen). */

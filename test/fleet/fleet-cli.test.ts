@@ -79,6 +79,21 @@ describe('endsight query --nats against two agents', { timeout: 180_000 }, () =>
     assert.ok(answer.rows.every((row) => row.n > 0));
   });
 
+  it('prints partial answers as JSON lines before the final one with --partial', () => {
+    const run = endsight(['query', '--nats', url, '--sign-key', path.join(dir, 'keys', 'authority.key'), '--format', 'json', '--partial', SQL]);
+    assert.equal(run.status, 0, run.stderr);
+    const lines = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { partial: boolean; answered: string[]; rows: unknown[] });
+    assert.equal(lines.at(-1)!.partial, false);
+    assert.deepEqual(lines.at(-1)!.answered, ['alpha', 'beta']);
+    for (const line of lines.slice(0, -1)) {
+      assert.equal(line.partial, true);
+      assert.equal(line.rows.length, line.answered.length, 'one row per host answered so far');
+    }
+    const table = endsight(['query', '--nats', url, '--sign-key', path.join(dir, 'keys', 'authority.key'), '--partial', SQL]);
+    assert.equal(table.status, 1);
+    assert.match(table.stderr, /^endsight: Cannot print partial answers as a table or CSV: --partial needs --format json\n$/);
+  });
+
   it('asks one site, and prints a table with who answered', () => {
     const run = endsight(['query', '--nats', url, '--sign-key', path.join(dir, 'keys', 'authority.key'), '--target', 'site:south', SQL]);
     assert.equal(run.status, 0, run.stderr);

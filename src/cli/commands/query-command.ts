@@ -25,6 +25,7 @@ export function queryCommand(): Command {
     .option('--issuer <name>', 'who asks, for the hosts\' audit logs (default: user@host)')
     .option('--timeout <duration>', "each host's time limit; the answer waits 2 s longer", '10s')
     .option('--max-rows <n>', 'rows each host may return', '100000')
+    .option('--partial', 'with --nats --format json: also print the answer merged so far, as hosts answer ("partial": true), before the final one')
     .option('--nats-ca <file>', "CA certificate that signed the NATS server's (TLS)")
     .option('--nats-cert <file>', 'client certificate for NATS (TLS)')
     .option('--nats-key <file>', "the client certificate's key");
@@ -45,12 +46,20 @@ interface FleetQueryCliOptions {
   issuer?: string;
   timeout: string;
   maxRows: string;
+  partial?: boolean;
   natsCa?: string;
   natsCert?: string;
   natsKey?: string;
   format: string;
   since?: string;
   between?: string;
+}
+
+/** A fleet answer as one JSON line: rows as objects, then who answered; `partial` only with --partial. */
+function fleetJson(result: import('../../fleet/nats-fleet.js').FleetResult, partial: boolean | undefined): string {
+  const rows = result.rows.map((row) => Object.fromEntries(result.columns.map((c, i) => [c.name, row[i]])));
+  const { columns: _columns, rows: _rows, elapsedMs, ...status } = result;
+  return JSON.stringify({ ...(partial === undefined ? {} : { partial }), rows, ...status, elapsed_ms: elapsedMs });
 }
 
 /** `endsight query --nats …`: the query across the fleet; rows and who answered (docs/fleet.md). */
@@ -65,6 +74,7 @@ async function runFleetQueryCommand(sql: string, options: FleetQueryCliOptions):
   const timeoutMs = parseDurationMs(options.timeout, '--timeout');
   if (!(timeoutMs > 0)) throw new RangeError(`Cannot use --timeout ${JSON.stringify(options.timeout)}: it must be greater than zero`);
   const maxRows = positiveInteger(options.maxRows, '--max-rows');
+  if (options.partial && options.format !== 'json') throw new RangeError('Cannot print partial answers as a table or CSV: --partial needs --format json');
   const window = windowFromOptions(options) ?? null;
   const tls = options.natsCa || options.natsCert || options.natsKey
     ? {
@@ -95,12 +105,11 @@ async function runFleetQueryCommand(sql: string, options: FleetQueryCliOptions):
       limits: { timeoutMs, maxRows },
       window,
       onProgress: progress ? (p) => process.stderr.write(`\r${p.answered + p.failed} of ${p.expected} hosts answered`) : undefined,
+      onPartial: options.partial ? (partial) => process.stdout.write(fleetJson(partial, true) + '\n') : undefined,
     });
     if (progress) process.stderr.write('\r\x1b[K');
     if (options.format === 'json') {
-      const rows = result.rows.map((row) => Object.fromEntries(result.columns.map((c, i) => [c.name, row[i]])));
-      const { columns: _columns, rows: _rows, elapsedMs, ...status } = result;
-      process.stdout.write(JSON.stringify({ rows, ...status, elapsed_ms: elapsedMs }) + '\n');
+      process.stdout.write(fleetJson(result, options.partial ? false : undefined) + '\n');
       return;
     }
     const writer = new ResultWriter(options.format as OutputFormat, (text) => process.stdout.write(text));
