@@ -4,14 +4,12 @@
  * (unknown option, missing argument), with the usage; bugs print a stack and exit 1.
  */
 import { Command, CommanderError } from 'commander';
-import { createRequire } from 'node:module';
+import { VERSION } from '../common/version.js';
 import { importCommand } from './commands/import-command.js';
 import { queryCommand } from './commands/query-command.js';
 import { flowsCommand } from './commands/flows-command.js';
 import { agentCommand, upCommand } from './commands/agent-command.js';
 import { keysCommand } from './commands/keys-command.js';
-
-const { version } = createRequire(import.meta.url)('../../../package.json') as { version: string };
 
 /** Error classes whose message is meant for the user as it is. */
 const USER_ERRORS = new Set(['CaptureError', 'StoreError', 'QueryError', 'FilterError', 'RangeError', 'CaptureStartError', 'FleetQueryError']);
@@ -27,7 +25,7 @@ const ONE_LINE_ERRORS = {
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('endsight')
     .description('End-system network monitoring: per-flow records from every host, queryable by SQL.')
-    .version(version)
+    .version(VERSION)
     .configureOutput(ONE_LINE_ERRORS)
     .exitOverride()
     .addCommand(upCommand())

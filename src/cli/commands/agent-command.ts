@@ -3,7 +3,7 @@
  * `endsight up`: the agent on the embedded defaults, with a short guide printed first.
  */
 import path from 'node:path';
-import { createRequire } from 'node:module';
+import { VERSION } from '../../common/version.js';
 import { Command, Option } from 'commander';
 import type { AgentConfig, AgentOverrides } from '../../agent/agent-config.js';
 
@@ -25,7 +25,6 @@ interface AgentCliOptions {
 }
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'];
-const { version: VERSION } = createRequire(import.meta.url)('../../../../package.json') as { version: string };
 
 export function agentCommand(): Command {
   const command = new Command('agent')
