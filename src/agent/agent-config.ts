@@ -240,7 +240,7 @@ export function loadAgentConfig(file: string | null, overrides: AgentOverrides =
   };
 }
 
-type FleetSection = { nats?: string; authority?: string; name?: string; id?: string; site?: string; tags?: string[]; tls?: { ca?: string; cert?: string; key?: string } };
+type FleetSection = z.infer<typeof FILE_SCHEMA>['fleet'];
 
 /** The fleet settings with the command line's winning; key files read now. Problems go to `problems`. */
 function fleetConfig(section: FleetSection | undefined, overrides: AgentOverrides, label: string, problems: string[]): FleetConfig | null {

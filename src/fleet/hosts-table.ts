@@ -37,8 +37,8 @@ export async function fillHostsTable(connection: DuckDBConnection, heartbeats: r
   if (heartbeats.length === 0) return;
   const list = (items: readonly string[]): string => `[${items.map(sqlString).join(', ')}]::VARCHAR[]`;
   const values = heartbeats.map((h) =>
-    `(${sqlString(h.id)}, ${h.site === null ? 'NULL' : sqlString(h.site)}, ${list(h.tags)}, ${list(h.addresses)}, ${sqlString(String(h.version))}, ` +
-      `${Number(h.sentAt) - h.receivedAt}, make_timestamp(${Math.round(h.receivedAt) * 1000}))`,
+    `(${sqlString(h.id)}, ${h.site === null ? 'NULL' : sqlString(h.site)}, ${list(h.tags)}, ${list(h.addresses)}, ${sqlString(h.version)}, ` +
+      `${h.sentAt - h.receivedAt}, make_timestamp(${Math.round(h.receivedAt) * 1000}))`,
   );
   await connection.run(`INSERT INTO hosts VALUES ${values.join(', ')}`);
 }

@@ -15,7 +15,7 @@ import type { DuckDBConnection } from '@duckdb/node-api';
 import { toCell, type CellValue, type QueryColumn } from '../query/index.js';
 import { defineHostsTable, fillHostsTable, type HeardHeartbeat } from './hosts-table.js';
 import { mergeAnswers, type PartialAnswer } from './merge-answers.js';
-import { planFleetQuery } from './query-plan.js';
+import { planFleetQuery, type AggregatePlan, type RowsPlan } from './query-plan.js';
 import type { HostAnswer, QueryResponder } from './query-responder.js';
 import { signQuery, targets, type HostIdentity, type QueryLimits, type SignedQuery } from './signed-query.js';
 
@@ -177,7 +177,9 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
       query: plan.hostSql, target, limits: options.limits, issuer: options.issuer, audience: options.fleet, window: options.window ?? null, queryId,
     });
 
-  const mergePlan = plan;
+  // Named with its narrowed type: summarize() below is a function declaration, where TypeScript
+  // does not carry the narrowing of `plan` past the registry case.
+  const mergePlan: AggregatePlan | RowsPlan = plan;
   const answers = new Map<string, HostAnswer>();
   const inbox = createInbox();
   // Partial answers (onPartial): merged as answers arrive, at most every PARTIAL_EVERY_MS, one at a

@@ -8,7 +8,7 @@
  * past the envelope's time limit is interrupted; at most maxRows rows and MAX_ANSWER_BYTES bytes go
  * back; queries beyond the concurrency limit wait their turn.
  */
-import type { KeyObject } from 'node:crypto';
+import { createHash, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { QueryEngine, type CellValue, type QueryColumn } from '../query/index.js';
 import { canonicalJson, NonceCache, QueryRefused, verifySignedQuery, type HostIdentity, type QueryEnvelope } from './signed-query.js';
@@ -60,8 +60,9 @@ export class QueryResponder {
     }
     const id = envelope.queryId;
     if (id === undefined) return this.runLogged(envelope);
-    // Only the same query asked again gets the kept answer, whatever its id says.
-    const key = canonicalJson({ id, query: envelope.query, window: envelope.window ?? null, limits: envelope.limits });
+    // Only the same query asked again gets the kept answer, whatever its id says; hashed, so that
+    // kept keys stay small however long the queries.
+    const key = createHash('sha256').update(canonicalJson({ id, query: envelope.query, window: envelope.window ?? null, limits: envelope.limits })).digest('base64');
     const now = Date.now();
     for (const [k, entry] of this.kept) if (entry.untilMs < now || this.kept.size > MAX_KEPT_ANSWERS) this.kept.delete(k);
     const kept = this.kept.get(key);
