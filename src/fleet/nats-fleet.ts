@@ -181,6 +181,9 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
   // does not carry the narrowing of `plan` past the registry case.
   const mergePlan: AggregatePlan | RowsPlan = plan;
   const answers = new Map<string, HostAnswer>();
+  const expectedSet = new Set(expected);
+  let okCount = 0;
+  let expectedHeard = 0;
   const inbox = createInbox();
   // Partial answers (onPartial): merged as answers arrive, at most every PARTIAL_EVERY_MS, one at a
   // time on the planner's connection, all before the final merge.
@@ -211,8 +214,11 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
         const answer = parseJson(msg) as HostAnswer | null;
         if (!answer || typeof answer.host !== 'string' || answers.has(answer.host)) return;
         answers.set(answer.host, answer);
-        options.onProgress?.({ expected: expected.length, answered: [...answers.values()].filter((a) => a.ok).length, failed: [...answers.values()].filter((a) => !a.ok).length, last: answer.host });
-        if (expected.length > 0 && expected.every((id) => answers.has(id))) finish();
+        // Counted as they come: with thousands of hosts, recounting at every answer would be quadratic.
+        if (answer.ok) okCount++;
+        if (expectedSet.has(answer.host)) expectedHeard++;
+        options.onProgress?.({ expected: expected.length, answered: okCount, failed: answers.size - okCount, last: answer.host });
+        if (expected.length > 0 && expectedHeard === expected.length) finish();
         else schedulePartial();
       },
     });
