@@ -10,6 +10,7 @@ import { queryCommand } from './commands/query-command.js';
 import { flowsCommand } from './commands/flows-command.js';
 import { agentCommand, upCommand } from './commands/agent-command.js';
 import { keysCommand } from './commands/keys-command.js';
+import { aggregatorCommand } from './commands/aggregator-command.js';
 
 /** Error classes whose message is meant for the user as it is. */
 const USER_ERRORS = new Set(['CaptureError', 'StoreError', 'QueryError', 'FilterError', 'RangeError', 'CaptureStartError', 'FleetQueryError']);
@@ -33,7 +34,8 @@ export async function main(argv: string[]): Promise<number> {
     .addCommand(importCommand())
     .addCommand(queryCommand())
     .addCommand(flowsCommand())
-    .addCommand(keysCommand());
+    .addCommand(keysCommand())
+    .addCommand(aggregatorCommand());
   const configure = (command: Command): void => {
     command.exitOverride().configureOutput(ONE_LINE_ERRORS);
     command.commands.forEach(configure);

@@ -6,7 +6,7 @@
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { sqlString } from '../store/index.js';
-import type { Heartbeat } from './nats-fleet.js';
+import type { Heartbeat } from './fleet-registry.js';
 
 /** A heartbeat as the coordinator heard it. */
 export interface HeardHeartbeat extends Heartbeat {

@@ -7,6 +7,11 @@
  * `merged` with the final columns' types and the plan's outer query runs on it in DuckDB, so HAVING,
  * ORDER BY, LIMIT and any expression over aggregates mean exactly what they mean on one store.
  * Row plans: the rows are unioned into a table `rows` and the outer query orders and limits them.
+ *
+ * A site aggregator merges its hosts' answers the same way but stops one step short
+ * (combinePartials): it sends the merged states, in the hosts' own columns, so that the coordinator
+ * merges site answers exactly as it would merge host answers. The signed envelope carries what it
+ * needs for that (MergeSpec), so an aggregator never plans a query.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { toCell, type CellValue, type QueryColumn } from '../query/index.js';
@@ -26,12 +31,78 @@ export interface MergedAnswer {
 
 const INTEGER_TYPES = /^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT)$/;
 
-type Accumulator = { add(value: CellValue): void; result(): CellValue | bigint };
+type Accumulator = {
+  add(value: CellValue): void;
+  result(): CellValue | bigint;
+  /** The merged state, as a host would send it: one cell, or two for avg (sum, count). */
+  state(): CellValue[];
+};
+
+/** What a site aggregator needs to merge its hosts' answers into one answer of the same shape. */
+export type MergeSpec =
+  | { kind: 'aggregate'; hostColumns: QueryColumn[]; groupColumns: string[]; aggregates: MergeRule[] }
+  | { kind: 'rows'; hostColumns: QueryColumn[]; partialSql: string };
+
+export function mergeSpecOf(plan: AggregatePlan | RowsPlan): MergeSpec {
+  return plan.kind === 'aggregate'
+    ? { kind: 'aggregate', hostColumns: plan.hostColumns, groupColumns: plan.groupColumns, aggregates: plan.aggregates }
+    : { kind: 'rows', hostColumns: plan.hostColumns, partialSql: plan.partialSql };
+}
+
+/** Whether a value (from a signed envelope, still from the wire) has a MergeSpec's shape. */
+export function isMergeSpec(value: unknown): value is MergeSpec {
+  const spec = value as Partial<Record<string, unknown>> | null;
+  const names = (list: unknown): boolean => Array.isArray(list) && list.every((item) => typeof item === 'string');
+  const columns = Array.isArray(spec?.hostColumns) && (spec.hostColumns as unknown[]).every((c) => typeof (c as QueryColumn)?.name === 'string' && typeof (c as QueryColumn)?.type === 'string');
+  if (spec === null || typeof spec !== 'object' || !columns) return false;
+  if (spec.kind === 'rows') return typeof spec.partialSql === 'string';
+  const kinds = new Set(['sum', 'min', 'max', 'bool_and', 'bool_or', 'count', 'avg', 'distinct', 'quantile']);
+  const rules = Array.isArray(spec.aggregates) && (spec.aggregates as Partial<Record<string, unknown>>[]).every((r) =>
+    r !== null && typeof r === 'object' && kinds.has(String(r.kind)) &&
+    (r.kind === 'avg' ? typeof r.sum === 'string' && typeof r.count === 'string' : typeof r.state === 'string') &&
+    (r.kind !== 'quantile' || typeof r.q === 'number'));
+  return spec.kind === 'aggregate' && names(spec.groupColumns) && rules;
+}
+
+/**
+ * A site aggregator's merge: its hosts' answers as one answer in the hosts' columns (states merged
+ * per group, or rows unioned and cut by `spec.partialSql` on `connection`).
+ */
+export async function combinePartials(connection: DuckDBConnection, spec: MergeSpec, partials: readonly PartialAnswer[]): Promise<PartialAnswer> {
+  if (spec.kind === 'rows') {
+    const { columns, rows } = unionRows(spec, partials);
+    await loadTable(connection, 'rows', columns, rows);
+    const reader = await connection.runAndReadAll(spec.partialSql);
+    return { columns: spec.hostColumns, rows: reader.getRows().map((row) => row.map(toCell)) };
+  }
+  const groups = mergeGroupStates(spec, partials);
+  const position = new Map(spec.hostColumns.map((c, i) => [c.name, i]));
+  const rows = groups.map(({ keys, accumulators }) => {
+    const row: CellValue[] = new Array<CellValue>(spec.hostColumns.length).fill(null);
+    spec.groupColumns.forEach((name, i) => (row[position.get(name)!] = keys[i]));
+    spec.aggregates.forEach((rule, a) => {
+      const names = rule.kind === 'avg' ? [rule.sum, rule.count] : [rule.state];
+      accumulators[a].state().forEach((cell, i) => (row[position.get(names[i])!] = cell));
+    });
+    return row;
+  });
+  return { columns: spec.hostColumns, rows };
+}
 
 /** Merges the partial answers and runs the plan's outer query on `connection` (temporary tables). */
 export async function mergeAnswers(connection: DuckDBConnection, plan: AggregatePlan | RowsPlan, partials: readonly PartialAnswer[]): Promise<MergedAnswer> {
   const table = plan.kind === 'aggregate' ? 'merged' : 'rows';
   const { columns, rows } = plan.kind === 'aggregate' ? mergeGroups(plan, partials) : unionRows(plan, partials);
+  await loadTable(connection, table, columns, rows);
+  const reader = await connection.runAndReadAll(plan.outerSql);
+  return {
+    columns: reader.columnNames().map((name, i) => ({ name, type: reader.columnType(i).toString() })),
+    rows: reader.getRows().map((row) => row.map(toCell)),
+  };
+}
+
+/** (Re)creates the temporary table `table` holding `rows`. */
+async function loadTable(connection: DuckDBConnection, table: string, columns: readonly QueryColumn[], rows: readonly (CellValue | bigint)[][]): Promise<void> {
   await connection.run(`DROP TABLE IF EXISTS ${table}`);
   await connection.run(`CREATE TEMP TABLE ${table} (${columns.map((c) => `${quoteIdentifier(c.name)} ${c.type}`).join(', ')})`);
   if (rows.length > 0) {
@@ -43,17 +114,27 @@ export async function mergeAnswers(connection: DuckDBConnection, plan: Aggregate
     insert.bindVarchar(1, json);
     await insert.run();
   }
-  const reader = await connection.runAndReadAll(plan.outerSql);
-  return {
-    columns: reader.columnNames().map((name, i) => ({ name, type: reader.columnType(i).toString() })),
-    rows: reader.getRows().map((row) => row.map(toCell)),
-  };
 }
 
-function mergeGroups(plan: AggregatePlan, partials: readonly PartialAnswer[]): { columns: QueryColumn[]; rows: (CellValue | bigint)[][] } {
+type AggregateRules = Pick<AggregatePlan, 'hostColumns' | 'groupColumns' | 'aggregates'>;
+type MergedGroup = { keys: CellValue[]; accumulators: Accumulator[] };
+
+function mergeGroups(plan: AggregateRules, partials: readonly PartialAnswer[]): { columns: QueryColumn[]; rows: (CellValue | bigint)[][] } {
   const typeOf = new Map(plan.hostColumns.map((c) => [c.name, c.type]));
-  const groups = new Map<string, { keys: CellValue[]; accumulators: Accumulator[] }>();
-  const newGroup = (keys: CellValue[]): { keys: CellValue[]; accumulators: Accumulator[] } => ({
+  const groups = mergeGroupStates(plan, partials);
+  const columns: QueryColumn[] = [
+    ...plan.groupColumns.map((name) => ({ name, type: typeOf.get(name)! })),
+    ...plan.aggregates.map((rule, i) => ({ name: `a${i}`, type: finalType(rule, typeOf) })),
+  ];
+  const rows = groups.map((g) => [...g.keys, ...g.accumulators.map((a) => a.result())]);
+  return { columns, rows };
+}
+
+/** Every group of the partial answers with its aggregates' states merged. */
+function mergeGroupStates(plan: AggregateRules, partials: readonly PartialAnswer[]): MergedGroup[] {
+  const typeOf = new Map(plan.hostColumns.map((c) => [c.name, c.type]));
+  const groups = new Map<string, MergedGroup>();
+  const newGroup = (keys: CellValue[]): MergedGroup => ({
     keys,
     accumulators: plan.aggregates.map((rule) => accumulatorFor(rule, typeOf)),
   });
@@ -79,15 +160,10 @@ function mergeGroups(plan: AggregatePlan, partials: readonly PartialAnswer[]): {
   }
   // Without GROUP BY there is always one row, as on one store (count 0, sum NULL).
   if (plan.groupColumns.length === 0 && groups.size === 0) groups.set('[]', newGroup([]));
-  const columns: QueryColumn[] = [
-    ...plan.groupColumns.map((name) => ({ name, type: typeOf.get(name)! })),
-    ...plan.aggregates.map((rule, i) => ({ name: `a${i}`, type: finalType(rule, typeOf) })),
-  ];
-  const rows = [...groups.values()].map((g) => [...g.keys, ...g.accumulators.map((a) => a.result())]);
-  return { columns, rows };
+  return [...groups.values()];
 }
 
-function unionRows(plan: RowsPlan, partials: readonly PartialAnswer[]): { columns: QueryColumn[]; rows: CellValue[][] } {
+function unionRows(plan: Pick<RowsPlan, 'hostColumns'>, partials: readonly PartialAnswer[]): { columns: QueryColumn[]; rows: CellValue[][] } {
   const rows: CellValue[][] = [];
   for (const partial of partials) {
     const order = plan.hostColumns.map((c) => partial.columns.findIndex((pc) => pc.name === c.name));
@@ -116,7 +192,7 @@ function accumulatorFor(rule: MergeRule, typeOf: Map<string, string>): Accumulat
   switch (rule.kind) {
     case 'count': {
       let n = 0n;
-      return { add: (v) => (n += toBigInt(v) ?? 0n), result: () => n };
+      return { add: (v) => (n += toBigInt(v) ?? 0n), result: () => n, state: () => [bigCell(n)] };
     }
     case 'sum': {
       const integer = INTEGER_TYPES.test(typeOf.get(rule.state)!);
@@ -127,6 +203,7 @@ function accumulatorFor(rule: MergeRule, typeOf: Map<string, string>): Accumulat
           total = integer ? ((total as bigint | null) ?? 0n) + toBigInt(v)! : ((total as number | null) ?? 0) + Number(v);
         },
         result: () => total,
+        state: () => [typeof total === 'bigint' ? bigCell(total) : total],
       };
     }
     case 'min':
@@ -140,6 +217,7 @@ function accumulatorFor(rule: MergeRule, typeOf: Map<string, string>): Accumulat
           if (best === null || sign * compare(v, best, integer) > 0) best = v;
         },
         result: () => best,
+        state: () => [best],
       };
     }
     case 'bool_and':
@@ -151,6 +229,7 @@ function accumulatorFor(rule: MergeRule, typeOf: Map<string, string>): Accumulat
           value = value === null ? v === true : rule.kind === 'bool_and' ? value && v === true : value || v === true;
         },
         result: () => value,
+        state: () => [value],
       };
     }
     case 'avg': {
@@ -166,17 +245,24 @@ function accumulatorFor(rule: MergeRule, typeOf: Map<string, string>): Accumulat
           count += toBigInt(c) ?? 0n;
         },
         result: () => (count === 0n ? null : (Number(sum) + fractional) / Number(count)),
+        // A sum with a fraction travels as a double, as the hosts' DOUBLE sums do.
+        state: () => [count === 0n ? null : fractional !== 0 ? Number(sum) + fractional : bigCell(sum), bigCell(count)],
       };
     }
     case 'distinct': {
       const hll = new HyperLogLog();
-      return { add: (v) => hll.addState(v), result: () => hll.estimate() };
+      return { add: (v) => hll.addState(v), result: () => hll.estimate(), state: () => [hll.state()] };
     }
     case 'quantile': {
       const sketch = new QuantileSketch();
-      return { add: (v) => sketch.addState(v), result: () => sketch.quantile(rule.q) };
+      return { add: (v) => sketch.addState(v), result: () => sketch.quantile(rule.q), state: () => [sketch.state()] };
     }
   }
+}
+
+/** An integer as a cell, as toCell makes it: a number when exact, else its digits. */
+function bigCell(n: bigint): CellValue {
+  return n <= BigInt(Number.MAX_SAFE_INTEGER) && n >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(n) : n.toString();
 }
 
 function toBigInt(value: CellValue): bigint | null {

@@ -1,58 +1,23 @@
 /**
- * Fleet queries over NATS: the subjects, a host's side (answering queries, sending heartbeats) and the
- * coordinator's (who is there, asking, collecting, merging).
- *
- * Subjects, for a fleet named F:
- *   endsight.F.q.all, endsight.F.q.host.ID, endsight.F.q.site.NAME, endsight.F.q.tag.T   queries by target
- *   endsight.F.q.net                                                                       net: targets (each host checks its addresses)
- *   endsight.F.hb.ID                                                                       heartbeats: the registry of hosts
- * Answers go to the request's reply subject (an inbox of the coordinator). Every host checks the
- * signed envelope itself, so a query published on a subject it should not reach is still refused.
+ * Fleet queries over NATS (subjects in fleet-subjects.ts): a host's side (answering queries, sending
+ * heartbeats) and the coordinator's (asking, collecting, merging), directly or through site
+ * aggregators (site-aggregator.ts).
  */
 import { randomBytes, type KeyObject } from 'node:crypto';
-import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { toCell, type CellValue, type QueryColumn } from '../query/index.js';
-import { defineHostsTable, fillHostsTable, type HeardHeartbeat } from './hosts-table.js';
-import { mergeAnswers, type PartialAnswer } from './merge-answers.js';
+import { FleetRegistry, type Heartbeat } from './fleet-registry.js';
+import { encodeJson, HEARTBEAT_INTERVAL_MS, heartbeatSubject, parseJson, querySubject, REASK_EVERY_MS, siteQuerySubject } from './fleet-subjects.js';
+import { defineHostsTable, fillHostsTable } from './hosts-table.js';
+import { mergeAnswers, mergeSpecOf, type PartialAnswer } from './merge-answers.js';
 import { planFleetQuery, type AggregatePlan, type RowsPlan } from './query-plan.js';
 import type { HostAnswer, QueryResponder } from './query-responder.js';
 import { signQuery, targets, type HostIdentity, type QueryLimits, type SignedQuery } from './signed-query.js';
+import type { SiteAnswer } from './site-aggregator.js';
 
-export const HEARTBEAT_INTERVAL_MS = 2000;
-/** NATS delivers at most once: a host that has not answered by then is asked again, this often. */
-export const REASK_EVERY_MS = 2500;
 /** Partial answers go out at most this often. */
 export const PARTIAL_EVERY_MS = 250;
-
-/** A subject token: no dots, wildcards or spaces (NATS subject syntax). */
-export function subjectToken(text: string): string {
-  const token = text.replace(/[^A-Za-z0-9_\-:=@+]/g, '_');
-  return token === '' ? '_' : token;
-}
-
-export function querySubject(fleet: string, target: string): string {
-  const base = `endsight.${subjectToken(fleet)}.q`;
-  if (target === 'all') return `${base}.all`;
-  const [kind, ...rest] = target.split(':');
-  const value = rest.join(':');
-  if (kind === 'net') return `${base}.net`;
-  if (!['host', 'site', 'tag'].includes(kind) || value === '') {
-    throw new RangeError(`Unknown target "${target}": use all, host:ID, site:NAME, tag:T or net:CIDR`);
-  }
-  return `${base}.${kind}.${subjectToken(value)}`;
-}
-
-/** What a host announces every HEARTBEAT_INTERVAL_MS; the coordinator's registry and the `hosts` table. */
-export interface Heartbeat extends HostIdentity {
-  version: string;
-  /** The host's clock when sent, ms since the epoch (the coordinator derives the clock offset). */
-  sentAt: number;
-}
-
-const encoder = new TextEncoder();
-const decoder = new TextDecoder();
-const encode = (value: unknown): Uint8Array => encoder.encode(JSON.stringify(value, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)));
 
 /** A host on the fleet: answers the queries for it and sends heartbeats, until stop(). */
 export class FleetHost {
@@ -64,7 +29,8 @@ export class FleetHost {
     fleet: string,
     private readonly identity: HostIdentity,
     version: string,
-    responder: QueryResponder,
+    responder: Pick<QueryResponder, 'answer'>,
+    heartbeatEveryMs = HEARTBEAT_INTERVAL_MS,
   ) {
     const subjects = [
       querySubject(fleet, 'all'),
@@ -79,17 +45,18 @@ export class FleetHost {
           callback: (error, msg) => {
             if (error || !msg.reply) return;
             void responder.answer(msg.data).then((answer) => {
-              // net: queries reach every host; those outside the network stay silent (the refusal is in the audit log).
+              // Queries for others (net: queries reach every host, a site's aggregator forwards tag: queries to
+              // the whole site) get no answer; the refusal is in the audit log.
               if (!answer.ok && answer.code === 'not_targeted') return;
-              msg.respond(encode(answer));
+              msg.respond(encodeJson(answer));
             });
           },
         }),
       );
     }
-    const beat = (): void => connection.publish(`endsight.${subjectToken(fleet)}.hb.${subjectToken(identity.id)}`, encode({ ...this.identity, version, sentAt: Date.now() } satisfies Heartbeat));
+    const beat = (): void => connection.publish(heartbeatSubject(fleet, identity.id), encodeJson({ ...this.identity, version, sentAt: Date.now() } satisfies Heartbeat));
     beat();
-    this.heartbeat = setInterval(beat, HEARTBEAT_INTERVAL_MS);
+    this.heartbeat = setInterval(beat, heartbeatEveryMs);
   }
 
   stop(): void {
@@ -107,8 +74,12 @@ export interface FleetQueryOptions {
   limits: QueryLimits;
   /** Only flows active in this window (µs since the epoch); each host applies it. */
   window?: { fromUs: number | null; toUs: number | null } | null;
-  /** How long to listen for heartbeats before asking (default: a heartbeat interval and a half). */
+  /** A registry that has been listening (a long-running coordinator's); without one, heartbeats are heard for registryWaitMs first. */
+  registry?: FleetRegistry;
+  /** How long to listen for heartbeats before asking, without a registry (default: a heartbeat interval and a half). */
   registryWaitMs?: number;
+  /** hosts (default): ask the hosts directly; sites: ask each site's aggregators, which ask their site's hosts and merge. */
+  via?: 'hosts' | 'sites';
   /** How long to wait for answers after asking (default: the time limit and 2 s). */
   answerWaitMs?: number;
   /** How often hosts that have not answered are asked again (default REASK_EVERY_MS). */
@@ -136,57 +107,174 @@ export interface FleetResult {
   truncated: string[];
   approximations: string[];
   elapsedMs: number;
-}
-
-/** Who is on the fleet: the heartbeats heard within `waitMs`. */
-export async function collectHeartbeats(connection: NatsConnection, fleet: string, waitMs: number): Promise<Map<string, HeardHeartbeat>> {
-  const hosts = new Map<string, HeardHeartbeat>();
-  const sub = connection.subscribe(`endsight.${subjectToken(fleet)}.hb.*`, {
-    callback: (error, msg) => {
-      if (error) return;
-      const beat = parseJson(msg) as Heartbeat | null;
-      if (isHeartbeat(beat)) hosts.set(beat.id, { ...beat, receivedAt: Date.now() });
-    },
-  });
-  await new Promise((resolve) => setTimeout(resolve, waitMs));
-  sub.unsubscribe();
-  return hosts;
+  /** Through site aggregators: the sites expected, answered, silent, and failed (site → reason). */
+  sites?: { expected: string[]; answered: string[]; missing: string[]; failed: Record<string, string> };
 }
 
 /**
  * Plans, signs and asks a query across the fleet, then merges the answers. `planner` is the
- * coordinator's DuckDB connection with the empty flows view (defineEmptyFlows).
+ * coordinator's DuckDB connection with the empty flows view (merge-engine.ts).
+ *
+ * Directly (via 'hosts'), the expected hosts are the registry's, and each answers for itself.
+ * Through site aggregators (via 'sites'), the expected sites are the registry's; each site's answer
+ * names its expected, answered, missing and failed hosts, and the hosts of a site that does not
+ * answer at all count as missing (for all and site: targets, which its heartbeat lists; for other
+ * targets, which hosts of a silent site they include is not known here, and the site is named in
+ * `sites.missing`).
  */
 export async function runFleetQuery(connection: NatsConnection, planner: DuckDBConnection, options: FleetQueryOptions): Promise<FleetResult> {
   const started = Date.now();
   await defineHostsTable(planner);
   const plan = await planFleetQuery(planner, options.sql);
-  const subject = querySubject(options.fleet, options.target);
-  const registry = await collectHeartbeats(connection, options.fleet, options.registryWaitMs ?? HEARTBEAT_INTERVAL_MS * 1.5);
-  const targeted = [...registry.values()].filter((host) => targets(options.target, host));
-  const expected = targeted.map((host) => host.id).sort();
+  const via = options.target.startsWith('host:') ? 'hosts' : (options.via ?? 'hosts');
+  let registry = options.registry;
+  if (!registry) {
+    registry = new FleetRegistry(connection, options.fleet);
+    await new Promise((resolve) => setTimeout(resolve, options.registryWaitMs ?? HEARTBEAT_INTERVAL_MS * 1.5));
+    registry.stop();
+  }
+  const targetedHosts = registry.hosts().filter((host) => targets(options.target, host));
   if (plan.kind === 'registry') {
-    await fillHostsTable(planner, targeted);
+    await fillHostsTable(planner, targetedHosts);
     const reader = await planner.runAndReadAll(plan.sql);
     const rows = reader.getRows().map((row) => row.map(toCell));
-    return { columns: plan.columns, rows, expected, answered: expected, missing: [], failed: {}, truncated: [], approximations: [], elapsedMs: Date.now() - started };
+    const ids = targetedHosts.map((host) => host.id).sort();
+    return { columns: plan.columns, rows, expected: ids, answered: ids, missing: [], failed: {}, truncated: [], approximations: [], elapsedMs: Date.now() - started };
   }
-  const queryId = randomBytes(12).toString('base64url');
-  const sign = (target: string): SignedQuery =>
-    signQuery(options.signKey, {
-      query: plan.hostSql, target, limits: options.limits, issuer: options.issuer, audience: options.fleet, window: options.window ?? null, queryId,
-    });
-
-  // Named with its narrowed type: summarize() below is a function declaration, where TypeScript
-  // does not carry the narrowing of `plan` past the registry case.
+  // Named with its narrowed type: the functions below do not carry the narrowing of `plan`.
   const mergePlan: AggregatePlan | RowsPlan = plan;
-  const answers = new Map<string, HostAnswer>();
-  const expectedSet = new Set(expected);
-  let okCount = 0;
+  const queryId = randomBytes(12).toString('base64url');
+  const merge = via === 'sites' ? mergeSpecOf(plan) : undefined;
+  const sign = (target: string): Uint8Array =>
+    encodeJson(signQuery(options.signKey, {
+      query: plan.hostSql, target, limits: options.limits, issuer: options.issuer, audience: options.fleet, window: options.window ?? null, queryId, merge,
+    }) satisfies SignedQuery);
+
+  let summarize: (answers: readonly unknown[]) => Promise<FleetResult>;
+  let collected: unknown[];
+  if (via === 'hosts') {
+    const expected = targetedHosts.map((host) => host.id).sort();
+    summarize = (answers) => summarizeHosts(answers as HostAnswer[], expected);
+    options.onAsked?.(expected);
+    let okCount = 0;
+    collected = await collect<HostAnswer>(connection, {
+      ...options,
+      first: { subject: querySubject(options.fleet, options.target), message: sign(options.target) },
+      expected,
+      keyOf: (answer) => (typeof answer?.host === 'string' ? answer.host : null),
+      // A host whose server went down, or whose answer was lost on the way, is asked again, alone, with
+      // the same query id: it sends the answer it has or is making, and never runs the query twice.
+      reask: (id) => ({ subject: querySubject(options.fleet, `host:${id}`), message: sign(`host:${id}`) }),
+      progress: (answer, all) => {
+        if (answer.ok) okCount++;
+        options.onProgress?.({ expected: expected.length, answered: okCount, failed: all.size - okCount, last: answer.host });
+      },
+      summarize,
+    });
+  } else {
+    const site = options.target.startsWith('site:') ? options.target.slice(5) : null;
+    const sites = registry.sites().filter((heard) => site === null || heard.site === site);
+    const expectedSites = sites.map((heard) => heard.site);
+    const silentHosts = (name: string): string[] => (options.target === 'all' || site !== null ? (sites.find((heard) => heard.site === name)?.hosts ?? []) : []);
+    summarize = (answers) => summarizeSites(answers as SiteAnswer[], expectedSites, silentHosts);
+    options.onAsked?.(options.target === 'all' || site !== null ? sites.flatMap((heard) => heard.hosts).sort() : []);
+    let answered = 0;
+    let failed = 0;
+    let expectedHosts = 0;
+    collected = await collect<SiteAnswer>(connection, {
+      ...options,
+      first: { subject: siteQuerySubject(options.fleet, options.target), message: sign(options.target) },
+      expected: expectedSites,
+      keyOf: (answer) => (typeof answer?.site === 'string' ? answer.site : null),
+      // A site that did not answer (its aggregator died, or the answer was lost) is asked again: the
+      // queue group gives the query to another of its aggregators, whose hosts send their kept answers.
+      reask: (name) => ({ subject: siteQuerySubject(options.fleet, `site:${name}`), message: sign(options.target) }),
+      progress: (answer) => {
+        if (answer.ok) {
+          answered += answer.answered.length;
+          failed += Object.keys(answer.failed).length;
+          expectedHosts += answer.expected.length;
+        }
+        options.onProgress?.({ expected: expectedHosts, answered, failed, last: `site:${answer.site}` });
+      },
+      summarize,
+    });
+  }
+  return summarize(collected);
+
+  async function summarizeHosts(got: readonly HostAnswer[], expected: readonly string[]): Promise<FleetResult> {
+    const ok = got.filter((a): a is Extract<HostAnswer, { ok: true }> => a.ok);
+    const merged = await mergeAnswers(planner, mergePlan, ok.map((a): PartialAnswer => ({ columns: a.columns, rows: a.rows })));
+    const failed: Record<string, string> = {};
+    for (const a of got) if (!a.ok) failed[a.host] = `${a.code}: ${a.error}`;
+    const heard = new Set(got.map((a) => a.host));
+    return {
+      columns: merged.columns,
+      rows: merged.rows,
+      expected: [...expected],
+      answered: ok.map((a) => a.host).sort(),
+      missing: expected.filter((id) => !heard.has(id)),
+      failed,
+      truncated: ok.filter((a) => a.truncated).map((a) => a.host).sort(),
+      approximations: mergePlan.approximations,
+      elapsedMs: Date.now() - started,
+    };
+  }
+
+  async function summarizeSites(got: readonly SiteAnswer[], expectedSites: readonly string[], silentHosts: (site: string) => string[]): Promise<FleetResult> {
+    const ok = got.filter((a): a is Extract<SiteAnswer, { ok: true }> => a.ok);
+    const merged = await mergeAnswers(planner, mergePlan, ok.map((a): PartialAnswer => ({ columns: a.columns, rows: a.rows })));
+    const expected = ok.flatMap((a) => a.expected);
+    const missing = ok.flatMap((a) => a.missing);
+    const failed: Record<string, string> = Object.assign({}, ...ok.map((a) => a.failed));
+    const siteFailed: Record<string, string> = {};
+    for (const a of got) {
+      if (a.ok) continue;
+      siteFailed[a.site] = `${a.code}: ${a.error}`;
+      for (const id of silentHosts(a.site)) {
+        expected.push(id);
+        failed[id] = `its site aggregator ${a.aggregator} failed: ${a.code}: ${a.error}`;
+      }
+    }
+    const heardSites = new Set(got.map((a) => a.site));
+    const missingSites = expectedSites.filter((site) => !heardSites.has(site));
+    for (const site of missingSites) for (const id of silentHosts(site)) expected.push(id), missing.push(id);
+    return {
+      columns: merged.columns,
+      rows: merged.rows,
+      expected: expected.sort(),
+      answered: ok.flatMap((a) => a.answered).sort(),
+      missing: missing.sort(),
+      failed,
+      truncated: ok.flatMap((a) => a.truncated).sort(),
+      approximations: mergePlan.approximations,
+      elapsedMs: Date.now() - started,
+      sites: { expected: [...expectedSites], answered: ok.map((a) => a.site).sort(), missing: missingSites, failed: siteFailed },
+    };
+  }
+}
+
+interface CollectOptions<A> extends Pick<FleetQueryOptions, 'answerWaitMs' | 'reaskEveryMs' | 'onPartial' | 'limits'> {
+  first: { subject: string; message: Uint8Array };
+  /** Who should answer (host ids, or site names). */
+  expected: readonly string[];
+  /** Who an answer is from; null for something that is not an answer. */
+  keyOf: (answer: A | null) => string | null;
+  reask: (id: string) => { subject: string; message: Uint8Array };
+  progress: (answer: A, all: ReadonlyMap<string, A>) => void;
+  summarize: (answers: readonly A[]) => Promise<FleetResult>;
+}
+
+/**
+ * Publishes the query, collects one answer per sender until every expected one has answered or the
+ * time is up, asks the silent ones again every reaskEveryMs, and sends partial results (onPartial)
+ * as answers arrive, at most every PARTIAL_EVERY_MS, one at a time, all before it returns.
+ */
+async function collect<A>(connection: NatsConnection, options: CollectOptions<A>): Promise<A[]> {
+  const answers = new Map<string, A>();
+  const expected = new Set(options.expected);
   let expectedHeard = 0;
   const inbox = createInbox();
-  // Partial answers (onPartial): merged as answers arrive, at most every PARTIAL_EVERY_MS, one at a
-  // time on the planner's connection, all before the final merge.
   let partialsDone = Promise.resolve();
   let partialTimer: NodeJS.Timeout | null = null;
   let lastPartialAt = 0;
@@ -198,27 +286,29 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
       partialTimer = null;
       lastPartialAt = Date.now();
       const snapshot = [...answers.values()];
-      partialsDone = partialsDone.then(async () => onPartial(await summarize(snapshot))).catch(() => undefined);
+      partialsDone = partialsDone.then(async () => onPartial(await options.summarize(snapshot))).catch(() => undefined);
     }, Math.max(0, lastPartialAt + PARTIAL_EVERY_MS - Date.now()));
   };
-  const done = new Promise<void>((resolve) => {
+  await new Promise<void>((resolve) => {
     const timer = setTimeout(finish, options.answerWaitMs ?? options.limits.timeoutMs + 2000);
-    // A host whose server went down, or whose answer was lost on the way, is asked again, alone, with
-    // the same query id: it sends the answer it has or is making, and never runs the query twice.
     const reask = setInterval(() => {
-      for (const id of expected) if (!answers.has(id)) connection.publish(querySubject(options.fleet, `host:${id}`), encoder.encode(JSON.stringify(sign(`host:${id}`))), { reply: inbox });
+      for (const id of expected) {
+        if (answers.has(id)) continue;
+        const again = options.reask(id);
+        connection.publish(again.subject, again.message, { reply: inbox });
+      }
     }, options.reaskEveryMs ?? REASK_EVERY_MS);
     const sub = connection.subscribe(inbox, {
       callback: (error, msg) => {
         if (error) return;
-        const answer = parseJson(msg) as HostAnswer | null;
-        if (!answer || typeof answer.host !== 'string' || answers.has(answer.host)) return;
-        answers.set(answer.host, answer);
+        const answer = parseJson(msg) as A | null;
+        const key = options.keyOf(answer);
+        if (key === null || answers.has(key)) return;
+        answers.set(key, answer!);
         // Counted as they come: with thousands of hosts, recounting at every answer would be quadratic.
-        if (answer.ok) okCount++;
-        if (expectedSet.has(answer.host)) expectedHeard++;
-        options.onProgress?.({ expected: expected.length, answered: okCount, failed: answers.size - okCount, last: answer.host });
-        if (expected.length > 0 && expectedHeard === expected.length) finish();
+        if (expected.has(key)) expectedHeard++;
+        options.progress(answer!, answers);
+        if (expected.size > 0 && expectedHeard === expected.size) finish();
         else schedulePartial();
       },
     });
@@ -230,49 +320,8 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
       sub.unsubscribe();
       resolve();
     }
+    connection.publish(options.first.subject, options.first.message, { reply: inbox });
   });
-  connection.publish(subject, encoder.encode(JSON.stringify(sign(options.target))), { reply: inbox });
-  options.onAsked?.(expected);
-  await done;
   await partialsDone;
-  return summarize([...answers.values()]);
-
-  /** The merged answer over `got`, and who answered, failed or is missing. */
-  async function summarize(got: readonly HostAnswer[]): Promise<FleetResult> {
-    const ok = got.filter((a): a is Extract<HostAnswer, { ok: true }> => a.ok);
-    const partials: PartialAnswer[] = ok.map((a) => ({ columns: a.columns, rows: a.rows }));
-    const merged = await mergeAnswers(planner, mergePlan, partials);
-    const failed: Record<string, string> = {};
-    for (const a of got) if (!a.ok) failed[a.host] = `${a.code}: ${a.error}`;
-    const heard = new Set(got.map((a) => a.host));
-    return {
-      columns: merged.columns,
-      rows: merged.rows,
-      expected,
-      answered: ok.map((a) => a.host).sort(),
-      missing: expected.filter((id) => !heard.has(id)),
-      failed,
-      truncated: ok.filter((a) => a.truncated).map((a) => a.host).sort(),
-      approximations: mergePlan.approximations,
-      elapsedMs: Date.now() - started,
-    };
-  }
-}
-
-/** A heartbeat's shape, checked: it comes from the wire (only agents may publish them, but bugs happen). */
-function isHeartbeat(value: unknown): value is Heartbeat {
-  const b = value as Partial<Heartbeat> | null;
-  const strings = (list: unknown): boolean => Array.isArray(list) && list.every((item) => typeof item === 'string');
-  return (
-    b !== null && typeof b === 'object' && typeof b.id === 'string' && (b.site === null || typeof b.site === 'string') &&
-    strings(b.tags) && strings(b.addresses) && typeof b.version === 'string' && typeof b.sentAt === 'number' && Number.isFinite(b.sentAt)
-  );
-}
-
-function parseJson(msg: Msg): unknown {
-  try {
-    return JSON.parse(decoder.decode(msg.data));
-  } catch {
-    return null;
-  }
+  return [...answers.values()];
 }

@@ -12,7 +12,7 @@
  * signature (signed-query.ts). Syntax: nats-server's configuration format (NATS docs, "Configuration",
  * "Authorization", "TLS", "Clustering").
  */
-import { subjectToken } from './nats-fleet.js';
+import { subjectToken } from './fleet-subjects.js';
 
 export const ROLES = ['coordinator', 'aggregator', 'agent'] as const;
 export type Role = (typeof ROLES)[number];
@@ -36,8 +36,8 @@ export interface NatsServerConfigOptions {
 export function rolePermissions(fleet: string): Record<Role, { publish: string[]; subscribe: string[]; allowResponses: boolean }> {
   const f = `endsight.${subjectToken(fleet)}`;
   return {
-    coordinator: { publish: [`${f}.q.>`, `${f}.agg.>`], subscribe: [`${f}.hb.>`, '_INBOX.>'], allowResponses: false },
-    aggregator: { publish: [`${f}.q.>`], subscribe: [`${f}.hb.>`, `${f}.agg.>`, '_INBOX.>'], allowResponses: true },
+    coordinator: { publish: [`${f}.q.>`, `${f}.agg.>`], subscribe: [`${f}.hb.>`, `${f}.shb.>`, '_INBOX.>'], allowResponses: false },
+    aggregator: { publish: [`${f}.q.>`, `${f}.shb.>`], subscribe: [`${f}.hb.>`, `${f}.agg.>`, '_INBOX.>'], allowResponses: true },
     agent: { publish: [`${f}.hb.>`], subscribe: [`${f}.q.>`], allowResponses: true },
   };
 }

@@ -57,6 +57,11 @@ export interface RowsPlan {
   hostColumns: { name: string; type: string }[];
   /** Runs on the coordinator over `rows` (the hosts' rows unioned). */
   outerSql: string;
+  /**
+   * Runs on a site aggregator over `rows` (its hosts' rows unioned): the rows of the host columns
+   * that the final ORDER BY, OFFSET and LIMIT can still pick, so that the site's answer stays small.
+   */
+  partialSql: string;
   columns: { name: string; type: string }[];
   approximations: string[];
 }
@@ -220,7 +225,11 @@ async function planRows(syntax: Syntax, select: Node, columns: { name: string; t
   if (outerOrders.length > 0) outer.push(`ORDER BY ${outerOrders.join(', ')}`);
   outer.push(`LIMIT ${effectiveLimit}${offset > 0 ? ` OFFSET ${offset}` : ''}`);
   const hostSql = host.join(' ');
-  return { kind: 'rows', hostSql, hostColumns: await syntax.describe(hostSql), outerSql: outer.join(' '), columns, approximations };
+  const hostColumns = await syntax.describe(hostSql);
+  const partial = [`SELECT ${distinct ? 'DISTINCT ' : ''}${hostColumns.map((c) => quoteIdentifier(c.name)).join(', ')} FROM rows`];
+  if (outerOrders.length > 0) partial.push(`ORDER BY ${outerOrders.join(', ')}`);
+  partial.push(`LIMIT ${effectiveLimit + offset}`);
+  return { kind: 'rows', hostSql, hostColumns, outerSql: outer.join(' '), partialSql: partial.join(' '), columns, approximations };
 }
 
 /** The states a host computes for aggregate number `i`, and how the coordinator merges them. */

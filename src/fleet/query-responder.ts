@@ -50,8 +50,10 @@ export class QueryResponder {
   async answer(message: Uint8Array): Promise<HostAnswer> {
     const host = this.options.identity.id;
     let envelope: QueryEnvelope;
+    const now = Date.now();
+    const keptAnswer = (e: QueryEnvelope): boolean => e.queryId !== undefined && (this.kept.get(keptKey(e))?.untilMs ?? 0) >= now;
     try {
-      envelope = verifySignedQuery(message, this.options.authority, { audience: this.options.audience, host: this.options.identity }, this.nonces);
+      envelope = verifySignedQuery(message, this.options.authority, { audience: this.options.audience, host: this.options.identity }, this.nonces, now, keptAnswer);
     } catch (error) {
       const refused = error instanceof QueryRefused ? error : new QueryRefused('malformed', String(error));
       this.count(refused.code);
@@ -60,10 +62,7 @@ export class QueryResponder {
     }
     const id = envelope.queryId;
     if (id === undefined) return this.runLogged(envelope);
-    // Only the same query asked again gets the kept answer, whatever its id says; hashed, so that
-    // kept keys stay small however long the queries.
-    const key = createHash('sha256').update(canonicalJson({ id, query: envelope.query, window: envelope.window ?? null, limits: envelope.limits })).digest('base64');
-    const now = Date.now();
+    const key = keptKey(envelope);
     for (const [k, entry] of this.kept) if (entry.untilMs < now || this.kept.size > MAX_KEPT_ANSWERS) this.kept.delete(k);
     const kept = this.kept.get(key);
     if (kept) {
@@ -143,4 +142,12 @@ export class QueryResponder {
   private count(outcome: string): void {
     this.outcomes.set(outcome, (this.outcomes.get(outcome) ?? 0) + 1);
   }
+}
+
+/**
+ * The key of an envelope's kept answer: only the same query asked again gets it, whatever its id
+ * says; hashed, so that kept keys stay small however long the queries.
+ */
+function keptKey(envelope: QueryEnvelope): string {
+  return createHash('sha256').update(canonicalJson({ id: envelope.queryId, query: envelope.query, window: envelope.window ?? null, limits: envelope.limits })).digest('base64');
 }

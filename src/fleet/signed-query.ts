@@ -10,6 +10,7 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { parseAddress } from '../decode/index.js';
+import type { MergeSpec } from './merge-answers.js';
 
 export const ENVELOPE_VERSION = 1;
 /** Larger messages are refused before parsing. */
@@ -49,6 +50,11 @@ export interface QueryEnvelope {
    * of running the query twice.
    */
   queryId?: string;
+  /**
+   * How a site aggregator merges its hosts' answers (merge-answers.ts); hosts ignore it. Signed with
+   * the rest, so an aggregator trusts it as it trusts the query.
+   */
+  merge?: MergeSpec;
 }
 
 export interface SignedQuery {
@@ -91,7 +97,7 @@ export function loadKey(pem: string, kind: 'private' | 'public', what: string): 
 /** Signs a new envelope for `query` valid for `lifetimeMs` from `now`. */
 export function signQuery(
   privateKey: KeyObject,
-  fields: { query: string; target: string; limits: QueryLimits; issuer: string; audience: string; window?: QueryEnvelope['window']; queryId?: string },
+  fields: { query: string; target: string; limits: QueryLimits; issuer: string; audience: string; window?: QueryEnvelope['window']; queryId?: string; merge?: MergeSpec },
   now = Date.now(),
   lifetimeMs = 60_000,
 ): SignedQuery {
@@ -117,14 +123,19 @@ export interface HostIdentity {
 
 /**
  * Checks a signed query as a host receives it (bytes from the wire). Returns the envelope, or throws
- * QueryRefused. `seen` remembers accepted nonces until their envelopes expire.
+ * QueryRefused. `seen` remembers accepted nonces until their envelopes expire. An envelope seen before
+ * is still accepted when `askedAgain` says it is a repeated ask whose answer the host keeps (a site
+ * aggregator, which cannot sign, asks a silent host again with the same envelope): the host then
+ * sends the kept answer and runs nothing.
  */
 export function verifySignedQuery(
   message: Uint8Array | string,
   authority: KeyObject,
-  expected: { audience: string; host: HostIdentity },
+  /** host: null for a site aggregator, which serves every target within its site. */
+  expected: { audience: string; host: HostIdentity | null },
   seen: NonceCache,
   now = Date.now(),
+  askedAgain: (envelope: QueryEnvelope) => boolean = () => false,
 ): QueryEnvelope {
   const bytes = typeof message === 'string' ? Buffer.from(message, 'utf8') : Buffer.from(message);
   if (bytes.length > MAX_MESSAGE_BYTES) throw new QueryRefused('malformed', `message of ${bytes.length} bytes is over the ${MAX_MESSAGE_BYTES}-byte limit`);
@@ -151,8 +162,8 @@ export function verifySignedQuery(
   if (issued > now + CLOCK_SKEW_MS) throw new QueryRefused('not_yet_valid', `issued at ${envelope.issuedAt}, in this host's future`);
   if (expires < now - CLOCK_SKEW_MS) throw new QueryRefused('expired', `expired at ${envelope.expiresAt}`);
   if (expires - issued > MAX_LIFETIME_MS) throw new QueryRefused('too_long_lived', `valid for ${Math.round((expires - issued) / 1000)} s; at most ${MAX_LIFETIME_MS / 1000} s`);
-  if (!targets(envelope.target, expected.host)) throw new QueryRefused('not_targeted', `target ${envelope.target} does not include host ${expected.host.id}`);
-  if (!seen.add(envelope.nonce, expires + CLOCK_SKEW_MS, now)) throw new QueryRefused('replayed', `nonce ${envelope.nonce} was already used`);
+  if (expected.host !== null && !targets(envelope.target, expected.host)) throw new QueryRefused('not_targeted', `target ${envelope.target} does not include host ${expected.host.id}`);
+  if (!seen.add(envelope.nonce, expires + CLOCK_SKEW_MS, now) && !askedAgain(envelope)) throw new QueryRefused('replayed', `nonce ${envelope.nonce} was already used`);
   return envelope;
 }
 

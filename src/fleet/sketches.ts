@@ -42,6 +42,13 @@ export class HyperLogLog {
     }
   }
 
+  /** The sketch as a host's state (what addState takes): a site aggregator's merge of its hosts. */
+  state(): number[] {
+    const pairs: number[] = [];
+    for (let register = 0; register < HLL_REGISTERS; register++) if (this.registers[register] > 0) pairs.push(register * 64 + this.registers[register]);
+    return pairs;
+  }
+
   /** The estimated number of distinct values, with the small-range correction (linear counting). */
   estimate(): number {
     const m = HLL_REGISTERS;
@@ -84,6 +91,11 @@ export class QuantileSketch {
       if (!Number.isInteger(k) || !(n > 0)) continue;
       this.counts.set(k, (this.counts.get(k) ?? 0) + n);
     }
+  }
+
+  /** The sketch as a host's state (what addState takes): a site aggregator's merge of its hosts. */
+  state(): Record<string, number> {
+    return Object.fromEntries(this.counts);
   }
 
   /** The q-quantile (0 ≤ q ≤ 1), within 1% of a value of rank ⌊q·(n−1)⌋; null without values. */

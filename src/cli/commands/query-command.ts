@@ -1,9 +1,9 @@
 /** `endsight query "SQL"`: read-only SQL over the store. */
-import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import { Command } from 'commander';
 import { parseDurationMs } from '../../common/duration.js';
 import { addReadOptions, positiveInteger, windowFromOptions } from '../common-options.js';
+import { addNatsTlsOptions, natsTls, readOptionFile, type NatsTlsCliOptions } from '../nats-cli-options.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
 
 export function queryCommand(): Command {
@@ -25,10 +25,9 @@ export function queryCommand(): Command {
     .option('--issuer <name>', 'who asks, for the hosts\' audit logs (default: user@host)')
     .option('--timeout <duration>', "each host's time limit; the answer waits 2 s longer", '10s')
     .option('--max-rows <n>', 'rows each host may return', '100000')
-    .option('--partial', 'with --nats --format json: also print the answer merged so far, as hosts answer ("partial": true), before the final one')
-    .option('--nats-ca <file>', "CA certificate that signed the NATS server's (TLS)")
-    .option('--nats-cert <file>', 'client certificate for NATS (TLS)')
-    .option('--nats-key <file>', "the client certificate's key");
+    .option('--via <path>', 'hosts: ask every host directly; sites: ask each site\'s aggregators (endsight aggregator), which ask their hosts and merge', 'hosts')
+    .option('--partial', 'with --nats --format json: also print the answer merged so far, as hosts answer ("partial": true), before the final one');
+  addNatsTlsOptions(command);
   addReadOptions(command, [
     'endsight query "SELECT src_addr, sum(bytes) AS bytes FROM flows GROUP BY 1 ORDER BY 2 DESC LIMIT 10"',
     'endsight query --since 2h --format csv "SELECT * FROM flows WHERE in_cidr(dst_addr, \'10.0.0.0/8\')"',
@@ -38,18 +37,16 @@ export function queryCommand(): Command {
   return command.action((sql: string, options) => (options.nats !== undefined ? runFleetQueryCommand(sql, options) : runQuery(sql, options)));
 }
 
-interface FleetQueryCliOptions {
+interface FleetQueryCliOptions extends NatsTlsCliOptions {
   nats: string;
   signKey?: string;
   target: string;
+  via: string;
   fleet: string;
   issuer?: string;
   timeout: string;
   maxRows: string;
   partial?: boolean;
-  natsCa?: string;
-  natsCert?: string;
-  natsKey?: string;
   format: string;
   since?: string;
   between?: string;
@@ -65,40 +62,29 @@ function fleetJson(result: import('../../fleet/nats-fleet.js').FleetResult, part
 /** `endsight query --nats …`: the query across the fleet; rows and who answered (docs/fleet.md). */
 async function runFleetQueryCommand(sql: string, options: FleetQueryCliOptions): Promise<void> {
   if (options.signKey === undefined) throw new RangeError("Cannot ask the fleet without --sign-key: hosts answer only queries signed by the authority's key (endsight keys init)");
-  const read = async (file: string, option: string): Promise<string> =>
-    fs.readFile(file, 'utf8').catch((error: Error) => {
-      throw new RangeError(`Cannot read ${option} ${file}: ${error.message}`);
-    });
   const { loadKey } = await import('../../fleet/signed-query.js');
-  const signKey = loadKey(await read(options.signKey, '--sign-key'), 'private', options.signKey);
+  const signKey = loadKey(await readOptionFile(options.signKey, '--sign-key'), 'private', options.signKey);
   const timeoutMs = parseDurationMs(options.timeout, '--timeout');
   if (!(timeoutMs > 0)) throw new RangeError(`Cannot use --timeout ${JSON.stringify(options.timeout)}: it must be greater than zero`);
   const maxRows = positiveInteger(options.maxRows, '--max-rows');
+  if (options.via !== 'hosts' && options.via !== 'sites') throw new RangeError(`Cannot use --via ${JSON.stringify(options.via)}: use hosts or sites`);
   if (options.partial && options.format !== 'json') throw new RangeError('Cannot print partial answers as a table or CSV: --partial needs --format json');
   const window = windowFromOptions(options) ?? null;
-  const tls = options.natsCa || options.natsCert || options.natsKey
-    ? {
-        ca: options.natsCa ? await read(options.natsCa, '--nats-ca') : null,
-        cert: options.natsCert ? await read(options.natsCert, '--nats-cert') : null,
-        key: options.natsKey ? await read(options.natsKey, '--nats-key') : null,
-      }
-    : null;
+  const tls = await natsTls(options);
   const { connect } = await import('@nats-io/transport-node');
   const { natsOptions } = await import('../../fleet/fleet-member.js');
   const { runFleetQuery } = await import('../../fleet/nats-fleet.js');
-  const { defineEmptyFlows } = await import('../../query/index.js');
-  const { DuckDBInstance } = await import('@duckdb/node-api');
+  const { openMergeEngine } = await import('../../fleet/merge-engine.js');
   const connection = await connect(natsOptions({ nats: options.nats, tls }, 'endsight coordinator')).catch((error: Error) => {
     throw new RangeError(`Cannot connect to NATS at ${options.nats}: ${error.message}`);
   });
-  const instance = await DuckDBInstance.create(':memory:');
-  const planner = await instance.connect();
+  const planner = await openMergeEngine();
   try {
-    await defineEmptyFlows(planner);
     const progress = process.stderr.isTTY && options.format === 'table';
-    const result = await runFleetQuery(connection, planner, {
+    const result = await runFleetQuery(connection, planner.connection, {
       sql,
       target: options.target,
+      via: options.via,
       fleet: options.fleet,
       signKey,
       issuer: options.issuer ?? `${os.userInfo().username}@${os.hostname()}`,
@@ -119,14 +105,14 @@ async function runFleetQueryCommand(sql: string, options: FleetQueryCliOptions):
     process.stderr.write(
       `${result.answered.length} of ${result.expected.length} hosts answered in ${result.elapsedMs} ms` +
         (result.missing.length > 0 ? `; no answer from ${result.missing.join(', ')}` : '') +
+        (result.sites && result.sites.missing.length > 0 ? `; no answer from the aggregators of ${result.sites.missing.map((site) => `site:${site}`).join(', ')}` : '') +
         (failed.length > 0 ? `; failed: ${failed.map(([host, why]) => `${host} (${why})`).join(', ')}` : '') +
         (result.truncated.length > 0 ? `; cut at the row limit: ${result.truncated.join(', ')}` : '') +
         (result.approximations.length > 0 ? `; approximate: ${result.approximations.join('; ')}` : '') +
         '\n',
     );
   } finally {
-    planner.closeSync();
-    instance.closeSync();
+    planner.close();
     await connection.close();
   }
 }

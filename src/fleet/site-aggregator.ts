@@ -1,0 +1,184 @@
+/**
+ * A site aggregator (issue 4, "site aggregators fan a query out to their site and merge, so the
+ * coordinator gets one answer per site"). Stateless: it keeps nothing but the registry of its site's
+ * hosts, heard from their heartbeats. Several may serve one site: they form a NATS queue group, so
+ * each query reaches one of them, and a coordinator that hears nothing from a site asks again and
+ * reaches another.
+ *
+ * On a query it checks the envelope as a host would (signature, audience, validity, nonce; every
+ * target within its site is its business), forwards the very same signed bytes to its site's hosts,
+ * asks silent hosts again with the same bytes (a host that answered sends its kept answer and runs
+ * nothing), merges the answers one step short of final (merge-answers.ts, combinePartials) and
+ * answers with the merged states and who in the site answered, was missing or failed.
+ */
+import { randomBytes, type KeyObject } from 'node:crypto';
+import { createInbox, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import type { CellValue, QueryColumn } from '../query/index.js';
+import { FleetRegistry } from './fleet-registry.js';
+import { encodeJson, HEARTBEAT_INTERVAL_MS, parseJson, querySubject, REASK_EVERY_MS, siteHeartbeatSubject, siteQuerySubject, siteQueueGroup } from './fleet-subjects.js';
+import { combinePartials, isMergeSpec, type PartialAnswer } from './merge-answers.js';
+import { openMergeEngine, type MergeEngine } from './merge-engine.js';
+import { MAX_ANSWER_BYTES, type HostAnswer } from './query-responder.js';
+import { NonceCache, QueryRefused, targets, verifySignedQuery, type QueryEnvelope } from './signed-query.js';
+
+/** A site's answer: the merged states in the hosts' columns, and the site's hosts by outcome. */
+export type SiteAnswer =
+  | {
+      site: string;
+      aggregator: string;
+      ok: true;
+      columns: QueryColumn[];
+      rows: CellValue[][];
+      expected: string[];
+      answered: string[];
+      missing: string[];
+      failed: Record<string, string>;
+      /** Hosts whose answer was cut at a limit (and the aggregator, when its own answer was). */
+      truncated: string[];
+      elapsedMs: number;
+    }
+  | { site: string; aggregator: string; ok: false; code: string; error: string };
+
+export interface SiteAggregatorOptions {
+  fleet: string;
+  site: string;
+  /** This aggregator's name (default: a random one). */
+  id?: string;
+  authority: KeyObject;
+  version: string;
+  log: Logger;
+  /** How often silent hosts are asked again (default REASK_EVERY_MS). */
+  reaskEveryMs?: number;
+  heartbeatEveryMs?: number;
+  /** How long a host heartbeat keeps the host in the registry. */
+  presentForMs?: number;
+  /** Called when a query has been accepted, before the site is asked (tests stop an aggregator here). */
+  onQuery?: (envelope: QueryEnvelope) => void;
+}
+
+/** The time an aggregator leaves itself to merge and answer before the coordinator gives up on it. */
+const ANSWER_MARGIN_MS = 1000;
+
+export class SiteAggregator {
+  readonly id: string;
+  private readonly registry: FleetRegistry;
+  private readonly subscriptions: Subscription[] = [];
+  private readonly heartbeat: NodeJS.Timeout;
+  private readonly nonces = new NonceCache();
+  /** Merges run one at a time on the one connection. */
+  private merging = Promise.resolve();
+
+  private constructor(
+    private readonly connection: NatsConnection,
+    private readonly engine: MergeEngine,
+    private readonly options: SiteAggregatorOptions,
+  ) {
+    this.id = options.id ?? `aggregator-${randomBytes(4).toString('hex')}`;
+    this.registry = new FleetRegistry(connection, options.fleet, { sites: false, site: options.site, presentForMs: options.presentForMs });
+    const queue = siteQueueGroup(options.site);
+    for (const subject of [siteQuerySubject(options.fleet, 'all'), siteQuerySubject(options.fleet, `site:${options.site}`)]) {
+      this.subscriptions.push(connection.subscribe(subject, { queue, callback: (error, msg) => (error ? undefined : void this.serve(msg)) }));
+    }
+    const beat = (): void =>
+      connection.publish(siteHeartbeatSubject(options.fleet, options.site), encodeJson({
+        site: options.site, aggregator: this.id, hosts: this.registry.hosts().map((h) => h.id).sort(), version: options.version, sentAt: Date.now(),
+      }));
+    beat();
+    this.heartbeat = setInterval(beat, options.heartbeatEveryMs ?? HEARTBEAT_INTERVAL_MS);
+  }
+
+  static async start(connection: NatsConnection, options: SiteAggregatorOptions): Promise<SiteAggregator> {
+    return new SiteAggregator(connection, await openMergeEngine(), options);
+  }
+
+  /** Answers one query (bytes from the wire); never throws. */
+  private async serve(msg: Msg): Promise<void> {
+    if (!msg.reply) return;
+    const { site } = this.options;
+    let envelope: QueryEnvelope;
+    try {
+      envelope = verifySignedQuery(msg.data, this.options.authority, { audience: this.options.fleet, host: null }, this.nonces);
+      if (!isMergeSpec(envelope.merge)) throw new QueryRefused('malformed', 'the envelope says nothing of how to merge (merge); it is for hosts, not site aggregators');
+    } catch (error) {
+      const refused = error instanceof QueryRefused ? error : new QueryRefused('malformed', String(error));
+      this.options.log.warn({ audit: 'query refused', code: refused.code, reason: refused.message }, 'site aggregator refused a query');
+      msg.respond(encodeJson({ site, aggregator: this.id, ok: false, code: refused.code, error: refused.message } satisfies SiteAnswer));
+      return;
+    }
+    this.options.onQuery?.(envelope);
+    const started = Date.now();
+    const expected = this.registry.hosts().filter((host) => targets(envelope.target, host)).map((host) => host.id).sort();
+    const answers = await this.ask(msg.data, expected, envelope);
+    const ok = answers.filter((a): a is Extract<HostAnswer, { ok: true }> => a.ok);
+    const spec = envelope.merge!;
+    const partials: PartialAnswer[] = ok.map((a) => ({ columns: a.columns, rows: a.rows }));
+    const merged = this.merging.then(() => combinePartials(this.engine.connection, spec, partials));
+    this.merging = merged.then(() => undefined, () => undefined);
+    let answer: SiteAnswer;
+    try {
+      const { columns, rows } = await merged;
+      const heard = new Set(answers.map((a) => a.host));
+      const failed: Record<string, string> = {};
+      for (const a of answers) if (!a.ok) failed[a.host] = `${a.code}: ${a.error}`;
+      answer = {
+        site, aggregator: this.id, ok: true, columns, rows,
+        expected, answered: ok.map((a) => a.host).sort(), missing: expected.filter((id) => !heard.has(id)), failed,
+        truncated: ok.filter((a) => a.truncated).map((a) => a.host).sort(), elapsedMs: Date.now() - started,
+      };
+      answer = withinPayload(answer);
+    } catch (error) {
+      answer = { site, aggregator: this.id, ok: false, code: 'merge_failed', error: (error as Error).message.split('\n')[0] };
+    }
+    this.options.log.info({ audit: 'site query answered', issuer: envelope.issuer, queryId: envelope.queryId, expected: expected.length, answered: ok.length }, 'site aggregator answered');
+    msg.respond(encodeJson(answer));
+  }
+
+  /** Asks the site's hosts (the same signed bytes), asking silent ones again, until all answered or time is up. */
+  private async ask(signed: Uint8Array, expected: readonly string[], envelope: QueryEnvelope): Promise<HostAnswer[]> {
+    const answers = new Map<string, HostAnswer>();
+    if (expected.length === 0) return [];
+    const wanted = new Set(expected);
+    const inbox = createInbox();
+    const { fleet, site } = this.options;
+    await new Promise<void>((resolve) => {
+      const finish = (): void => {
+        clearTimeout(timer);
+        clearInterval(reask);
+        sub.unsubscribe();
+        resolve();
+      };
+      const timer = setTimeout(finish, Math.max(0, Math.min(envelope.limits.timeoutMs + ANSWER_MARGIN_MS, Date.parse(envelope.expiresAt) - Date.now())));
+      const reask = setInterval(() => {
+        for (const id of expected) if (!answers.has(id)) this.connection.publish(querySubject(fleet, `host:${id}`), signed, { reply: inbox });
+      }, this.options.reaskEveryMs ?? REASK_EVERY_MS);
+      const sub = this.connection.subscribe(inbox, {
+        callback: (error, msg) => {
+          const answer = error ? null : (parseJson(msg) as HostAnswer | null);
+          if (!answer || typeof answer.host !== 'string' || !wanted.has(answer.host) || answers.has(answer.host)) return;
+          answers.set(answer.host, answer);
+          if (answers.size === wanted.size) finish();
+        },
+      });
+      this.connection.publish(querySubject(fleet, `site:${site}`), signed, { reply: inbox });
+    });
+    return [...answers.values()];
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.heartbeat);
+    for (const s of this.subscriptions) s.unsubscribe();
+    this.registry.stop();
+    await this.merging;
+    this.engine.close();
+  }
+}
+
+/** The answer cut to fit a NATS message: rows dropped from the end, and the aggregator named as truncated. */
+function withinPayload(answer: Extract<SiteAnswer, { ok: true }>): Extract<SiteAnswer, { ok: true }> {
+  let bytes = encodeJson(answer).length;
+  if (bytes <= MAX_ANSWER_BYTES) return answer;
+  const rows = [...answer.rows];
+  while (rows.length > 0 && bytes > MAX_ANSWER_BYTES) bytes -= encodeJson(rows.pop()).length + 1;
+  return { ...answer, rows, truncated: [...answer.truncated, `aggregator:${answer.aggregator}`] };
+}
