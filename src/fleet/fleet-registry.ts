@@ -101,12 +101,13 @@ export class FleetRegistry {
     return [...this.heardHosts.values()].filter((host) => now - host.receivedAt <= this.presentForMs);
   }
 
-  /** Sites whose aggregators were heard lately, each with the hosts its latest heartbeat named. */
+  /** Sites whose aggregators were heard lately, each with the hosts their latest heartbeats named. */
   sites(now = Date.now()): HeardSite[] {
     const sites: HeardSite[] = [];
     for (const aggregators of this.heardSites.values()) {
       const live = [...aggregators.values()].filter((beat) => now - beat.receivedAt <= this.presentForMs).sort((a, b) => b.receivedAt - a.receivedAt);
-      if (live.length > 0) sites.push({ ...live[0], aggregators: live.map((beat) => beat.aggregator).sort() });
+      const hosts = [...new Set(live.flatMap((beat) => beat.hosts))].sort();
+      if (live.length > 0) sites.push({ ...live[0], hosts, aggregators: live.map((beat) => beat.aggregator).sort() });
     }
     return sites.sort((a, b) => (a.site < b.site ? -1 : 1));
   }

@@ -15,11 +15,10 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { DuckDBInstance, type DuckDBConnection } from '@duckdb/node-api';
 import { pino } from 'pino';
 import { Lab, requirePrograms, sleep } from '../lab/netns.js';
-import { startNats, type NatsLab } from '../lab/nats-lab.js';
+import { connectAs, startNats, type NatsLab } from '../lab/nats-lab.js';
 import { defineEmptyFlows, QueryEngine } from '../query/index.js';
 import { natsOptions } from './fleet-member.js';
 import { FleetHost, runFleetQuery, type FleetQueryOptions } from './nats-fleet.js';
-import type { Role } from './nats-server-config.js';
 import { QueryResponder } from './query-responder.js';
 import { generateAuthorityKeys, loadKey, signQuery, type HostIdentity } from './signed-query.js';
 import { writeHostStores } from './test-stores.js';
@@ -33,15 +32,6 @@ const IDENTITIES: HostIdentity[] = [
 const SQL = 'SELECT host, count(*) AS n, sum(bytes) AS b FROM flows GROUP BY host ORDER BY host';
 const keys = generateAuthorityKeys();
 const signKey = loadKey(keys.privateKeyPem, 'private', 'test key');
-
-/** A role's connection to the given servers (first one preferred), trusting the lab's CA. */
-function connectAs(nats: NatsLab, role: Role, order: number[] = [0], extra: Record<string, unknown> = {}): Promise<NatsConnection> {
-  const servers = order.map((i) => nats.urls[i].replace('nats://', `nats://${role}:${nats.passwords[role]}@`)).join(',');
-  return connect({
-    ...natsOptions({ nats: servers, tls: { ca: nats.certificates!.caPem, cert: null, key: null } }, `test ${role}`),
-    noRandomize: true, reconnectTimeWait: 300, maxReconnectAttempts: -1, ...extra,
-  });
-}
 
 describe('the fleet over NATS with TLS and per-role credentials', { timeout: 180_000 }, () => {
   const lab = new Lab(`es-natstls-${process.pid}`);

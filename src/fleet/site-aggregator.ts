@@ -53,6 +53,11 @@ export interface SiteAggregatorOptions {
   heartbeatEveryMs?: number;
   /** How long a host heartbeat keeps the host in the registry. */
   presentForMs?: number;
+  /**
+   * How long to listen to the site's heartbeats before serving queries (default a heartbeat interval
+   * and a half): an aggregator that knew no hosts yet would answer for an empty site.
+   */
+  registryWaitMs?: number;
   /** Called when a query has been accepted, before the site is asked (tests stop an aggregator here). */
   onQuery?: (envelope: QueryEnvelope) => void;
 }
@@ -62,7 +67,6 @@ const ANSWER_MARGIN_MS = 1000;
 
 export class SiteAggregator {
   readonly id: string;
-  private readonly registry: FleetRegistry;
   private readonly subscriptions: Subscription[] = [];
   private readonly heartbeat: NodeJS.Timeout;
   private readonly nonces = new NonceCache();
@@ -72,16 +76,16 @@ export class SiteAggregator {
   private constructor(
     private readonly connection: NatsConnection,
     private readonly engine: MergeEngine,
+    private readonly registry: FleetRegistry,
     private readonly options: SiteAggregatorOptions,
   ) {
     this.id = options.id ?? `aggregator-${randomBytes(4).toString('hex')}`;
-    this.registry = new FleetRegistry(connection, options.fleet, { sites: false, site: options.site, presentForMs: options.presentForMs });
     const queue = siteQueueGroup(options.site);
     for (const subject of [siteQuerySubject(options.fleet, 'all'), siteQuerySubject(options.fleet, `site:${options.site}`)]) {
       this.subscriptions.push(connection.subscribe(subject, { queue, callback: (error, msg) => (error ? undefined : void this.serve(msg)) }));
     }
     const beat = (): void =>
-      connection.publish(siteHeartbeatSubject(options.fleet, options.site), encodeJson({
+      this.publish(siteHeartbeatSubject(options.fleet, options.site), encodeJson({
         site: options.site, aggregator: this.id, hosts: this.registry.hosts().map((h) => h.id).sort(), version: options.version, sentAt: Date.now(),
       }));
     beat();
@@ -89,7 +93,10 @@ export class SiteAggregator {
   }
 
   static async start(connection: NatsConnection, options: SiteAggregatorOptions): Promise<SiteAggregator> {
-    return new SiteAggregator(connection, await openMergeEngine(), options);
+    const registry = new FleetRegistry(connection, options.fleet, { sites: false, site: options.site, presentForMs: options.presentForMs });
+    const engine = await openMergeEngine();
+    await new Promise((resolve) => setTimeout(resolve, options.registryWaitMs ?? HEARTBEAT_INTERVAL_MS * 1.5));
+    return new SiteAggregator(connection, engine, registry, options);
   }
 
   /** Answers one query (bytes from the wire); never throws. */
@@ -103,7 +110,7 @@ export class SiteAggregator {
     } catch (error) {
       const refused = error instanceof QueryRefused ? error : new QueryRefused('malformed', String(error));
       this.options.log.warn({ audit: 'query refused', code: refused.code, reason: refused.message }, 'site aggregator refused a query');
-      msg.respond(encodeJson({ site, aggregator: this.id, ok: false, code: refused.code, error: refused.message } satisfies SiteAnswer));
+      this.respond(msg, { site, aggregator: this.id, ok: false, code: refused.code, error: refused.message });
       return;
     }
     this.options.onQuery?.(envelope);
@@ -131,7 +138,17 @@ export class SiteAggregator {
       answer = { site, aggregator: this.id, ok: false, code: 'merge_failed', error: (error as Error).message.split('\n')[0] };
     }
     this.options.log.info({ audit: 'site query answered', issuer: envelope.issuer, queryId: envelope.queryId, expected: expected.length, answered: ok.length }, 'site aggregator answered');
-    msg.respond(encodeJson(answer));
+    this.respond(msg, answer);
+  }
+
+  /** Publishes, unless the connection has closed under a query still being served (it is then lost, as a dead aggregator's). */
+  private publish(subject: string, data: Uint8Array, reply?: string): void {
+    if (this.connection.isClosed()) return;
+    this.connection.publish(subject, data, reply ? { reply } : undefined);
+  }
+
+  private respond(msg: Msg, answer: SiteAnswer): void {
+    if (!this.connection.isClosed()) msg.respond(encodeJson(answer));
   }
 
   /** Asks the site's hosts (the same signed bytes), asking silent ones again, until all answered or time is up. */
@@ -150,7 +167,7 @@ export class SiteAggregator {
       };
       const timer = setTimeout(finish, Math.max(0, Math.min(envelope.limits.timeoutMs + ANSWER_MARGIN_MS, Date.parse(envelope.expiresAt) - Date.now())));
       const reask = setInterval(() => {
-        for (const id of expected) if (!answers.has(id)) this.connection.publish(querySubject(fleet, `host:${id}`), signed, { reply: inbox });
+        for (const id of expected) if (!answers.has(id)) this.publish(querySubject(fleet, `host:${id}`), signed, inbox);
       }, this.options.reaskEveryMs ?? REASK_EVERY_MS);
       const sub = this.connection.subscribe(inbox, {
         callback: (error, msg) => {
@@ -160,7 +177,7 @@ export class SiteAggregator {
           if (answers.size === wanted.size) finish();
         },
       });
-      this.connection.publish(querySubject(fleet, `site:${site}`), signed, { reply: inbox });
+      this.publish(querySubject(fleet, `site:${site}`), signed, inbox);
     });
     return [...answers.values()];
   }

@@ -6,7 +6,9 @@
 import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { freeTcpPort } from '../common/free-port.js';
+import { natsOptions } from '../fleet/fleet-member.js';
 import { natsServerConfig, ROLES, type Role } from '../fleet/nats-server-config.js';
 import { runCommand, type BackgroundProcess, type Lab } from './netns.js';
 
@@ -96,4 +98,11 @@ export async function startNats(lab: Lab, dir: string, options: { fleet: string;
     certificates,
     serversFor: (role) => clientPorts.map((port) => `nats://${role}:${passwords[role]}@127.0.0.1:${port}`).join(','),
   };
+}
+
+/** A role's connection to the lab's servers (`order`: which, first one preferred), trusting the lab's CA. */
+export function connectAs(nats: NatsLab, role: Role, order: number[] = [0], extra: Record<string, unknown> = {}): Promise<NatsConnection> {
+  const servers = order.map((i) => nats.urls[i].replace('nats://', `nats://${role}:${nats.passwords[role]}@`)).join(',');
+  const tls = nats.certificates ? { ca: nats.certificates.caPem, cert: null, key: null } : null;
+  return connect({ ...natsOptions({ nats: servers, tls }, `test ${role}`), noRandomize: true, reconnectTimeWait: 300, maxReconnectAttempts: -1, ...extra });
 }
