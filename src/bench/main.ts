@@ -20,6 +20,7 @@ import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { AGENT_TARGETS, formatAgentBench, runAgentBench, type AgentBenchReport } from './agent-bench.js';
 import { formatFleetLocal, runFleetLocalBench } from './fleet-bench.js';
+import { formatFleetScale, runFleetScaleBench, type FleetScaleOptions } from './fleet-scale-bench.js';
 import { ensureGroupByStore, timeGroupBy, type GroupByResult, type GroupByStore } from './groupby.js';
 import type { MeterMemoryResult } from './meter-memory.js';
 import { lastLines, runEndsightImport, runNfpcapd, runSoftflowd, toolVersions, DEFAULT_TIMEOUTS, type ToolRun } from './peers.js';
@@ -65,6 +66,9 @@ interface BenchOptions {
   agent: boolean;
   onlyAgent: boolean;
   onlyFleet: boolean;
+  fleetHosts: number[];
+  fleetRuns: number;
+  fleetScale: boolean;
 }
 
 export interface ToolSummary {
@@ -87,7 +91,7 @@ export interface BenchReport {
   finishedAt: string;
   machine: ReturnType<typeof machineInfo> & { loadAverageAfter: number[] };
   versions: Record<string, string>;
-  options: Omit<BenchOptions, 'json' | 'check' | 'agent' | 'onlyAgent' | 'onlyFleet'>;
+  options: Omit<BenchOptions, 'json' | 'check' | 'agent' | 'onlyAgent' | 'onlyFleet' | 'fleetHosts' | 'fleetRuns' | 'fleetScale'>;
   capture: SyntheticCaptureResult & { reused: boolean };
   runs: ToolRun[];
   summary: ToolSummary[];
@@ -130,6 +134,9 @@ function parseOptions(argv: string[]): BenchOptions {
     .option('--no-agent', 'skip the live agent measurement (needs root)')
     .option('--only-agent', 'run only the live agent measurement: endsight agent vs softflowd and nethogs at 20,000 and 150,000 packets/s')
     .option('--only-fleet', "run only the fleet query plane's measurement: typical aggregates on a week's store, locally and as a fleet host answers them")
+    .option('--fleet-hosts <list>', 'with --only-fleet: sizes of the virtual fleet, comma-separated', '1000,10000')
+    .option('--fleet-runs <n>', 'with --only-fleet: timed queries per size, path and query', '15')
+    .option('--no-fleet-scale', 'with --only-fleet: only the local part (no virtual fleet)')
     .option('--softflowd-max-flows <n>', 'softflowd -m (flows tracked at once; endsight import --max-flows defaults to 1000000)', '1000000')
     .option('--endsight-arg <arg>', 'extra argument for `endsight import` (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--quick', 'a fast check: 500k packets, 1 run, 200k active flows, 1M GROUP BY records')
@@ -171,6 +178,9 @@ function parseOptions(argv: string[]): BenchOptions {
     agent: o.agent !== false,
     onlyAgent: o.onlyAgent === true,
     onlyFleet: o.onlyFleet === true,
+    fleetHosts: String(o.fleetHosts).split(',').map((size) => int('fleet-hosts', size.trim())),
+    fleetRuns: int('fleet-runs', o.fleetRuns),
+    fleetScale: o.fleetScale !== false,
   };
 }
 
@@ -420,9 +430,19 @@ async function runFleet(o: BenchOptions): Promise<number> {
   const store = await ensureGroupByStore(o.dir, o.groupbyRecords, log);
   log(`fleet bench: ${store.reused ? 'reusing' : 'built'} ${store.dataDir} (${(store.bytes / 1e6).toFixed(0)} MB, ${store.segments} segments)`);
   const local = await runFleetLocalBench(store.dataDir, o.groupbyRuns, log);
+  const scaleOptions: FleetScaleOptions = { sizes: o.fleetHosts, clusters: [1, 3], runs: o.fleetRuns, sites: 10, recordsPerHost: 40, hostsPerProcess: 2500 };
+  const scale = o.fleetScale ? await runFleetScaleBench(scaleOptions, log) : null;
   const after = machineInfo().loadAverage;
-  if (o.json) process.stdout.write(JSON.stringify({ machine: { ...machine, loadAverageAfter: after }, store, local }, null, 2) + '\n');
-  else process.stdout.write([`machine: ${machine.cores} cores, load average ${machine.loadAverage.join(' ')} before, ${after.join(' ')} after`, ...formatFleetLocal(store.records, local)].join('\n') + '\n');
+  if (o.json) process.stdout.write(JSON.stringify({ machine: { ...machine, loadAverageAfter: after }, store, local, scale }, null, 2) + '\n');
+  else {
+    process.stdout.write(
+      [
+        `machine: ${machine.cores} cores, load average ${machine.loadAverage.join(' ')} before, ${after.join(' ')} after`,
+        ...formatFleetLocal(store.records, local),
+        ...(scale ? formatFleetScale(scale, scaleOptions) : []),
+      ].join('\n') + '\n',
+    );
+  }
   return 0;
 }
 
@@ -511,7 +531,7 @@ export async function main(argv: string[]): Promise<number> {
     bytesPerActiveFlow: ratios.bytesPerActiveFlow === null ? null : ratios.bytesPerActiveFlow <= TARGETS.bytesPerActiveFlow,
     groupBy: ratios.groupByMs === null ? null : ratios.groupByMs < TARGETS.groupByMs,
   };
-  const { json: _json, check: _check, agent: _agent, onlyAgent: _onlyAgent, onlyFleet: _onlyFleet, ...shownOptions } = o;
+  const { json: _json, check: _check, agent: _agent, onlyAgent: _onlyAgent, onlyFleet: _onlyFleet, fleetHosts: _fleetHosts, fleetRuns: _fleetRuns, fleetScale: _fleetScale, ...shownOptions } = o;
   const report: BenchReport = {
     startedAt,
     finishedAt: new Date().toISOString(),

@@ -1,5 +1,5 @@
 /**
- * Who is on the fleet, from heartbeats: hosts announce themselves on endsight.F.hb.ID, site
+ * Who is on the fleet, from heartbeats: hosts announce themselves on endsight.F.hb.SITE.ID, site
  * aggregators on endsight.F.shb.SITE (with the hosts of their site they hear). A registry listens
  * for as long as it lives; a host or site counts as present while its last heartbeat is recent.
  */
@@ -72,7 +72,7 @@ export class FleetRegistry {
     this.presentForMs = options.presentForMs ?? HEARTBEAT_INTERVAL_MS * 2.5;
     if (options.hosts !== false) {
       this.subscriptions.push(
-        connection.subscribe(heartbeatWildcard(fleet), {
+        connection.subscribe(heartbeatWildcard(fleet, options.site), {
           callback: (error, msg) => {
             const beat = error ? null : parseJson(msg);
             if (!isHeartbeat(beat) || (options.site !== undefined && beat.site !== options.site)) return;

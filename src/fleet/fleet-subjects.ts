@@ -3,7 +3,7 @@
  *
  *   endsight.F.q.all, endsight.F.q.host.ID, endsight.F.q.site.NAME, endsight.F.q.tag.T   queries to hosts, by target
  *   endsight.F.q.net                                                                       net: targets (each host checks its addresses)
- *   endsight.F.hb.ID                                                                       host heartbeats: the registry of hosts
+ *   endsight.F.hb.SITE.ID                                                                  host heartbeats: the registry of hosts (SITE _ for none)
  *   endsight.F.agg.all, endsight.F.agg.site.NAME                                           queries to site aggregators (a queue group per site)
  *   endsight.F.shb.NAME                                                                    site aggregators' heartbeats
  *
@@ -50,12 +50,14 @@ export function siteQueueGroup(site: string): string {
   return `endsight-site-${subjectToken(site)}`;
 }
 
-export function heartbeatSubject(fleet: string, id: string): string {
-  return `${base(fleet)}.hb.${subjectToken(id)}`;
+/** A host's heartbeats, under its site: a site's aggregators hear their own site's hosts only. */
+export function heartbeatSubject(fleet: string, site: string | null, id: string): string {
+  return `${base(fleet)}.hb.${subjectToken(site ?? '')}.${subjectToken(id)}`;
 }
 
-export function heartbeatWildcard(fleet: string): string {
-  return `${base(fleet)}.hb.*`;
+/** Every host's heartbeats, or one site's. */
+export function heartbeatWildcard(fleet: string, site?: string): string {
+  return `${base(fleet)}.hb.${site === undefined ? '*' : subjectToken(site)}.*`;
 }
 
 export function siteHeartbeatSubject(fleet: string, site: string): string {

@@ -54,7 +54,7 @@ export class FleetHost {
         }),
       );
     }
-    const beat = (): void => connection.publish(heartbeatSubject(fleet, identity.id), encodeJson({ ...this.identity, version, sentAt: Date.now() } satisfies Heartbeat));
+    const beat = (): void => connection.publish(heartbeatSubject(fleet, identity.site, identity.id), encodeJson({ ...this.identity, version, sentAt: Date.now() } satisfies Heartbeat));
     beat();
     this.heartbeat = setInterval(beat, heartbeatEveryMs);
   }
@@ -107,8 +107,8 @@ export interface FleetResult {
   truncated: string[];
   approximations: string[];
   elapsedMs: number;
-  /** Through site aggregators: the sites expected, answered, silent, and failed (site → reason). */
-  sites?: { expected: string[]; answered: string[]; missing: string[]; failed: Record<string, string> };
+  /** Through site aggregators: the sites expected, answered, silent, and failed (site → reason); each answer's time at its aggregator. */
+  sites?: { expected: string[]; answered: string[]; missing: string[]; failed: Record<string, string>; elapsedMs: Record<string, number> };
 }
 
 /**
@@ -129,7 +129,8 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
   const via = options.target.startsWith('host:') ? 'hosts' : (options.via ?? 'hosts');
   let registry = options.registry;
   if (!registry) {
-    registry = new FleetRegistry(connection, options.fleet);
+    // Through site aggregators, the coordinator needs only their heartbeats, not every host's.
+    registry = new FleetRegistry(connection, options.fleet, { hosts: via === 'hosts' || plan.kind === 'registry' });
     await new Promise((resolve) => setTimeout(resolve, options.registryWaitMs ?? HEARTBEAT_INTERVAL_MS * 1.5));
     registry.stop();
   }
@@ -249,7 +250,7 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
       truncated: ok.flatMap((a) => a.truncated).sort(),
       approximations: mergePlan.approximations,
       elapsedMs: Date.now() - started,
-      sites: { expected: [...expectedSites], answered: ok.map((a) => a.site).sort(), missing: missingSites, failed: siteFailed },
+      sites: { expected: [...expectedSites], answered: ok.map((a) => a.site).sort(), missing: missingSites, failed: siteFailed, elapsedMs: Object.fromEntries(ok.map((a) => [a.site, a.elapsedMs])) },
     };
   }
 }

@@ -30,6 +30,12 @@ export interface NatsServerConfigOptions {
   cluster?: { name: string; listen: string; routes: string[]; user: string; password: string };
   /** HTTP monitoring port (nats-server -m), or none. */
   monitorPort?: number;
+  /**
+   * Replies one agent connection may send per request received (default 1: an agent answers once).
+   * Only the fleet benchmark raises it: its processes carry thousands of virtual hosts on one
+   * connection, each answering once.
+   */
+  agentRepliesPerRequest?: number;
 }
 
 /** Subject permissions of each role in fleet `fleet`. */
@@ -67,7 +73,8 @@ export function natsServerConfig(options: NatsServerConfigOptions): string {
     '  users = [',
     ...ROLES.map((role) => {
       const p = permissions[role];
-      const responses = p.allowResponses ? ', allow_responses: true' : '';
+      const max = role === 'agent' ? (options.agentRepliesPerRequest ?? 1) : 1;
+      const responses = p.allowResponses ? (max === 1 ? ', allow_responses: true' : `, allow_responses: { max: ${max} }`) : '';
       return `    { user: ${q(role)}, password: ${q(options.passwords[role])}, permissions: { publish: { allow: ${list(p.publish)} }, subscribe: { allow: ${list(p.subscribe)} }${responses} } }`;
     }),
     '  ]',

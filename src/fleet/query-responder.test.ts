@@ -118,7 +118,7 @@ describe('a host answers signed queries inside its sandbox', { timeout: 60_000 }
     assert.ok(quickDone.at >= 700, `the second query ran after the first (${quickDone.at} ms)`);
   });
 
-  it('answers a query asked again (same query id, new envelope) from the first run; a replay is still refused', async () => {
+  it('answers a query asked again (same query id, new envelope, or the same envelope) from the first run; other replays are refused', async () => {
     const fields = { query: 'SELECT count(*) AS n FROM flows', limits: { timeoutMs: 5000, maxRows: 10 }, issuer: 'test', audience: 'lab', queryId: 'q-1' };
     const first = signQuery(signKey, { ...fields, target: 'all' });
     const again = signQuery(signKey, { ...fields, target: 'host:host-0' });
@@ -127,7 +127,14 @@ describe('a host answers signed queries inside its sandbox', { timeout: 60_000 }
     assert.deepEqual(answers[0], answers[1]);
     assert.equal(audit.filter((line) => line.audit === 'query run').length, runsBefore + 1, 'run once');
     assert.equal(audit.filter((line) => line.audit === 'query asked again' && line.queryId === 'q-1').length, 1);
-    const replayed = await responder.answer(Buffer.from(JSON.stringify(again)));
+    // A site aggregator cannot sign: it asks a silent host again with the same envelope, and gets the kept answer.
+    const resent = await responder.answer(Buffer.from(JSON.stringify(again)));
+    assert.deepEqual(resent, answers[0]);
+    assert.equal(audit.filter((line) => line.audit === 'query run').length, runsBefore + 1, 'still run once');
+    // Without a kept answer (no query id), an envelope seen before is refused.
+    const once = signQuery(signKey, { ...fields, queryId: undefined, target: 'all' });
+    assert.equal((await responder.answer(Buffer.from(JSON.stringify(once)))).ok, true);
+    const replayed = await responder.answer(Buffer.from(JSON.stringify(once)));
     assert.equal(!replayed.ok && replayed.code, 'replayed');
     // Another query under the same id is run on its own.
     const other = await responder.answer(Buffer.from(JSON.stringify(signQuery(signKey, { ...fields, query: 'SELECT 2 AS two', target: 'all' }))));

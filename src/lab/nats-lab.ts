@@ -39,21 +39,25 @@ export interface NatsLab {
   urls: string[];
   passwords: Record<Role, string>;
   certificates: TestCertificates | null;
+  /** Each server's HTTP monitoring address (http://127.0.0.1:PORT), when started with monitor. */
+  monitorUrls: string[];
   /** nats:// URLs of every server with `role`'s credentials, comma-separated (for natsOptions). */
   serversFor(role: Role): string;
 }
 
 /** Starts `count` nats-servers for fleet `fleet` (a cluster when count > 1) and waits until they are ready. */
-export async function startNats(lab: Lab, dir: string, options: { fleet: string; count?: number; tls?: boolean }): Promise<NatsLab> {
+export async function startNats(lab: Lab, dir: string, options: { fleet: string; count?: number; tls?: boolean; monitor?: boolean; agentRepliesPerRequest?: number }): Promise<NatsLab> {
   const count = options.count ?? 1;
   await fs.mkdir(dir, { recursive: true });
   const certificates = options.tls === false ? null : await makeCertificates(path.join(dir, 'certs'));
   const passwords = Object.fromEntries(ROLES.map((role) => [role, randomBytes(12).toString('hex')])) as Record<Role, string>;
   const clientPorts: number[] = [];
   const routePorts: number[] = [];
+  const monitorPorts: number[] = [];
   for (let i = 0; i < count; i++) {
     clientPorts.push(await freeTcpPort());
     routePorts.push(await freeTcpPort());
+    if (options.monitor) monitorPorts.push(await freeTcpPort());
   }
   const routePassword = randomBytes(12).toString('hex');
   const servers: BackgroundProcess[] = [];
@@ -65,6 +69,8 @@ export async function startNats(lab: Lab, dir: string, options: { fleet: string;
       serverName: `n${i}`,
       tls: certificates,
       passwords,
+      monitorPort: options.monitor ? monitorPorts[i] : undefined,
+      agentRepliesPerRequest: options.agentRepliesPerRequest,
       cluster:
         count > 1
           ? {
@@ -96,6 +102,7 @@ export async function startNats(lab: Lab, dir: string, options: { fleet: string;
     urls,
     passwords,
     certificates,
+    monitorUrls: monitorPorts.map((port) => `http://127.0.0.1:${port}`),
     serversFor: (role) => clientPorts.map((port) => `nats://${role}:${passwords[role]}@127.0.0.1:${port}`).join(','),
   };
 }

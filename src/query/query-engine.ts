@@ -189,6 +189,15 @@ function flowsViewOver(root: string | null, window: TimeWindow | undefined): str
     root === null
       ? `SELECT ${STORED_COLUMNS.map((c) => `CAST(NULL AS ${c.sqlType}) AS ${c.name}`).join(', ')} WHERE false`
       : `SELECT * FROM read_parquet(${sqlString(path.join(root, 'flows', 'day=*', '*.parquet'))}, hive_partitioning = false)`;
+  return flowsViewOverRelation(stored, where);
+}
+
+/**
+ * `CREATE VIEW flows` over any relation with the stored columns (STORED_COLUMNS): the view every
+ * query sees, with end_time and community_id derived as for a store. The fleet benchmark's virtual
+ * hosts use it over their in-memory records.
+ */
+export function flowsViewOverRelation(stored: string, where = ''): string {
   const withEndTime = `SELECT *, start_time + to_microseconds(CAST(duration_us AS BIGINT)) AS end_time FROM (${stored})`;
   return `CREATE VIEW flows AS SELECT ${FLOW_COLUMNS.join(', ')} FROM (${withCommunityId(`SELECT * FROM (${withEndTime})${where}`)})`;
 }
