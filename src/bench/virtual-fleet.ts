@@ -83,11 +83,18 @@ export function virtualRecordsSql(from: number, to: number, perHost: number): st
   return `SELECT ${columns.join(', ')} FROM range(${from}, ${to}) t(h), range(${perHost}) r(i)`;
 }
 
-/** The records of every host in `connection`: table `stored` and, unless `perHost`, the flows view over all of it. */
+/**
+ * The records of hosts [from, to) in `connection` as the `flows` view: over all of them, or (viewPerHost)
+ * over one host's, the one named by the variable vhost. The view's derived columns are computed once
+ * into a table, so that a host's query binds a plain view (a few ms less per host query).
+ */
 export async function loadVirtualRecords(connection: DuckDBConnection, from: number, to: number, perHost: number, viewPerHost: boolean): Promise<void> {
   for (const macro of SQL_MACROS) await connection.run(macro);
-  await connection.run(`CREATE TABLE stored AS ${virtualRecordsSql(from, to, perHost)} ORDER BY host`);
-  await connection.run(flowsViewOverRelation(viewPerHost ? `SELECT * FROM stored WHERE host = getvariable('vhost')` : 'SELECT * FROM stored'));
+  await connection.run(flowsViewOverRelation(virtualRecordsSql(from, to, perHost)));
+  if (!viewPerHost) return;
+  await connection.run('CREATE TABLE all_flows AS SELECT * FROM flows ORDER BY host');
+  await connection.run('DROP VIEW flows');
+  await connection.run(`CREATE VIEW flows AS SELECT * FROM all_flows WHERE host = getvariable('vhost')`);
 }
 
 /** Answers for the process's hosts: signature checked once per envelope, each host's run once per query. */

@@ -6,6 +6,7 @@
  *   endsight.F.hb.SITE.ID                                                                  host heartbeats: the registry of hosts (SITE _ for none)
  *   endsight.F.agg.all, endsight.F.agg.site.NAME                                           queries to site aggregators (a queue group per site)
  *   endsight.F.shb.NAME                                                                    site aggregators' heartbeats
+ *   endsight.F.sr.ID                                                                       standing query ID's results, each period, from each host
  *
  * Answers go to the request's reply subject (an inbox of whoever asked). Every host checks the
  * signed envelope itself, so a query published on a subject it should not reach is still refused.
@@ -66,6 +67,11 @@ export function siteHeartbeatSubject(fleet: string, site: string): string {
 
 export function siteHeartbeatWildcard(fleet: string): string {
   return `${base(fleet)}.shb.*`;
+}
+
+/** Where hosts push standing query `id`'s results. */
+export function standingSubject(fleet: string, id: string): string {
+  return `${base(fleet)}.sr.${subjectToken(id)}`;
 }
 
 const encoder = new TextEncoder();

@@ -102,7 +102,7 @@ export async function mergeAnswers(connection: DuckDBConnection, plan: Aggregate
 }
 
 /** (Re)creates the temporary table `table` holding `rows`. */
-async function loadTable(connection: DuckDBConnection, table: string, columns: readonly QueryColumn[], rows: readonly (CellValue | bigint)[][]): Promise<void> {
+export async function loadTable(connection: DuckDBConnection, table: string, columns: readonly QueryColumn[], rows: readonly (CellValue | bigint)[][]): Promise<void> {
   await connection.run(`DROP TABLE IF EXISTS ${table}`);
   await connection.run(`CREATE TEMP TABLE ${table} (${columns.map((c) => `${quoteIdentifier(c.name)} ${c.type}`).join(', ')})`);
   if (rows.length > 0) {

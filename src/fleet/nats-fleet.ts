@@ -8,7 +8,7 @@ import { createInbox, type NatsConnection, type Subscription } from '@nats-io/tr
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { toCell, type CellValue, type QueryColumn } from '../query/index.js';
 import { FleetRegistry, type Heartbeat } from './fleet-registry.js';
-import { encodeJson, HEARTBEAT_INTERVAL_MS, heartbeatSubject, parseJson, querySubject, REASK_EVERY_MS, siteQuerySubject } from './fleet-subjects.js';
+import { encodeJson, HEARTBEAT_INTERVAL_MS, heartbeatSubject, parseJson, querySubject, REASK_EVERY_MS, siteQuerySubject, standingSubject } from './fleet-subjects.js';
 import { defineHostsTable, fillHostsTable } from './hosts-table.js';
 import { mergeAnswers, mergeSpecOf, type PartialAnswer } from './merge-answers.js';
 import { planFleetQuery, type AggregatePlan, type RowsPlan } from './query-plan.js';
@@ -29,9 +29,10 @@ export class FleetHost {
     fleet: string,
     private readonly identity: HostIdentity,
     version: string,
-    responder: Pick<QueryResponder, 'answer'>,
+    private readonly responder: Pick<QueryResponder, 'answer'> & Partial<Pick<QueryResponder, 'standing'>>,
     heartbeatEveryMs = HEARTBEAT_INTERVAL_MS,
   ) {
+    if (responder.standing) responder.standing.publish = (result) => connection.publish(standingSubject(fleet, result.standing), encodeJson(result));
     const subjects = [
       querySubject(fleet, 'all'),
       querySubject(fleet, `host:${identity.id}`),
@@ -62,6 +63,7 @@ export class FleetHost {
   stop(): void {
     clearInterval(this.heartbeat);
     for (const s of this.subscriptions) s.unsubscribe();
+    if (this.responder.standing) this.responder.standing.publish = null;
   }
 }
 
@@ -155,7 +157,7 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
   let collected: unknown[];
   if (via === 'hosts') {
     const expected = targetedHosts.map((host) => host.id).sort();
-    summarize = (answers) => summarizeHosts(answers as HostAnswer[], expected);
+    summarize = (answers) => mergeHostAnswers(planner, mergePlan, answers as HostAnswer[], expected, started);
     options.onAsked?.(expected);
     let okCount = 0;
     collected = await collect<HostAnswer>(connection, {
@@ -203,25 +205,6 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
   }
   return summarize(collected);
 
-  async function summarizeHosts(got: readonly HostAnswer[], expected: readonly string[]): Promise<FleetResult> {
-    const ok = got.filter((a): a is Extract<HostAnswer, { ok: true }> => a.ok);
-    const merged = await mergeAnswers(planner, mergePlan, ok.map((a): PartialAnswer => ({ columns: a.columns, rows: a.rows })));
-    const failed: Record<string, string> = {};
-    for (const a of got) if (!a.ok) failed[a.host] = `${a.code}: ${a.error}`;
-    const heard = new Set(got.map((a) => a.host));
-    return {
-      columns: merged.columns,
-      rows: merged.rows,
-      expected: [...expected],
-      answered: ok.map((a) => a.host).sort(),
-      missing: expected.filter((id) => !heard.has(id)),
-      failed,
-      truncated: ok.filter((a) => a.truncated).map((a) => a.host).sort(),
-      approximations: mergePlan.approximations,
-      elapsedMs: Date.now() - started,
-    };
-  }
-
   async function summarizeSites(got: readonly SiteAnswer[], expectedSites: readonly string[], silentHosts: (site: string) => string[]): Promise<FleetResult> {
     const ok = got.filter((a): a is Extract<SiteAnswer, { ok: true }> => a.ok);
     const merged = await mergeAnswers(planner, mergePlan, ok.map((a): PartialAnswer => ({ columns: a.columns, rows: a.rows })));
@@ -253,6 +236,32 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
       sites: { expected: [...expectedSites], answered: ok.map((a) => a.site).sort(), missing: missingSites, failed: siteFailed, elapsedMs: Object.fromEntries(ok.map((a) => [a.site, a.elapsedMs])) },
     };
   }
+}
+
+/** The merged answer over the hosts' answers `got`, and who answered, failed or is missing. */
+export async function mergeHostAnswers(
+  planner: DuckDBConnection,
+  plan: AggregatePlan | RowsPlan,
+  got: readonly HostAnswer[],
+  expected: readonly string[],
+  startedMs: number,
+): Promise<FleetResult> {
+  const ok = got.filter((a): a is Extract<HostAnswer, { ok: true }> => a.ok);
+  const merged = await mergeAnswers(planner, plan, ok.map((a): PartialAnswer => ({ columns: a.columns, rows: a.rows })));
+  const failed: Record<string, string> = {};
+  for (const a of got) if (!a.ok) failed[a.host] = `${a.code}: ${a.error}`;
+  const heard = new Set(got.map((a) => a.host));
+  return {
+    columns: merged.columns,
+    rows: merged.rows,
+    expected: [...expected],
+    answered: ok.map((a) => a.host).sort(),
+    missing: expected.filter((id) => !heard.has(id)),
+    failed,
+    truncated: ok.filter((a) => a.truncated).map((a) => a.host).sort(),
+    approximations: plan.approximations,
+    elapsedMs: Date.now() - startedMs,
+  };
 }
 
 interface CollectOptions<A> extends Pick<FleetQueryOptions, 'answerWaitMs' | 'reaskEveryMs' | 'onPartial' | 'limits'> {

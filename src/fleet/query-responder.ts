@@ -11,11 +11,13 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { QueryEngine, type CellValue, type QueryColumn } from '../query/index.js';
+import { StandingQueries } from './standing-queries.js';
 import { canonicalJson, NonceCache, QueryRefused, verifySignedQuery, type HostIdentity, type QueryEnvelope } from './signed-query.js';
 
 /** What a host answers; `host` names it in every case. */
 export type HostAnswer =
-  | { host: string; ok: true; columns: QueryColumn[]; rows: CellValue[][]; truncated: boolean; elapsedMs: number }
+  /** `standing`: the envelope registered a standing query of this id (no rows now; results come each period). */
+  | { host: string; ok: true; columns: QueryColumn[]; rows: CellValue[][]; truncated: boolean; elapsedMs: number; standing?: string }
   | { host: string; ok: false; code: string; error: string };
 
 /** Below NATS's default 1 MiB payload limit, with room for the JSON around the rows. */
@@ -43,6 +45,8 @@ export class QueryResponder {
   private readonly waiting: (() => void)[] = [];
   /** Answers by outcome (ok, or a refusal or failure code), for the health endpoint. */
   readonly outcomes = new Map<string, number>();
+  /** The standing queries registered here; their results go where `standing.publish` says. */
+  readonly standing = new StandingQueries((envelope, window) => this.runLogged({ ...envelope, window }));
 
   constructor(private readonly options: ResponderOptions) {}
 
@@ -59,6 +63,13 @@ export class QueryResponder {
       this.count(refused.code);
       this.options.log.warn({ audit: 'query refused', code: refused.code, reason: refused.message }, 'fleet query refused');
       return { host, ok: false, code: refused.code, error: refused.message };
+    }
+    if (envelope.standing) {
+      const refusal = this.standing.register(envelope, envelope.standing);
+      this.count(refusal === null ? 'standing' : 'too_many_standing');
+      this.options.log.info({ audit: refusal === null ? 'standing query registered' : 'standing query refused', issuer: envelope.issuer, nonce: envelope.nonce, standing: envelope.standing.id, periodMs: envelope.standing.periodMs, query: envelope.query, until: envelope.expiresAt }, 'fleet standing query');
+      if (refusal !== null) return { host, ok: false, code: 'too_many_standing', error: refusal };
+      return { host, ok: true, columns: [], rows: [], truncated: false, elapsedMs: 0, standing: envelope.standing.id };
     }
     const id = envelope.queryId;
     if (id === undefined) return this.runLogged(envelope);

@@ -11,6 +11,7 @@
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { parseAddress } from '../decode/index.js';
 import type { MergeSpec } from './merge-answers.js';
+import { standingProblem, type StandingSpec } from './standing-queries.js';
 
 export const ENVELOPE_VERSION = 1;
 /** Larger messages are refused before parsing. */
@@ -55,6 +56,8 @@ export interface QueryEnvelope {
    * the rest, so an aggregator trusts it as it trusts the query.
    */
   merge?: MergeSpec;
+  /** A standing query (standing-queries.ts): the host runs it every period and pushes the results. */
+  standing?: StandingSpec;
 }
 
 export interface SignedQuery {
@@ -97,7 +100,7 @@ export function loadKey(pem: string, kind: 'private' | 'public', what: string): 
 /** Signs a new envelope for `query` valid for `lifetimeMs` from `now`. */
 export function signQuery(
   privateKey: KeyObject,
-  fields: { query: string; target: string; limits: QueryLimits; issuer: string; audience: string; window?: QueryEnvelope['window']; queryId?: string; merge?: MergeSpec },
+  fields: { query: string; target: string; limits: QueryLimits; issuer: string; audience: string; window?: QueryEnvelope['window']; queryId?: string; merge?: MergeSpec; standing?: StandingSpec },
   now = Date.now(),
   lifetimeMs = 60_000,
 ): SignedQuery {
@@ -194,6 +197,8 @@ function parseEnvelope(text: string): QueryEnvelope {
   if (window !== undefined && window !== null && (typeof window !== 'object' || !bound(window.fromUs) || !bound(window.toUs))) {
     throw new QueryRefused('malformed', 'window must hold fromUs and toUs, numbers or null');
   }
+  const standing = e.standing === undefined ? null : standingProblem(e.standing);
+  if (standing !== null) throw new QueryRefused('malformed', standing);
   return e as unknown as QueryEnvelope;
 }
 
