@@ -11,6 +11,7 @@ import { flowsCommand } from './commands/flows-command.js';
 import { agentCommand, upCommand } from './commands/agent-command.js';
 import { keysCommand } from './commands/keys-command.js';
 import { aggregatorCommand } from './commands/aggregator-command.js';
+import { watchCommand } from './commands/watch-command.js';
 
 /** Error classes whose message is meant for the user as it is. */
 const USER_ERRORS = new Set(['CaptureError', 'StoreError', 'QueryError', 'FilterError', 'RangeError', 'CaptureStartError', 'FleetQueryError']);
@@ -35,6 +36,7 @@ export async function main(argv: string[]): Promise<number> {
     .addCommand(queryCommand())
     .addCommand(flowsCommand())
     .addCommand(keysCommand())
+    .addCommand(watchCommand())
     .addCommand(aggregatorCommand());
   const configure = (command: Command): void => {
     command.exitOverride().configureOutput(ONE_LINE_ERRORS);

@@ -1,6 +1,13 @@
-/** Options every fleet verb shares for its NATS connection: --nats-ca, --nats-cert, --nats-key; and reading the files they name. */
+/**
+ * Options the fleet verbs share: the NATS connection's TLS files (--nats-ca, --nats-cert, --nats-key),
+ * and what a coordinator needs to ask (--sign-key, --target, --fleet, --issuer, --timeout, --max-rows).
+ */
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import type { Command } from 'commander';
+import type { KeyObject } from 'node:crypto';
+import { parseDurationMs } from '../common/duration.js';
+import { positiveInteger } from './common-options.js';
 
 export interface NatsTlsCliOptions {
   natsCa?: string;
@@ -30,4 +37,42 @@ export async function natsTls(options: NatsTlsCliOptions): Promise<{ ca: string 
     cert: options.natsCert ? await readOptionFile(options.natsCert, '--nats-cert') : null,
     key: options.natsKey ? await readOptionFile(options.natsKey, '--nats-key') : null,
   };
+}
+
+export interface FleetAskCliOptions extends NatsTlsCliOptions {
+  nats: string;
+  signKey?: string;
+  target: string;
+  fleet: string;
+  issuer?: string;
+  timeout: string;
+  maxRows: string;
+}
+
+/** --sign-key, --target, --fleet, --issuer, --timeout, --max-rows (after the verb's own --nats). */
+export function addFleetAskOptions(command: Command): Command {
+  command
+    .option('--sign-key <file>', "the authority's private key (endsight keys init) that signs the query; needed with --nats")
+    .option('--target <target>', 'which hosts: all, host:ID, site:NAME, tag:T or net:CIDR', 'all')
+    .option('--fleet <name>', 'the fleet to ask', 'endsight')
+    .option('--issuer <name>', "who asks, for the hosts' audit logs (default: user@host)")
+    .option('--timeout <duration>', "each host's time limit; the answer waits 2 s longer", '10s')
+    .option('--max-rows <n>', 'rows each host may return', '100000');
+  return addNatsTlsOptions(command);
+}
+
+/** The checked settings of addFleetAskOptions, with the key and TLS files read. */
+export async function fleetAskSettings(options: FleetAskCliOptions): Promise<{
+  signKey: KeyObject;
+  issuer: string;
+  limits: { timeoutMs: number; maxRows: number };
+  tls: Awaited<ReturnType<typeof natsTls>>;
+}> {
+  if (options.signKey === undefined) throw new RangeError("Cannot ask the fleet without --sign-key: hosts answer only queries signed by the authority's key (endsight keys init)");
+  const { loadKey } = await import('../fleet/signed-query.js');
+  const signKey = loadKey(await readOptionFile(options.signKey, '--sign-key'), 'private', options.signKey);
+  const timeoutMs = parseDurationMs(options.timeout, '--timeout');
+  if (!(timeoutMs > 0)) throw new RangeError(`Cannot use --timeout ${JSON.stringify(options.timeout)}: it must be greater than zero`);
+  const maxRows = positiveInteger(options.maxRows, '--max-rows');
+  return { signKey, issuer: options.issuer ?? `${os.userInfo().username}@${os.hostname()}`, limits: { timeoutMs, maxRows }, tls: await natsTls(options) };
 }

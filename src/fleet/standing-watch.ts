@@ -10,7 +10,7 @@ import { createInbox, type NatsConnection, type Subscription } from '@nats-io/tr
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { toCell, type CellValue } from '../query/index.js';
 import { FleetRegistry } from './fleet-registry.js';
-import { encodeJson, parseJson, querySubject, standingSubject } from './fleet-subjects.js';
+import { encodeJson, HEARTBEAT_INTERVAL_MS, parseJson, querySubject, standingSubject } from './fleet-subjects.js';
 import { loadTable } from './merge-answers.js';
 import { mergeHostAnswers, type FleetQueryOptions, type FleetResult } from './nats-fleet.js';
 import { FleetQueryError, planFleetQuery, type AggregatePlan, type RowsPlan } from './query-plan.js';
@@ -18,7 +18,7 @@ import type { HostAnswer } from './query-responder.js';
 import { MAX_LIFETIME_MS, signQuery, targets } from './signed-query.js';
 import type { StandingResult } from './standing-queries.js';
 
-export interface StandingWatchOptions extends Pick<FleetQueryOptions, 'sql' | 'target' | 'fleet' | 'signKey' | 'issuer' | 'limits' | 'registry'> {
+export interface StandingWatchOptions extends Pick<FleetQueryOptions, 'sql' | 'target' | 'fleet' | 'signKey' | 'issuer' | 'limits' | 'registry' | 'registryWaitMs'> {
   periodMs: number;
   /** The standing query's name (default: random). */
   id?: string;
@@ -102,6 +102,8 @@ export class StandingWatch {
       });
     }
     const registry = options.registry ?? new FleetRegistry(connection, options.fleet);
+    // Its own registry first hears who is there: each period's expected hosts come from it.
+    if (!options.registry) await new Promise((resolve) => setTimeout(resolve, options.registryWaitMs ?? HEARTBEAT_INTERVAL_MS * 1.5));
     const watch = new StandingWatch(connection, planner, plan, registry, options.registry === undefined, options.id ?? randomBytes(8).toString('hex'), options);
     watch.listen();
     watch.register();
@@ -137,19 +139,28 @@ export class StandingWatch {
     const inbox = createInbox();
     const registered: string[] = [];
     const refused: Record<string, string> = {};
+    const expected = this.expected();
+    let reported = false;
+    const report = (): void => {
+      if (reported) return;
+      reported = true;
+      clearTimeout(timer);
+      acks.unsubscribe();
+      options.onRegistered?.(registered.sort(), refused);
+    };
+    // Reported once every expected host has acknowledged, or after two seconds with those that did.
+    const timer = setTimeout(report, 2000);
+    timer.unref();
     const acks = this.connection.subscribe(inbox, {
       callback: (error, msg) => {
         const answer = error ? null : (parseJson(msg) as HostAnswer | null);
         if (!answer || typeof answer.host !== 'string') return;
         if (answer.ok && answer.standing === this.id) registered.push(answer.host);
         else if (!answer.ok) refused[answer.host] = `${answer.code}: ${answer.error}`;
+        if (expected.length > 0 && expected.every((id) => registered.includes(id) || id in refused)) report();
       },
     });
     this.connection.publish(querySubject(options.fleet, options.target), encodeJson(signed), { reply: inbox });
-    setTimeout(() => {
-      acks.unsubscribe();
-      options.onRegistered?.(registered.sort(), refused);
-    }, 2000).unref();
     this.renewTimer = setTimeout(() => this.register(), options.renewEveryMs ?? Math.min(60_000, this.lifetimeMs / 3));
   }
 

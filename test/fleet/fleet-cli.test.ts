@@ -149,6 +149,44 @@ describe('endsight query --nats against two agents', { timeout: 180_000 }, () =>
     }
   });
 
+  it('asks through site aggregators (endsight aggregator) and gets the same answer, one per site', async () => {
+    const pub = path.join(dir, 'keys', 'authority.pub');
+    const aggregators = ['north', 'south'].map((site) => lab.start(`aggregator ${site}`, [process.execPath, BIN, 'aggregator', '--nats', url, '--authority', pub, '--site', site]));
+    try {
+      for (const aggregator of aggregators) await aggregator.waitForOutput(/site aggregator: serving/, 20_000);
+      const key = path.join(dir, 'keys', 'authority.key');
+      const direct = endsight(['query', '--nats', url, '--sign-key', key, '--format', 'json', SQL]);
+      const viaSites = endsight(['query', '--nats', url, '--sign-key', key, '--via', 'sites', '--format', 'json', SQL]);
+      assert.equal(viaSites.status, 0, viaSites.stderr);
+      const a = JSON.parse(direct.stdout) as { rows: unknown[] };
+      const b = JSON.parse(viaSites.stdout) as { rows: unknown[]; answered: string[]; sites: { answered: string[] } };
+      assert.deepEqual(b.rows, a.rows);
+      assert.deepEqual(b.answered, ['alpha', 'beta']);
+      assert.deepEqual(b.sites.answered, ['north', 'south']);
+    } finally {
+      for (const aggregator of aggregators) await aggregator.stop();
+    }
+  });
+
+  it('watches a standing query: one merged result per period from both agents', () => {
+    const key = path.join(dir, 'keys', 'authority.key');
+    const run = endsight(['watch', '--nats', url, '--sign-key', key, '--every', '1s', '--count', '2', '--format', 'json', '--alert', 'flows >= 0', 'SELECT count(*) AS flows FROM flows']);
+    assert.equal(run.status, 0, run.stderr);
+    const periods = run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { answered: string[]; expected: string[]; rows: { flows: number }[]; alerts: unknown[]; periodStart: string; periodEnd: string });
+    assert.equal(periods.length, 2);
+    for (const period of periods) {
+      assert.deepEqual([period.expected, period.answered], [['alpha', 'beta'], ['alpha', 'beta']]);
+      assert.equal(period.rows.length, 1);
+      assert.equal(period.alerts.length, 1, 'flows >= 0 holds for the one row');
+      assert.equal(Date.parse(period.periodEnd) - Date.parse(period.periodStart), 1000);
+    }
+    assert.match(run.stderr, /watch: registered on 2 hosts/);
+    assert.match(run.stderr, /watch: ALERT /);
+    const bad = endsight(['watch', '--nats', url, '--sign-key', key, '--every', '10ms', 'SELECT 1']);
+    assert.equal(bad.status, 1);
+    assert.match(bad.stderr, /--every "10ms": the period must be/);
+  });
+
   it('says what is wrong with the command line in one line', () => {
     const noKey = endsight(['query', '--nats', url, SQL]);
     assert.equal(noKey.status, 1);

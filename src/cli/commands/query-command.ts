@@ -1,9 +1,7 @@
 /** `endsight query "SQL"`: read-only SQL over the store. */
-import os from 'node:os';
 import { Command } from 'commander';
-import { parseDurationMs } from '../../common/duration.js';
-import { addReadOptions, positiveInteger, windowFromOptions } from '../common-options.js';
-import { addNatsTlsOptions, natsTls, readOptionFile, type NatsTlsCliOptions } from '../nats-cli-options.js';
+import { addReadOptions, windowFromOptions } from '../common-options.js';
+import { addFleetAskOptions, fleetAskSettings, type FleetAskCliOptions } from '../nats-cli-options.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
 
 export function queryCommand(): Command {
@@ -19,15 +17,9 @@ export function queryCommand(): Command {
     )
     .argument('<sql>', 'the SELECT statement')
     .option('--nats <url>', 'ask the fleet over this NATS server instead of the local store (docs/fleet.md)')
-    .option('--sign-key <file>', "the authority's private key (endsight keys init) that signs the query; needed with --nats")
-    .option('--target <target>', 'which hosts: all, host:ID, site:NAME, tag:T or net:CIDR', 'all')
-    .option('--fleet <name>', 'the fleet to ask', 'endsight')
-    .option('--issuer <name>', 'who asks, for the hosts\' audit logs (default: user@host)')
-    .option('--timeout <duration>', "each host's time limit; the answer waits 2 s longer", '10s')
-    .option('--max-rows <n>', 'rows each host may return', '100000')
     .option('--via <path>', 'hosts: ask every host directly; sites: ask each site\'s aggregators (endsight aggregator), which ask their hosts and merge', 'hosts')
     .option('--partial', 'with --nats --format json: also print the answer merged so far, as hosts answer ("partial": true), before the final one');
-  addNatsTlsOptions(command);
+  addFleetAskOptions(command);
   addReadOptions(command, [
     'endsight query "SELECT src_addr, sum(bytes) AS bytes FROM flows GROUP BY 1 ORDER BY 2 DESC LIMIT 10"',
     'endsight query --since 2h --format csv "SELECT * FROM flows WHERE in_cidr(dst_addr, \'10.0.0.0/8\')"',
@@ -37,15 +29,8 @@ export function queryCommand(): Command {
   return command.action((sql: string, options) => (options.nats !== undefined ? runFleetQueryCommand(sql, options) : runQuery(sql, options)));
 }
 
-interface FleetQueryCliOptions extends NatsTlsCliOptions {
-  nats: string;
-  signKey?: string;
-  target: string;
+interface FleetQueryCliOptions extends FleetAskCliOptions {
   via: string;
-  fleet: string;
-  issuer?: string;
-  timeout: string;
-  maxRows: string;
   partial?: boolean;
   format: string;
   since?: string;
@@ -61,16 +46,10 @@ function fleetJson(result: import('../../fleet/nats-fleet.js').FleetResult, part
 
 /** `endsight query --nats …`: the query across the fleet; rows and who answered (docs/fleet.md). */
 async function runFleetQueryCommand(sql: string, options: FleetQueryCliOptions): Promise<void> {
-  if (options.signKey === undefined) throw new RangeError("Cannot ask the fleet without --sign-key: hosts answer only queries signed by the authority's key (endsight keys init)");
-  const { loadKey } = await import('../../fleet/signed-query.js');
-  const signKey = loadKey(await readOptionFile(options.signKey, '--sign-key'), 'private', options.signKey);
-  const timeoutMs = parseDurationMs(options.timeout, '--timeout');
-  if (!(timeoutMs > 0)) throw new RangeError(`Cannot use --timeout ${JSON.stringify(options.timeout)}: it must be greater than zero`);
-  const maxRows = positiveInteger(options.maxRows, '--max-rows');
+  const { signKey, issuer, limits, tls } = await fleetAskSettings(options);
   if (options.via !== 'hosts' && options.via !== 'sites') throw new RangeError(`Cannot use --via ${JSON.stringify(options.via)}: use hosts or sites`);
   if (options.partial && options.format !== 'json') throw new RangeError('Cannot print partial answers as a table or CSV: --partial needs --format json');
   const window = windowFromOptions(options) ?? null;
-  const tls = await natsTls(options);
   const { connect } = await import('@nats-io/transport-node');
   const { natsOptions } = await import('../../fleet/fleet-member.js');
   const { runFleetQuery } = await import('../../fleet/nats-fleet.js');
@@ -87,8 +66,8 @@ async function runFleetQueryCommand(sql: string, options: FleetQueryCliOptions):
       via: options.via,
       fleet: options.fleet,
       signKey,
-      issuer: options.issuer ?? `${os.userInfo().username}@${os.hostname()}`,
-      limits: { timeoutMs, maxRows },
+      issuer,
+      limits,
       window,
       onProgress: progress ? (p) => process.stderr.write(`\r${p.answered + p.failed} of ${p.expected} hosts answered`) : undefined,
       onPartial: options.partial ? (partial) => process.stdout.write(fleetJson(partial, true) + '\n') : undefined,
