@@ -220,6 +220,8 @@ export async function runFleetScaleBench(options: FleetScaleOptions, log: (line:
           out.push(row);
         }
       }
+      const slow = nats.servers.reduce((n, server) => n + (server.stderr.match(/Slow Consumer/g) ?? []).length, 0);
+      if (slow > 0) log(`fleet bench: ${label}: the servers logged ${slow} slow consumer events (messages dropped, then asked again)`);
       return out;
     } finally {
       registry.stop();

@@ -12,8 +12,9 @@
  * What differs from a real agent, and why: a real agent checks the envelope's signature and runs the
  * host query on its own CPU, in parallel with every other host. Here thousands of hosts share two
  * cores, so the process checks each distinct envelope's signature once for all of its hosts (each
- * host still checks its targets and its nonces), and each host runs a host query on its records in
- * DuckDB once, the first time that query is asked, keeping the answer for later asks. The local part
+ * host still checks its targets and its nonces), and the host query runs on the hosts' records in
+ * DuckDB once, the first time it is asked (for all hosts at once, grouped by host), each host
+ * keeping its answer for later asks. The local part
  * of the benchmark (fleet-bench.ts) measures what a host's run costs; this part measures what the
  * fleet adds: fan-out, answers, merges.
  */
@@ -25,7 +26,7 @@ import type { HostAnswer } from '../fleet/query-responder.js';
 import { loadKey, NonceCache, QueryRefused, targets, verifySignedQuery, type HostIdentity, type QueryEnvelope } from '../fleet/signed-query.js';
 import { SiteAggregator } from '../fleet/site-aggregator.js';
 import { natsOptions } from '../fleet/fleet-member.js';
-import { flowsViewOverRelation, SQL_MACROS, toCell } from '../query/index.js';
+import { flowsViewOverRelation, SQL_MACROS, toCell, type CellValue } from '../query/index.js';
 import { STORED_COLUMNS } from '../store/index.js';
 
 export interface VirtualFleetConfig {
@@ -144,19 +145,39 @@ class VirtualResponders {
     return { ...answer, rows: answer.rows.slice(0, envelope.limits.maxRows), truncated: true };
   }
 
-  /** Runs the host query on every host's own records, one host at a time. */
+  /**
+   * Runs the host query on every host's own records. A grouped host query (the planner's shape:
+   * SELECT … FROM flows [WHERE …] GROUP BY g0, …) runs once for all hosts, grouped by host as well,
+   * which gives each host exactly the rows it would get alone; anything else runs host by host.
+   */
   private async runForAll(sql: string): Promise<Map<string, HostAnswer>> {
     const started = Date.now();
     const out = new Map<string, HostAnswer>();
-    for (const { id } of this.identities) {
-      await this.connection.run(`SET VARIABLE vhost = '${id}'`);
-      const t = Date.now();
-      try {
-        const reader = await this.connection.runAndReadAll(sql);
-        const columns = reader.columnNames().map((name, i) => ({ name, type: reader.columnType(i).toString() }));
-        out.set(id, { host: id, ok: true, columns, rows: reader.getRows().map((row) => row.map(toCell)), truncated: false, elapsedMs: Date.now() - t });
-      } catch (error) {
-        out.set(id, { host: id, ok: false, code: 'query_failed', error: (error as Error).message.split('\n')[0] });
+    const grouped = /^SELECT (.*) FROM flows( WHERE .*)? GROUP BY (g\d+(?:, g\d+)*)$/s.exec(sql);
+    if (grouped) {
+      const [, items, where = '', groups] = grouped;
+      const reader = await this.connection.runAndReadAll(`SELECT host AS vhost__, ${items} FROM all_flows${where} GROUP BY vhost__, ${groups}`);
+      const columns = reader.columnNames().slice(1).map((name, i) => ({ name, type: reader.columnType(i + 1).toString() }));
+      const rows = new Map<string, CellValue[][]>();
+      for (const row of reader.getRows()) {
+        const cells = row.map(toCell);
+        const host = String(cells[0]);
+        let list = rows.get(host);
+        if (!list) rows.set(host, (list = []));
+        list.push(cells.slice(1));
+      }
+      for (const { id } of this.identities) out.set(id, { host: id, ok: true, columns, rows: rows.get(id) ?? [], truncated: false, elapsedMs: 0 });
+    } else {
+      for (const { id } of this.identities) {
+        await this.connection.run(`SET VARIABLE vhost = '${id}'`);
+        const t = Date.now();
+        try {
+          const reader = await this.connection.runAndReadAll(sql);
+          const columns = reader.columnNames().map((name, i) => ({ name, type: reader.columnType(i).toString() }));
+          out.set(id, { host: id, ok: true, columns, rows: reader.getRows().map((row) => row.map(toCell)), truncated: false, elapsedMs: Date.now() - t });
+        } catch (error) {
+          out.set(id, { host: id, ok: false, code: 'query_failed', error: (error as Error).message.split('\n')[0] });
+        }
       }
     }
     process.stdout.write(`computed ${this.identities.length} ${Date.now() - started}\n`);
