@@ -41,6 +41,9 @@ export async function natsTls(options: NatsTlsCliOptions): Promise<{ ca: string 
 
 export interface FleetAskCliOptions extends NatsTlsCliOptions {
   nats: string;
+  certificate?: string;
+  template?: string;
+  param?: string[];
   signKey?: string;
   target: string;
   fleet: string;
@@ -57,7 +60,10 @@ export function addFleetAskOptions(command: Command): Command {
     .option('--fleet <name>', 'the fleet to ask', 'endsight')
     .option('--issuer <name>', "who asks, for the hosts' audit logs (default: user@host)")
     .option('--timeout <duration>', "each host's time limit; the answer waits 2 s longer", '10s')
-    .option('--max-rows <n>', 'rows each host may return', '100000');
+    .option('--max-rows <n>', 'rows each host may return', '100000')
+    .option('--certificate <file>', "an analyst's certificate (endsight keys certify): --sign-key is then the analyst's own key, and the query one of its templates")
+    .option('--template <name>', "with --certificate: the template to ask (instead of the SQL argument)")
+    .option('--param <k=v>', "a template parameter, a string (k=v) or a number (k:=5); repeatable", (v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
   return addNatsTlsOptions(command);
 }
 
@@ -75,4 +81,49 @@ export async function fleetAskSettings(options: FleetAskCliOptions): Promise<{
   if (!(timeoutMs > 0)) throw new RangeError(`Cannot use --timeout ${JSON.stringify(options.timeout)}: it must be greater than zero`);
   const maxRows = positiveInteger(options.maxRows, '--max-rows');
   return { signKey, issuer: options.issuer ?? `${os.userInfo().username}@${os.hostname()}`, limits: { timeoutMs, maxRows }, tls: await natsTls(options) };
+}
+
+/**
+ * The SQL to ask and, for an analyst (--certificate), the certificate and the template use: the SQL
+ * is then the template's with the parameters, and the issuer the certificate's name.
+ */
+export async function analystSettings(options: FleetAskCliOptions, sql: string | undefined): Promise<{
+  sql: string;
+  issuer: string | null;
+  analyst?: { certificate: import('../fleet/analyst-certificate.js').SignedCertificate; template: import('../fleet/analyst-certificate.js').TemplateUse };
+}> {
+  if (options.certificate === undefined) {
+    if (options.template !== undefined || options.param !== undefined) throw new RangeError('Cannot use --template or --param without --certificate: templates are an analyst\'s');
+    if (sql === undefined) throw new RangeError('Cannot ask without a query: give the SQL');
+    return { sql, issuer: null };
+  }
+  if (options.template === undefined) throw new RangeError('Cannot ask with --certificate without --template: an analyst asks the templates of their certificate');
+  if (sql !== undefined) throw new RangeError('Cannot give SQL with --template: the template is the query (its parameters: --param)');
+  let certificate: import('../fleet/analyst-certificate.js').SignedCertificate;
+  let body: { name: string; templates: Record<string, string> };
+  try {
+    certificate = JSON.parse(await readOptionFile(options.certificate, '--certificate'));
+    body = JSON.parse(certificate.body);
+  } catch (error) {
+    throw new RangeError(`Cannot read --certificate ${options.certificate}: ${(error as Error).message} (write one with endsight keys certify)`);
+  }
+  const template = body.templates?.[options.template];
+  if (typeof template !== 'string') throw new RangeError(`Cannot ask --template ${options.template}: the certificate has ${Object.keys(body.templates ?? {}).join(', ')}`);
+  const params: Record<string, string | number> = {};
+  for (const item of options.param ?? []) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)(:?)=(.*)$/s.exec(item);
+    if (!match) throw new RangeError(`Cannot use --param ${JSON.stringify(item)}: write NAME=TEXT or NAME:=NUMBER`);
+    const [, name, numeric, value] = match;
+    if (numeric && !Number.isFinite(Number(value))) throw new RangeError(`Cannot use --param ${JSON.stringify(item)}: ${JSON.stringify(value)} is not a number`);
+    params[name] = numeric ? Number(value) : value;
+  }
+  const { instantiateTemplate } = await import('../fleet/analyst-certificate.js');
+  let text: string;
+  try {
+    text = instantiateTemplate(template, params);
+  } catch (error) {
+    throw new RangeError(`Cannot ask --template ${options.template}: ${(error as Error).message}`);
+  }
+  if (options.issuer !== undefined && options.issuer !== body.name) throw new RangeError(`Cannot use --issuer ${options.issuer}: the certificate is ${body.name}'s, and hosts refuse another issuer`);
+  return { sql: text, issuer: body.name, analyst: { certificate, template: { name: options.template, params } } };
 }

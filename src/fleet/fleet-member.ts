@@ -89,7 +89,7 @@ export async function startFleetMember(fleet: FleetConfig, dataDir: string, vers
       stopped = true;
       if (retry) clearTimeout(retry);
       host?.stop();
-      responder.standing.stop();
+      await responder.close();
       await (connection as NatsConnection | null)?.drain().catch(() => undefined);
     },
   };

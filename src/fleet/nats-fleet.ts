@@ -15,6 +15,7 @@ import { planFleetQuery, type AggregatePlan, type RowsPlan } from './query-plan.
 import type { HostAnswer, QueryResponder } from './query-responder.js';
 import { signQuery, targets, type HostIdentity, type QueryLimits, type SignedQuery } from './signed-query.js';
 import type { SiteAnswer } from './site-aggregator.js';
+import type { SignedCertificate, TemplateUse } from './analyst-certificate.js';
 
 /** Partial answers go out at most this often. */
 export const PARTIAL_EVERY_MS = 250;
@@ -80,6 +81,8 @@ export interface FleetQueryOptions {
   registry?: FleetRegistry;
   /** How long to listen for heartbeats before asking, without a registry (default: a heartbeat interval and a half). */
   registryWaitMs?: number;
+  /** An analyst's certificate (analyst-certificate.ts), when signKey is the analyst's key, and the template the query instantiates. */
+  analyst?: { certificate: SignedCertificate; template: TemplateUse };
   /** hosts (default): ask the hosts directly; sites: ask each site's aggregators, which ask their site's hosts and merge. */
   via?: 'hosts' | 'sites';
   /** How long to wait for answers after asking (default: the time limit and 2 s). */
@@ -151,7 +154,8 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
   const sign = (target: string): Uint8Array =>
     encodeJson(signQuery(options.signKey, {
       query: plan.hostSql, target, limits: options.limits, issuer: options.issuer, audience: options.fleet, window: options.window ?? null, queryId, merge,
-    }) satisfies SignedQuery);
+      template: options.analyst?.template,
+    }, Date.now(), undefined, options.analyst?.certificate) satisfies SignedQuery);
 
   let summarize: (answers: readonly unknown[]) => Promise<FleetResult>;
   let collected: unknown[];

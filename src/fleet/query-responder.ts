@@ -12,7 +12,9 @@ import { createHash, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { QueryEngine, type CellValue, type QueryColumn } from '../query/index.js';
 import { StandingQueries } from './standing-queries.js';
-import { canonicalJson, NonceCache, QueryRefused, verifySignedQuery, type HostIdentity, type QueryEnvelope } from './signed-query.js';
+import { canonicalJson, NonceCache, QueryRefused, verifySignedQuery, type HostIdentity, type QueryEnvelope, type VerifiedEnvelope } from './signed-query.js';
+import { openMergeEngine, type MergeEngine } from './merge-engine.js';
+import { planFleetQuery } from './query-plan.js';
 
 /** What a host answers; `host` names it in every case. */
 export type HostAnswer =
@@ -43,6 +45,7 @@ export class QueryResponder {
   private readonly kept = new Map<string, { answer: Promise<HostAnswer>; untilMs: number }>();
   private running = 0;
   private readonly waiting: (() => void)[] = [];
+  private planner: Promise<MergeEngine> | null = null;
   /** Answers by outcome (ok, or a refusal or failure code), for the health endpoint. */
   readonly outcomes = new Map<string, number>();
   /** The standing queries registered here; their results go where `standing.publish` says. */
@@ -53,11 +56,12 @@ export class QueryResponder {
   /** Answers one request (bytes from the wire); never throws. */
   async answer(message: Uint8Array): Promise<HostAnswer> {
     const host = this.options.identity.id;
-    let envelope: QueryEnvelope;
+    let envelope: VerifiedEnvelope;
     const now = Date.now();
     const keptAnswer = (e: QueryEnvelope): boolean => e.queryId !== undefined && (this.kept.get(keptKey(e))?.untilMs ?? 0) >= now;
     try {
       envelope = verifySignedQuery(message, this.options.authority, { audience: this.options.audience, host: this.options.identity }, this.nonces, now, keptAnswer);
+      if (envelope.allowedBy) await this.checkTemplate(envelope, envelope.allowedBy.sql);
     } catch (error) {
       const refused = error instanceof QueryRefused ? error : new QueryRefused('malformed', String(error));
       this.count(refused.code);
@@ -85,6 +89,32 @@ export class QueryResponder {
     return answer;
   }
 
+  /**
+   * An analyst's query runs only if it is what the coordinator's planner makes of the certificate's
+   * template: the host plans the template itself (on a planner of its own, opened on first use) and
+   * compares.
+   */
+  private async checkTemplate(envelope: QueryEnvelope, templateSql: string): Promise<void> {
+    this.planner ??= openMergeEngine();
+    const planner = await this.planner;
+    let hostSql: string;
+    try {
+      const plan = await planFleetQuery(planner.connection, templateSql);
+      hostSql = plan.kind === 'registry' ? plan.sql : plan.hostSql;
+    } catch (error) {
+      throw new QueryRefused('not_allowed', `template ${envelope.template?.name}: ${(error as Error).message.split('\n')[0]}`);
+    }
+    if (hostSql !== envelope.query) throw new QueryRefused('not_allowed', `the query is not what template ${envelope.template?.name} gives with its parameters`);
+  }
+
+  /** Closes the template planner, if one was opened. */
+  async close(): Promise<void> {
+    this.standing.stop();
+    const planner = this.planner;
+    this.planner = null;
+    (await planner?.catch(() => null))?.close();
+  }
+
   /** Runs an accepted envelope's query in its turn, with its audit line. */
   private async runLogged(envelope: QueryEnvelope): Promise<HostAnswer> {
     await this.turn();
@@ -92,7 +122,7 @@ export class QueryResponder {
       const answer = await this.run(envelope);
       this.count(answer.ok ? 'ok' : answer.code);
       this.options.log.info(
-        { audit: 'query run', issuer: envelope.issuer, nonce: envelope.nonce, queryId: envelope.queryId, query: envelope.query, outcome: answer.ok ? 'ok' : answer.code, rows: answer.ok ? answer.rows.length : 0 },
+        { audit: 'query run', issuer: envelope.issuer, template: envelope.template?.name, nonce: envelope.nonce, queryId: envelope.queryId, query: envelope.query, outcome: answer.ok ? 'ok' : answer.code, rows: answer.ok ? answer.rows.length : 0 },
         'fleet query answered',
       );
       return answer;

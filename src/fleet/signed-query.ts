@@ -12,6 +12,7 @@ import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, si
 import { parseAddress } from '../decode/index.js';
 import type { MergeSpec } from './merge-answers.js';
 import { standingProblem, type StandingSpec } from './standing-queries.js';
+import { instantiateTemplate, isTemplateUse, verifyCertificate, type SignedCertificate, type TemplateUse } from './analyst-certificate.js';
 
 export const ENVELOPE_VERSION = 1;
 /** Larger messages are refused before parsing. */
@@ -58,18 +59,27 @@ export interface QueryEnvelope {
   merge?: MergeSpec;
   /** A standing query (standing-queries.ts): the host runs it every period and pushes the results. */
   standing?: StandingSpec;
+  /** The certificate's template this query instantiates (analyst-certificate.ts); required when an analyst signs. */
+  template?: TemplateUse;
 }
 
 export interface SignedQuery {
   envelope: string;
   signature: string;
+  /** Present when an analyst signed, not the authority: the analyst's certificate. */
+  certificate?: SignedCertificate;
 }
+
+/** An accepted envelope; `allowedBy` when an analyst signed it: the SQL its template gives. */
+export type VerifiedEnvelope = QueryEnvelope & { allowedBy?: { analyst: string; template: string; sql: string } };
 
 /** Why a host refused an envelope: a code for the audit log and metrics, and a sentence. */
 export class QueryRefused extends Error {
   override name = 'QueryRefused';
   constructor(
-    readonly code: 'malformed' | 'bad_signature' | 'unsupported_version' | 'wrong_audience' | 'not_yet_valid' | 'expired' | 'too_long_lived' | 'replayed' | 'not_targeted',
+    readonly code:
+      | 'malformed' | 'bad_signature' | 'unsupported_version' | 'wrong_audience' | 'not_yet_valid' | 'expired' | 'too_long_lived' | 'replayed' | 'not_targeted'
+      | 'bad_certificate' | 'certificate_expired' | 'not_allowed',
     message: string,
   ) {
     super(message);
@@ -100,9 +110,14 @@ export function loadKey(pem: string, kind: 'private' | 'public', what: string): 
 /** Signs a new envelope for `query` valid for `lifetimeMs` from `now`. */
 export function signQuery(
   privateKey: KeyObject,
-  fields: { query: string; target: string; limits: QueryLimits; issuer: string; audience: string; window?: QueryEnvelope['window']; queryId?: string; merge?: MergeSpec; standing?: StandingSpec },
+  fields: {
+    query: string; target: string; limits: QueryLimits; issuer: string; audience: string;
+    window?: QueryEnvelope['window']; queryId?: string; merge?: MergeSpec; standing?: StandingSpec; template?: TemplateUse;
+  },
   now = Date.now(),
   lifetimeMs = 60_000,
+  /** The signer's certificate, when the signer is an analyst. */
+  certificate?: SignedCertificate,
 ): SignedQuery {
   const envelope: QueryEnvelope = {
     v: ENVELOPE_VERSION,
@@ -112,7 +127,7 @@ export function signQuery(
     nonce: randomBytes(16).toString('base64'),
   };
   const text = canonicalJson(envelope);
-  return { envelope: text, signature: sign(null, Buffer.from(text, 'utf8'), privateKey).toString('base64') };
+  return { envelope: text, signature: sign(null, Buffer.from(text, 'utf8'), privateKey).toString('base64'), ...(certificate ? { certificate } : {}) };
 }
 
 /** What a host knows about itself, to decide whether it is targeted. */
@@ -139,7 +154,7 @@ export function verifySignedQuery(
   seen: NonceCache,
   now = Date.now(),
   askedAgain: (envelope: QueryEnvelope) => boolean = () => false,
-): QueryEnvelope {
+): VerifiedEnvelope {
   const bytes = typeof message === 'string' ? Buffer.from(message, 'utf8') : Buffer.from(message);
   if (bytes.length > MAX_MESSAGE_BYTES) throw new QueryRefused('malformed', `message of ${bytes.length} bytes is over the ${MAX_MESSAGE_BYTES}-byte limit`);
   let outer: unknown;
@@ -152,11 +167,13 @@ export function verifySignedQuery(
   if (signed === null || typeof signed !== 'object' || typeof signed.envelope !== 'string' || typeof signed.signature !== 'string') {
     throw new QueryRefused('malformed', 'message lacks an envelope and a signature');
   }
+  // Signed by the authority itself, or by an analyst whose certificate the authority signed.
+  const analyst = signed.certificate === undefined ? null : verifyCertificate(signed.certificate, authority, now, CLOCK_SKEW_MS);
   const signature = Buffer.from(signed.signature, 'base64');
-  if (signature.length !== 64 || !verify(null, Buffer.from(signed.envelope, 'utf8'), authority, signature)) {
-    throw new QueryRefused('bad_signature', 'the signature is not the authority\'s over this envelope');
+  if (signature.length !== 64 || !verify(null, Buffer.from(signed.envelope, 'utf8'), analyst?.key ?? authority, signature)) {
+    throw new QueryRefused('bad_signature', analyst ? `the signature is not ${analyst.certificate.name}'s over this envelope` : "the signature is not the authority's over this envelope");
   }
-  const envelope = parseEnvelope(signed.envelope);
+  const envelope: VerifiedEnvelope = parseEnvelope(signed.envelope);
   if (envelope.v !== ENVELOPE_VERSION) throw new QueryRefused('unsupported_version', `envelope version ${envelope.v}; this agent understands ${ENVELOPE_VERSION}`);
   if (envelope.audience !== expected.audience) throw new QueryRefused('wrong_audience', `envelope is for fleet "${envelope.audience}", this host is in "${expected.audience}"`);
   const issued = Date.parse(envelope.issuedAt);
@@ -166,8 +183,24 @@ export function verifySignedQuery(
   if (expires < now - CLOCK_SKEW_MS) throw new QueryRefused('expired', `expired at ${envelope.expiresAt}`);
   if (expires - issued > MAX_LIFETIME_MS) throw new QueryRefused('too_long_lived', `valid for ${Math.round((expires - issued) / 1000)} s; at most ${MAX_LIFETIME_MS / 1000} s`);
   if (expected.host !== null && !targets(envelope.target, expected.host)) throw new QueryRefused('not_targeted', `target ${envelope.target} does not include host ${expected.host.id}`);
+  if (analyst) envelope.allowedBy = allowedBy(envelope, analyst.certificate);
   if (!seen.add(envelope.nonce, expires + CLOCK_SKEW_MS, now) && !askedAgain(envelope)) throw new QueryRefused('replayed', `nonce ${envelope.nonce} was already used`);
   return envelope;
+}
+
+/** What an analyst's envelope may run: its template with its parameters, if the certificate lists it. */
+function allowedBy(envelope: QueryEnvelope, certificate: import('./analyst-certificate.js').AnalystCertificate): NonNullable<VerifiedEnvelope['allowedBy']> {
+  if (envelope.issuer !== certificate.name) throw new QueryRefused('not_allowed', `the envelope's issuer "${envelope.issuer}" is not the certificate's name "${certificate.name}"`);
+  if (!isTemplateUse(envelope.template)) throw new QueryRefused('not_allowed', `${certificate.name} may only sign the templates of their certificate, and this envelope names none`);
+  const template = certificate.templates[envelope.template.name];
+  if (typeof template !== 'string' || !Object.hasOwn(certificate.templates, envelope.template.name)) {
+    throw new QueryRefused('not_allowed', `the certificate of ${certificate.name} has no template "${envelope.template.name}" (it has ${Object.keys(certificate.templates).join(', ')})`);
+  }
+  try {
+    return { analyst: certificate.name, template: envelope.template.name, sql: instantiateTemplate(template, envelope.template.params) };
+  } catch (error) {
+    throw new QueryRefused('not_allowed', `template ${envelope.template.name}: ${(error as Error).message}`);
+  }
 }
 
 function parseEnvelope(text: string): QueryEnvelope {

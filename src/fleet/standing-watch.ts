@@ -18,7 +18,7 @@ import type { HostAnswer } from './query-responder.js';
 import { MAX_LIFETIME_MS, signQuery, targets } from './signed-query.js';
 import type { StandingResult } from './standing-queries.js';
 
-export interface StandingWatchOptions extends Pick<FleetQueryOptions, 'sql' | 'target' | 'fleet' | 'signKey' | 'issuer' | 'limits' | 'registry' | 'registryWaitMs'> {
+export interface StandingWatchOptions extends Pick<FleetQueryOptions, 'sql' | 'target' | 'fleet' | 'signKey' | 'issuer' | 'limits' | 'registry' | 'registryWaitMs' | 'analyst'> {
   periodMs: number;
   /** The standing query's name (default: random). */
   id?: string;
@@ -132,9 +132,13 @@ export class StandingWatch {
     const { options } = this;
     const signed = signQuery(
       options.signKey,
-      { query: this.plan.hostSql, target: options.target, limits: options.limits, issuer: options.issuer, audience: options.fleet, standing: { id: this.id, periodMs: options.periodMs } },
+      {
+        query: this.plan.hostSql, target: options.target, limits: options.limits, issuer: options.issuer, audience: options.fleet,
+        standing: { id: this.id, periodMs: options.periodMs }, template: options.analyst?.template,
+      },
       Date.now(),
       this.lifetimeMs,
+      options.analyst?.certificate,
     );
     const inbox = createInbox();
     const registered: string[] = [];

@@ -187,6 +187,32 @@ describe('endsight query --nats against two agents', { timeout: 180_000 }, () =>
     assert.match(bad.stderr, /--every "10ms": the period must be/);
   });
 
+  it("lets an analyst's key ask the templates of their certificate, and nothing else", () => {
+    const alice = path.join(dir, 'alice');
+    assert.equal(endsight(['keys', 'init', '--dir', alice]).status, 0);
+    const cert = path.join(dir, 'alice.cert');
+    const certified = endsight([
+      'keys', 'certify', '--authority-key', path.join(dir, 'keys', 'authority.key'), '--analyst-key', path.join(alice, 'authority.pub'), '--name', 'alice',
+      '--template', 'by-host=SELECT host, count(*) AS n, sum(bytes) AS b FROM flows WHERE source LIKE $source GROUP BY host ORDER BY host', '--out', cert,
+    ]);
+    assert.equal(certified.status, 0, certified.stderr);
+    assert.match(certified.stdout, /alice may sign by-host until /);
+    const asked = endsight(['query', '--nats', url, '--sign-key', path.join(alice, 'authority.key'), '--certificate', cert, '--template', 'by-host', '--param', 'source=pcap:%', '--format', 'json']);
+    assert.equal(asked.status, 0, asked.stderr);
+    const direct = endsight(['query', '--nats', url, '--sign-key', path.join(dir, 'keys', 'authority.key'), '--format', 'json', SQL]);
+    const a = JSON.parse(asked.stdout) as { rows: unknown[]; answered: string[] };
+    assert.deepEqual(a.answered, ['alpha', 'beta']);
+    assert.deepEqual(a.rows, (JSON.parse(direct.stdout) as { rows: unknown[] }).rows);
+    // The analyst's key alone signs nothing the agents accept.
+    const plain = endsight(['query', '--nats', url, '--sign-key', path.join(alice, 'authority.key'), '--format', 'json', SQL]);
+    const failed = (JSON.parse(plain.stdout) as { failed: Record<string, string> }).failed;
+    assert.deepEqual(Object.keys(failed).sort(), ['alpha', 'beta']);
+    for (const reason of Object.values(failed)) assert.match(reason, /^bad_signature/);
+    const wrong = endsight(['query', '--nats', url, '--sign-key', path.join(alice, 'authority.key'), '--certificate', cert, '--template', 'everything']);
+    assert.equal(wrong.status, 1);
+    assert.match(wrong.stderr, /--template everything: the certificate has by-host/);
+  });
+
   it('says what is wrong with the command line in one line', () => {
     const noKey = endsight(['query', '--nats', url, SQL]);
     assert.equal(noKey.status, 1);

@@ -2,7 +2,9 @@
 import { Command } from 'commander';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { generateAuthorityKeys } from '../../fleet/signed-query.js';
+import { generateAuthorityKeys, loadKey } from '../../fleet/signed-query.js';
+import { issueCertificate } from '../../fleet/analyst-certificate.js';
+import { parseDurationMs } from '../../common/duration.js';
 
 export const PRIVATE_KEY_FILE = 'authority.key';
 export const PUBLIC_KEY_FILE = 'authority.pub';
@@ -43,6 +45,52 @@ export function keysCommand(): Command {
         } else {
           process.stdout.write(`Wrote ${privatePath} (secret: signs fleet queries)\nWrote ${publicPath} (give it to every agent: --authority ${publicPath})\n`);
         }
+      }),
+  );
+  keys.addCommand(
+    new Command('certify')
+      .summary("let an analyst's own key sign listed query templates")
+      .description(
+        "Signs, with the authority's private key, a certificate for an analyst's Ed25519 public key (make their pair with " +
+          '`endsight keys init` on their side) listing the query templates they may sign: each one SELECT with $parameters, ' +
+          'which become SQL literals (a string or a number) when the analyst asks (`endsight query --certificate FILE ' +
+          '--template NAME --param K=V`). Agents check the certificate, the analyst\'s signature, and that the SQL they are ' +
+          'asked to run is what the template gives (docs/fleet.md, "Analysts").',
+      )
+      .requiredOption('--authority-key <file>', "the authority's private key (authority.key)")
+      .requiredOption('--analyst-key <file>', "the analyst's public key (their authority.pub from keys init)")
+      .requiredOption('--name <name>', "the analyst's name: the issuer of their queries, in every host's audit log")
+      .requiredOption('--template <name=sql>', 'a template the analyst may sign; repeatable', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+      .option('--valid <duration>', 'how long the certificate is valid', '30d')
+      .requiredOption('--out <file>', 'where to write the certificate (JSON)')
+      .addHelpText('after', [
+        '',
+        'Example:',
+        '  endsight keys certify --authority-key /etc/endsight/authority/authority.key --analyst-key alice.pub --name alice \\',
+        "    --template 'top-apps=SELECT process, sum(bytes) AS bytes FROM flows WHERE dst_port = $port GROUP BY 1 ORDER BY 2 DESC LIMIT 10' \\",
+        '    --out alice.cert',
+      ].join('\n'))
+      .action(async (options: { authorityKey: string; analystKey: string; name: string; template: string[]; valid: string; out: string }) => {
+        const read = (file: string, option: string): Promise<string> =>
+          fs.readFile(file, 'utf8').catch((error: Error) => {
+            throw new RangeError(`Cannot read ${option} ${file}: ${error.message}`);
+          });
+        const authorityKey = loadKey(await read(options.authorityKey, '--authority-key'), 'private', options.authorityKey);
+        const analystPem = await read(options.analystKey, '--analyst-key');
+        loadKey(analystPem, 'public', options.analystKey);
+        const templates: Record<string, string> = {};
+        for (const item of options.template) {
+          const eq = item.indexOf('=');
+          if (eq <= 0) throw new RangeError(`Cannot use --template ${JSON.stringify(item)}: write NAME=SQL`);
+          templates[item.slice(0, eq).trim()] = item.slice(eq + 1).trim();
+        }
+        const validMs = parseDurationMs(options.valid, '--valid');
+        const certificate = issueCertificate(authorityKey, { name: options.name, publicKeyPem: analystPem, templates }, validMs);
+        await fs.writeFile(options.out, JSON.stringify(certificate) + '\n', { mode: 0o644, flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
+          throw new RangeError(error.code === 'EEXIST' ? `Not overwriting ${options.out}: a file is already there` : `Cannot write ${options.out}: ${error.message}`);
+        });
+        const body = JSON.parse(certificate.body) as { notAfter: string };
+        process.stdout.write(`Wrote ${options.out}: ${options.name} may sign ${Object.keys(templates).join(', ')} until ${body.notAfter}\n`);
       }),
   );
   return keys;

@@ -1,7 +1,7 @@
 /** `endsight query "SQL"`: read-only SQL over the store. */
 import { Command } from 'commander';
 import { addReadOptions, windowFromOptions } from '../common-options.js';
-import { addFleetAskOptions, fleetAskSettings, type FleetAskCliOptions } from '../nats-cli-options.js';
+import { addFleetAskOptions, analystSettings, fleetAskSettings, type FleetAskCliOptions } from '../nats-cli-options.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
 
 export function queryCommand(): Command {
@@ -15,7 +15,7 @@ export function queryCommand(): Command {
         'Helpers: in_cidr(addr, \'10.0.0.0/8\'), ip_hex(addr), community_id(src, dst, sport, dport, proto). ' +
         'Nothing can be changed: statements other than SELECT are refused. See docs/flows.md for every column.',
     )
-    .argument('<sql>', 'the SELECT statement')
+    .argument('[sql]', 'the SELECT statement (with --certificate, the template is the query instead)')
     .option('--nats <url>', 'ask the fleet over this NATS server instead of the local store (docs/fleet.md)')
     .option('--via <path>', 'hosts: ask every host directly; sites: ask each site\'s aggregators (endsight aggregator), which ask their hosts and merge', 'hosts')
     .option('--partial', 'with --nats --format json: also print the answer merged so far, as hosts answer ("partial": true), before the final one');
@@ -26,7 +26,11 @@ export function queryCommand(): Command {
     'endsight query --format json "SELECT files, packets, issues FROM imports"',
     'endsight query --nats nats://coordinator:secret@broker:4222 --sign-key authority.key --target site:paris "SELECT process, sum(bytes) FROM flows GROUP BY 1 ORDER BY 2 DESC LIMIT 10"',
   ]);
-  return command.action((sql: string, options) => (options.nats !== undefined ? runFleetQueryCommand(sql, options) : runQuery(sql, options)));
+  return command.action((sql: string | undefined, options) => {
+    if (options.nats !== undefined) return runFleetQueryCommand(sql, options);
+    if (sql === undefined) throw new RangeError('Cannot query without SQL: give the SELECT statement');
+    return runQuery(sql, options);
+  });
 }
 
 interface FleetQueryCliOptions extends FleetAskCliOptions {
@@ -45,8 +49,12 @@ function fleetJson(result: import('../../fleet/nats-fleet.js').FleetResult, part
 }
 
 /** `endsight query --nats …`: the query across the fleet; rows and who answered (docs/fleet.md). */
-async function runFleetQueryCommand(sql: string, options: FleetQueryCliOptions): Promise<void> {
-  const { signKey, issuer, limits, tls } = await fleetAskSettings(options);
+async function runFleetQueryCommand(sqlArgument: string | undefined, options: FleetQueryCliOptions): Promise<void> {
+  const asked = await analystSettings(options, sqlArgument);
+  const sql = asked.sql;
+  const settings = await fleetAskSettings(options);
+  const { signKey, limits, tls } = settings;
+  const issuer = asked.issuer ?? settings.issuer;
   if (options.via !== 'hosts' && options.via !== 'sites') throw new RangeError(`Cannot use --via ${JSON.stringify(options.via)}: use hosts or sites`);
   if (options.partial && options.format !== 'json') throw new RangeError('Cannot print partial answers as a table or CSV: --partial needs --format json');
   const window = windowFromOptions(options) ?? null;
@@ -64,6 +72,7 @@ async function runFleetQueryCommand(sql: string, options: FleetQueryCliOptions):
       sql,
       target: options.target,
       via: options.via,
+      analyst: asked.analyst,
       fleet: options.fleet,
       signKey,
       issuer,

@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { parseDurationMs } from '../../common/duration.js';
 import { positiveInteger } from '../common-options.js';
-import { addFleetAskOptions, fleetAskSettings, type FleetAskCliOptions } from '../nats-cli-options.js';
+import { addFleetAskOptions, analystSettings, fleetAskSettings, type FleetAskCliOptions } from '../nats-cli-options.js';
 import { ResultWriter } from '../output.js';
 
 interface WatchCliOptions extends FleetAskCliOptions {
@@ -23,7 +23,7 @@ export function watchCommand(): Command {
         '--webhook, POSTed as JSON. The registration is renewed every minute; hosts drop it 150 s after the last renewal, so ' +
         'stopping this command (Ctrl-C) stops the query everywhere. Hosts keep at most 16 standing queries each.',
     )
-    .argument('<sql>', 'the SELECT statement, as for endsight query --nats')
+    .argument('[sql]', 'the SELECT statement, as for endsight query --nats (with --certificate, the template instead)')
     .requiredOption('--nats <url>', 'NATS server URL(s) with the coordinator role\'s credential (nats://coordinator:password@host:4222)')
     .requiredOption('--every <duration>', 'the period: 1s to 24h (e.g. 30s, 5m, 1h)');
   addFleetAskOptions(command)
@@ -38,11 +38,15 @@ export function watchCommand(): Command {
       '    --alert "bytes > 1e9" --webhook http://alerts.example/hook "SELECT host, sum(bytes) AS bytes FROM flows GROUP BY host"',
       '  endsight watch --nats … --sign-key authority.key --every 10s --count 6 --format json "SELECT count(*) AS flows FROM flows"',
     ].join('\n'));
-  return command.action((sql: string, options: WatchCliOptions) => runWatch(sql, options));
+  return command.action((sql: string | undefined, options: WatchCliOptions) => runWatch(sql, options));
 }
 
-async function runWatch(sql: string, options: WatchCliOptions): Promise<void> {
-  const { signKey, issuer, limits, tls } = await fleetAskSettings(options);
+async function runWatch(sqlArgument: string | undefined, options: WatchCliOptions): Promise<void> {
+  const asked = await analystSettings(options, sqlArgument);
+  const sql = asked.sql;
+  const settings = await fleetAskSettings(options);
+  const { signKey, limits, tls } = settings;
+  const issuer = asked.issuer ?? settings.issuer;
   const periodMs = parseDurationMs(options.every, '--every');
   const { MIN_PERIOD_MS, MAX_PERIOD_MS } = await import('../../fleet/standing-queries.js');
   if (!(periodMs >= MIN_PERIOD_MS && periodMs <= MAX_PERIOD_MS && Number.isInteger(periodMs))) {
@@ -65,7 +69,7 @@ async function runWatch(sql: string, options: WatchCliOptions): Promise<void> {
   const finished = new Promise<void>((resolve) => (done = resolve));
   try {
     const watch = await StandingWatch.start(connection, planner.connection, {
-      sql, target: options.target, fleet: options.fleet, signKey, issuer, limits, periodMs, alert: options.alert ?? null, webhook: options.webhook ?? null,
+      sql, target: options.target, fleet: options.fleet, signKey, issuer, limits, periodMs, analyst: asked.analyst, alert: options.alert ?? null, webhook: options.webhook ?? null,
       onRegistered: (registered, refused) => {
         const refusals = Object.entries(refused);
         process.stderr.write(`watch: registered on ${registered.length} hosts${refusals.length > 0 ? `; refused by ${refusals.map(([host, why]) => `${host} (${why})`).join(', ')}` : ''}\n`);
