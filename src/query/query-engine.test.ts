@@ -147,6 +147,11 @@ test('in_cidr and ip_hex handle both families and reject malformed prefixes', as
     ['10.1.2.30', '10.1.2.3/32', false],
     ['10.1.2.3', '010.001.0.0/16', true],
     ['192.168.1.7', '192.168.1.99/24', true],
+    // IPv6 text never has a '.' before its first ':': no IPv6 address matches an IPv4 octet prefix.
+    ['10::1', '10.0.0.0/8', false],
+    ['64:ff9b::10.0.0.1', '10.0.0.0/8', false],
+    ['::ffff:10.0.0.1', '10.0.0.0/8', false],
+    ['::ffff:10.0.0.1', '0.0.0.0/0', false],
   ];
   for (const [address, prefix, expected] of truth) {
     const { rows } = await engine.all(`SELECT in_cidr('${address}', '${prefix}')`);

@@ -36,14 +36,17 @@ export const SQL_MACROS: readonly string[] = [
   // prefix's octets are made canonical here.
   // The first n octets of p, canonical ('010.1' → '10.1'); on a constant prefix, folded once.
   `CREATE MACRO ip4_octet_prefix(p, n) AS array_to_string(list_transform(string_split(p, '.')[1:n], x -> CAST(TRY_CAST(x AS INTEGER) AS VARCHAR)), '.')`,
-  `CREATE MACRO ip4_octet_prefix_match(a, p, n) AS CASE WHEN n = 0 THEN true WHEN n = 4 THEN a = ip4_octet_prefix(p, 4)
-     ELSE starts_with(a, ip4_octet_prefix(p, n) || '.') END`,
+  // LIKE with the folded constant pattern becomes DuckDB's prefix test, half the cost of starts_with;
+  // the pattern holds only digits and dots. Text before a first '.' is never IPv6's, so an address
+  // that matches a pattern of n ≥ 1 octets is an IPv4 address.
+  `CREATE MACRO ip4_octet_prefix_match(a, p, n) AS CASE WHEN n = 0 THEN NOT contains(a, ':') WHEN n = 4 THEN a = ip4_octet_prefix(p, 4)
+     ELSE a LIKE (ip4_octet_prefix(p, n) || '.%') END`,
   `CREATE MACRO in_cidr(a, c) AS CASE
      WHEN NOT regexp_full_match(c, '([0-9]{1,3}(\\.[0-9]{1,3}){3}|[0-9a-fA-F:.]*:[0-9a-fA-F:.]*)(/[0-9]{1,3})?')
        OR cidr_length(c) IS NULL OR cidr_length(c) > (CASE WHEN contains(c, ':') THEN 128 ELSE 32 END)
        THEN error('in_cidr: "' || c || '" is not a CIDR prefix such as 10.0.0.0/8 or 2001:db8::/32')
      WHEN contains(c, ':') THEN contains(a, ':') AND starts_with(ip_bits(a), left(ip_bits(split_part(c, '/', 1)), cidr_length(c)))
-     WHEN cidr_length(c) % 8 = 0 THEN NOT contains(a, ':') AND ip4_octet_prefix_match(a, split_part(c, '/', 1), cidr_length(c) // 8)
+     WHEN cidr_length(c) % 8 = 0 THEN ip4_octet_prefix_match(a, split_part(c, '/', 1), cidr_length(c) // 8)
      ELSE NOT contains(a, ':') AND ip4_int(a) >> (32 - cidr_length(c)) = ip4_int(split_part(c, '/', 1)) >> (32 - cidr_length(c)) END`,
   // Community ID spec, "ICMP": types with a counterpart hash as two-way, the counterpart as port.
   `CREATE MACRO cid_icmp_counterpart(p, t) AS CASE WHEN p = 1 THEN
