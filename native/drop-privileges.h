@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <grp.h>
+#include <signal.h>
 #include <linux/capability.h>
 #include <pwd.h>
 #include <stdio.h>
@@ -18,9 +19,12 @@
 /*
  * As root with `user`: switches to that user (the kernel then clears every capability). Otherwise,
  * with capabilities only (a systemd unit's AmbientCapabilities, say): clears them. Either way no
- * later exec can gain any. Returns 0, or -1 with a message naming `program`.
+ * later exec can gain any. Then asks for SIGTERM when the parent (the agent) dies: the kernel clears
+ * that request when credentials change (prctl(2), PR_SET_PDEATHSIG), so it comes after the switch;
+ * a parent already gone by then is an error. Returns 0, or -1 with a message naming `program`.
  */
 static int drop_privileges(const char *program, const char *user) {
+  pid_t parent = getppid();
   if (geteuid() == 0 && user != NULL) {
     struct passwd *pw = getpwnam(user);
     if (pw == NULL) {
@@ -41,6 +45,11 @@ static int drop_privileges(const char *program, const char *user) {
     return -1;
   }
   prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+  prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+  if (getppid() != parent) {
+    fprintf(stderr, "%s: the agent that started it is gone\n", program);
+    return -1;
+  }
   return 0;
 }
 

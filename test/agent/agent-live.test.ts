@@ -20,7 +20,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Lab, requirePrograms, runCommand, sleep, type BackgroundProcess, type Netns } from '../../src/lab/netns.js';
-import { childProcesses, statusField } from '../../src/lab/proc.js';
+import { childProcesses, processName, statusField } from '../../src/lab/proc.js';
 import { socketEventsProgramPath } from '../../src/agent/attribution/socket-events.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // dist/test/agent → repository root
@@ -210,6 +210,20 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     ]);
   });
 
+  /** Every process below `pid`. */
+  function descendants(pid: number): number[] {
+    return childProcesses(pid).flatMap((child) => [child, ...descendants(child)]);
+  }
+
+  function alive(pid: number): boolean {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
   it('survives kill -9 under load: the store stays readable, exported flows stay, capture resumes after restart', async () => {
     const dataDir = path.join(work, 'crash');
     const config = path.join(work, 'crash.yaml');
@@ -221,10 +235,16 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     const load = lab.start('load', a.exec(['iperf3', '-c', B4, '-p', '5201', '-t', '30', '-b', '20M']));
     // FIN + 1 s, the agent's 5 s delivery slack, then the 1 s export: all stored within about 8 s.
     await sleep(10_000);
+    const programs = descendants(agent.pid!);
+    assert.ok(programs.length >= 3, `the agent's worker, capture and socket events programs: ${programs.join(', ')}`);
     process.kill(agent.pid!, 'SIGKILL'); // the agent only: the capture program, its child, stays as after a real crash
     await agent.exited;
     await load.stop('SIGTERM');
     await runCommand(['pkill', '-KILL', '-g', String(agent.pid)], { allowFailure: true });
+    // Whatever the agent started goes with it (the native programs ask for SIGTERM when their parent dies).
+    const deadline = Date.now() + 5000;
+    while (programs.some(alive) && Date.now() < deadline) await sleep(100);
+    assert.deepEqual(programs.filter(alive).map(processName), [], 'no program of the killed agent is left running');
 
     const early = await queryRows(dataDir, `SELECT count(*) AS n FROM flows WHERE proto = 6 AND dst_port = 8080 AND src_addr = '${A4}'`);
     assert.equal(Number(early[0].n), 5, 'the five early connections, exported before the kill, are stored');

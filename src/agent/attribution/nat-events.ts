@@ -47,14 +47,20 @@ export class NatEvents {
 
   /** Starts conntrack; rejects with a reason when it cannot run (not installed, no privileges). */
   static async start(onMapping: (mapping: NatMapping) => void, program = 'conntrack'): Promise<NatEvents> {
-    const child = spawn(program, ['-E', '-e', 'NEW'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    // setpriv (util-linux) asks the kernel for SIGTERM to conntrack when the agent dies, however it
+    // dies: conntrack would otherwise live on until it next writes into the closed pipe.
+    const child = spawn('setpriv', ['--pdeathsig', 'TERM', '--', program, '-E', '-e', 'NEW'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-2048)));
     await new Promise<void>((resolve, reject) => {
       child.once('error', (error: NodeJS.ErrnoException) =>
-        reject(new Error(error.code === 'ENOENT' ? 'conntrack is not installed: apt-get install conntrack' : `cannot start conntrack: ${error.message}`)),
+        reject(new Error(error.code === 'ENOENT' ? 'setpriv is not installed (it starts conntrack): apt-get install util-linux' : `cannot start conntrack: ${error.message}`)),
       );
-      child.once('exit', (code) => reject(new Error(`conntrack stopped (exit code ${code}): ${stderr.trim().split('\n').at(-1) ?? ''}`)));
+      child.once('exit', (code) => {
+        const last = stderr.trim().split('\n').at(-1) ?? '';
+        // setpriv's exec failure: the program itself is missing.
+        reject(new Error(code === 127 || /No such file/.test(last) ? `${program} is not installed: apt-get install conntrack` : `conntrack stopped (exit code ${code}): ${last}`));
+      });
       // conntrack prints nothing when it is ready; an early exit (no privileges) comes within moments.
       setTimeout(resolve, 300);
     });
