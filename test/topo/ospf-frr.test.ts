@@ -1,0 +1,258 @@
+/**
+ * The OSPF collector and SPF against real FRR routers (zebra + ospfd in network namespaces made here):
+ *
+ *            r6 (ASBR: 198.51.100.0/24 redistributed, external type 2)
+ *             | cost 30
+ *   LAN 10.0.0.0/24 (a bridge; the collector listens on it, no router there)
+ *   r1 ---- r2 ---- r3        (r3 and r6 joined by the cost-30 link above)
+ *    \cost 10  /cost 10
+ *       r4 (ABR) ---- area 0.0.0.1 ---- r5 (stub network 10.5.0.0/24)
+ *
+ * The capture (tcpdump on the bridge from before the routers start: pure snooping) decodes without
+ * an issue; the database built from it equals FRR's (every LSA of area 0 and the AS, by type, ID,
+ * advertising router, sequence number and checksum); the routes computed from it for every router
+ * whose whole database the LAN sees (r1, r2, r3, r6) equal FRR's own OSPF routing table: prefixes,
+ * path types, costs, next hops (r3 reaches r4 over two equal-cost paths). After the r1–r4 link goes
+ * down and FRR has converged, both match again. Needs root and the Debian package frr.
+ */
+import { describe, it, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
+import { unlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Lab, requirePrograms, runCommand, sleep, type BackgroundProcess, type Netns } from '../../src/lab/netns.js';
+import { FRR_GR_STATE_FILE, startFrrRouter, type FrrRouter } from '../../src/lab/frr-lab.js';
+import { readOspfCapture } from '../../src/topo/ospf/ospf-capture.js';
+import { AS_SCOPE } from '../../src/topo/ospf/lsdb.js';
+import { computeRoutes, type RoutingTable } from '../../src/topo/ospf/spf.js';
+
+interface RouterSpec {
+  name: string;
+  id: string;
+  /** interface → [address/len, area, cost, p2p] */
+  interfaces: Record<string, [string, string, number, boolean]>;
+  extra?: string;
+}
+
+const ROUTERS: RouterSpec[] = [
+  { name: 'r1', id: '0.0.0.1', interfaces: { e0: ['10.0.0.1/24', '0', 10, false], p4: ['10.0.14.1/30', '0', 10, true] } },
+  { name: 'r2', id: '0.0.0.2', interfaces: { e0: ['10.0.0.2/24', '0', 10, false], p4: ['10.0.24.1/30', '0', 10, true] } },
+  { name: 'r3', id: '0.0.0.3', interfaces: { e0: ['10.0.0.3/24', '0', 10, false], p6: ['10.0.36.1/30', '0', 30, true] } },
+  { name: 'r4', id: '0.0.0.4', interfaces: { p1: ['10.0.14.2/30', '0', 10, true], p2: ['10.0.24.2/30', '0', 10, true], p5: ['10.0.45.1/30', '1', 10, true] } },
+  { name: 'r5', id: '0.0.0.5', interfaces: { p4: ['10.0.45.2/30', '1', 10, true], s0: ['10.5.0.1/24', '1', 10, false] } },
+  {
+    name: 'r6', id: '0.0.0.6', interfaces: { p3: ['10.0.36.2/30', '0', 30, true] },
+    // Only 198.51.100.0/24 (on x0, outside OSPF) goes out as an external route.
+    extra: 'ip prefix-list EXT seq 5 permit 198.51.100.0/24\nroute-map EXT permit 10\n match ip address prefix-list EXT\n',
+  },
+];
+const LINKS: [string, string, string, string][] = [
+  ['r1', 'p4', 'r4', 'p1'],
+  ['r2', 'p4', 'r4', 'p2'],
+  ['r4', 'p5', 'r5', 'p4'],
+  ['r3', 'p6', 'r6', 'p3'],
+];
+/** What FRR's JSON calls each path type. */
+const ROUTE_TYPE = { 'intra-area': 'N', 'inter-area': 'N IA', 'external-1': 'N E1', 'external-2': 'N E2' } as const;
+
+type FrrRoutes = Record<string, { routeType: string; cost: number; type2cost?: number; area?: string; nexthops: { ip: string; via?: string; directlyAttachedTo?: string }[] }>;
+
+describe('OSPF against real FRR routers', { timeout: 240_000 }, () => {
+  const lab = new Lab(`es-ospf-${process.pid}`);
+  let dir = '';
+  let capture = '';
+  let tcpdump: BackgroundProcess;
+  const routers = new Map<string, FrrRouter>();
+  const namespaces = new Map<string, Netns>();
+  /** Per router: interface name → its IPv4 address. */
+  const addresses = new Map<string, Map<string, string>>();
+
+  function ospfdConfig(spec: RouterSpec): string {
+    const lines = ['router ospf', ` ospf router-id ${spec.id}`];
+    for (const [, [cidr, area]] of Object.entries(spec.interfaces)) lines.push(` network ${networkOf(cidr)} area ${area}`);
+    if (spec.name === 'r5') lines.push(' passive-interface s0');
+    if (spec.name === 'r6') lines.push(' redistribute connected route-map EXT');
+    const out = [...(spec.extra ? [spec.extra] : []), ...lines];
+    for (const [name, [, , cost, p2p]] of Object.entries(spec.interfaces)) {
+      out.push(`interface ${name}`, ' ip ospf hello-interval 1', ' ip ospf dead-interval 4', ` ip ospf cost ${cost}`, ...(p2p ? [' ip ospf network point-to-point'] : []));
+    }
+    return out.join('\n') + '\n';
+  }
+
+  /** Until r3 has every route, r4 over both paths, and its table holds still for 3 s. */
+  async function converged(check: (routes: FrrRoutes) => boolean): Promise<void> {
+    const deadline = Date.now() + 90_000;
+    let last = '';
+    let stableSince = 0;
+    for (;;) {
+      const routes = await routers.get('r3')!.json<FrrRoutes>('show ip ospf route json');
+      const text = JSON.stringify(routes);
+      if (check(routes) && text === last) {
+        if (Date.now() - stableSince >= 3000) return;
+      } else {
+        stableSince = Date.now();
+      }
+      last = text;
+      if (Date.now() > deadline) throw new Error(`FRR did not converge: r3 has ${text}`);
+      await sleep(500);
+    }
+  }
+
+  /**
+   * Compares until both agree, for at most 10 s: a router may originate its new LSA up to
+   * MinLSInterval (5 s) after the change, and each side hears it at its own moment.
+   */
+  async function compareWithFrr(label: string): Promise<void> {
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        await compareOnce(label);
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+        await sleep(1000);
+      }
+    }
+  }
+
+  async function compareOnce(label: string): Promise<void> {
+    // -U: tcpdump writes each packet as it comes; give the last ones a moment.
+    await sleep(500);
+    const read = await readOspfCapture(capture);
+    assert.deepEqual(read.issues.toJSON(), {}, `${label}: every packet of the capture decodes`);
+    assert.ok((read.packets.hello ?? 0) > 0 && (read.packets['link-state-update'] ?? 0) > 0, `${label}: ${JSON.stringify(read.packets)}`);
+    const now = Date.now();
+    // The database: every LSA of area 0 and of the AS, as FRR holds it.
+    const ours = [...read.lsdb.lsas('0.0.0.0', now), ...read.lsdb.lsas(AS_SCOPE, now)]
+      .map((l) => `${l.header.type} ${l.header.linkStateId} ${l.header.advertisingRouter} ${(l.header.sequence >>> 0).toString(16)} ${l.header.checksum.toString(16).padStart(4, '0')}`)
+      .sort();
+    const theirs = frrDatabase(await routers.get('r3')!.json('show ip ospf database json'));
+    assert.deepEqual(ours, theirs, `${label}: the database from the capture equals r3's`);
+    for (const name of ['r1', 'r2', 'r3', 'r6']) {
+      const spec = ROUTERS.find((r) => r.name === name)!;
+      const table = computeRoutes(read.lsdb, spec.id, now);
+      const frr = await routers.get(name)!.json<FrrRoutes>('show ip ospf route json');
+      assert.deepEqual(asFrr(table, name), normalizeFrr(frr, name), `${label}: ${name}'s routes`);
+    }
+  }
+
+  /** FRR's routes, with next-hop interfaces as addresses and next hops sorted. */
+  function normalizeFrr(routes: FrrRoutes, router: string): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const [prefix, route] of Object.entries(routes)) {
+      if (!prefix.includes('/')) continue;
+      const hops = route.nexthops.map((h) => {
+        const name = h.via ?? h.directlyAttachedTo ?? '';
+        return `${h.ip.trim() === '' ? 'direct' : h.ip} ${addresses.get(router)!.get(name) ?? name}`;
+      });
+      out[prefix] = { type: route.routeType, cost: route.cost, ...(route.type2cost !== undefined ? { type2cost: route.type2cost } : {}), nexthops: hops.sort() };
+    }
+    return out;
+  }
+
+  function asFrr(table: RoutingTable, router: string): Record<string, unknown> {
+    void router;
+    const out: Record<string, unknown> = {};
+    for (const route of table.networks) {
+      out[route.prefix] = {
+        type: ROUTE_TYPE[route.pathType], cost: route.cost, ...(route.type2Cost !== null ? { type2cost: route.type2Cost } : {}),
+        nexthops: route.nextHops.map((h) => `${h.gateway ?? 'direct'} ${h.interfaceAddress}`).sort(),
+      };
+    }
+    return out;
+  }
+
+  before(async () => {
+    requirePrograms({ vtysh: 'frr', tcpdump: 'tcpdump', ethtool: 'ethtool' });
+    if (process.getuid?.() !== 0) assert.fail('this test makes network namespaces and runs FRR, which needs root');
+    dir = mkdtempSync(path.join(tmpdir(), 'endsight-ospf-'));
+    chmodSync(dir, 0o755); // the daemons run as frr and keep their files below it
+    capture = path.join(dir, 'lan.pcap');
+    const lan = await lab.addNamespace('lan');
+    await runCommand(lan.exec(['ip', 'link', 'add', 'br0', 'type', 'bridge']));
+    await runCommand(lan.exec(['ip', 'link', 'set', 'br0', 'up']));
+    for (const spec of ROUTERS) {
+      const ns = await lab.addNamespace(spec.name, { 'net.ipv4.ip_forward': '1' });
+      namespaces.set(spec.name, ns);
+      if ('e0' in spec.interfaces) {
+        await lab.addVeth(ns, 'e0', lan, `l${spec.name}`);
+        await runCommand(lan.exec(['ip', 'link', 'set', `l${spec.name}`, 'master', 'br0']));
+      }
+    }
+    for (const [a, ai, b, bi] of LINKS) await lab.addVeth(namespaces.get(a)!, ai, namespaces.get(b)!, bi);
+    // Stub networks: a veth pair inside the namespace, one end up with the address.
+    for (const [router, name, peer, cidr] of [['r5', 's0', 's1', '10.5.0.1/24'], ['r6', 'x0', 'x1', '198.51.100.1/24']]) {
+      const ns = namespaces.get(router)!;
+      await runCommand(ns.exec(['ip', 'link', 'add', name, 'type', 'veth', 'peer', 'name', peer]));
+      await runCommand(ns.exec(['ip', 'link', 'set', peer, 'up']));
+      await runCommand(ns.exec(['ip', 'link', 'set', name, 'up']));
+      await runCommand(ns.exec(['ip', 'addr', 'add', cidr, 'dev', name]));
+    }
+    for (const spec of ROUTERS) {
+      const ns = namespaces.get(spec.name)!;
+      const names = new Map<string, string>();
+      for (const [name, [cidr]] of Object.entries(spec.interfaces)) {
+        if (!(spec.name === 'r5' && name === 's0')) await runCommand(ns.exec(['ip', 'addr', 'add', cidr, 'dev', name]));
+        names.set(name, cidr.split('/')[0]);
+      }
+      addresses.set(spec.name, names);
+    }
+    tcpdump = lab.start('tcpdump', lan.exec(['tcpdump', '-i', 'br0', '-U', '-w', capture, 'ip proto 89']));
+    await tcpdump.waitForOutput(/listening on/, 10_000);
+    for (const spec of ROUTERS) {
+      routers.set(spec.name, await startFrrRouter(lab, namespaces.get(spec.name)!, spec.name, path.join(dir, spec.name), ospfdConfig(spec)));
+    }
+    await converged((r) =>
+      ['10.0.0.0/24', '10.0.14.0/30', '10.0.24.0/30', '10.0.36.0/30', '10.0.45.0/30', '10.5.0.0/24', '198.51.100.0/24'].every((p) => p in r) &&
+      r['10.0.45.0/30'].nexthops.length === 2,
+    );
+  });
+
+  after(async () => {
+    assert.deepEqual(await lab.cleanup(), []);
+    await unlink(FRR_GR_STATE_FILE).catch(() => undefined);
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("builds FRR's database from what it snoops on the LAN, and computes each router's OSPF routes as FRR does", async () => {
+    await compareWithFrr('converged');
+  });
+
+  it('matches FRR again once it has converged after a link goes down', async () => {
+    await runCommand(namespaces.get('r1')!.exec(['ip', 'link', 'set', 'p4', 'down']));
+    await converged((r) => r['10.0.45.0/30']?.nexthops.length === 1 && !('10.0.14.0/30' in r && r['10.0.14.0/30'].nexthops.some((h) => h.ip.trim() === '10.0.0.1')));
+    await compareWithFrr('after r1–r4 went down');
+  });
+});
+
+function networkOf(cidr: string): string {
+  const [address, bits] = cidr.split('/');
+  const value = address.split('.').reduce((n, part) => (n << 8) + Number(part), 0) >>> 0;
+  const mask = Number(bits) === 0 ? 0 : (0xffffffff << (32 - Number(bits))) >>> 0;
+  const network = (value & mask) >>> 0;
+  return `${network >>> 24}.${(network >>> 16) & 255}.${(network >>> 8) & 255}.${network & 255}/${bits}`;
+}
+
+/** FRR's `show ip ospf database json` as `type lsid advrouter seq checksum` lines (area 0 and the AS). */
+function frrDatabase(json: unknown): string[] {
+  const types: Record<string, number> = { routerLinkStates: 1, networkLinkStates: 2, summaryLinkStates: 3, asbrSummaryLinkStates: 4, asExternalLinkStates: 5, nssaExternalLinkStates: 7 };
+  const lines: string[] = [];
+  const walk = (node: unknown, area: string | null): void => {
+    if (node === null || typeof node !== 'object') return;
+    for (const [key, value] of Object.entries(node as Record<string, unknown>)) {
+      if (key in types && Array.isArray(value)) {
+        if (area !== null && area !== '0.0.0.0' && types[key] !== 5) continue;
+        for (const item of value as { lsId: string; advertisedRouter: string; sequenceNumber: string; checksum: string }[]) {
+          lines.push(`${types[key]} ${item.lsId} ${item.advertisedRouter} ${item.sequenceNumber.toLowerCase()} ${item.checksum.toLowerCase().padStart(4, '0')}`);
+        }
+      } else if (key === 'areas' && value && typeof value === 'object') {
+        for (const [name, areaNode] of Object.entries(value as Record<string, unknown>)) walk(areaNode, name);
+      } else {
+        walk(value, area);
+      }
+    }
+  };
+  walk(json, null);
+  return lines.sort();
+}
