@@ -161,8 +161,9 @@ const FILE_SCHEMA = z
         authority: z.string().min(1).optional(),
         name: z.string().regex(SUBJECT_TOKEN, 'expected a name of letters, digits, - and _').optional(),
         id: z.string().min(1).optional(),
-        site: z.string().min(1).optional(),
-        tags: z.array(z.string().min(1)).optional(),
+        // Sites and tags name NATS subjects and queue groups: two names that differ only in a dot would share them.
+        site: z.string().regex(SUBJECT_TOKEN, 'expected a name of letters, digits, - and _').optional(),
+        tags: z.array(z.string().regex(SUBJECT_TOKEN, 'expected a name of letters, digits, - and _')).optional(),
         tls: z.object({ ca: z.string().min(1).optional(), cert: z.string().min(1).optional(), key: z.string().min(1).optional() }).strict().optional(),
       })
       .strict()
@@ -264,6 +265,8 @@ function fleetConfig(section: FleetSection | undefined, overrides: AgentOverride
   };
   const name = overrides.fleet ?? section?.name ?? 'endsight';
   if (!SUBJECT_TOKEN.test(name)) problems.push(`--fleet: expected a name of letters, digits, - and _ (got ${JSON.stringify(name)})`);
+  if (overrides.site !== undefined && !SUBJECT_TOKEN.test(overrides.site)) problems.push(`--site: expected a name of letters, digits, - and _ (got ${JSON.stringify(overrides.site)})`);
+  for (const tag of overrides.tags ?? []) if (!SUBJECT_TOKEN.test(tag)) problems.push(`--tag: expected a name of letters, digits, - and _ (got ${JSON.stringify(tag)})`);
   const tls = section?.tls;
   return {
     nats,

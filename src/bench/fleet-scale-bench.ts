@@ -12,8 +12,8 @@
  * connection, each answering once; a real agent's connection may reply once.
  *
  * Per-level costs for the extrapolation: the time a site's aggregator takes for its site (from its
- * own answers), and the coordinator's merge of many site answers (timed here on copies of real site
- * answers).
+ * own answers), and the coordinator's merge of many site answers (timed here on copies of the site
+ * answers of the largest run, rebuilt from the single store: the host query over each site's records).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';

@@ -103,6 +103,7 @@ class VirtualResponders {
   private readonly checked = new Map<string, { envelope: QueryEnvelope } | { refused: QueryRefused }>();
   private readonly answers = new Map<string, Promise<Map<string, HostAnswer>>>();
   private readonly nonces = new Map<string, NonceCache>();
+  private running: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly connection: DuckDBConnection,
@@ -139,7 +140,12 @@ class VirtualResponders {
     }
     if (envelope.window) return { host, ok: false, code: 'query_failed', error: 'virtual hosts answer queries without a time window only' };
     let all = this.answers.get(envelope.query);
-    if (!all) this.answers.set(envelope.query, (all = this.runForAll(envelope.query)));
+    if (!all) {
+      // One query at a time on the connection: the per-host path sets a variable that another run would change.
+      all = this.running.then(() => this.runForAll(envelope.query));
+      this.running = all.then(() => undefined, () => undefined);
+      this.answers.set(envelope.query, all);
+    }
     const answer = (await all).get(host)!;
     if (!answer.ok || answer.rows.length <= envelope.limits.maxRows) return answer;
     return { ...answer, rows: answer.rows.slice(0, envelope.limits.maxRows), truncated: true };

@@ -78,7 +78,7 @@ export async function fleetAskSettings(options: FleetAskCliOptions): Promise<{
   const { loadKey } = await import('../fleet/signed-query.js');
   const signKey = loadKey(await readOptionFile(options.signKey, '--sign-key'), 'private', options.signKey);
   const timeoutMs = parseDurationMs(options.timeout, '--timeout');
-  if (!(timeoutMs > 0)) throw new RangeError(`Cannot use --timeout ${JSON.stringify(options.timeout)}: it must be greater than zero`);
+  if (!(timeoutMs > 0 && timeoutMs <= 600_000)) throw new RangeError(`Cannot use --timeout ${JSON.stringify(options.timeout)}: from more than zero to 10m (what hosts accept)`);
   const maxRows = positiveInteger(options.maxRows, '--max-rows');
   return { signKey, issuer: options.issuer ?? `${os.userInfo().username}@${os.hostname()}`, limits: { timeoutMs, maxRows }, tls: await natsTls(options) };
 }

@@ -59,7 +59,15 @@ describe('analyst certificates', () => {
 
   it('turns parameters into literals, never into SQL', () => {
     assert.equal(instantiateTemplate('SELECT * FROM flows WHERE process = $p', { p: "x' OR true --" }), "SELECT * FROM flows WHERE process = 'x'' OR true --'");
-    assert.equal(instantiateTemplate('SELECT $n AS n', { n: 2.5 }), 'SELECT 2.5 AS n');
+    assert.equal(instantiateTemplate('SELECT $n AS n', { n: 2.5 }), 'SELECT (2.5) AS n');
+    // A negative number stays arithmetic: 100--5 would start a comment.
+    assert.equal(instantiateTemplate("SELECT * FROM flows WHERE bytes > 100-$n AND process = 'ssh'", { n: -5 }), "SELECT * FROM flows WHERE bytes > 100-(-5) AND process = 'ssh'");
+    // Inside quotes or comments a value would become SQL text: such templates are refused.
+    for (const template of ["SELECT * FROM flows WHERE process = '$p'", 'SELECT "$p" FROM flows', 'SELECT 1 -- $p', 'SELECT 1 /* $p */', "SELECT 'open"]) {
+      assert.throws(() => instantiateTemplate(template, { p: "' OR true OR '" }), /inside|open/, template);
+      assert.throws(() => issueCertificate(authority, { name: 'alice', publicKeyPem: analystKeys.publicKeyPem, templates: { t: template } }, DAY), /Cannot certify the template t/, template);
+    }
+    assert.equal(instantiateTemplate("SELECT 'it''s' AS a, $p AS b", { p: 'x' }), "SELECT 'it''s' AS a, 'x' AS b");
     assert.throws(() => instantiateTemplate('SELECT $n', { n: { sql: 'x' } }), /must be a string or a finite number/);
     assert.throws(() => issueCertificate(authority, { name: 'alice', publicKeyPem: analystKeys.publicKeyPem, templates: {} }, DAY), /at least one --template/);
   });

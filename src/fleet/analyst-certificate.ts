@@ -11,7 +11,8 @@
  *     template with those parameters: the host plans it itself and compares (query-responder.ts).
  *
  * A template is one SELECT with named parameters `$name`, each replaced by an SQL literal of its
- * value (a string, quoted; or a finite number): parameters cannot add SQL, only values.
+ * value (a string, quoted; or a finite number, in parentheses), and never inside quotes or comments
+ * (templateProblem): a parameter gives a value, never SQL.
  */
 import { createPublicKey, sign, verify, type KeyObject } from 'node:crypto';
 import { canonicalJson, QueryRefused } from './signed-query.js';
@@ -26,6 +27,8 @@ export interface AnalystCertificate {
   publicKey: string;
   /** Template name → SQL with $parameters. */
   templates: Record<string, string>;
+  /** Whether the analyst may register the templates as standing queries (endsight watch). */
+  standing?: boolean;
   notBefore: string;
   notAfter: string;
 }
@@ -45,7 +48,7 @@ export interface TemplateUse {
 /** The authority signs an analyst's certificate. */
 export function issueCertificate(
   authorityKey: KeyObject,
-  fields: { name: string; publicKeyPem: string; templates: Record<string, string> },
+  fields: { name: string; publicKeyPem: string; templates: Record<string, string>; standing?: boolean },
   validMs: number,
   now = Date.now(),
 ): SignedCertificate {
@@ -53,14 +56,17 @@ export function issueCertificate(
   const key = createPublicKey(fields.publicKeyPem);
   if (key.asymmetricKeyType !== 'ed25519') throw new RangeError("Cannot certify the analyst's key: it is not Ed25519 (make one with endsight keys init)");
   if (Object.keys(fields.templates).length === 0) throw new RangeError('Cannot certify an analyst without a template: give at least one --template NAME=SQL');
-  for (const name of Object.keys(fields.templates)) {
+  for (const [name, sql] of Object.entries(fields.templates)) {
     if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) throw new RangeError(`Cannot use the template name "${name}": 1 to 64 letters, digits, _ or -`);
+    const problem = templateProblem(sql);
+    if (problem) throw new RangeError(`Cannot certify the template ${name}: ${problem}`);
   }
   const certificate: AnalystCertificate = {
     v: CERTIFICATE_VERSION,
     name: fields.name,
     publicKey: key.export({ type: 'spki', format: 'pem' }).toString(),
     templates: fields.templates,
+    ...(fields.standing ? { standing: true } : {}),
     notBefore: new Date(now).toISOString(),
     notAfter: new Date(now + validMs).toISOString(),
   };
@@ -105,20 +111,70 @@ export function verifyCertificate(value: unknown, authority: KeyObject, now: num
   return { certificate, key };
 }
 
-/** The template's SQL with each $name replaced by its value's SQL literal; a missing or unused parameter is an error. */
+/**
+ * The template's SQL with each $name replaced by its value's SQL literal: a string quoted, a number
+ * in parentheses (so that `100-$n` with n = -5 stays arithmetic, not a comment). A parameter inside a
+ * string literal, a quoted name or a comment is refused (templateProblem): there, a value would be
+ * spliced into text and could end it. A missing or unused parameter is an error.
+ */
 export function instantiateTemplate(sql: string, params: Record<string, unknown>): string {
+  const problem = templateProblem(sql);
+  if (problem) throw new RangeError(problem);
   const used = new Set<string>();
   const text = sql.replace(/\$([A-Za-z_][A-Za-z0-9_]*)/g, (_, name: string) => {
     if (!Object.hasOwn(params, name)) throw new RangeError(`the template needs the parameter ${name} (--param ${name}=VALUE)`);
     used.add(name);
     const value = params[name];
-    if (typeof value === 'number' && Number.isFinite(value)) return String(value);
+    if (typeof value === 'number' && Number.isFinite(value)) return `(${value})`;
     if (typeof value === 'string') return `'${value.replace(/'/g, "''")}'`;
     throw new RangeError(`the parameter ${name} must be a string or a finite number`);
   });
   const unused = Object.keys(params).filter((name) => !used.has(name));
   if (unused.length > 0) throw new RangeError(`the template has no parameter ${unused.join(', ')}`);
   return text;
+}
+
+/**
+ * Why a template cannot be certified, or null: a $parameter inside '…', "…", a -- or a block comment,
+ * or a quote or comment left open. Scanned as DuckDB reads SQL text: '' and "" escape their quote.
+ */
+export function templateProblem(sql: string): string | null {
+  let i = 0;
+  while (i < sql.length) {
+    const c = sql[i];
+    const two = sql.slice(i, i + 2);
+    let end = -1;
+    let what = '';
+    if (c === "'" || c === '"') {
+      what = c === "'" ? 'a string literal' : 'a quoted name';
+      end = i + 1;
+      for (;;) {
+        const next = sql.indexOf(c, end);
+        if (next < 0) return `the template leaves ${what} open`;
+        if (sql[next + 1] === c) end = next + 2;
+        else {
+          end = next + 1;
+          break;
+        }
+      }
+    } else if (two === '--') {
+      what = 'a comment';
+      const next = sql.indexOf('\n', i);
+      end = next < 0 ? sql.length : next;
+    } else if (two === '/*') {
+      what = 'a comment';
+      const next = sql.indexOf('*/', i + 2);
+      if (next < 0) return 'the template leaves a comment open';
+      end = next + 2;
+    }
+    if (end < 0) {
+      i++;
+      continue;
+    }
+    if (/\$[A-Za-z_]/.test(sql.slice(i, end))) return `the template has a $parameter inside ${what}; write it outside (process = $name, not process = '$name')`;
+    i = end;
+  }
+  return null;
 }
 
 /** Whether a value (from a signed envelope, still from the wire) has a TemplateUse's shape. */

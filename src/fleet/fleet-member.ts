@@ -44,7 +44,7 @@ export function natsOptions(fleet: Pick<FleetConfig, 'nats' | 'tls'>, name: stri
   };
 }
 
-export async function startFleetMember(fleet: FleetConfig, dataDir: string, version: string, log: Logger): Promise<FleetMember> {
+export async function startFleetMember(fleet: FleetConfig, dataDir: string, version: string, log: Logger, standingDelayMs = 0): Promise<FleetMember> {
   const authority = loadKey(fleet.authorityPem, 'public', 'fleet.authority');
   const identity: HostIdentity = {
     id: fleet.id,
@@ -55,7 +55,7 @@ export async function startFleetMember(fleet: FleetConfig, dataDir: string, vers
       return Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address.replace(/%.*$/, '')));
     },
   };
-  const responder = new QueryResponder({ identity, audience: fleet.name, authority, dataDir, log: log.child({ part: 'fleet' }) });
+  const responder = new QueryResponder({ identity, audience: fleet.name, authority, dataDir, log: log.child({ part: 'fleet' }), standingDelayMs });
   let connection: NatsConnection | null = null;
   let host: FleetHost | null = null;
   let stopped = false;

@@ -26,8 +26,6 @@ export interface SiteHeartbeat {
 
 export interface HeardSite extends SiteHeartbeat {
   receivedAt: number;
-  /** Aggregators of the site heard lately. */
-  aggregators: string[];
 }
 
 /** A heartbeat's shape, checked: it comes from the wire (only agents may publish them, but bugs happen). */
@@ -96,9 +94,14 @@ export class FleetRegistry {
     }
   }
 
-  /** Hosts heard lately. */
+  /** Hosts heard lately. Hosts silent for ten times that long are forgotten (heartbeats come from the wire). */
   hosts(now = Date.now()): HeardHeartbeat[] {
-    return [...this.heardHosts.values()].filter((host) => now - host.receivedAt <= this.presentForMs);
+    const out: HeardHeartbeat[] = [];
+    for (const [id, host] of this.heardHosts) {
+      if (now - host.receivedAt <= this.presentForMs) out.push(host);
+      else if (now - host.receivedAt > this.presentForMs * 10) this.heardHosts.delete(id);
+    }
+    return out;
   }
 
   /** Sites whose aggregators were heard lately, each with the hosts their latest heartbeats named. */
@@ -107,7 +110,7 @@ export class FleetRegistry {
     for (const aggregators of this.heardSites.values()) {
       const live = [...aggregators.values()].filter((beat) => now - beat.receivedAt <= this.presentForMs).sort((a, b) => b.receivedAt - a.receivedAt);
       const hosts = [...new Set(live.flatMap((beat) => beat.hosts))].sort();
-      if (live.length > 0) sites.push({ ...live[0], hosts, aggregators: live.map((beat) => beat.aggregator).sort() });
+      if (live.length > 0) sites.push({ ...live[0], hosts });
     }
     return sites.sort((a, b) => (a.site < b.site ? -1 : 1));
   }

@@ -49,6 +49,20 @@ export function mergeSpecOf(plan: AggregatePlan | RowsPlan): MergeSpec {
     : { kind: 'rows', hostColumns: plan.hostColumns, partialSql: plan.partialSql };
 }
 
+/**
+ * Why a host's answer cannot be merged (it lacks a column of the host query, or its rows are not
+ * lists of that many cells), or null. Checked before merging, so that one bad answer fails its host
+ * and not the whole merge.
+ */
+export function answerProblem(hostColumns: readonly QueryColumn[], answer: PartialAnswer): string | null {
+  if (!Array.isArray(answer.columns) || !Array.isArray(answer.rows)) return 'bad_answer: no columns or rows';
+  const names = new Set(answer.columns.map((c) => c?.name));
+  const lacking = hostColumns.find((c) => !names.has(c.name));
+  if (lacking) return `bad_answer: lacks the column ${lacking.name}`;
+  if (answer.rows.some((row) => !Array.isArray(row) || row.length !== answer.columns.length)) return 'bad_answer: a row does not have one cell per column';
+  return null;
+}
+
 /** Whether a value (from a signed envelope, still from the wire) has a MergeSpec's shape. */
 export function isMergeSpec(value: unknown): value is MergeSpec {
   const spec = value as Partial<Record<string, unknown>> | null;
@@ -101,8 +115,12 @@ export async function mergeAnswers(connection: DuckDBConnection, plan: Aggregate
   };
 }
 
-/** (Re)creates the temporary table `table` holding `rows`. */
+/** Column types as DuckDB names them (BIGINT, VARCHAR[], DECIMAL(18,3), MAP(INTEGER, BIGINT)…): no quote, no ; and no comment. */
+const COLUMN_TYPE = /^[A-Za-z0-9_ (),[\]]{1,200}$/;
+
+/** (Re)creates the temporary table `table` holding `rows`. Column types come from answers: checked. */
 export async function loadTable(connection: DuckDBConnection, table: string, columns: readonly QueryColumn[], rows: readonly (CellValue | bigint)[][]): Promise<void> {
+  for (const c of columns) if (!COLUMN_TYPE.test(c.type)) throw new Error(`a column type is not a type: ${JSON.stringify(c.type).slice(0, 80)}`);
   await connection.run(`DROP TABLE IF EXISTS ${table}`);
   await connection.run(`CREATE TEMP TABLE ${table} (${columns.map((c) => `${quoteIdentifier(c.name)} ${c.type}`).join(', ')})`);
   if (rows.length > 0) {

@@ -10,7 +10,7 @@ import { toCell, type CellValue, type QueryColumn } from '../query/index.js';
 import { FleetRegistry, type Heartbeat } from './fleet-registry.js';
 import { encodeJson, HEARTBEAT_INTERVAL_MS, heartbeatSubject, parseJson, querySubject, REASK_EVERY_MS, siteQuerySubject, standingSubject } from './fleet-subjects.js';
 import { defineHostsTable, fillHostsTable } from './hosts-table.js';
-import { mergeAnswers, mergeSpecOf, type PartialAnswer } from './merge-answers.js';
+import { answerProblem, mergeAnswers, mergeSpecOf, type PartialAnswer } from './merge-answers.js';
 import { planFleetQuery, type AggregatePlan, type RowsPlan } from './query-plan.js';
 import type { HostAnswer, QueryResponder } from './query-responder.js';
 import { signQuery, targets, type HostIdentity, type QueryLimits, type SignedQuery } from './signed-query.js';
@@ -33,7 +33,16 @@ export class FleetHost {
     private readonly responder: Pick<QueryResponder, 'answer'> & Partial<Pick<QueryResponder, 'standing'>>,
     heartbeatEveryMs = HEARTBEAT_INTERVAL_MS,
   ) {
-    if (responder.standing) responder.standing.publish = (result) => connection.publish(standingSubject(fleet, result.standing), encodeJson(result));
+    // Publishing on a connection that closed under a timer must not throw out of the timer.
+    const publish = (subject: string, data: Uint8Array): void => {
+      if (connection.isClosed() || connection.isDraining()) return;
+      try {
+        connection.publish(subject, data);
+      } catch {
+        // Lost, as on a connection that is down: the next heartbeat or period tries again.
+      }
+    };
+    if (responder.standing) responder.standing.publish = (result) => publish(standingSubject(fleet, result.standing), encodeJson(result));
     const subjects = [
       querySubject(fleet, 'all'),
       querySubject(fleet, `host:${identity.id}`),
@@ -56,7 +65,7 @@ export class FleetHost {
         }),
       );
     }
-    const beat = (): void => connection.publish(heartbeatSubject(fleet, identity.site, identity.id), encodeJson({ ...this.identity, version, sentAt: Date.now() } satisfies Heartbeat));
+    const beat = (): void => publish(heartbeatSubject(fleet, identity.site, identity.id), encodeJson({ ...this.identity, version, sentAt: Date.now() } satisfies Heartbeat));
     beat();
     this.heartbeat = setInterval(beat, heartbeatEveryMs);
   }
@@ -197,7 +206,7 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
       // queue group gives the query to another of its aggregators, whose hosts send their kept answers.
       reask: (name) => ({ subject: siteQuerySubject(options.fleet, `site:${name}`), message: sign(options.target) }),
       progress: (answer) => {
-        if (answer.ok) {
+        if (answer.ok && siteAnswerProblem(answer) === null) {
           answered += answer.answered.length;
           failed += Object.keys(answer.failed).length;
           expectedHosts += answer.expected.length;
@@ -210,18 +219,20 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
   return summarize(collected);
 
   async function summarizeSites(got: readonly SiteAnswer[], expectedSites: readonly string[], silentHosts: (site: string) => string[]): Promise<FleetResult> {
-    const ok = got.filter((a): a is Extract<SiteAnswer, { ok: true }> => a.ok);
+    // A site's answer that does not fit the query fails that site.
+    const ok = got.filter((a): a is Extract<SiteAnswer, { ok: true }> => a.ok && siteAnswerProblem(a) === null && answerProblem(mergePlan.hostColumns, a) === null);
     const merged = await mergeAnswers(planner, mergePlan, ok.map((a): PartialAnswer => ({ columns: a.columns, rows: a.rows })));
     const expected = ok.flatMap((a) => a.expected);
     const missing = ok.flatMap((a) => a.missing);
     const failed: Record<string, string> = Object.assign({}, ...ok.map((a) => a.failed));
     const siteFailed: Record<string, string> = {};
     for (const a of got) {
-      if (a.ok) continue;
-      siteFailed[a.site] = `${a.code}: ${a.error}`;
+      if (ok.includes(a as Extract<SiteAnswer, { ok: true }>)) continue;
+      const reason = a.ok ? (siteAnswerProblem(a) ?? answerProblem(mergePlan.hostColumns, a)) : `${a.code}: ${a.error}`;
+      siteFailed[a.site] = String(reason);
       for (const id of silentHosts(a.site)) {
         expected.push(id);
-        failed[id] = `its site aggregator ${a.aggregator} failed: ${a.code}: ${a.error}`;
+        failed[id] = `its site aggregator ${a.aggregator} failed: ${reason}`;
       }
     }
     const heardSites = new Set(got.map((a) => a.site));
@@ -242,6 +253,14 @@ export async function runFleetQuery(connection: NatsConnection, planner: DuckDBC
   }
 }
 
+/** Why a site's answer (from the wire) does not have its shape, or null. */
+function siteAnswerProblem(answer: Extract<SiteAnswer, { ok: true }>): string | null {
+  const strings = (list: unknown): boolean => Array.isArray(list) && list.every((item) => typeof item === 'string');
+  const reasons = answer.failed !== null && typeof answer.failed === 'object' && Object.values(answer.failed).every((r) => typeof r === 'string');
+  const ok = strings(answer.expected) && strings(answer.answered) && strings(answer.missing) && strings(answer.truncated) && reasons && typeof answer.elapsedMs === 'number';
+  return ok ? null : 'bad_answer: the site answer lacks its host lists';
+}
+
 /** The merged answer over the hosts' answers `got`, and who answered, failed or is missing. */
 export async function mergeHostAnswers(
   planner: DuckDBConnection,
@@ -250,10 +269,15 @@ export async function mergeHostAnswers(
   expected: readonly string[],
   startedMs: number,
 ): Promise<FleetResult> {
-  const ok = got.filter((a): a is Extract<HostAnswer, { ok: true }> => a.ok);
-  const merged = await mergeAnswers(planner, plan, ok.map((a): PartialAnswer => ({ columns: a.columns, rows: a.rows })));
   const failed: Record<string, string> = {};
-  for (const a of got) if (!a.ok) failed[a.host] = `${a.code}: ${a.error}`;
+  const ok: Extract<HostAnswer, { ok: true }>[] = [];
+  for (const a of got) {
+    // One answer that does not fit the query fails its host, not the query.
+    const problem = a.ok ? answerProblem(plan.hostColumns, a) : `${a.code}: ${a.error}`;
+    if (problem === null && a.ok) ok.push(a);
+    else failed[a.host] = problem!;
+  }
+  const merged = await mergeAnswers(planner, plan, ok.map((a): PartialAnswer => ({ columns: a.columns, rows: a.rows })));
   const heard = new Set(got.map((a) => a.host));
   return {
     columns: merged.columns,

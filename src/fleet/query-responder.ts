@@ -11,7 +11,7 @@
 import { createHash, type KeyObject } from 'node:crypto';
 import type { Logger } from 'pino';
 import { QueryEngine, type CellValue, type QueryColumn } from '../query/index.js';
-import { StandingQueries } from './standing-queries.js';
+import { StandingQueries, type StandingSpec } from './standing-queries.js';
 import { canonicalJson, NonceCache, QueryRefused, verifySignedQuery, type HostIdentity, type QueryEnvelope, type VerifiedEnvelope } from './signed-query.js';
 import { openMergeEngine, type MergeEngine } from './merge-engine.js';
 import { planFleetQuery } from './query-plan.js';
@@ -35,6 +35,12 @@ export interface ResponderOptions {
   log: Logger;
   maxConcurrent?: number;
   memoryLimit?: string;
+  /**
+   * How long after a period's end a standing query runs over it: the agent stores a flow when it
+   * ends (idle timeout) and exports every export interval, so a period's flows are in the store
+   * that much later.
+   */
+  standingDelayMs?: number;
 }
 
 /** Answers kept for repeated asks of the same query (queryId), each until its envelope expires. */
@@ -49,34 +55,25 @@ export class QueryResponder {
   /** Answers by outcome (ok, or a refusal or failure code), for the health endpoint. */
   readonly outcomes = new Map<string, number>();
   /** The standing queries registered here; their results go where `standing.publish` says. */
-  readonly standing = new StandingQueries((envelope, window) => this.runLogged({ ...envelope, window }));
+  readonly standing: StandingQueries;
 
-  constructor(private readonly options: ResponderOptions) {}
+  constructor(private readonly options: ResponderOptions) {
+    this.standing = new StandingQueries((envelope, window) => this.runLogged({ ...envelope, window }), options.standingDelayMs ?? 0);
+  }
 
   /** Answers one request (bytes from the wire); never throws. */
   async answer(message: Uint8Array): Promise<HostAnswer> {
-    const host = this.options.identity.id;
     let envelope: VerifiedEnvelope;
     const now = Date.now();
     const keptAnswer = (e: QueryEnvelope): boolean => e.queryId !== undefined && (this.kept.get(keptKey(e))?.untilMs ?? 0) >= now;
     try {
       envelope = verifySignedQuery(message, this.options.authority, { audience: this.options.audience, host: this.options.identity }, this.nonces, now, keptAnswer);
-      if (envelope.allowedBy) await this.checkTemplate(envelope, envelope.allowedBy.sql);
     } catch (error) {
-      const refused = error instanceof QueryRefused ? error : new QueryRefused('malformed', String(error));
-      this.count(refused.code);
-      this.options.log.warn({ audit: 'query refused', code: refused.code, reason: refused.message }, 'fleet query refused');
-      return { host, ok: false, code: refused.code, error: refused.message };
+      return this.refuse(error);
     }
-    if (envelope.standing) {
-      const refusal = this.standing.register(envelope, envelope.standing);
-      this.count(refusal === null ? 'standing' : 'too_many_standing');
-      this.options.log.info({ audit: refusal === null ? 'standing query registered' : 'standing query refused', issuer: envelope.issuer, nonce: envelope.nonce, standing: envelope.standing.id, periodMs: envelope.standing.periodMs, query: envelope.query, until: envelope.expiresAt }, 'fleet standing query');
-      if (refusal !== null) return { host, ok: false, code: 'too_many_standing', error: refusal };
-      return { host, ok: true, columns: [], rows: [], truncated: false, elapsedMs: 0, standing: envelope.standing.id };
-    }
+    if (envelope.standing) return this.register(envelope, envelope.standing);
     const id = envelope.queryId;
-    if (id === undefined) return this.runLogged(envelope);
+    if (id === undefined) return this.checkedRun(envelope);
     const key = keptKey(envelope);
     for (const [k, entry] of this.kept) if (entry.untilMs < now || this.kept.size > MAX_KEPT_ANSWERS) this.kept.delete(k);
     const kept = this.kept.get(key);
@@ -84,9 +81,49 @@ export class QueryResponder {
       this.options.log.info({ audit: 'query asked again', issuer: envelope.issuer, nonce: envelope.nonce, queryId: id }, 'fleet query asked again: the same answer goes back');
       return kept.answer;
     }
-    const answer = this.runLogged(envelope);
+    // Kept before anything is awaited: an ask that comes again meanwhile gets this same answer.
+    const answer = this.checkedRun(envelope);
     this.kept.set(key, { answer, untilMs: Date.parse(envelope.expiresAt) });
     return answer;
+  }
+
+  /** The refusal's answer, counted and in the audit log. */
+  private refuse(error: unknown): HostAnswer {
+    const refused = error instanceof QueryRefused ? error : new QueryRefused('malformed', String(error));
+    this.count(refused.code);
+    this.options.log.warn({ audit: 'query refused', code: refused.code, reason: refused.message }, 'fleet query refused');
+    return { host: this.options.identity.id, ok: false, code: refused.code, error: refused.message };
+  }
+
+  /** An analyst's query checked against its template, then run. */
+  private async checkedRun(envelope: VerifiedEnvelope): Promise<HostAnswer> {
+    try {
+      if (envelope.allowedBy) await this.checkTemplate(envelope, envelope.allowedBy.sql);
+    } catch (error) {
+      return this.refuse(error);
+    }
+    return this.runLogged(envelope);
+  }
+
+  /** Registers (or renews) a standing query, checked as any query is. */
+  private async register(envelope: VerifiedEnvelope, spec: StandingSpec): Promise<HostAnswer> {
+    const host = this.options.identity.id;
+    try {
+      if (envelope.allowedBy && !envelope.allowedBy.standing) {
+        throw new QueryRefused('not_allowed', `the certificate of ${envelope.allowedBy.analyst} does not allow standing queries (endsight keys certify --standing)`);
+      }
+      if (envelope.allowedBy) await this.checkTemplate(envelope, envelope.allowedBy.sql);
+    } catch (error) {
+      return this.refuse(error);
+    }
+    const refusal = this.standing.register(envelope, spec);
+    this.count(refusal === null ? 'standing' : 'too_many_standing');
+    this.options.log.info(
+      { audit: refusal === null ? 'standing query registered' : 'standing query refused', issuer: envelope.issuer, nonce: envelope.nonce, standing: spec.id, periodMs: spec.periodMs, query: envelope.query, until: envelope.expiresAt },
+      'fleet standing query',
+    );
+    if (refusal !== null) return { host, ok: false, code: 'too_many_standing', error: refusal };
+    return { host, ok: true, columns: [], rows: [], truncated: false, elapsedMs: 0, standing: spec.id };
   }
 
   /**
@@ -95,8 +132,17 @@ export class QueryResponder {
    * compares.
    */
   private async checkTemplate(envelope: QueryEnvelope, templateSql: string): Promise<void> {
-    this.planner ??= openMergeEngine();
-    const planner = await this.planner;
+    // A planner that failed to open is tried again next time, not kept failed.
+    this.planner ??= openMergeEngine().catch((error: unknown) => {
+      this.planner = null;
+      throw error;
+    });
+    let planner: MergeEngine;
+    try {
+      planner = await this.planner;
+    } catch (error) {
+      throw new QueryRefused('not_allowed', `cannot check template ${envelope.template?.name} on this host: ${(error as Error).message}`);
+    }
     let hostSql: string;
     try {
       const plan = await planFleetQuery(planner.connection, templateSql);

@@ -21,6 +21,9 @@ export const MAX_MESSAGE_BYTES = 64 * 1024;
 export const CLOCK_SKEW_MS = 30_000;
 /** The longest validity an envelope may claim: a stolen one is useless after this. */
 export const MAX_LIFETIME_MS = 15 * 60_000;
+/** The most an envelope may ask of a host: a run's time and its rows (the row and byte limits still cut answers). */
+export const MAX_QUERY_TIMEOUT_MS = 10 * 60_000;
+export const MAX_QUERY_ROWS = 10_000_000;
 
 export interface QueryLimits {
   /** Wall-clock limit of the host's run, ms. */
@@ -71,7 +74,7 @@ export interface SignedQuery {
 }
 
 /** An accepted envelope; `allowedBy` when an analyst signed it: the SQL its template gives. */
-export type VerifiedEnvelope = QueryEnvelope & { allowedBy?: { analyst: string; template: string; sql: string } };
+export type VerifiedEnvelope = QueryEnvelope & { allowedBy?: { analyst: string; template: string; sql: string; standing: boolean } };
 
 /** Why a host refused an envelope: a code for the audit log and metrics, and a sentence. */
 export class QueryRefused extends Error {
@@ -197,7 +200,7 @@ function allowedBy(envelope: QueryEnvelope, certificate: import('./analyst-certi
     throw new QueryRefused('not_allowed', `the certificate of ${certificate.name} has no template "${envelope.template.name}" (it has ${Object.keys(certificate.templates).join(', ')})`);
   }
   try {
-    return { analyst: certificate.name, template: envelope.template.name, sql: instantiateTemplate(template, envelope.template.params) };
+    return { analyst: certificate.name, template: envelope.template.name, sql: instantiateTemplate(template, envelope.template.params), standing: certificate.standing === true };
   } catch (error) {
     throw new QueryRefused('not_allowed', `template ${envelope.template.name}: ${(error as Error).message}`);
   }
@@ -222,6 +225,9 @@ function parseEnvelope(text: string): QueryEnvelope {
     throw new QueryRefused('malformed', 'envelope lacks a field or has one of the wrong type');
   }
   if (Buffer.from(e.nonce as string, 'base64').length < 16) throw new QueryRefused('malformed', 'nonce is shorter than 128 bits');
+  if ((limits.timeoutMs as number) > MAX_QUERY_TIMEOUT_MS || (limits.maxRows as number) > MAX_QUERY_ROWS) {
+    throw new QueryRefused('malformed', `limits beyond what a host gives: at most ${MAX_QUERY_TIMEOUT_MS / 60_000} minutes and ${MAX_QUERY_ROWS.toLocaleString('en-US')} rows`);
+  }
   if (e.queryId !== undefined && !(typeof e.queryId === 'string' && e.queryId.length > 0 && e.queryId.length <= 64)) {
     throw new QueryRefused('malformed', 'queryId must be a string of 1 to 64 characters');
   }

@@ -17,10 +17,11 @@ import type { Logger } from 'pino';
 import type { CellValue, QueryColumn } from '../query/index.js';
 import { FleetRegistry } from './fleet-registry.js';
 import { encodeJson, HEARTBEAT_INTERVAL_MS, parseJson, querySubject, REASK_EVERY_MS, siteHeartbeatSubject, siteQuerySubject, siteQueueGroup } from './fleet-subjects.js';
-import { combinePartials, isMergeSpec, type PartialAnswer } from './merge-answers.js';
+import { answerProblem, combinePartials, isMergeSpec, mergeSpecOf, type PartialAnswer } from './merge-answers.js';
+import { planFleetQuery } from './query-plan.js';
 import { openMergeEngine, type MergeEngine } from './merge-engine.js';
 import { MAX_ANSWER_BYTES, type HostAnswer } from './query-responder.js';
-import { NonceCache, QueryRefused, targets, verifySignedQuery, type QueryEnvelope } from './signed-query.js';
+import { canonicalJson, NonceCache, QueryRefused, targets, verifySignedQuery, type QueryEnvelope, type VerifiedEnvelope } from './signed-query.js';
 
 /** A site's answer: the merged states in the hosts' columns, and the site's hosts by outcome. */
 export type SiteAnswer =
@@ -64,12 +65,16 @@ export interface SiteAggregatorOptions {
 
 /** The time an aggregator leaves itself to merge and answer before the coordinator gives up on it. */
 const ANSWER_MARGIN_MS = 1000;
+/** A host's failure reason is cut to this length in the site's answer (hosts' messages come from the wire). */
+const MAX_REASON_CHARS = 300;
 
 export class SiteAggregator {
   readonly id: string;
   private readonly subscriptions: Subscription[] = [];
   private readonly heartbeat: NodeJS.Timeout;
   private readonly nonces = new NonceCache();
+  /** Site answers by query, made or being made, each kept until its envelope expires. */
+  private readonly inFlight = new Map<string, { answer: Promise<SiteAnswer>; untilMs: number }>();
   /** Merges run one at a time on the one connection. */
   private merging = Promise.resolve();
 
@@ -103,22 +108,45 @@ export class SiteAggregator {
   private async serve(msg: Msg): Promise<void> {
     if (!msg.reply) return;
     const { site } = this.options;
-    let envelope: QueryEnvelope;
+    let envelope: VerifiedEnvelope;
     try {
       envelope = verifySignedQuery(msg.data, this.options.authority, { audience: this.options.fleet, host: null }, this.nonces);
       if (!isMergeSpec(envelope.merge)) throw new QueryRefused('malformed', 'the envelope says nothing of how to merge (merge); it is for hosts, not site aggregators');
+      if (envelope.allowedBy) await this.checkTemplate(envelope, envelope.allowedBy.sql);
     } catch (error) {
       const refused = error instanceof QueryRefused ? error : new QueryRefused('malformed', String(error));
       this.options.log.warn({ audit: 'query refused', code: refused.code, reason: refused.message }, 'site aggregator refused a query');
       this.respond(msg, { site, aggregator: this.id, ok: false, code: refused.code, error: refused.message });
       return;
     }
+    // The same query asked again (the coordinator's re-ask, a new envelope with the same query id)
+    // while this aggregator works on it, or after: the same answer, not a second fan-out.
+    const key = `${envelope.queryId ?? envelope.nonce} ${envelope.query}`;
+    for (const [k, entry] of this.inFlight) if (entry.untilMs < Date.now()) this.inFlight.delete(k);
+    let answer = this.inFlight.get(key)?.answer;
+    if (!answer) {
+      answer = this.work(msg.data, envelope);
+      this.inFlight.set(key, { answer, untilMs: Date.parse(envelope.expiresAt) });
+    }
+    this.respond(msg, await answer);
+  }
+
+  /** Asks the site, merges, and makes the site's answer; never throws. */
+  private async work(signed: Uint8Array, envelope: VerifiedEnvelope): Promise<SiteAnswer> {
+    const { site } = this.options;
     this.options.onQuery?.(envelope);
     const started = Date.now();
     const expected = this.registry.hosts().filter((host) => targets(envelope.target, host)).map((host) => host.id).sort();
-    const answers = await this.ask(msg.data, expected, envelope);
-    const ok = answers.filter((a): a is Extract<HostAnswer, { ok: true }> => a.ok);
+    const answers = await this.ask(signed, expected, envelope);
     const spec = envelope.merge!;
+    const failed: Record<string, string> = {};
+    const ok: Extract<HostAnswer, { ok: true }>[] = [];
+    for (const a of answers) {
+      // A host's answer that does not fit the query fails that host, not the site.
+      const problem = a.ok ? answerProblem(spec.hostColumns, a) : `${a.code}: ${a.error}`;
+      if (problem === null && a.ok) ok.push(a);
+      else failed[a.host] = String(problem).slice(0, MAX_REASON_CHARS);
+    }
     const partials: PartialAnswer[] = ok.map((a) => ({ columns: a.columns, rows: a.rows }));
     const merged = this.merging.then(() => combinePartials(this.engine.connection, spec, partials));
     this.merging = merged.then(() => undefined, () => undefined);
@@ -126,29 +154,63 @@ export class SiteAggregator {
     try {
       const { columns, rows } = await merged;
       const heard = new Set(answers.map((a) => a.host));
-      const failed: Record<string, string> = {};
-      for (const a of answers) if (!a.ok) failed[a.host] = `${a.code}: ${a.error}`;
-      answer = {
+      answer = withinPayload({
         site, aggregator: this.id, ok: true, columns, rows,
         expected, answered: ok.map((a) => a.host).sort(), missing: expected.filter((id) => !heard.has(id)), failed,
         truncated: ok.filter((a) => a.truncated).map((a) => a.host).sort(), elapsedMs: Date.now() - started,
-      };
-      answer = withinPayload(answer);
+      }, spec.kind);
     } catch (error) {
-      answer = { site, aggregator: this.id, ok: false, code: 'merge_failed', error: (error as Error).message.split('\n')[0] };
+      answer = { site, aggregator: this.id, ok: false, code: 'merge_failed', error: (error as Error).message.split('\n')[0].slice(0, MAX_REASON_CHARS) };
     }
-    this.options.log.info({ audit: 'site query answered', issuer: envelope.issuer, queryId: envelope.queryId, expected: expected.length, answered: ok.length }, 'site aggregator answered');
-    this.respond(msg, answer);
+    this.options.log.info({ audit: 'site query answered', issuer: envelope.issuer, queryId: envelope.queryId, expected: expected.length, answered: ok.length, outcome: answer.ok ? 'ok' : answer.code }, 'site aggregator answered');
+    return answer;
   }
 
-  /** Publishes, unless the connection has closed under a query still being served (it is then lost, as a dead aggregator's). */
+  /**
+   * Publishes, unless the connection is closing or closed under a query still being served (it is
+   * then lost, as a dead aggregator's); a publish that fails anyway is logged, never thrown.
+   */
   private publish(subject: string, data: Uint8Array, reply?: string): void {
-    if (this.connection.isClosed()) return;
-    this.connection.publish(subject, data, reply ? { reply } : undefined);
+    if (this.connection.isClosed() || this.connection.isDraining()) return;
+    try {
+      this.connection.publish(subject, data, reply ? { reply } : undefined);
+    } catch (error) {
+      this.options.log.warn({ err: (error as Error).message, subject }, 'site aggregator: publish failed');
+    }
   }
 
   private respond(msg: Msg, answer: SiteAnswer): void {
-    if (!this.connection.isClosed()) msg.respond(encodeJson(answer));
+    if (this.connection.isClosed() || this.connection.isDraining()) return;
+    try {
+      msg.respond(encodeJson(answer));
+    } catch (error) {
+      // Over the server's payload limit after all: the site says so rather than staying silent.
+      this.options.log.warn({ err: (error as Error).message }, 'site aggregator: the answer could not be sent');
+      try {
+        msg.respond(encodeJson({ site: answer.site, aggregator: this.id, ok: false, code: 'answer_too_large', error: (error as Error).message.slice(0, MAX_REASON_CHARS) } satisfies SiteAnswer));
+      } catch {
+        // The connection is gone: as a dead aggregator's.
+      }
+    }
+  }
+
+  /**
+   * An analyst's envelope is merged only as the coordinator's planner merges its template: the
+   * aggregator plans the template itself and compares the host query and the merge (hosts check
+   * the host query again).
+   */
+  private async checkTemplate(envelope: QueryEnvelope, templateSql: string): Promise<void> {
+    const planned = this.merging.then(() => planFleetQuery(this.engine.connection, templateSql));
+    this.merging = planned.then(() => undefined, () => undefined);
+    let plan: Awaited<ReturnType<typeof planFleetQuery>>;
+    try {
+      plan = await planned;
+    } catch (error) {
+      throw new QueryRefused('not_allowed', `template ${envelope.template?.name}: ${(error as Error).message.split('\n')[0]}`);
+    }
+    if (plan.kind === 'registry' || plan.hostSql !== envelope.query || canonicalJson(mergeSpecOf(plan)) !== canonicalJson(envelope.merge)) {
+      throw new QueryRefused('not_allowed', `the query or its merge is not what template ${envelope.template?.name} gives with its parameters`);
+    }
   }
 
   /** Asks the site's hosts (the same signed bytes), asking silent ones again, until all answered or time is up. */
@@ -191,11 +253,20 @@ export class SiteAggregator {
   }
 }
 
-/** The answer cut to fit a NATS message: rows dropped from the end, and the aggregator named as truncated. */
-function withinPayload(answer: Extract<SiteAnswer, { ok: true }>): Extract<SiteAnswer, { ok: true }> {
+/**
+ * The answer made to fit a NATS message: a row query's rows cut from the end (the aggregator named
+ * as truncated, as a host cut at its limit); an aggregate's groups are never dropped, since the
+ * totals would then be wrong: the site fails with answer_too_large instead.
+ */
+function withinPayload(answer: Extract<SiteAnswer, { ok: true }>, kind: 'aggregate' | 'rows'): SiteAnswer {
   let bytes = encodeJson(answer).length;
   if (bytes <= MAX_ANSWER_BYTES) return answer;
+  const tooLarge = (): SiteAnswer => ({
+    site: answer.site, aggregator: answer.aggregator, ok: false, code: 'answer_too_large',
+    error: `the site's merged answer is ${bytes} bytes, over the ${MAX_ANSWER_BYTES}-byte limit; ask fewer groups or a smaller target`,
+  });
+  if (kind === 'aggregate') return tooLarge();
   const rows = [...answer.rows];
   while (rows.length > 0 && bytes > MAX_ANSWER_BYTES) bytes -= encodeJson(rows.pop()).length + 1;
-  return { ...answer, rows, truncated: [...answer.truncated, `aggregator:${answer.aggregator}`] };
+  return bytes > MAX_ANSWER_BYTES ? tooLarge() : { ...answer, rows, truncated: [...answer.truncated, `aggregator:${answer.aggregator}`] };
 }

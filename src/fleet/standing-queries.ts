@@ -1,8 +1,10 @@
 /**
  * Standing queries on a host (issue 4, "register a query with a period; hosts evaluate it each
  * period and push results"). A signed envelope with `standing: {id, periodMs}` registers its query;
- * the host then runs it at every period boundary over the flows active in the period just ended, in
- * the same sandbox as any fleet query, and pushes each result to endsight.F.sr.ID.
+ * the host then runs it once per period over the flows active in that period, in the same sandbox as
+ * any fleet query, and pushes each result to endsight.F.sr.ID. A period is run a delay after its end
+ * (the agent's idle timeout and export interval): a flow is in the store only once it has ended and
+ * been exported. A flow longer than the active timeout is stored, and counted, a period later.
  *
  * A registration lasts as long as its envelope: the coordinator that watches the query sends a new
  * envelope (same id) before the last one expires. When it stops doing so (it was stopped, or died),
@@ -39,29 +41,47 @@ interface Registration {
   spec: StandingSpec;
   untilMs: number;
   timer: NodeJS.Timeout | null;
+  /** The last period end run (or skipped): a boundary is never run twice. */
+  lastBoundary: number;
+  /** A run of this query is under way: the next period is skipped rather than queued behind it. */
+  running: boolean;
 }
 
 export class StandingQueries {
+  /** By issuer and id: a signer's standing query can be renewed or replaced by that signer only. */
   private readonly registrations = new Map<string, Registration>();
   /** Where results go; null while the host is not on the fleet (results of those periods are dropped). */
   publish: ((result: StandingResult) => void) | null = null;
+  /** Periods not run because the previous run of the same query was still going. */
+  skipped = 0;
 
-  constructor(private readonly run: (envelope: QueryEnvelope, window: { fromUs: number; toUs: number }) => Promise<HostAnswer>) {}
+  /** `delayMs`: how long after a period's end it is run, once its flows are in the store. */
+  constructor(
+    private readonly run: (envelope: QueryEnvelope, window: { fromUs: number; toUs: number }) => Promise<HostAnswer>,
+    private readonly delayMs = 0,
+  ) {}
 
   /** Registers or renews; a reason when refused. */
   register(envelope: QueryEnvelope, spec: StandingSpec, now = Date.now()): string | null {
-    const existing = this.registrations.get(spec.id);
+    const key = `${envelope.issuer}/${spec.id}`;
+    const existing = this.registrations.get(key);
+    if (existing && existing.spec.periodMs === spec.periodMs) {
+      // A renewal: the same schedule goes on, with the new envelope (and its later expiry).
+      existing.envelope = envelope;
+      existing.untilMs = Date.parse(envelope.expiresAt);
+      return null;
+    }
     if (!existing && this.registrations.size >= MAX_STANDING_QUERIES) return `this host already runs ${MAX_STANDING_QUERIES} standing queries`;
     if (existing?.timer) clearTimeout(existing.timer);
-    const registration: Registration = { envelope, spec, untilMs: Date.parse(envelope.expiresAt), timer: null };
-    this.registrations.set(spec.id, registration);
+    const registration: Registration = { envelope, spec, untilMs: Date.parse(envelope.expiresAt), timer: null, lastBoundary: existing?.lastBoundary ?? 0, running: false };
+    this.registrations.set(key, registration);
     this.schedule(registration, now);
     return null;
   }
 
   /** The ids of the standing queries registered now. */
   ids(): string[] {
-    return [...this.registrations.keys()].sort();
+    return [...this.registrations.values()].map((r) => r.spec.id).sort();
   }
 
   stop(): void {
@@ -69,27 +89,42 @@ export class StandingQueries {
     this.registrations.clear();
   }
 
-  /** The next run at the next period boundary (wall clock), while the envelope is valid. */
+  private keyOf(registration: Registration): string {
+    return `${registration.envelope.issuer}/${registration.spec.id}`;
+  }
+
+  /** The next run: at the next period boundary (wall clock) not run yet, plus the delay, while the envelope is valid. */
   private schedule(registration: Registration, now: number): void {
     const period = registration.spec.periodMs;
-    const boundary = Math.floor(now / period) * period + period;
+    let boundary = Math.floor((now - this.delayMs) / period) * period + period;
+    if (boundary <= registration.lastBoundary) boundary = registration.lastBoundary + period;
     if (boundary > registration.untilMs) {
-      this.registrations.delete(registration.spec.id);
+      this.registrations.delete(this.keyOf(registration));
       return;
     }
-    registration.timer = setTimeout(() => void this.evaluate(registration, boundary), boundary - now);
+    registration.timer = setTimeout(() => void this.evaluate(registration, boundary), Math.max(0, boundary + this.delayMs - now));
   }
 
   private async evaluate(registration: Registration, boundary: number): Promise<void> {
-    if (this.registrations.get(registration.spec.id) !== registration) return; // renewed or stopped meanwhile
-    const window = { fromUs: (boundary - registration.spec.periodMs) * 1000, toUs: boundary * 1000 };
+    if (this.registrations.get(this.keyOf(registration)) !== registration) return; // replaced or stopped meanwhile
+    registration.lastBoundary = boundary;
     this.schedule(registration, Date.now());
-    const answer = await this.run(registration.envelope, window);
-    this.publish?.({
-      ...answer,
-      standing: registration.spec.id,
-      periodStart: new Date(boundary - registration.spec.periodMs).toISOString(),
-      periodEnd: new Date(boundary).toISOString(),
-    });
+    if (registration.running) {
+      this.skipped++;
+      return;
+    }
+    registration.running = true;
+    const window = { fromUs: (boundary - registration.spec.periodMs) * 1000, toUs: boundary * 1000 };
+    try {
+      const answer = await this.run(registration.envelope, window);
+      this.publish?.({
+        ...answer,
+        standing: registration.spec.id,
+        periodStart: new Date(boundary - registration.spec.periodMs).toISOString(),
+        periodEnd: new Date(boundary).toISOString(),
+      });
+    } finally {
+      registration.running = false;
+    }
   }
 }

@@ -26,13 +26,15 @@ export interface StandingWatchOptions extends Pick<FleetQueryOptions, 'sql' | 't
   alert?: string | null;
   /** Where each period with alerts is POSTed as JSON (alertPayload). */
   webhook?: string | null;
-  /** How long after a period's end its results are merged even if hosts are missing (default: the time limit and 2 s, at most the period). */
+  /** How long after a period's first result the period is merged even if hosts are missing (default: the time limit and 2 s, at most the period). */
   graceMs?: number;
   /** How often the registration is renewed (default a minute, or a third of the envelope lifetime). */
   renewEveryMs?: number;
   /** Each envelope's lifetime: hosts stop this long after the last renewal (default 150 s). */
   lifetimeMs?: number;
   onPeriod: (period: StandingPeriod) => void | Promise<void>;
+  /** A period that could not be merged, or a result refused (from the wire): what and why. */
+  onProblem?: (problem: string) => void;
   /** Called after each registration or renewal with the hosts that refused it (host → reason). */
   onRegistered?: (registered: string[], refused: Record<string, string>) => void;
 }
@@ -70,6 +72,8 @@ async function deliver(url: string, payload: Record<string, unknown>): Promise<s
 }
 
 const DEFAULT_LIFETIME_MS = 150_000;
+/** Periods being collected at once; results for more are dropped (they come from the wire). */
+const MAX_OPEN_PERIODS = 16;
 
 export class StandingWatch {
   private readonly subscriptions: Subscription[] = [];
@@ -164,7 +168,12 @@ export class StandingWatch {
         if (expected.length > 0 && expected.every((id) => registered.includes(id) || id in refused)) report();
       },
     });
-    this.connection.publish(querySubject(options.fleet, options.target), encodeJson(signed), { reply: inbox });
+    try {
+      this.connection.publish(querySubject(options.fleet, options.target), encodeJson(signed), { reply: inbox });
+    } catch (error) {
+      // The connection is closing or down: the next renewal tries again.
+      this.options.onProblem?.(`the registration could not be sent: ${(error as Error).message}`);
+    }
     this.renewTimer = setTimeout(() => this.register(), options.renewEveryMs ?? Math.min(60_000, this.lifetimeMs / 3));
   }
 
@@ -174,19 +183,28 @@ export class StandingWatch {
 
   private heard(result: StandingResult): void {
     if (this.closed.has(result.periodEnd)) return;
-    let period = this.periods.get(result.periodEnd);
-    if (!period) {
-      const end = Date.parse(result.periodEnd);
-      if (!Number.isFinite(end)) return;
-      const grace = this.options.graceMs ?? Math.min(this.options.limits.timeoutMs + 2000, this.options.periodMs);
-      const timer = setTimeout(() => this.close(result.periodEnd), Math.max(0, end + grace - Date.now()));
-      period = { results: new Map(), timer, start: result.periodStart };
-      this.periods.set(result.periodEnd, period);
+    // Results come from the wire: a period is one of this query's, ended, and not long ago.
+    const start = Date.parse(result.periodStart);
+    const end = Date.parse(result.periodEnd);
+    const period = this.options.periodMs;
+    const now = Date.now();
+    if (!Number.isFinite(end) || end - start !== period || end % period !== 0 || end > now + 60_000 || end < now - this.lifetimeMs - period) {
+      this.options.onProblem?.(`a result from ${String(result.host).slice(0, 64)} names a period that is not one of this query's (${String(result.periodEnd).slice(0, 40)})`);
+      return;
     }
-    if (period.results.has(result.host)) return;
-    period.results.set(result.host, result);
+    let open = this.periods.get(result.periodEnd);
+    if (!open) {
+      if (this.periods.size >= MAX_OPEN_PERIODS) return;
+      // The hosts run a period a delay after its end that only they know: the grace counts from its first result.
+      const grace = this.options.graceMs ?? Math.min(this.options.limits.timeoutMs + 2000, period);
+      const timer = setTimeout(() => this.close(result.periodEnd), grace);
+      open = { results: new Map(), timer, start: result.periodStart };
+      this.periods.set(result.periodEnd, open);
+    }
+    if (open.results.has(result.host)) return;
+    open.results.set(result.host, result);
     const expected = this.expected();
-    if (expected.length > 0 && expected.every((id) => period.results.has(id))) this.close(result.periodEnd);
+    if (expected.length > 0 && expected.every((id) => open.results.has(id))) this.close(result.periodEnd);
   }
 
   /** Merges one period's results and reports them, once. */
@@ -209,7 +227,7 @@ export class StandingWatch {
       const report: StandingPeriod = { ...merged, standing: this.id, periodStart: period.start, periodEnd, alerts, webhookError: null };
       if (alerts.length > 0 && this.options.webhook) report.webhookError = await deliver(this.options.webhook, alertPayload(report, this.options.sql, this.options.alert!));
       await this.options.onPeriod(report);
-    }).catch(() => undefined);
+    }).catch((error: unknown) => this.options.onProblem?.(`the period ending ${periodEnd} could not be merged: ${(error as Error).message.split('\n')[0]}`));
   }
 
   /** Stops renewing and listening; the hosts drop the query when its last envelope expires. Waits for merges under way. */

@@ -6,7 +6,7 @@
  * connection with its original and reply tuples; when the reply tuple is not the original one
  * reversed, the kernel translates it, and the packets leave as the reply tuple reversed.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 
@@ -42,6 +42,17 @@ export function parseNatEvent(line: string): NatMapping | null {
   return same ? null : { original, translated };
 }
 
+let setprivChecked: boolean | null = null;
+
+/** Whether setpriv knows --pdeathsig (util-linux 2.33 and later; Debian 12 has 2.38). */
+function hasSetprivPdeathsig(): boolean {
+  if (setprivChecked === null) {
+    const help = spawnSync('setpriv', ['--help'], { encoding: 'utf8' });
+    setprivChecked = help.status === 0 && /--pdeathsig/.test(help.stdout);
+  }
+  return setprivChecked;
+}
+
 export class NatEvents {
   private constructor(private readonly child: ChildProcessByStdio<null, Readable, Readable>) {}
 
@@ -49,12 +60,14 @@ export class NatEvents {
   static async start(onMapping: (mapping: NatMapping) => void, program = 'conntrack'): Promise<NatEvents> {
     // setpriv (util-linux) asks the kernel for SIGTERM to conntrack when the agent dies, however it
     // dies: conntrack would otherwise live on until it next writes into the closed pipe.
-    const child = spawn('setpriv', ['--pdeathsig', 'TERM', '--', program, '-E', '-e', 'NEW'], { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const withDeathSignal = hasSetprivPdeathsig();
+    const argv = withDeathSignal ? ['setpriv', '--pdeathsig', 'TERM', '--', program, '-E', '-e', 'NEW'] : [program, '-E', '-e', 'NEW'];
+    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-2048)));
     await new Promise<void>((resolve, reject) => {
       child.once('error', (error: NodeJS.ErrnoException) =>
-        reject(new Error(error.code === 'ENOENT' ? 'setpriv is not installed (it starts conntrack): apt-get install util-linux' : `cannot start conntrack: ${error.message}`)),
+        reject(new Error(error.code === 'ENOENT' ? `${argv[0]} is not installed: apt-get install ${argv[0] === 'setpriv' ? 'util-linux' : 'conntrack'}` : `cannot start conntrack: ${error.message}`)),
       );
       child.once('exit', (code) => {
         const last = stderr.trim().split('\n').at(-1) ?? '';

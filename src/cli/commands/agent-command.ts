@@ -134,7 +134,9 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
     if (config.health) health = await HealthServer.start(config.health.host, config.health.port, agent);
     if (config.fleet) {
       const { startFleetMember } = await import('../../fleet/fleet-member.js');
-      fleet = await startFleetMember(config.fleet, store.dataDir, VERSION, log);
+      // A standing query's period is run once its flows are stored: ended (idle timeout), then exported, with a few seconds' slack.
+      const standingDelayMs = (config.flows.idleTimeoutUs + config.flows.exportIntervalUs) / 1000 + 5000;
+      fleet = await startFleetMember(config.fleet, store.dataDir, VERSION, log, standingDelayMs);
     }
     const onStop = (signal: string): void => {
       log.info({ signal }, 'stopping: storing every active flow');

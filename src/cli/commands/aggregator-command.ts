@@ -36,6 +36,8 @@ export function aggregatorCommand(): Command {
 }
 
 async function runAggregator(options: AggregatorCliOptions): Promise<void> {
+  // The site names a queue group and subjects: only the characters agents accept for --site.
+  if (!/^[A-Za-z0-9_-]+$/.test(options.site)) throw new RangeError(`Cannot use --site ${JSON.stringify(options.site)}: expected a name of letters, digits, - and _`);
   const { loadKey } = await import('../../fleet/signed-query.js');
   const authority = loadKey(await readOptionFile(options.authority, '--authority'), 'public', options.authority);
   const tls = await natsTls(options);

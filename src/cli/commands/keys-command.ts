@@ -55,13 +55,14 @@ export function keysCommand(): Command {
           '`endsight keys init` on their side) listing the query templates they may sign: each one SELECT with $parameters, ' +
           'which become SQL literals (a string or a number) when the analyst asks (`endsight query --certificate FILE ' +
           '--template NAME --param K=V`). Agents check the certificate, the analyst\'s signature, and that the SQL they are ' +
-          'asked to run is what the template gives (docs/fleet.md, "Analysts").',
+          'asked to run is what the template gives (docs/fleet.md, "Analysts"). A parameter may not sit inside quotes or a comment.',
       )
       .requiredOption('--authority-key <file>', "the authority's private key (authority.key)")
       .requiredOption('--analyst-key <file>', "the analyst's public key (their authority.pub from keys init)")
       .requiredOption('--name <name>', "the analyst's name: the issuer of their queries, in every host's audit log")
       .requiredOption('--template <name=sql>', 'a template the analyst may sign; repeatable', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
       .option('--valid <duration>', 'how long the certificate is valid', '30d')
+      .option('--standing', 'also let the analyst register the templates as standing queries (endsight watch)')
       .requiredOption('--out <file>', 'where to write the certificate (JSON)')
       .addHelpText('after', [
         '',
@@ -70,7 +71,7 @@ export function keysCommand(): Command {
         "    --template 'top-apps=SELECT process, sum(bytes) AS bytes FROM flows WHERE dst_port = $port GROUP BY 1 ORDER BY 2 DESC LIMIT 10' \\",
         '    --out alice.cert',
       ].join('\n'))
-      .action(async (options: { authorityKey: string; analystKey: string; name: string; template: string[]; valid: string; out: string }) => {
+      .action(async (options: { authorityKey: string; analystKey: string; name: string; template: string[]; valid: string; standing?: boolean; out: string }) => {
         const read = (file: string, option: string): Promise<string> =>
           fs.readFile(file, 'utf8').catch((error: Error) => {
             throw new RangeError(`Cannot read ${option} ${file}: ${error.message}`);
@@ -85,7 +86,7 @@ export function keysCommand(): Command {
           templates[item.slice(0, eq).trim()] = item.slice(eq + 1).trim();
         }
         const validMs = parseDurationMs(options.valid, '--valid');
-        const certificate = issueCertificate(authorityKey, { name: options.name, publicKeyPem: analystPem, templates }, validMs);
+        const certificate = issueCertificate(authorityKey, { name: options.name, publicKeyPem: analystPem, templates, standing: options.standing === true }, validMs);
         await fs.writeFile(options.out, JSON.stringify(certificate) + '\n', { mode: 0o644, flag: 'wx' }).catch((error: NodeJS.ErrnoException) => {
           throw new RangeError(error.code === 'EEXIST' ? `Not overwriting ${options.out}: a file is already there` : `Cannot write ${options.out}: ${error.message}`);
         });

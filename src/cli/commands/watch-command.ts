@@ -20,8 +20,10 @@ export function watchCommand(): Command {
       'Registers a fleet query that the targeted hosts run at every period boundary over the flows of the period just ended, ' +
         'and push. Prints each period\'s merged result once every expected host has sent its own (or the time limit after the ' +
         'period\'s end). With --alert, each merged row where the SQL condition holds is an alert: logged on stderr and, with ' +
-        '--webhook, POSTed as JSON. The registration is renewed every minute; hosts drop it 150 s after the last renewal, so ' +
-        'stopping this command (Ctrl-C) stops the query everywhere. Hosts keep at most 16 standing queries each.',
+        '--webhook, POSTed as JSON. Hosts run each period once its flows are stored (the agent\'s idle timeout and export ' +
+        'interval after its end, about 2.5 minutes with the defaults). The registration is renewed every minute; hosts drop it ' +
+        '150 s after the last renewal, so stopping this command (Ctrl-C) stops the query everywhere within 150 s. Hosts keep ' +
+        'at most 16 standing queries each.',
     )
     .argument('[sql]', 'the SELECT statement, as for endsight query --nats (with --certificate, the template instead)')
     .requiredOption('--nats <url>', 'NATS server URL(s) with the coordinator role\'s credential (nats://coordinator:password@host:4222)')
@@ -74,6 +76,7 @@ async function runWatch(sqlArgument: string | undefined, options: WatchCliOption
         const refusals = Object.entries(refused);
         process.stderr.write(`watch: registered on ${registered.length} hosts${refusals.length > 0 ? `; refused by ${refusals.map(([host, why]) => `${host} (${why})`).join(', ')}` : ''}\n`);
       },
+      onProblem: (problem) => process.stderr.write(`watch: ${problem}\n`),
       onPeriod: (period) => {
         if (seen >= count) return;
         seen++;
