@@ -1,6 +1,8 @@
 /**
  * Signed query envelopes (issue 4, "security, as the paper asks"): a query runs on a host only when
- * the designated authority signed exactly what runs, for whom, within which limits, and until when.
+ * the designated authority signed exactly what runs, for whom, within which limits, and until when,
+ * or an analyst did, under a certificate of the authority's that lists the query's template
+ * (analyst-certificate.ts; the host then checks that the SQL is the template's).
  *
  * The envelope is canonical JSON (keys sorted, no spaces), signed with Ed25519 (RFC 8032) over its
  * UTF-8 bytes; the message on the wire is `{"envelope": "<canonical JSON>", "signature": "<base64>"}`.

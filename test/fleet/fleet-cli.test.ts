@@ -10,7 +10,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createSocket } from 'node:dgram';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,9 +51,12 @@ describe('endsight query --nats against two agents', { timeout: 180_000 }, () =>
       const dataDir = path.join(dir, id);
       const imported = endsight(['import', SAMPLE, '--data-dir', dataDir, '--host', id, '--quiet']);
       assert.equal(imported.status, 0, imported.stderr);
+      // Short flow timeouts: a standing query's period is run once its flows are stored (idle timeout + export interval + 5 s).
+      const config = path.join(dir, `${id}.yaml`);
+      writeFileSync(config, 'flows:\n  idle_timeout: 1s\n  export_interval: 1s\n');
       const agent = lab.start(`agent ${id}`, [
         // Capture next to nothing but what the runaway-query test sends to UDP port 9; alpha serves its health.
-        process.execPath, BIN, 'agent', '--data-dir', dataDir, '--health', id === 'alpha' ? `127.0.0.1:${healthPort}` : 'off', '--filter', 'udp port 9',
+        process.execPath, BIN, 'agent', '--data-dir', dataDir, '--config', config, '--health', id === 'alpha' ? `127.0.0.1:${healthPort}` : 'off', '--filter', 'udp port 9',
         '--nats', url, '--authority', path.join(dir, 'keys', 'authority.pub'), '--id', id, '--site', site, '--tag', 'lab',
       ]);
       agents.push(agent);
