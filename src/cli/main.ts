@@ -12,6 +12,7 @@ import { agentCommand, upCommand } from './commands/agent-command.js';
 import { keysCommand } from './commands/keys-command.js';
 import { aggregatorCommand } from './commands/aggregator-command.js';
 import { watchCommand } from './commands/watch-command.js';
+import { topoCommand } from './commands/topo-command.js';
 
 /** Error classes whose message is meant for the user as it is. */
 const USER_ERRORS = new Set(['CaptureError', 'StoreError', 'QueryError', 'FilterError', 'RangeError', 'CaptureStartError', 'FleetQueryError']);
@@ -37,7 +38,8 @@ export async function main(argv: string[]): Promise<number> {
     .addCommand(flowsCommand())
     .addCommand(keysCommand())
     .addCommand(watchCommand())
-    .addCommand(aggregatorCommand());
+    .addCommand(aggregatorCommand())
+    .addCommand(topoCommand());
   const configure = (command: Command): void => {
     command.exitOverride().configureOutput(ONE_LINE_ERRORS);
     command.commands.forEach(configure);

@@ -19,7 +19,9 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { Lab, requirePrograms, runCommand, sleep, type BackgroundProcess, type Netns } from '../../src/lab/netns.js';
 import { FRR_GR_STATE_FILE, startFrrRouter, type FrrRouter } from '../../src/lab/frr-lab.js';
@@ -53,6 +55,7 @@ const LINKS: [string, string, string, string][] = [
   ['r4', 'p5', 'r5', 'p4'],
   ['r3', 'p6', 'r6', 'p3'],
 ];
+const BIN = path.join(fileURLToPath(new URL('../../../', import.meta.url)), 'bin', 'endsight.js');
 /** What FRR's JSON calls each path type. */
 const ROUTE_TYPE = { 'intra-area': 'N', 'inter-area': 'N IA', 'external-1': 'N E1', 'external-2': 'N E2' } as const;
 
@@ -217,6 +220,25 @@ describe('OSPF against real FRR routers', { timeout: 240_000 }, () => {
 
   it("builds FRR's database from what it snoops on the LAN, and computes each router's OSPF routes as FRR does", async () => {
     await compareWithFrr('converged');
+  });
+
+  it('shows the same database and routes on the command line (endsight topo lsdb, topo routes)', async () => {
+    const run = (args: string[]): { status: number | null; stdout: string; stderr: string } =>
+      spawnSync(process.execPath, [BIN, 'topo', ...args], { encoding: 'utf8', timeout: 60_000 });
+    const lsdb = run(['lsdb', '--from', capture, '--area', '0.0.0.0', '--format', 'json']);
+    assert.equal(lsdb.status, 0, lsdb.stderr);
+    assert.match(lsdb.stderr, /OSPF packets \(.*hello/);
+    const lines = lsdb.stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; lsid: string; adv_router: string; seq: string; checksum: string });
+    const names: Record<string, number> = { router: 1, network: 2, summary: 3, 'asbr-summary': 4, external: 5 };
+    assert.deepEqual(lines.map((l) => `${names[l.type]} ${l.lsid} ${l.adv_router} ${l.seq} ${l.checksum}`).sort(), frrDatabase(await routers.get('r3')!.json('show ip ospf database json')));
+    const routes = run(['routes', '--from', capture, '--router', '0.0.0.3', '--format', 'json']);
+    assert.equal(routes.status, 0, routes.stderr);
+    const frr = await routers.get('r3')!.json<FrrRoutes>('show ip ospf route json');
+    const ours = Object.fromEntries(routes.stdout.trim().split('\n').map((line) => JSON.parse(line) as { prefix: string; cost: number }).map((r) => [r.prefix, r.cost]));
+    assert.deepEqual(ours, Object.fromEntries(Object.entries(frr).filter(([p]) => p.includes('/')).map(([p, r]) => [p, r.cost])));
+    const unknown = run(['routes', '--from', capture, '--router', '9.9.9.9']);
+    assert.equal(unknown.status, 1);
+    assert.match(unknown.stderr, /no router-LSA of it/);
   });
 
   it('matches FRR again once it has converged after a link goes down', async () => {

@@ -1,0 +1,90 @@
+/** `endsight topo lsdb|routes --from SOURCE`: the OSPF link-state database and the routes SPF computes from it (docs/topo.md). */
+import { Command } from 'commander';
+import { ResultWriter, type OutputFormat } from '../output.js';
+
+interface SourceOptions {
+  from: string;
+  format: string;
+}
+
+const FORMATS = ['table', 'json', 'csv'];
+const TYPE_NAMES: Record<number, string> = { 1: 'router', 2: 'network', 3: 'summary', 4: 'asbr-summary', 5: 'external', 7: 'nssa-external' };
+
+export function topoCommand(): Command {
+  const topo = new Command('topo')
+    .summary('the network view: the OSPF link-state database and its routes')
+    .description(
+      'Reads OSPFv2 from a SOURCE and shows its link-state database or the routes a router computes from it (SPF, RFC 2328 §16). ' +
+        'SOURCE is, today, a capture file (pcap or pcapng, optionally compressed) of OSPF packets on a link: the database is ' +
+        'what the capture saw flooded, each LSA at its newest instance (docs/topo.md says what a listener can and cannot see). ' +
+        'Live listening (if:NAME), an adjacency, FRR exports (frr:DIR) and topology files are not built yet.',
+    );
+  const withSource = (command: Command): Command =>
+    command
+      .requiredOption('--from <source>', 'a capture file of OSPF packets')
+      .option('--format <format>', `output: ${FORMATS.join(', ')}`, 'table');
+  topo.addCommand(
+    withSource(new Command('lsdb').summary('list the link-state database: every LSA by area'))
+      .option('--area <id>', 'only this area (and the AS-wide external LSAs)')
+      .addHelpText('after', '\nExample:\n  endsight topo lsdb --from ospf.pcap\n\nColumns: area (as for AS-external LSAs), type, lsid, adv_router, seq (hex), age (s, at the capture\'s last packet), checksum (hex), length (bytes)\n')
+      .action((options: SourceOptions & { area?: string }) => listDatabase(options)),
+  );
+  topo.addCommand(
+    withSource(new Command('routes').summary("compute one router's OSPF routes from the database"))
+      .requiredOption('--router <id>', "the router's OSPF router ID, e.g. 10.0.0.1")
+      .addHelpText('after', '\nExample:\n  endsight topo routes --from ospf.pcap --router 0.0.0.3\n\nColumns: prefix, type (intra-area, inter-area, external-1, external-2), cost, type2_cost (external-2), area, next_hops (gateway@interface address; direct@… for attached networks)\n')
+      .action((options: SourceOptions & { router: string }) => listRoutes(options)),
+  );
+  return topo;
+}
+
+async function readSource(options: SourceOptions): Promise<{ capture: import('../../topo/ospf/ospf-capture.js').OspfCapture; nowMs: number }> {
+  if (!FORMATS.includes(options.format)) throw new RangeError(`Cannot use --format ${JSON.stringify(options.format)}: use ${FORMATS.join(', ')}`);
+  if (/^(if|frr):/.test(options.from) || /\.ya?ml$/i.test(options.from)) {
+    throw new RangeError(`Cannot read --from ${options.from} yet: only capture files are built (live listening, FRR exports and topology files come next)`);
+  }
+  const { readOspfCapture } = await import('../../topo/ospf/ospf-capture.js');
+  const capture = await readOspfCapture(options.from);
+  const issues = capture.issues.toJSON();
+  const packets = Object.values(capture.packets).reduce((a, b) => a + b, 0);
+  process.stderr.write(
+    `${options.from}: ${packets} OSPF packets (${Object.entries(capture.packets).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}); ` +
+      `LSAs ${capture.lsas.installed} installed, ${capture.lsas.same + capture.lsas.older} heard again, ${capture.lsas.flushed} flushed` +
+      (Object.keys(issues).length > 0 ? `; skipped: ${Object.entries(issues).map(([k, n]) => `${n} ${k}`).join(', ')}` : '') + '\n',
+  );
+  // Ages as at the capture's end, so that an old capture is not all past MaxAge.
+  return { capture, nowMs: capture.lastMs ?? Date.now() };
+}
+
+async function listDatabase(options: SourceOptions & { area?: string }): Promise<void> {
+  const { capture, nowMs } = await readSource(options);
+  const rows = capture.lsdb
+    .entries(nowMs)
+    .filter((e) => options.area === undefined || e.scope === options.area || e.scope === 'as')
+    .map(({ scope, lsa, age }) => [
+      scope, TYPE_NAMES[lsa.header.type] ?? String(lsa.header.type), lsa.header.linkStateId, lsa.header.advertisingRouter,
+      (lsa.header.sequence >>> 0).toString(16), age, lsa.header.checksum.toString(16).padStart(4, '0'), lsa.header.length,
+    ]);
+  const columns = ['area', 'type', 'lsid', 'adv_router', 'seq', 'age', 'checksum', 'length'].map((name) => ({ name, type: name === 'age' || name === 'length' ? 'INTEGER' : 'VARCHAR' }));
+  const writer = new ResultWriter(options.format as OutputFormat, (text) => process.stdout.write(text));
+  writer.rows(columns, rows);
+  writer.end();
+}
+
+async function listRoutes(options: SourceOptions & { router: string }): Promise<void> {
+  if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(options.router)) throw new RangeError(`Cannot use --router ${JSON.stringify(options.router)}: a router ID is a dotted quad such as 10.0.0.1`);
+  const { capture, nowMs } = await readSource(options);
+  const { computeRoutes } = await import('../../topo/ospf/spf.js');
+  const table = computeRoutes(capture.lsdb, options.router, nowMs);
+  if (table.networks.length === 0 && !capture.lsdb.areas().some((area) => capture.lsdb.lsas(area, nowMs).some((l) => l.header.type === 1 && l.header.advertisingRouter === options.router))) {
+    throw new RangeError(`Cannot compute routes for ${options.router}: the database has no router-LSA of it (topo lsdb lists the routers it has)`);
+  }
+  const columns = ['prefix', 'type', 'cost', 'type2_cost', 'area', 'next_hops'].map((name) => ({ name, type: name.includes('cost') ? 'INTEGER' : 'VARCHAR' }));
+  const rows = table.networks.map((r) => [
+    r.prefix, r.pathType, r.cost, r.type2Cost, r.area,
+    options.format === 'json' ? r.nextHops.map((h) => ({ gateway: h.gateway, interface_address: h.interfaceAddress })) : r.nextHops.map((h) => `${h.gateway ?? 'direct'}@${h.interfaceAddress}`).join(' '),
+  ]);
+  const writer = new ResultWriter(options.format as OutputFormat, (text) => process.stdout.write(text));
+  writer.rows(columns, rows as import('../../query/index.js').CellValue[][]);
+  writer.end();
+}
