@@ -88,47 +88,157 @@ function sameNextHops(list: NextHop[], add: readonly NextHop[]): NextHop[] {
   return out;
 }
 
-/** The shortest-path tree of one area from `root` (§16.1): its vertices with their costs and next hops. */
-function shortestPathTree(lsas: readonly Lsa[], root: string): Map<string, Vertex> {
-  const routers = new Map<string, Lsa>();
-  const networks = new Map<string, Lsa>();
-  for (const lsa of lsas) {
-    if (lsa.header.type === LsaType.ROUTER && lsa.body.kind === 'router') routers.set(lsa.header.advertisingRouter, lsa);
-    if (lsa.header.type === LsaType.NETWORK && lsa.body.kind === 'network') networks.set(lsa.header.linkStateId, lsa);
-  }
-  const tree = new Map<string, Vertex>();
-  const rootLsa = routers.get(root);
-  if (!rootLsa) return tree;
-  const candidates = new Map<string, Vertex>();
-  let current: Vertex = { id: `R:${root}`, kind: 'router', lsa: rootLsa, cost: 0, nextHops: [] };
-  const rootId = current.id;
-  for (;;) {
-    tree.set(current.id, current);
-    for (const { key, lsa, kind, cost, linkBack } of neighbours(current, routers, networks)) {
-      if (tree.has(key)) continue;
-      // Step 2b: the link must be seen from both ends.
-      if (!linkBack) continue;
-      const total = current.cost + cost;
-      const existing = candidates.get(key);
-      if (existing && existing.cost < total) continue;
-      const hops = nextHopsTo(current, rootId, kind, lsa);
-      if (existing && existing.cost === total) existing.nextHops = sameNextHops(existing.nextHops, hops);
-      else candidates.set(key, { id: key, kind, lsa, cost: total, nextHops: hops });
+/**
+ * One area's graph for SPF (§16.1), built once and searched from any root: routers and transit
+ * networks as numbered vertices, and only the links seen from both ends (step 2b: a router links to
+ * its neighbour and the neighbour back, or a router names a network and the network lists it).
+ */
+class AreaGraph {
+  readonly index = new Map<string, number>();
+  readonly lsas: Lsa[] = [];
+  readonly isNetwork: boolean[] = [];
+  /** Per vertex: [neighbour, cost] pairs. */
+  readonly edges: number[][] = [];
+
+  constructor(lsas: readonly Lsa[]) {
+    const routers = new Map<string, Lsa>();
+    const networks = new Map<string, Lsa>();
+    for (const lsa of lsas) {
+      if (lsa.header.type === LsaType.ROUTER && lsa.body.kind === 'router') routers.set(lsa.header.advertisingRouter, lsa);
+      if (lsa.header.type === LsaType.NETWORK && lsa.body.kind === 'network') networks.set(lsa.header.linkStateId, lsa);
     }
-    let next: Vertex | null = null;
-    // Ties: networks before routers (§16.1 step 3), so that routers on a network get its next hops.
-    for (const v of candidates.values()) if (!next || v.cost < next.cost || (v.cost === next.cost && v.kind === 'network' && next.kind === 'router')) next = v;
-    if (!next) break;
-    candidates.delete(next.id);
-    current = next;
+    const add = (key: string, lsa: Lsa, network: boolean): void => {
+      this.index.set(key, this.lsas.length);
+      this.lsas.push(lsa);
+      this.isNetwork.push(network);
+      this.edges.push([]);
+    };
+    for (const [id, lsa] of routers) add(`R:${id}`, lsa, false);
+    for (const [id, lsa] of networks) add(`N:${id}`, lsa, true);
+    // Which routers each router points to over point-to-point links, and which networks list whom.
+    const p2p = new Map<string, Set<string>>();
+    for (const [id, lsa] of routers) p2p.set(id, new Set((lsa.body as RouterBody).links.filter((l) => l.type === RouterLinkType.POINT_TO_POINT).map((l) => l.linkId)));
+    const attached = new Map<string, Set<string>>();
+    for (const [id, lsa] of networks) attached.set(id, new Set((lsa.body as NetworkBody).attachedRouters));
+    for (const [id, lsa] of routers) {
+      const from = this.index.get(`R:${id}`)!;
+      const transits = new Set<string>();
+      for (const link of (lsa.body as RouterBody).links) {
+        if (link.type === RouterLinkType.POINT_TO_POINT) {
+          if (p2p.get(link.linkId)?.has(id)) this.edges[from].push(this.index.get(`R:${link.linkId}`)!, link.metric);
+        } else if (link.type === RouterLinkType.TRANSIT) {
+          if (attached.get(link.linkId)?.has(id)) this.edges[from].push(this.index.get(`N:${link.linkId}`)!, link.metric);
+          transits.add(link.linkId);
+        }
+      }
+      // The network's side: a network reaches, at cost 0, each listed router that names it back.
+      for (const network of transits) {
+        const n = this.index.get(`N:${network}`);
+        if (n !== undefined && attached.get(network)!.has(id)) this.edges[n].push(from, 0);
+      }
+    }
+  }
+}
+
+/** A binary heap of vertices by cost, networks first at equal cost (§16.1 step 3). */
+class CandidateHeap {
+  private readonly keys: number[] = [];
+  private readonly vertices: number[] = [];
+
+  push(vertex: number, key: number): void {
+    const keys = this.keys;
+    const vertices = this.vertices;
+    let i = keys.length;
+    keys.push(key);
+    vertices.push(vertex);
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      if (keys[parent] <= key) break;
+      keys[i] = keys[parent];
+      vertices[i] = vertices[parent];
+      i = parent;
+    }
+    keys[i] = key;
+    vertices[i] = vertex;
+  }
+
+  /** The vertex with the least key, or -1. */
+  pop(): number {
+    const keys = this.keys;
+    const vertices = this.vertices;
+    if (keys.length === 0) return -1;
+    const top = vertices[0];
+    const lastKey = keys.pop()!;
+    const lastVertex = vertices.pop()!;
+    const n = keys.length;
+    if (n > 0) {
+      let i = 0;
+      for (;;) {
+        let child = 2 * i + 1;
+        if (child >= n) break;
+        if (child + 1 < n && keys[child + 1] < keys[child]) child++;
+        if (keys[child] >= lastKey) break;
+        keys[i] = keys[child];
+        vertices[i] = vertices[child];
+        i = child;
+      }
+      keys[i] = lastKey;
+      vertices[i] = lastVertex;
+    }
+    return top;
+  }
+}
+
+/** The shortest-path tree of an area from `root` (§16.1): its vertices with their costs and next hops. */
+function shortestPathTree(graph: AreaGraph, root: string): Map<string, Vertex> {
+  const tree = new Map<string, Vertex>();
+  const rootIndex = graph.index.get(`R:${root}`);
+  if (rootIndex === undefined) return tree;
+  const count = graph.lsas.length;
+  const cost = new Float64Array(count).fill(Infinity);
+  const done = new Uint8Array(count);
+  const hops: (NextHop[] | undefined)[] = new Array(count);
+  const parentIsRoot = new Uint8Array(count);
+  const rootBody = graph.lsas[rootIndex].body as RouterBody;
+  const heap = new CandidateHeap();
+  cost[rootIndex] = 0;
+  hops[rootIndex] = [];
+  heap.push(rootIndex, 0);
+  for (let v = heap.pop(); v >= 0; v = heap.pop()) {
+    if (done[v]) continue;
+    done[v] = 1;
+    const edges = graph.edges[v];
+    for (let e = 0; e < edges.length; e += 2) {
+      const w = edges[e];
+      if (done[w]) continue;
+      const total = cost[v] + edges[e + 1];
+      if (total > cost[w]) continue;
+      const via = nextHopsTo(v, w);
+      if (total === cost[w]) {
+        hops[w] = sameNextHops(hops[w]!, via);
+      } else {
+        cost[w] = total;
+        hops[w] = via;
+        // Ties: networks before routers, so that routers on a network get its next hops.
+        heap.push(w, total * 2 + (graph.isNetwork[w] ? 0 : 1));
+      }
+    }
+  }
+  for (let v = 0; v < count; v++) {
+    if (!done[v]) continue;
+    const lsa = graph.lsas[v];
+    const network = graph.isNetwork[v];
+    const id = network ? `N:${lsa.header.linkStateId}` : `R:${lsa.header.advertisingRouter}`;
+    tree.set(id, { id, kind: network ? 'network' : 'router', lsa, cost: cost[v], nextHops: hops[v]! });
   }
   return tree;
 
-  /** Next hops to a vertex reached from `parent` (§16.1.1). */
-  function nextHopsTo(parent: Vertex, rootKey: string, kind: 'router' | 'network', lsa: Lsa): NextHop[] {
-    const rootBody = rootLsa!.body as RouterBody;
-    if (parent.id === rootKey) {
-      if (kind === 'network') {
+  /** Next hops to `w` reached from `v` (§16.1.1). */
+  function nextHopsTo(v: number, w: number): NextHop[] {
+    const lsa = graph.lsas[w];
+    if (v === rootIndex) {
+      parentIsRoot[w] = 1;
+      if (graph.isNetwork[w]) {
         // A network the root is on: reached directly, out of the root's interface on it.
         const link = rootBody.links.find((l) => l.type === RouterLinkType.TRANSIT && l.linkId === lsa.header.linkStateId);
         return link ? [{ gateway: null, interfaceAddress: link.linkData }] : [];
@@ -141,47 +251,49 @@ function shortestPathTree(lsas: readonly Lsa[], root: string): Map<string, Verte
       for (let i = 0; i < mine.length; i++) out.push({ gateway: theirs[i]?.linkData ?? theirs[0]?.linkData ?? null, interfaceAddress: mine[i].linkData });
       return out;
     }
-    if (parent.kind === 'network' && parent.nextHops.every((h) => h.gateway === null) && kind === 'router') {
+    if (graph.isNetwork[v] && parentIsRoot[v] && !graph.isNetwork[w]) {
       // A router on a network the root is attached to: its own address on that network.
-      const link = (lsa.body as RouterBody).links.find((l) => l.type === RouterLinkType.TRANSIT && l.linkId === parent.lsa.header.linkStateId);
-      return parent.nextHops.map((h) => ({ gateway: link?.linkData ?? null, interfaceAddress: h.interfaceAddress }));
+      const network = graph.lsas[v].header.linkStateId;
+      const link = (lsa.body as RouterBody).links.find((l) => l.type === RouterLinkType.TRANSIT && l.linkId === network);
+      return hops[v]!.map((h) => ({ gateway: link?.linkData ?? null, interfaceAddress: h.interfaceAddress }));
     }
-    return parent.nextHops;
+    return hops[v]!;
   }
 }
 
-/** The vertices a vertex links to, with the cost of the link and whether the far end links back. */
-function neighbours(vertex: Vertex, routers: Map<string, Lsa>, networks: Map<string, Lsa>): { key: string; lsa: Lsa; kind: 'router' | 'network'; cost: number; linkBack: boolean }[] {
-  const out: { key: string; lsa: Lsa; kind: 'router' | 'network'; cost: number; linkBack: boolean }[] = [];
-  if (vertex.kind === 'router') {
-    const self = vertex.lsa.header.advertisingRouter;
-    for (const link of (vertex.lsa.body as RouterBody).links) {
-      if (link.type === RouterLinkType.POINT_TO_POINT) {
-        const far = routers.get(link.linkId);
-        if (!far) continue;
-        const back = (far.body as RouterBody).links.some((l) => l.type === RouterLinkType.POINT_TO_POINT && l.linkId === self);
-        out.push({ key: `R:${link.linkId}`, lsa: far, kind: 'router', cost: link.metric, linkBack: back });
-      } else if (link.type === RouterLinkType.TRANSIT) {
-        const network = networks.get(link.linkId);
-        if (!network) continue;
-        const back = (network.body as NetworkBody).attachedRouters.includes(self);
-        out.push({ key: `N:${link.linkId}`, lsa: network, kind: 'network', cost: link.metric, linkBack: back });
-      }
-    }
-  } else {
-    const lsid = vertex.lsa.header.linkStateId;
-    for (const routerId of (vertex.lsa.body as NetworkBody).attachedRouters) {
-      const router = routers.get(routerId);
-      if (!router) continue;
-      const back = (router.body as RouterBody).links.some((l) => l.type === RouterLinkType.TRANSIT && l.linkId === lsid);
-      out.push({ key: `R:${routerId}`, lsa: router, kind: 'router', cost: 0, linkBack: back });
-    }
+/**
+ * A database ready for SPF from any router: each area's graph built once, so that the routes of
+ * many routers (a what-if step, link loads) cost one search each.
+ */
+export class OspfNetwork {
+  private readonly graphs = new Map<string, AreaGraph>();
+
+  constructor(
+    private readonly lsdb: LinkStateDatabase,
+    private readonly now = Date.now(),
+  ) {
+    for (const area of lsdb.areas()) this.graphs.set(area, new AreaGraph(lsdb.lsas(area, now)));
   }
-  return out;
+
+  /** Every router with a router-LSA, in any area. */
+  routers(): string[] {
+    const ids = new Set<string>();
+    for (const graph of this.graphs.values()) for (const key of graph.index.keys()) if (key.startsWith('R:')) ids.add(key.slice(2));
+    return [...ids].sort((a, b) => ipv4Number(a) - ipv4Number(b));
+  }
+
+  /** The routing table of `root` (§16). */
+  routesFor(root: string): RoutingTable {
+    return routingTable(this.lsdb, this.graphs, root, this.now);
+  }
 }
 
 /** The routing table of `root` over `lsdb` (§16). */
 export function computeRoutes(lsdb: LinkStateDatabase, root: string, now = Date.now()): RoutingTable {
+  return new OspfNetwork(lsdb, now).routesFor(root);
+}
+
+function routingTable(lsdb: LinkStateDatabase, graphs: ReadonlyMap<string, AreaGraph>, root: string, now: number): RoutingTable {
   const best = new Map<string, Route>();
   const routerRoutes = new Map<string, RouterRoute>();
   const offer = (route: Route): void => {
@@ -190,12 +302,10 @@ export function computeRoutes(lsdb: LinkStateDatabase, root: string, now = Date.
     if (order < 0) best.set(route.prefix, route);
     else if (order === 0 && held) held.nextHops = sameNextHops(held.nextHops, route.nextHops);
   };
-  const areas = lsdb.areas().filter((area) => lsdb.lsas(area, now).some((l) => l.header.type === LsaType.ROUTER && l.header.advertisingRouter === root));
-  const trees = new Map<string, Map<string, Vertex>>();
+  const areas = [...graphs.keys()].filter((area) => graphs.get(area)!.index.has(`R:${root}`)).sort();
   // §16.1: intra-area routes, area by area.
   for (const area of areas) {
-    const tree = shortestPathTree(lsdb.lsas(area, now), root);
-    trees.set(area, tree);
+    const tree = shortestPathTree(graphs.get(area)!, root);
     for (const vertex of tree.values()) {
       if (vertex.kind === 'network') {
         const body = vertex.lsa.body as NetworkBody;
