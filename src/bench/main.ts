@@ -6,7 +6,8 @@
  *   npm run bench -- --quick           500k packets, 1 run, smaller memory and GROUP BY sets
  *   npm run bench -- --json            the results as one JSON document on stdout
  *   npm run bench -- --only-agent      only the live agent against softflowd and nethogs (agent-bench.ts)
- *   npm run bench -- --only-fleet      only the fleet query plane's costs (fleet-bench.ts)
+ *   npm run bench -- --only-fleet      only the fleet query plane's costs (fleet-bench.ts, fleet-scale-bench.ts)
+ *   npm run bench -- --only-topo       only the network view's SPF on generated networks (topo-bench.ts)
  *   npm run bench -- --help            every option
  *
  * Progress goes to stderr; the report (or JSON) to stdout. Captures and the GROUP BY store are cached
@@ -21,6 +22,7 @@ import { Command } from 'commander';
 import { AGENT_TARGETS, formatAgentBench, runAgentBench, type AgentBenchReport } from './agent-bench.js';
 import { formatFleetLocal, runFleetLocalBench } from './fleet-bench.js';
 import { formatFleetScale, runFleetScaleBench, type FleetScaleOptions } from './fleet-scale-bench.js';
+import { formatTopoBench, runTopoBench } from './topo-bench.js';
 import { ensureGroupByStore, timeGroupBy, type GroupByResult, type GroupByStore } from './groupby.js';
 import type { MeterMemoryResult } from './meter-memory.js';
 import { lastLines, runEndsightImport, runNfpcapd, runSoftflowd, toolVersions, DEFAULT_TIMEOUTS, type ToolRun } from './peers.js';
@@ -69,6 +71,7 @@ interface BenchOptions {
   fleetHosts: number[];
   fleetRuns: number;
   fleetScale: boolean;
+  onlyTopo: boolean;
 }
 
 export interface ToolSummary {
@@ -91,7 +94,7 @@ export interface BenchReport {
   finishedAt: string;
   machine: ReturnType<typeof machineInfo> & { loadAverageAfter: number[] };
   versions: Record<string, string>;
-  options: Omit<BenchOptions, 'json' | 'check' | 'agent' | 'onlyAgent' | 'onlyFleet' | 'fleetHosts' | 'fleetRuns' | 'fleetScale'>;
+  options: Omit<BenchOptions, 'json' | 'check' | 'agent' | 'onlyAgent' | 'onlyFleet' | 'fleetHosts' | 'fleetRuns' | 'fleetScale' | 'onlyTopo'>;
   capture: SyntheticCaptureResult & { reused: boolean };
   runs: ToolRun[];
   summary: ToolSummary[];
@@ -134,6 +137,7 @@ function parseOptions(argv: string[]): BenchOptions {
     .option('--no-agent', 'skip the live agent measurement (needs root)')
     .option('--only-agent', 'run only the live agent measurement: endsight agent vs softflowd and nethogs at 20,000 and 150,000 packets/s')
     .option('--only-fleet', "run only the fleet query plane's measurement: typical aggregates on a week's store, locally and as a fleet host answers them")
+    .option('--only-topo', "run only the network view's measurement: SPF on generated networks of 100, 1,000 and 2,500 routers")
     .option('--fleet-hosts <list>', 'with --only-fleet: sizes of the virtual fleet, comma-separated', '1000,10000')
     .option('--fleet-runs <n>', 'with --only-fleet: timed queries per size, path and query', '15')
     .option('--no-fleet-scale', 'with --only-fleet: only the local part (no virtual fleet)')
@@ -181,6 +185,7 @@ function parseOptions(argv: string[]): BenchOptions {
     fleetHosts: String(o.fleetHosts).split(',').map((size) => int('fleet-hosts', size.trim())),
     fleetRuns: int('fleet-runs', o.fleetRuns),
     fleetScale: o.fleetScale !== false,
+    onlyTopo: o.onlyTopo === true,
   };
 }
 
@@ -455,6 +460,14 @@ export async function main(argv: string[]): Promise<number> {
     return 'error' in agent ? 2 : 0;
   }
   if (o.onlyFleet) return runFleet(o);
+  if (o.onlyTopo) {
+    const machine = machineInfo();
+    log(`topo bench: ${machine.cores} cores, load average ${machine.loadAverage.join(' ')}`);
+    const topo = runTopoBench([100, 1000, 2500], o.runs, log);
+    if (o.json) process.stdout.write(JSON.stringify({ machine, topo }, null, 2) + '\n');
+    else process.stdout.write(formatTopoBench(topo).join('\n') + '\n');
+    return 0;
+  }
   const startedAt = new Date().toISOString();
   const machine = machineInfo();
   await fs.mkdir(o.dir, { recursive: true });
@@ -531,7 +544,7 @@ export async function main(argv: string[]): Promise<number> {
     bytesPerActiveFlow: ratios.bytesPerActiveFlow === null ? null : ratios.bytesPerActiveFlow <= TARGETS.bytesPerActiveFlow,
     groupBy: ratios.groupByMs === null ? null : ratios.groupByMs < TARGETS.groupByMs,
   };
-  const { json: _json, check: _check, agent: _agent, onlyAgent: _onlyAgent, onlyFleet: _onlyFleet, fleetHosts: _fleetHosts, fleetRuns: _fleetRuns, fleetScale: _fleetScale, ...shownOptions } = o;
+  const { json: _json, check: _check, agent: _agent, onlyAgent: _onlyAgent, onlyFleet: _onlyFleet, fleetHosts: _fleetHosts, fleetRuns: _fleetRuns, fleetScale: _fleetScale, onlyTopo: _onlyTopo, ...shownOptions } = o;
   const report: BenchReport = {
     startedAt,
     finishedAt: new Date().toISOString(),

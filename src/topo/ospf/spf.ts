@@ -54,6 +54,8 @@ type NetworkBody = Extract<LsaBody, { kind: 'network' }>;
 
 interface Vertex {
   id: string;
+  /** Its number in the area's graph. */
+  index: number;
   kind: 'router' | 'network';
   lsa: Lsa;
   cost: number;
@@ -97,8 +99,20 @@ class AreaGraph {
   readonly index = new Map<string, number>();
   readonly lsas: Lsa[] = [];
   readonly isNetwork: boolean[] = [];
-  /** Per vertex: [neighbour, cost] pairs. */
-  readonly edges: number[][] = [];
+  /** Per vertex: [neighbour, cost] pairs, while building; then `offsets`, `targets` and `costs`. */
+  private readonly edges: number[][] = [];
+  /** The edges of vertex v are targets[offsets[v] .. offsets[v + 1]), with their costs (compressed rows: fast to walk). */
+  readonly offsets: Int32Array;
+  readonly targets: Int32Array;
+  readonly costs: Int32Array;
+  /** The search's heap, made once for the graph's size. */
+  heap: CandidateHeap | null = null;
+  /** Per router vertex: its stub networks (prefix, metric, its own address there); per network vertex: its prefix. */
+  readonly stubs: { prefix: string; metric: number; ownAddress: string }[][] = [];
+  readonly networkPrefix: string[] = [];
+  /** The area's summary LSAs (types 3 and 4) and NSSA externals (type 7). */
+  readonly summaries: Lsa[] = [];
+  readonly nssaExternals: Lsa[] = [];
 
   constructor(lsas: readonly Lsa[]) {
     const routers = new Map<string, Lsa>();
@@ -106,12 +120,26 @@ class AreaGraph {
     for (const lsa of lsas) {
       if (lsa.header.type === LsaType.ROUTER && lsa.body.kind === 'router') routers.set(lsa.header.advertisingRouter, lsa);
       if (lsa.header.type === LsaType.NETWORK && lsa.body.kind === 'network') networks.set(lsa.header.linkStateId, lsa);
+      if ((lsa.header.type === LsaType.SUMMARY_NETWORK || lsa.header.type === LsaType.SUMMARY_ASBR) && lsa.body.kind === 'summary') this.summaries.push(lsa);
+      if (lsa.header.type === LsaType.NSSA_EXTERNAL && lsa.body.kind === 'external') this.nssaExternals.push(lsa);
     }
     const add = (key: string, lsa: Lsa, network: boolean): void => {
       this.index.set(key, this.lsas.length);
       this.lsas.push(lsa);
       this.isNetwork.push(network);
       this.edges.push([]);
+      if (network) {
+        this.stubs.push([]);
+        this.networkPrefix.push(prefixOf(lsa.header.linkStateId, (lsa.body as NetworkBody).mask));
+      } else {
+        const body = lsa.body as RouterBody;
+        this.networkPrefix.push('');
+        this.stubs.push(
+          body.links
+            .filter((l) => l.type === RouterLinkType.STUB)
+            .map((l) => ({ prefix: prefixOf(l.linkId, l.linkData), metric: l.metric, ownAddress: ownAddressIn(body, l.linkId, l.linkData) })),
+        );
+      }
     };
     for (const [id, lsa] of routers) add(`R:${id}`, lsa, false);
     for (const [id, lsa] of networks) add(`N:${id}`, lsa, true);
@@ -137,83 +165,139 @@ class AreaGraph {
         if (n !== undefined && attached.get(network)!.has(id)) this.edges[n].push(from, 0);
       }
     }
+    const count = this.edges.length;
+    this.offsets = new Int32Array(count + 1);
+    for (let v = 0; v < count; v++) this.offsets[v + 1] = this.offsets[v] + this.edges[v].length / 2;
+    this.targets = new Int32Array(this.offsets[count]);
+    this.costs = new Int32Array(this.offsets[count]);
+    for (let v = 0; v < count; v++) {
+      const list = this.edges[v];
+      for (let e = 0, at = this.offsets[v]; e < list.length; e += 2, at++) {
+        this.targets[at] = list[e];
+        this.costs[at] = list[e + 1];
+      }
+    }
+    this.edges.length = 0;
   }
 }
 
-/** A binary heap of vertices by cost, networks first at equal cost (§16.1 step 3). */
+/**
+ * An indexed binary heap of vertices by key, with decrease-key: each vertex is in it at most once,
+ * so a search pops each vertex once. Typed arrays, sized for the graph, reused by every search.
+ */
 class CandidateHeap {
-  private readonly keys: number[] = [];
-  private readonly vertices: number[] = [];
+  private readonly heap: Int32Array;
+  private readonly position: Int32Array;
+  private readonly key: Float64Array;
+  private size = 0;
 
-  push(vertex: number, key: number): void {
-    const keys = this.keys;
-    const vertices = this.vertices;
-    let i = keys.length;
-    keys.push(key);
-    vertices.push(vertex);
-    while (i > 0) {
-      const parent = (i - 1) >> 1;
-      if (keys[parent] <= key) break;
-      keys[i] = keys[parent];
-      vertices[i] = vertices[parent];
-      i = parent;
-    }
-    keys[i] = key;
-    vertices[i] = vertex;
+  constructor(count: number) {
+    this.heap = new Int32Array(count);
+    this.position = new Int32Array(count).fill(-1);
+    this.key = new Float64Array(count);
   }
 
-  /** The vertex with the least key, or -1. */
+  /** Inserts `vertex`, or lowers its key. */
+  push(vertex: number, key: number): void {
+    let i = this.position[vertex];
+    if (i < 0) {
+      i = this.size++;
+    } else if (key >= this.key[vertex]) {
+      return;
+    }
+    this.key[vertex] = key;
+    const heap = this.heap;
+    const keys = this.key;
+    const position = this.position;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const above = heap[parent];
+      if (keys[above] <= key) break;
+      heap[i] = above;
+      position[above] = i;
+      i = parent;
+    }
+    heap[i] = vertex;
+    position[vertex] = i;
+  }
+
+  /** The vertex with the least key, or -1; the heap is left empty and ready for another search when it returns -1. */
   pop(): number {
-    const keys = this.keys;
-    const vertices = this.vertices;
-    if (keys.length === 0) return -1;
-    const top = vertices[0];
-    const lastKey = keys.pop()!;
-    const lastVertex = vertices.pop()!;
-    const n = keys.length;
-    if (n > 0) {
+    if (this.size === 0) return -1;
+    const heap = this.heap;
+    const keys = this.key;
+    const position = this.position;
+    const top = heap[0];
+    position[top] = -1;
+    const last = heap[--this.size];
+    if (this.size > 0) {
+      const key = keys[last];
+      const n = this.size;
       let i = 0;
       for (;;) {
         let child = 2 * i + 1;
         if (child >= n) break;
-        if (child + 1 < n && keys[child + 1] < keys[child]) child++;
-        if (keys[child] >= lastKey) break;
-        keys[i] = keys[child];
-        vertices[i] = vertices[child];
+        if (child + 1 < n && keys[heap[child + 1]] < keys[heap[child]]) child++;
+        if (keys[heap[child]] >= key) break;
+        heap[i] = heap[child];
+        position[heap[i]] = i;
         i = child;
       }
-      keys[i] = lastKey;
-      vertices[i] = lastVertex;
+      heap[i] = last;
+      position[last] = i;
     }
     return top;
   }
 }
 
+/** One area searched from one root: per vertex of the graph, its cost (Infinity: unreachable) and next hops. */
+export interface AreaSearch {
+  cost: Float64Array;
+  nextHops: (NextHop[] | undefined)[];
+}
+
 /** The shortest-path tree of an area from `root` (§16.1): its vertices with their costs and next hops. */
 function shortestPathTree(graph: AreaGraph, root: string): Map<string, Vertex> {
   const tree = new Map<string, Vertex>();
+  const search = searchArea(graph, root);
+  if (!search) return tree;
+  for (let v = 0; v < graph.lsas.length; v++) {
+    if (search.cost[v] === Infinity) continue;
+    const lsa = graph.lsas[v];
+    const network = graph.isNetwork[v];
+    const id = network ? `N:${lsa.header.linkStateId}` : `R:${lsa.header.advertisingRouter}`;
+    tree.set(id, { id, index: v, kind: network ? 'network' : 'router', lsa, cost: search.cost[v], nextHops: search.nextHops[v]! });
+  }
+  return tree;
+}
+
+/** Dijkstra over the area's graph from `root` (§16.1, next hops by §16.1.1); null when the root is not in the area. */
+function searchArea(graph: AreaGraph, root: string): AreaSearch | null {
   const rootIndex = graph.index.get(`R:${root}`);
-  if (rootIndex === undefined) return tree;
+  if (rootIndex === undefined) return null;
   const count = graph.lsas.length;
   const cost = new Float64Array(count).fill(Infinity);
   const done = new Uint8Array(count);
   const hops: (NextHop[] | undefined)[] = new Array(count);
   const parentIsRoot = new Uint8Array(count);
   const rootBody = graph.lsas[rootIndex].body as RouterBody;
-  const heap = new CandidateHeap();
+  graph.heap ??= new CandidateHeap(count);
+  const heap = graph.heap;
   cost[rootIndex] = 0;
   hops[rootIndex] = [];
   heap.push(rootIndex, 0);
   for (let v = heap.pop(); v >= 0; v = heap.pop()) {
     if (done[v]) continue;
     done[v] = 1;
-    const edges = graph.edges[v];
-    for (let e = 0; e < edges.length; e += 2) {
-      const w = edges[e];
+    const { offsets, targets, costs } = graph;
+    for (let e = offsets[v], end = offsets[v + 1]; e < end; e++) {
+      const w = targets[e];
       if (done[w]) continue;
-      const total = cost[v] + edges[e + 1];
+      const total = cost[v] + costs[e];
       if (total > cost[w]) continue;
-      const via = nextHopsTo(v, w);
+      // Most vertices inherit their parent's next hops (§16.1.1); only the root's neighbours and the
+      // routers on the root's networks get their own.
+      const via = v !== rootIndex && !parentIsRoot[v] ? hops[v]! : nextHopsTo(v, w);
       if (total === cost[w]) {
         hops[w] = sameNextHops(hops[w]!, via);
       } else {
@@ -224,14 +308,7 @@ function shortestPathTree(graph: AreaGraph, root: string): Map<string, Vertex> {
       }
     }
   }
-  for (let v = 0; v < count; v++) {
-    if (!done[v]) continue;
-    const lsa = graph.lsas[v];
-    const network = graph.isNetwork[v];
-    const id = network ? `N:${lsa.header.linkStateId}` : `R:${lsa.header.advertisingRouter}`;
-    tree.set(id, { id, kind: network ? 'network' : 'router', lsa, cost: cost[v], nextHops: hops[v]! });
-  }
-  return tree;
+  return { cost, nextHops: hops };
 
   /** Next hops to `w` reached from `v` (§16.1.1). */
   function nextHopsTo(v: number, w: number): NextHop[] {
@@ -267,12 +344,11 @@ function shortestPathTree(graph: AreaGraph, root: string): Map<string, Vertex> {
  */
 export class OspfNetwork {
   private readonly graphs = new Map<string, AreaGraph>();
+  private readonly externals: Lsa[];
 
-  constructor(
-    private readonly lsdb: LinkStateDatabase,
-    private readonly now = Date.now(),
-  ) {
+  constructor(lsdb: LinkStateDatabase, now = Date.now()) {
     for (const area of lsdb.areas()) this.graphs.set(area, new AreaGraph(lsdb.lsas(area, now)));
+    this.externals = lsdb.lsas(AS_SCOPE, now).filter((l) => l.body.kind === 'external');
   }
 
   /** Every router with a router-LSA, in any area. */
@@ -282,9 +358,18 @@ export class OspfNetwork {
     return [...ids].sort((a, b) => ipv4Number(a) - ipv4Number(b));
   }
 
+  /**
+   * The shortest paths from `root` to every router and transit network of an area (what link loads
+   * need: the path between two routers), without the routing table; null when the root is not in it.
+   */
+  searchFrom(root: string, area = '0.0.0.0'): AreaSearch | null {
+    const graph = this.graphs.get(area);
+    return graph ? searchArea(graph, root) : null;
+  }
+
   /** The routing table of `root` (§16). */
   routesFor(root: string): RoutingTable {
-    return routingTable(this.lsdb, this.graphs, root, this.now);
+    return routingTable(this.graphs, this.externals, root);
   }
 }
 
@@ -293,7 +378,7 @@ export function computeRoutes(lsdb: LinkStateDatabase, root: string, now = Date.
   return new OspfNetwork(lsdb, now).routesFor(root);
 }
 
-function routingTable(lsdb: LinkStateDatabase, graphs: ReadonlyMap<string, AreaGraph>, root: string, now: number): RoutingTable {
+function routingTable(graphs: ReadonlyMap<string, AreaGraph>, asExternals: readonly Lsa[], root: string): RoutingTable {
   const best = new Map<string, Route>();
   const routerRoutes = new Map<string, RouterRoute>();
   const offer = (route: Route): void => {
@@ -305,11 +390,11 @@ function routingTable(lsdb: LinkStateDatabase, graphs: ReadonlyMap<string, AreaG
   const areas = [...graphs.keys()].filter((area) => graphs.get(area)!.index.has(`R:${root}`)).sort();
   // §16.1: intra-area routes, area by area.
   for (const area of areas) {
-    const tree = shortestPathTree(graphs.get(area)!, root);
+    const graph = graphs.get(area)!;
+    const tree = shortestPathTree(graph, root);
     for (const vertex of tree.values()) {
       if (vertex.kind === 'network') {
-        const body = vertex.lsa.body as NetworkBody;
-        offer({ prefix: prefixOf(vertex.lsa.header.linkStateId, body.mask), pathType: 'intra-area', cost: vertex.cost, type2Cost: null, area, nextHops: vertex.nextHops });
+        offer({ prefix: graph.networkPrefix[vertex.index], pathType: 'intra-area', cost: vertex.cost, type2Cost: null, area, nextHops: vertex.nextHops });
         continue;
       }
       const body = vertex.lsa.body as RouterBody;
@@ -323,10 +408,9 @@ function routingTable(lsdb: LinkStateDatabase, graphs: ReadonlyMap<string, AreaG
         }
       }
       // Step 2 of §16.1's second stage: the stub networks of every router in the tree.
-      for (const link of body.links) {
-        if (link.type !== RouterLinkType.STUB) continue;
-        const nextHops = self ? [{ gateway: null, interfaceAddress: ownAddressIn(body, link.linkId, link.linkData) }] : vertex.nextHops;
-        offer({ prefix: prefixOf(link.linkId, link.linkData), pathType: 'intra-area', cost: vertex.cost + link.metric, type2Cost: null, area, nextHops });
+      for (const stub of graph.stubs[vertex.index]) {
+        const nextHops = self ? [{ gateway: null, interfaceAddress: stub.ownAddress }] : vertex.nextHops;
+        offer({ prefix: stub.prefix, pathType: 'intra-area', cost: vertex.cost + stub.metric, type2Cost: null, area, nextHops });
       }
     }
   }
@@ -334,8 +418,8 @@ function routingTable(lsdb: LinkStateDatabase, graphs: ReadonlyMap<string, AreaG
   const border = areas.length > 1;
   const summaryAreas = border ? areas.filter((a) => a === '0.0.0.0') : areas;
   for (const area of summaryAreas) {
-    for (const lsa of lsdb.lsas(area, now)) {
-      if ((lsa.header.type !== LsaType.SUMMARY_NETWORK && lsa.header.type !== LsaType.SUMMARY_ASBR) || lsa.body.kind !== 'summary') continue;
+    for (const lsa of graphs.get(area)!.summaries) {
+      if (lsa.body.kind !== 'summary') continue;
       if (lsa.header.advertisingRouter === root || lsa.body.metric >= LS_INFINITY) continue;
       const abr = routerRoutes.get(`${area}/${lsa.header.advertisingRouter}`);
       if (!abr || !abr.border) continue;
@@ -352,7 +436,7 @@ function routingTable(lsdb: LinkStateDatabase, graphs: ReadonlyMap<string, AreaG
     }
   }
   // §16.4: AS-external routes (type 5, and type 7 within the areas they are in).
-  const externals = [...lsdb.lsas(AS_SCOPE, now), ...areas.flatMap((area) => lsdb.lsas(area, now).filter((l) => l.header.type === LsaType.NSSA_EXTERNAL))];
+  const externals = [...asExternals, ...areas.flatMap((area) => graphs.get(area)!.nssaExternals)];
   for (const lsa of externals) {
     if (lsa.body.kind !== 'external' || lsa.header.advertisingRouter === root || lsa.body.metric >= LS_INFINITY) continue;
     const asbr = [...routerRoutes.values()].filter((r) => r.routerId === lsa.header.advertisingRouter && r.external).sort((a, b) => a.cost - b.cost)[0];
@@ -408,7 +492,18 @@ function longestMatch(routes: readonly Route[], address: string): Route | null {
 }
 
 function comparePrefixes(a: string, b: string): number {
-  const [x, xl] = a.split('/');
-  const [y, yl] = b.split('/');
-  return ipv4Number(x) - ipv4Number(y) || Number(xl) - Number(yl);
+  return prefixKey(a) - prefixKey(b);
+}
+
+/** A prefix's order: network then length, as one number (remembered: tables are sorted often). */
+const prefixKeys = new Map<string, number>();
+function prefixKey(prefix: string): number {
+  let key = prefixKeys.get(prefix);
+  if (key === undefined) {
+    const [network, length] = prefix.split('/');
+    key = ipv4Number(network) * 64 + Number(length);
+    if (prefixKeys.size > 1_000_000) prefixKeys.clear();
+    prefixKeys.set(prefix, key);
+  }
+  return key;
 }
