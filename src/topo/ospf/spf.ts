@@ -250,10 +250,15 @@ class CandidateHeap {
   }
 }
 
-/** One area searched from one root: per vertex of the graph, its cost (Infinity: unreachable) and next hops. */
+/**
+ * One area searched from one root: per vertex of the graph, its cost (Infinity: unreachable) and
+ * its next hops, as the number of a set in `hopSets` (vertices that inherit their parent's next hops
+ * share its set: most of them).
+ */
 export interface AreaSearch {
   cost: Float64Array;
-  nextHops: (NextHop[] | undefined)[];
+  hopSet: Int32Array;
+  hopSets: NextHop[][];
 }
 
 /** The shortest-path tree of an area from `root` (§16.1): its vertices with their costs and next hops. */
@@ -266,7 +271,7 @@ function shortestPathTree(graph: AreaGraph, root: string): Map<string, Vertex> {
     const lsa = graph.lsas[v];
     const network = graph.isNetwork[v];
     const id = network ? `N:${lsa.header.linkStateId}` : `R:${lsa.header.advertisingRouter}`;
-    tree.set(id, { id, index: v, kind: network ? 'network' : 'router', lsa, cost: search.cost[v], nextHops: search.nextHops[v]! });
+    tree.set(id, { id, index: v, kind: network ? 'network' : 'router', lsa, cost: search.cost[v], nextHops: search.hopSets[search.hopSet[v]] });
   }
   return tree;
 }
@@ -278,16 +283,18 @@ function searchArea(graph: AreaGraph, root: string): AreaSearch | null {
   const count = graph.lsas.length;
   const cost = new Float64Array(count).fill(Infinity);
   const done = new Uint8Array(count);
-  const hops: (NextHop[] | undefined)[] = new Array(count);
+  const hopSet = new Int32Array(count).fill(-1);
+  const hopSets: NextHop[][] = [[]];
   const parentIsRoot = new Uint8Array(count);
   const rootBody = graph.lsas[rootIndex].body as RouterBody;
   graph.heap ??= new CandidateHeap(count);
   const heap = graph.heap;
   cost[rootIndex] = 0;
-  hops[rootIndex] = [];
+  hopSet[rootIndex] = 0;
   heap.push(rootIndex, 0);
+  /** Unions of two sets made already (equal-cost paths meet often at the same places). */
+  const unions = new Map<number, number>();
   for (let v = heap.pop(); v >= 0; v = heap.pop()) {
-    if (done[v]) continue;
     done[v] = 1;
     const { offsets, targets, costs } = graph;
     for (let e = offsets[v], end = offsets[v + 1]; e < end; e++) {
@@ -297,18 +304,27 @@ function searchArea(graph: AreaGraph, root: string): AreaSearch | null {
       if (total > cost[w]) continue;
       // Most vertices inherit their parent's next hops (§16.1.1); only the root's neighbours and the
       // routers on the root's networks get their own.
-      const via = v !== rootIndex && !parentIsRoot[v] ? hops[v]! : nextHopsTo(v, w);
+      let via = hopSet[v];
+      if (v === rootIndex || (parentIsRoot[v] && graph.isNetwork[v])) via = hopSets.push(nextHopsTo(v, w)) - 1;
       if (total === cost[w]) {
-        hops[w] = sameNextHops(hops[w]!, via);
+        const held = hopSet[w];
+        if (held === via) continue;
+        const pair = held * 0x4000000 + via; // exact while there are fewer than 2^26 sets
+        let union = unions.get(pair);
+        if (union === undefined) {
+          union = hopSets.push(sameNextHops(hopSets[held], hopSets[via])) - 1;
+          unions.set(pair, union);
+        }
+        hopSet[w] = union;
       } else {
         cost[w] = total;
-        hops[w] = via;
+        hopSet[w] = via;
         // Ties: networks before routers, so that routers on a network get its next hops.
         heap.push(w, total * 2 + (graph.isNetwork[w] ? 0 : 1));
       }
     }
   }
-  return { cost, nextHops: hops };
+  return { cost, hopSet, hopSets };
 
   /** Next hops to `w` reached from `v` (§16.1.1). */
   function nextHopsTo(v: number, w: number): NextHop[] {
@@ -332,9 +348,9 @@ function searchArea(graph: AreaGraph, root: string): AreaSearch | null {
       // A router on a network the root is attached to: its own address on that network.
       const network = graph.lsas[v].header.linkStateId;
       const link = (lsa.body as RouterBody).links.find((l) => l.type === RouterLinkType.TRANSIT && l.linkId === network);
-      return hops[v]!.map((h) => ({ gateway: link?.linkData ?? null, interfaceAddress: h.interfaceAddress }));
+      return hopSets[hopSet[v]].map((h) => ({ gateway: link?.linkData ?? null, interfaceAddress: h.interfaceAddress }));
     }
-    return hops[v]!;
+    return hopSets[hopSet[v]];
   }
 }
 
