@@ -59,7 +59,12 @@ export class FleetHost {
               // Queries for others (net: queries reach every host, a site's aggregator forwards tag: queries to
               // the whole site) get no answer; the refusal is in the audit log.
               if (!answer.ok && answer.code === 'not_targeted') return;
-              msg.respond(encodeJson(answer));
+              if (connection.isClosed() || connection.isDraining()) return;
+              try {
+                msg.respond(encodeJson(answer));
+              } catch {
+                // The connection went away meanwhile: the coordinator asks again, and gets the kept answer.
+              }
             });
           },
         }),

@@ -125,13 +125,16 @@ export class SiteAggregator {
     for (const [k, entry] of this.inFlight) if (entry.untilMs < Date.now()) this.inFlight.delete(k);
     let answer = this.inFlight.get(key)?.answer;
     if (!answer) {
-      answer = this.work(msg.data, envelope);
+      // A connection that closes under the work (subscribing then throws) fails the site's answer, never the process.
+      answer = this.work(msg.data, envelope).catch((error: unknown): SiteAnswer => ({
+        site, aggregator: this.id, ok: false, code: 'aggregator_failed', error: String((error as Error)?.message ?? error).slice(0, MAX_REASON_CHARS),
+      }));
       this.inFlight.set(key, { answer, untilMs: Date.parse(envelope.expiresAt) });
     }
     this.respond(msg, await answer);
   }
 
-  /** Asks the site, merges, and makes the site's answer; never throws. */
+  /** Asks the site, merges, and makes the site's answer. */
   private async work(signed: Uint8Array, envelope: VerifiedEnvelope): Promise<SiteAnswer> {
     const { site } = this.options;
     this.options.onQuery?.(envelope);
