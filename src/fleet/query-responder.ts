@@ -52,13 +52,16 @@ export class QueryResponder {
   private running = 0;
   private readonly waiting: (() => void)[] = [];
   private planner: Promise<MergeEngine> | null = null;
-  /** Answers by outcome (ok, or a refusal or failure code), for the health endpoint. */
+  /** Answers by outcome (ok, a refusal or failure code, standing, standing_skipped). */
   readonly outcomes = new Map<string, number>();
   /** The standing queries registered here; their results go where `standing.publish` says. */
   readonly standing: StandingQueries;
 
   constructor(private readonly options: ResponderOptions) {
-    this.standing = new StandingQueries((envelope, window) => this.runLogged({ ...envelope, window }), options.standingDelayMs ?? 0);
+    this.standing = new StandingQueries((envelope, window) => this.runLogged({ ...envelope, window }), options.standingDelayMs ?? 0, (spec, periodEnd) => {
+      this.count('standing_skipped');
+      this.options.log.warn({ standing: spec.id, periodEnd: new Date(periodEnd).toISOString() }, 'standing query: a period skipped, the previous run still going');
+    });
   }
 
   /** Answers one request (bytes from the wire); never throws. */

@@ -52,13 +52,14 @@ export class StandingQueries {
   private readonly registrations = new Map<string, Registration>();
   /** Where results go; null while the host is not on the fleet (results of those periods are dropped). */
   publish: ((result: StandingResult) => void) | null = null;
-  /** Periods not run because the previous run of the same query was still going. */
-  skipped = 0;
-
-  /** `delayMs`: how long after a period's end it is run, once its flows are in the store. */
+  /**
+   * `delayMs`: how long after a period's end it is run, once its flows are in the store; `onSkipped`:
+   * told of a period not run because the previous run of the same query was still going.
+   */
   constructor(
     private readonly run: (envelope: QueryEnvelope, window: { fromUs: number; toUs: number }) => Promise<HostAnswer>,
     private readonly delayMs = 0,
+    private readonly onSkipped: (spec: StandingSpec, periodEnd: number) => void = () => undefined,
   ) {}
 
   /** Registers or renews; a reason when refused. */
@@ -110,7 +111,7 @@ export class StandingQueries {
     registration.lastBoundary = boundary;
     this.schedule(registration, Date.now());
     if (registration.running) {
-      this.skipped++;
+      this.onSkipped(registration.spec, boundary);
       return;
     }
     registration.running = true;
