@@ -13,12 +13,14 @@
  * advertising router, sequence number and checksum); the routes computed from it for every router
  * whose whole database the LAN sees (r1, r2, r3, r6) equal FRR's own OSPF routing table: prefixes,
  * path types, costs, next hops (r3 reaches r4 over two equal-cost paths). After the r1–r4 link goes
- * down and FRR has converged, both match again. Needs root and the Debian package frr.
+ * down and FRR has converged, both match again. FRR's own listings (frr:DIR) from an area-0 and an
+ * area-1 router give the same database, and routes equal FRR's for all six routers, the area border
+ * router included. Needs root and the Debian package frr.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { chmodSync, mkdtempSync, rmSync } from 'node:fs';
-import { unlink } from 'node:fs/promises';
+import { mkdir, unlink, writeFile } from 'node:fs/promises';
 import { spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -239,6 +241,34 @@ describe('OSPF against real FRR routers', { timeout: 240_000 }, () => {
     const unknown = run(['routes', '--from', capture, '--router', '9.9.9.9']);
     assert.equal(unknown.status, 1);
     assert.match(unknown.stderr, /no router-LSA of it/);
+  });
+
+  it("reads FRR's own database listings (frr:DIR, one subfolder per router) to the same database and routes", async () => {
+    const frrDir = path.join(dir, 'frr');
+    // Two vantage points: r3 (area 0) and r5 (area 1 only); their union holds both areas.
+    for (const name of ['r3', 'r5']) {
+      await mkdir(path.join(frrDir, name), { recursive: true });
+      for (const what of ['router', 'network', 'summary', 'asbr-summary', 'external']) {
+        await writeFile(path.join(frrDir, name, `${what}.json`), await routers.get(name)!.vtysh(`show ip ospf database ${what} json`));
+      }
+    }
+    const run = (args: string[]): { status: number | null; stdout: string; stderr: string } =>
+      spawnSync(process.execPath, [BIN, 'topo', ...args], { encoding: 'utf8', timeout: 60_000 });
+    const lsdb = run(['lsdb', '--from', `frr:${frrDir}`, '--area', '0.0.0.0', '--format', 'json']);
+    assert.equal(lsdb.status, 0, lsdb.stderr);
+    assert.match(lsdb.stderr, /10 FRR listings/);
+    const names: Record<string, number> = { router: 1, network: 2, summary: 3, 'asbr-summary': 4, external: 5 };
+    const lines = lsdb.stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; lsid: string; adv_router: string; seq: string; checksum: string });
+    assert.deepEqual(lines.map((l) => `${names[l.type]} ${l.lsid} ${l.adv_router} ${l.seq} ${l.checksum}`).sort(), frrDatabase(await routers.get('r3')!.json('show ip ospf database json')));
+    // Every router's routes, the area border router's and area 1's included, equal FRR's.
+    for (const spec of ROUTERS) {
+      const routes = run(['routes', '--from', `frr:${frrDir}`, '--router', spec.id, '--format', 'json']);
+      assert.equal(routes.status, 0, routes.stderr);
+      const ours = Object.fromEntries(routes.stdout.trim().split('\n').map((line) => JSON.parse(line) as { prefix: string; type: string; cost: number }).map((r) => [r.prefix, `${r.type} ${r.cost}`]));
+      const frr = await routers.get(spec.name)!.json<FrrRoutes>('show ip ospf route json');
+      const types: Record<string, string> = { N: 'intra-area', 'N IA': 'inter-area', 'N E1': 'external-1', 'N E2': 'external-2' };
+      assert.deepEqual(ours, Object.fromEntries(Object.entries(frr).filter(([p]) => p.includes('/')).map(([p, r]) => [p, `${types[r.routeType]} ${r.cost}`])), spec.name);
+    }
   });
 
   it('matches FRR again once it has converged after a link goes down', async () => {

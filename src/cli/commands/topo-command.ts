@@ -15,13 +15,14 @@ export function topoCommand(): Command {
     .summary('the network view: the OSPF link-state database and its routes')
     .description(
       'Reads OSPFv2 from a SOURCE and shows its link-state database or the routes a router computes from it (SPF, RFC 2328 §16). ' +
-        'SOURCE is, today, a capture file (pcap or pcapng, optionally compressed) of OSPF packets on a link: the database is ' +
-        'what the capture saw flooded, each LSA at its newest instance (docs/topo.md says what a listener can and cannot see). ' +
-        'Live listening (if:NAME), an adjacency, FRR exports (frr:DIR) and topology files are not built yet.',
+        'SOURCE is a capture file (pcap or pcapng, optionally compressed) of OSPF packets on a link (the database is what the ' +
+        'capture saw flooded), or frr:DIR: FRR\'s `show ip ospf database router|network|summary|asbr-summary|external json` ' +
+        'saved as *.json files in DIR or in one subfolder per router (their union). Each LSA is kept at its newest instance; ' +
+        'docs/topo.md says what each source can and cannot see. Live listening (if:NAME), an adjacency and topology files are not built yet.',
     );
   const withSource = (command: Command): Command =>
     command
-      .requiredOption('--from <source>', 'a capture file of OSPF packets')
+      .requiredOption('--from <source>', 'a capture file of OSPF packets, or frr:DIR (FRR\'s database listings as JSON)')
       .option('--format <format>', `output: ${FORMATS.join(', ')}`, 'table');
   topo.addCommand(
     withSource(new Command('lsdb').summary('list the link-state database: every LSA by area'))
@@ -38,27 +39,34 @@ export function topoCommand(): Command {
   return topo;
 }
 
-async function readSource(options: SourceOptions): Promise<{ capture: import('../../topo/ospf/ospf-capture.js').OspfCapture; nowMs: number }> {
+async function readSource(options: SourceOptions): Promise<{ lsdb: import('../../topo/ospf/lsdb.js').LinkStateDatabase; nowMs: number }> {
   if (!FORMATS.includes(options.format)) throw new RangeError(`Cannot use --format ${JSON.stringify(options.format)}: use ${FORMATS.join(', ')}`);
-  if (/^(if|frr):/.test(options.from) || /\.ya?ml$/i.test(options.from)) {
-    throw new RangeError(`Cannot read --from ${options.from} yet: only capture files are built (live listening, FRR exports and topology files come next)`);
+  if (/^if:/.test(options.from) || /\.ya?ml$/i.test(options.from)) {
+    throw new RangeError(`Cannot read --from ${options.from} yet: capture files and frr:DIR are built (live listening and topology files come next)`);
+  }
+  const skipped = (issues: Record<string, number>): string =>
+    Object.keys(issues).length > 0 ? `; skipped: ${Object.entries(issues).map(([k, n]) => `${n} ${k}`).join(', ')}` : '';
+  if (options.from.startsWith('frr:')) {
+    const { readFrrDatabase } = await import('../../topo/ospf/frr-source.js');
+    const now = Date.now();
+    const frr = await readFrrDatabase(options.from.slice(4), now);
+    process.stderr.write(`${options.from}: ${frr.files} FRR listings; LSAs ${frr.lsas.installed} installed, ${frr.lsas.same + frr.lsas.older} listed again${skipped(frr.issues.toJSON())}\n`);
+    return { lsdb: frr.lsdb, nowMs: now };
   }
   const { readOspfCapture } = await import('../../topo/ospf/ospf-capture.js');
   const capture = await readOspfCapture(options.from);
-  const issues = capture.issues.toJSON();
   const packets = Object.values(capture.packets).reduce((a, b) => a + b, 0);
   process.stderr.write(
     `${options.from}: ${packets} OSPF packets (${Object.entries(capture.packets).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}); ` +
-      `LSAs ${capture.lsas.installed} installed, ${capture.lsas.same + capture.lsas.older} heard again, ${capture.lsas.flushed} flushed` +
-      (Object.keys(issues).length > 0 ? `; skipped: ${Object.entries(issues).map(([k, n]) => `${n} ${k}`).join(', ')}` : '') + '\n',
+      `LSAs ${capture.lsas.installed} installed, ${capture.lsas.same + capture.lsas.older} heard again, ${capture.lsas.flushed} flushed${skipped(capture.issues.toJSON())}\n`,
   );
   // Ages as at the capture's end, so that an old capture is not all past MaxAge.
-  return { capture, nowMs: capture.lastMs ?? Date.now() };
+  return { lsdb: capture.lsdb, nowMs: capture.lastMs ?? Date.now() };
 }
 
 async function listDatabase(options: SourceOptions & { area?: string }): Promise<void> {
-  const { capture, nowMs } = await readSource(options);
-  const rows = capture.lsdb
+  const { lsdb, nowMs } = await readSource(options);
+  const rows = lsdb
     .entries(nowMs)
     .filter((e) => options.area === undefined || e.scope === options.area || e.scope === 'as')
     .map(({ scope, lsa, age }) => [
@@ -73,10 +81,10 @@ async function listDatabase(options: SourceOptions & { area?: string }): Promise
 
 async function listRoutes(options: SourceOptions & { router: string }): Promise<void> {
   if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(options.router)) throw new RangeError(`Cannot use --router ${JSON.stringify(options.router)}: a router ID is a dotted quad such as 10.0.0.1`);
-  const { capture, nowMs } = await readSource(options);
+  const { lsdb, nowMs } = await readSource(options);
   const { computeRoutes } = await import('../../topo/ospf/spf.js');
-  const table = computeRoutes(capture.lsdb, options.router, nowMs);
-  if (table.networks.length === 0 && !capture.lsdb.areas().some((area) => capture.lsdb.lsas(area, nowMs).some((l) => l.header.type === 1 && l.header.advertisingRouter === options.router))) {
+  const table = computeRoutes(lsdb, options.router, nowMs);
+  if (table.networks.length === 0 && !lsdb.areas().some((area) => lsdb.lsas(area, nowMs).some((l) => l.header.type === 1 && l.header.advertisingRouter === options.router))) {
     throw new RangeError(`Cannot compute routes for ${options.router}: the database has no router-LSA of it (topo lsdb lists the routers it has)`);
   }
   const columns = ['prefix', 'type', 'cost', 'type2_cost', 'area', 'next_hops'].map((name) => ({ name, type: name.includes('cost') ? 'INTEGER' : 'VARCHAR' }));

@@ -39,12 +39,16 @@ export function networkLsa(drAddress: string, dr: string, mask: string, attached
   return build(LsaType.NETWORK, { linkStateId: drAddress, advertisingRouter: dr, sequence }, [...ip(mask), ...attachedRouters.flatMap(ip)]);
 }
 
-/** A summary-LSA (type 3) for a network, from area border router `abr`. */
-export function summaryLsa(network: string, abr: string, mask: string, metric: number, sequence?: number): Lsa {
-  return build(LsaType.SUMMARY_NETWORK, { linkStateId: network, advertisingRouter: abr, sequence }, [...ip(mask), 0, ...u32(metric).slice(1)]);
+/** A summary-LSA from area border router `abr`: type 3 for a network, type 4 (`asbr`) for an AS boundary router. */
+export function summaryLsa(network: string, abr: string, mask: string, metric: number, sequence?: number, asbr = false): Lsa {
+  return build(asbr ? LsaType.SUMMARY_ASBR : LsaType.SUMMARY_NETWORK, { linkStateId: network, advertisingRouter: abr, sequence }, [...ip(mask), 0, ...u32(metric).slice(1)]);
 }
 
-/** An AS-external-LSA (type 5) from `asbr`. */
-export function externalLsa(network: string, asbr: string, mask: string, metric: number, type: 1 | 2 = 2, sequence?: number): Lsa {
-  return build(LsaType.AS_EXTERNAL, { linkStateId: network, advertisingRouter: asbr, sequence }, [...ip(mask), type === 2 ? 0x80 : 0, ...u32(metric).slice(1), 0, 0, 0, 0, 0, 0, 0, 0]);
+/** An AS-external-LSA (type 5, or 7 for an NSSA) from `asbr`. */
+export function externalLsa(
+  network: string, asbr: string, mask: string, metric: number,
+  options: { type?: 1 | 2; forwardingAddress?: string; routeTag?: number; sequence?: number; nssa?: boolean } = {},
+): Lsa {
+  const body = [...ip(mask), options.type === 1 ? 0 : 0x80, ...u32(metric).slice(1), ...ip(options.forwardingAddress ?? '0.0.0.0'), ...u32(options.routeTag ?? 0)];
+  return build(options.nssa ? LsaType.NSSA_EXTERNAL : LsaType.AS_EXTERNAL, { linkStateId: network, advertisingRouter: asbr, sequence: options.sequence }, body);
 }
