@@ -18,11 +18,12 @@ export function topoCommand(): Command {
         'SOURCE is a capture file (pcap or pcapng, optionally compressed) of OSPF packets on a link (the database is what the ' +
         'capture saw flooded), or frr:DIR: FRR\'s `show ip ospf database router|network|summary|asbr-summary|external json` ' +
         'saved as *.json files in DIR or in one subfolder per router (their union). Each LSA is kept at its newest instance; ' +
-        'docs/topo.md says what each source can and cannot see. Live listening (if:NAME), an adjacency and topology files are not built yet.',
+        'A FILE.yaml is a network described by hand (docs/topo.md: routers, links, lans, externals). ' +
+        'docs/topo.md says what each source can and cannot see. Live listening (if:NAME) and an adjacency are not built yet.',
     );
   const withSource = (command: Command): Command =>
     command
-      .requiredOption('--from <source>', 'a capture file of OSPF packets, or frr:DIR (FRR\'s database listings as JSON)')
+      .requiredOption('--from <source>', 'a capture file of OSPF packets, frr:DIR (FRR\'s database listings as JSON), or a topology FILE.yaml')
       .option('--format <format>', `output: ${FORMATS.join(', ')}`, 'table');
   topo.addCommand(
     withSource(new Command('lsdb').summary('list the link-state database: every LSA by area'))
@@ -41,8 +42,14 @@ export function topoCommand(): Command {
 
 async function readSource(options: SourceOptions): Promise<{ lsdb: import('../../topo/ospf/lsdb.js').LinkStateDatabase; nowMs: number }> {
   if (!FORMATS.includes(options.format)) throw new RangeError(`Cannot use --format ${JSON.stringify(options.format)}: use ${FORMATS.join(', ')}`);
-  if (/^if:/.test(options.from) || /\.ya?ml$/i.test(options.from)) {
-    throw new RangeError(`Cannot read --from ${options.from} yet: capture files and frr:DIR are built (live listening and topology files come next)`);
+  if (/^if:/.test(options.from)) throw new RangeError(`Cannot read --from ${options.from} yet: capture files, frr:DIR and topology files are built (live listening comes next)`);
+  if (/\.ya?ml$/i.test(options.from)) {
+    const { readTopologyFile, TopologyFileError } = await import('../../topo/ospf/topology-file.js');
+    try {
+      return { lsdb: readTopologyFile(options.from), nowMs: 0 };
+    } catch (error) {
+      throw error instanceof TopologyFileError ? new RangeError(error.message) : error;
+    }
   }
   const skipped = (issues: Record<string, number>): string =>
     Object.keys(issues).length > 0 ? `; skipped: ${Object.entries(issues).map(([k, n]) => `${n} ${k}`).join(', ')}` : '';
