@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { computeRoutes } from './spf.js';
-import { readTopologyFile } from './topology-file.js';
+import { createRandom } from '../../decode/build-packet.js';
+import { readTopologyFile, TopologyFileError } from './topology-file.js';
 
 // r1 and r2 on a LAN (r1 is the DR); r1–r3 and r2–r3 point-to-point at 10 each (so r1 reaches r3's
 // stub over one path, and a LAN member's equal-cost pair shows at r4); r3–r4 with 5 one way and 50
@@ -74,4 +75,21 @@ test('a wrong topology file is one line naming the key', () => {
     ['routers: [ {id: ', /line \d+/],
   ];
   for (const [text, expected] of cases) withFile(text, (file) => assert.throws(() => readTopologyFile(file), expected, text));
+});
+
+test('2,000 damaged topology files: read, or refused with a TopologyFileError, never another throw', () => {
+  const random = createRandom(7);
+  withFile('', (file) => {
+    for (let i = 0; i < 2000; i++) {
+      const chars = [...YAML];
+      for (let n = 1 + Math.floor(random() * 6); n > 0; n--) chars[Math.floor(random() * chars.length)] = '{}[]:,- \n0.1/abcz'[Math.floor(random() * 18)];
+      writeFileSync(file, random() < 0.2 ? chars.join('').slice(0, Math.floor(random() * chars.length)) : chars.join(''));
+      try {
+        const db = readTopologyFile(file);
+        computeRoutes(db, '0.0.0.1', 0);
+      } catch (error) {
+        assert.ok(error instanceof TopologyFileError, String(error));
+      }
+    }
+  });
 });
