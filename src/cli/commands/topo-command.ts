@@ -37,7 +37,65 @@ export function topoCommand(): Command {
       .addHelpText('after', '\nExample:\n  endsight topo routes --from ospf.pcap --router 0.0.0.3\n\nColumns: prefix, type (intra-area, inter-area, external-1, external-2), cost, type2_cost (external-2), area, next_hops (gateway@interface address; direct@… for attached networks)\n')
       .action((options: SourceOptions & { router: string }) => listRoutes(options)),
   );
+  topo.addCommand(
+    withSource(new Command('links').summary('load every link with a traffic matrix: the top loaded links'))
+      .requiredOption('--matrix <file>', 'the traffic matrix: CSV with a header src,dst,bytes (addresses, bytes)')
+      .option('--top <n>', 'how many links to show, most loaded first', '20')
+      .option('--area <id>', 'the area whose paths are followed', '0.0.0.0')
+      .addHelpText('after', [
+        '',
+        'Each pair follows the routers\' shortest paths, split evenly over equal-cost next hops; an address attaches to the',
+        'router of the longest stub or LAN prefix that holds it (a LAN: its designated router). Columns: from, to (router IDs),',
+        'via (p2p, or the LAN prefix), from_address (the sender\'s interface), bytes, share (of the bytes routed).',
+        '',
+        'Example:',
+        '  endsight topo links --from net.yaml --matrix matrix.csv --top 10',
+      ].join('\n'))
+      .action((options: SourceOptions & { matrix: string; top: string; area: string }) => listLinks(options)),
+  );
   return topo;
+}
+
+/** The traffic matrix's rows; the first line that is wrong is one error naming it. */
+async function readMatrix(file: string): Promise<import('../../topo/link-loads.js').Demand[]> {
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(file, 'utf8').catch((error: Error) => {
+    throw new RangeError(`Cannot read --matrix ${file}: ${error.message}`);
+  });
+  const lines = text.split(/\r?\n/);
+  const header = lines[0]?.trim().toLowerCase().replace(/\s/g, '');
+  if (header !== 'src,dst,bytes') throw new RangeError(`Cannot read --matrix ${file}: line 1 must be the header src,dst,bytes (got ${JSON.stringify(lines[0]?.slice(0, 60))})`);
+  const demands = [];
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (line === '') continue;
+    const [src, dst, bytes, extra] = line.split(',').map((cell) => cell.trim());
+    const value = Number(bytes);
+    if (extra !== undefined || !src || !dst || !Number.isFinite(value) || value < 0) {
+      throw new RangeError(`Cannot read --matrix ${file}: line ${i + 1}: expected src,dst,bytes (got ${JSON.stringify(line.slice(0, 80))})`);
+    }
+    demands.push({ src, dst, bytes: value });
+  }
+  return demands;
+}
+
+async function listLinks(options: SourceOptions & { matrix: string; top: string; area: string }): Promise<void> {
+  const top = Number(options.top);
+  if (!Number.isInteger(top) || top < 1) throw new RangeError(`Cannot use --top ${JSON.stringify(options.top)}: a whole number of at least 1`);
+  const demands = await readMatrix(options.matrix);
+  const { lsdb, nowMs } = await readSource(options);
+  const { linkLoads } = await import('../../topo/link-loads.js');
+  const result = linkLoads(lsdb, demands, options.area, nowMs);
+  const unrouted = Object.entries(result.unrouted);
+  process.stderr.write(
+    `${demands.length} pairs: ${result.routedBytes} bytes routed, ${result.localBytes} between endpoints of one router` +
+      (unrouted.length > 0 ? `; not routed: ${unrouted.map(([why, n]) => `${n} bytes ${why}`).join(', ')}` : '') + '\n',
+  );
+  const columns = ['from', 'to', 'via', 'from_address', 'bytes', 'share'].map((name) => ({ name, type: name === 'bytes' || name === 'share' ? 'DOUBLE' : 'VARCHAR' }));
+  const rows = result.links.slice(0, top).map((l) => [l.from, l.to, l.via, l.fromAddress, l.bytes, result.routedBytes > 0 ? Number((l.bytes / result.routedBytes).toFixed(4)) : 0]);
+  const writer = new ResultWriter(options.format as OutputFormat, (text) => process.stdout.write(text));
+  writer.rows(columns, rows);
+  writer.end();
 }
 
 async function readSource(options: SourceOptions): Promise<{ lsdb: import('../../topo/ospf/lsdb.js').LinkStateDatabase; nowMs: number }> {

@@ -185,7 +185,7 @@ class AreaGraph {
  * An indexed binary heap of vertices by key, with decrease-key: each vertex is in it at most once,
  * so a search pops each vertex once. Typed arrays, sized for the graph, reused by every search.
  */
-class CandidateHeap {
+export class CandidateHeap {
   private readonly heap: Int32Array;
   private readonly position: Int32Array;
   private readonly key: Float64Array;
