@@ -96,6 +96,14 @@ test('endsight topo links: a topology file and a matrix on the command line; a w
     assert.deepEqual(ok.stdout.trim().split('\n').map((line) => JSON.parse(line) as { from: string; to: string; bytes: number }).map((r) => `${r.from}>${r.to} ${r.bytes}`), [
       '0.0.0.3>0.0.0.4 1200', '0.0.0.1>0.0.0.2 600', '0.0.0.1>0.0.0.3 600', '0.0.0.2>0.0.0.3 600',
     ]);
+    // Utilisation: 1,200 bytes over 2 s is 4,800 bits/s on a 9,600 bits/s link, 0.5; 600 bytes on 4,800 bits/s, 0.5 too.
+    writeFileSync(path.join(dir, 'capacity.csv'), 'address,bps\n10.0.34.1,9.6k\n10.0.13.1,4800\n');
+    const used = run(['--from', path.join(dir, 'net.yaml'), '--matrix', path.join(dir, 'matrix.csv'), '--capacity', path.join(dir, 'capacity.csv'), '--window', '2s', '--format', 'json']);
+    assert.equal(used.status, 0, used.stderr);
+    const rows = used.stdout.trim().split('\n').map((line) => JSON.parse(line) as { from_address: string; bps: number; capacity_bps: number | null; utilisation: number | null });
+    // Both at 0.5: the one with more bytes first.
+    assert.deepEqual(rows.slice(0, 2).map((r) => [r.from_address, r.bps, r.capacity_bps, r.utilisation]), [['10.0.34.1', 4800, 9600, 0.5], ['10.0.13.1', 2400, 4800, 0.5]]);
+    assert.match(used.stderr, /2 loaded links have no capacity/);
     for (const [text, expected] of [['src,dst\n', /line 1 must be the header/], ['src,dst,bytes\n1.2.3.4,5.6.7.8,-3\n', /line 2: expected src,dst,bytes/]] as const) {
       writeFileSync(path.join(dir, 'bad.csv'), text);
       const bad = run(['--from', path.join(dir, 'net.yaml'), '--matrix', path.join(dir, 'bad.csv')]);

@@ -42,16 +42,19 @@ export function topoCommand(): Command {
       .requiredOption('--matrix <file>', 'the traffic matrix: CSV with a header src,dst,bytes (addresses, bytes)')
       .option('--top <n>', 'how many links to show, most loaded first', '20')
       .option('--area <id>', 'the area whose paths are followed', '0.0.0.0')
+      .option('--capacity <file>', 'link capacities: CSV with a header address,bps (a sending interface address, bits/s: 1000000000 or 1G); with --window')
+      .option('--window <duration>', 'the time the matrix covers (e.g. 1h): bytes become bits/s for the utilisation')
       .addHelpText('after', [
         '',
         'Each pair follows the routers\' shortest paths, split evenly over equal-cost next hops; an address attaches to the',
         'router of the longest stub or LAN prefix that holds it (a LAN: its designated router). Columns: from, to (router IDs),',
-        'via (p2p, or the LAN prefix), from_address (the sender\'s interface), bytes, share (of the bytes routed).',
+        'via (p2p, or the LAN prefix), from_address (the sender\'s interface), bytes, share (of the bytes routed); with',
+        '--capacity and --window also bps, capacity_bps and utilisation (bps over capacity), most utilised first.',
         '',
         'Example:',
         '  endsight topo links --from net.yaml --matrix matrix.csv --top 10',
       ].join('\n'))
-      .action((options: SourceOptions & { matrix: string; top: string; area: string }) => listLinks(options)),
+      .action((options: LinksOptions) => listLinks(options)),
   );
   return topo;
 }
@@ -79,9 +82,39 @@ async function readMatrix(file: string): Promise<import('../../topo/link-loads.j
   return demands;
 }
 
-async function listLinks(options: SourceOptions & { matrix: string; top: string; area: string }): Promise<void> {
+type LinksOptions = SourceOptions & { matrix: string; top: string; area: string; capacity?: string; window?: string };
+
+/** Capacities by sending interface address, bits/s; the first line that is wrong is one error naming it. */
+async function readCapacities(file: string): Promise<Map<string, number>> {
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(file, 'utf8').catch((error: Error) => {
+    throw new RangeError(`Cannot read --capacity ${file}: ${error.message}`);
+  });
+  const lines = text.split(/\r?\n/);
+  if (lines[0]?.trim().toLowerCase().replace(/\s/g, '') !== 'address,bps') throw new RangeError(`Cannot read --capacity ${file}: line 1 must be the header address,bps`);
+  const units: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12 };
+  const out = new Map<string, number>();
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (line === '') continue;
+    const [address, rate, extra] = line.split(',').map((cell) => cell.trim());
+    const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)$/i.exec(rate ?? '');
+    if (extra !== undefined || !/^\d{1,3}(\.\d{1,3}){3}$/.test(address ?? '') || !match || Number(match[1]) <= 0) {
+      throw new RangeError(`Cannot read --capacity ${file}: line ${i + 1}: expected address,bps such as 10.0.0.1,1G (got ${JSON.stringify(line.slice(0, 80))})`);
+    }
+    out.set(address, Number(match[1]) * units[match[2].toLowerCase()]);
+  }
+  return out;
+}
+
+async function listLinks(options: LinksOptions): Promise<void> {
   const top = Number(options.top);
   if (!Number.isInteger(top) || top < 1) throw new RangeError(`Cannot use --top ${JSON.stringify(options.top)}: a whole number of at least 1`);
+  if ((options.capacity === undefined) !== (options.window === undefined)) throw new RangeError('Cannot compute utilisation with only one of --capacity and --window: give both');
+  const { parseDurationMs } = await import('../../common/duration.js');
+  const windowS = options.window === undefined ? null : parseDurationMs(options.window, '--window') / 1000;
+  if (windowS !== null && !(windowS > 0)) throw new RangeError(`Cannot use --window ${JSON.stringify(options.window)}: it must be longer than zero`);
+  const capacities = options.capacity === undefined ? null : await readCapacities(options.capacity);
   const demands = await readMatrix(options.matrix);
   const { lsdb, nowMs } = await readSource(options);
   const { linkLoads } = await import('../../topo/link-loads.js');
@@ -91,10 +124,23 @@ async function listLinks(options: SourceOptions & { matrix: string; top: string;
     `${demands.length} pairs: ${result.routedBytes} bytes routed, ${result.localBytes} between endpoints of one router` +
       (unrouted.length > 0 ? `; not routed: ${unrouted.map(([why, n]) => `${n} bytes ${why}`).join(', ')}` : '') + '\n',
   );
-  const columns = ['from', 'to', 'via', 'from_address', 'bytes', 'share'].map((name) => ({ name, type: name === 'bytes' || name === 'share' ? 'DOUBLE' : 'VARCHAR' }));
-  const rows = result.links.slice(0, top).map((l) => [l.from, l.to, l.via, l.fromAddress, l.bytes, result.routedBytes > 0 ? Number((l.bytes / result.routedBytes).toFixed(4)) : 0]);
+  const names = ['from', 'to', 'via', 'from_address', 'bytes', 'share', ...(capacities ? ['bps', 'capacity_bps', 'utilisation'] : [])];
+  const columns = names.map((name) => ({ name, type: ['from', 'to', 'via', 'from_address'].includes(name) ? 'VARCHAR' : 'DOUBLE' }));
+  const rows = result.links.map((l) => {
+    const row: (string | number | null)[] = [l.from, l.to, l.via, l.fromAddress, l.bytes, result.routedBytes > 0 ? Number((l.bytes / result.routedBytes).toFixed(4)) : 0];
+    if (capacities && windowS !== null) {
+      const bps = (l.bytes * 8) / windowS;
+      const capacity = capacities.get(l.fromAddress) ?? null;
+      row.push(Number(bps.toFixed(1)), capacity, capacity === null ? null : Number((bps / capacity).toFixed(4)));
+    }
+    return row;
+  });
+  // With capacities, the most utilised links first (links without a capacity after them, by bytes).
+  if (capacities) rows.sort((a, b) => ((b[8] as number | null) ?? -1) - ((a[8] as number | null) ?? -1) || (b[4] as number) - (a[4] as number));
+  const missing = capacities ? result.links.filter((l) => !capacities.has(l.fromAddress)).length : 0;
+  if (missing > 0) process.stderr.write(`${missing} loaded links have no capacity in ${options.capacity}: their utilisation is empty\n`);
   const writer = new ResultWriter(options.format as OutputFormat, (text) => process.stdout.write(text));
-  writer.rows(columns, rows);
+  writer.rows(columns, rows.slice(0, top));
   writer.end();
 }
 
