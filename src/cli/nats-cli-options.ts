@@ -67,27 +67,35 @@ export function addFleetAskOptions(command: Command): Command {
   return addNatsTlsOptions(command);
 }
 
-/** The checked settings of addFleetAskOptions, with the key and TLS files read. */
-export async function fleetAskSettings(options: FleetAskCliOptions): Promise<{
+/**
+ * The checked settings of addFleetAskOptions, with the key and TLS files read: the SQL to ask (the
+ * argument, or an analyst's template with its parameters), who asks (an analyst's certificate names
+ * them), the limits, and the certificate and template when an analyst asks.
+ */
+export async function fleetAskSettings(options: FleetAskCliOptions, sqlArgument: string | undefined): Promise<{
+  sql: string;
   signKey: KeyObject;
   issuer: string;
   limits: { timeoutMs: number; maxRows: number };
   tls: Awaited<ReturnType<typeof natsTls>>;
+  analyst?: { certificate: import('../fleet/analyst-certificate.js').SignedCertificate; template: import('../fleet/analyst-certificate.js').TemplateUse };
 }> {
+  const asked = await analystSettings(options, sqlArgument);
   if (options.signKey === undefined) throw new RangeError("Cannot ask the fleet without --sign-key: hosts answer only queries signed by the authority's key (endsight keys init)");
   const { loadKey } = await import('../fleet/signed-query.js');
   const signKey = loadKey(await readOptionFile(options.signKey, '--sign-key'), 'private', options.signKey);
   const timeoutMs = parseDurationMs(options.timeout, '--timeout');
   if (!(timeoutMs > 0 && timeoutMs <= 600_000)) throw new RangeError(`Cannot use --timeout ${JSON.stringify(options.timeout)}: from more than zero to 10m (what hosts accept)`);
   const maxRows = positiveInteger(options.maxRows, '--max-rows');
-  return { signKey, issuer: options.issuer ?? `${os.userInfo().username}@${os.hostname()}`, limits: { timeoutMs, maxRows }, tls: await natsTls(options) };
+  const issuer = asked.issuer ?? options.issuer ?? `${os.userInfo().username}@${os.hostname()}`;
+  return { sql: asked.sql, signKey, issuer, limits: { timeoutMs, maxRows }, tls: await natsTls(options), analyst: asked.analyst };
 }
 
 /**
  * The SQL to ask and, for an analyst (--certificate), the certificate and the template use: the SQL
  * is then the template's with the parameters, and the issuer the certificate's name.
  */
-export async function analystSettings(options: FleetAskCliOptions, sql: string | undefined): Promise<{
+async function analystSettings(options: FleetAskCliOptions, sql: string | undefined): Promise<{
   sql: string;
   issuer: string | null;
   analyst?: { certificate: import('../fleet/analyst-certificate.js').SignedCertificate; template: import('../fleet/analyst-certificate.js').TemplateUse };

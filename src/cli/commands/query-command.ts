@@ -1,7 +1,7 @@
 /** `endsight query "SQL"`: read-only SQL over the store. */
 import { Command } from 'commander';
 import { addReadOptions, windowFromOptions } from '../common-options.js';
-import { addFleetAskOptions, analystSettings, fleetAskSettings, type FleetAskCliOptions } from '../nats-cli-options.js';
+import { addFleetAskOptions, fleetAskSettings, type FleetAskCliOptions } from '../nats-cli-options.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
 
 export function queryCommand(): Command {
@@ -50,11 +50,7 @@ function fleetJson(result: import('../../fleet/nats-fleet.js').FleetResult, part
 
 /** `endsight query --nats …`: the query across the fleet; rows and who answered (docs/fleet.md). */
 async function runFleetQueryCommand(sqlArgument: string | undefined, options: FleetQueryCliOptions): Promise<void> {
-  const asked = await analystSettings(options, sqlArgument);
-  const sql = asked.sql;
-  const settings = await fleetAskSettings(options);
-  const { signKey, limits, tls } = settings;
-  const issuer = asked.issuer ?? settings.issuer;
+  const { sql, signKey, issuer, limits, tls, analyst } = await fleetAskSettings(options, sqlArgument);
   if (options.via !== 'hosts' && options.via !== 'sites') throw new RangeError(`Cannot use --via ${JSON.stringify(options.via)}: use hosts or sites`);
   if (options.partial && options.format !== 'json') throw new RangeError('Cannot print partial answers as a table or CSV: --partial needs --format json');
   const window = windowFromOptions(options) ?? null;
@@ -72,7 +68,7 @@ async function runFleetQueryCommand(sqlArgument: string | undefined, options: Fl
       sql,
       target: options.target,
       via: options.via,
-      analyst: asked.analyst,
+      analyst,
       fleet: options.fleet,
       signKey,
       issuer,

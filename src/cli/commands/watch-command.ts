@@ -2,7 +2,7 @@
 import { Command } from 'commander';
 import { parseDurationMs } from '../../common/duration.js';
 import { positiveInteger } from '../common-options.js';
-import { addFleetAskOptions, analystSettings, fleetAskSettings, type FleetAskCliOptions } from '../nats-cli-options.js';
+import { addFleetAskOptions, fleetAskSettings, type FleetAskCliOptions } from '../nats-cli-options.js';
 import { ResultWriter } from '../output.js';
 
 interface WatchCliOptions extends FleetAskCliOptions {
@@ -44,11 +44,7 @@ export function watchCommand(): Command {
 }
 
 async function runWatch(sqlArgument: string | undefined, options: WatchCliOptions): Promise<void> {
-  const asked = await analystSettings(options, sqlArgument);
-  const sql = asked.sql;
-  const settings = await fleetAskSettings(options);
-  const { signKey, limits, tls } = settings;
-  const issuer = asked.issuer ?? settings.issuer;
+  const { sql, signKey, issuer, limits, tls, analyst } = await fleetAskSettings(options, sqlArgument);
   const periodMs = parseDurationMs(options.every, '--every');
   const { MIN_PERIOD_MS, MAX_PERIOD_MS } = await import('../../fleet/standing-queries.js');
   if (!(periodMs >= MIN_PERIOD_MS && periodMs <= MAX_PERIOD_MS && Number.isInteger(periodMs))) {
@@ -71,7 +67,7 @@ async function runWatch(sqlArgument: string | undefined, options: WatchCliOption
   const finished = new Promise<void>((resolve) => (done = resolve));
   try {
     const watch = await StandingWatch.start(connection, planner.connection, {
-      sql, target: options.target, fleet: options.fleet, signKey, issuer, limits, periodMs, analyst: asked.analyst, alert: options.alert ?? null, webhook: options.webhook ?? null,
+      sql, target: options.target, fleet: options.fleet, signKey, issuer, limits, periodMs, analyst, alert: options.alert ?? null, webhook: options.webhook ?? null,
       onRegistered: (registered, refused) => {
         const refusals = Object.entries(refused);
         process.stderr.write(`watch: registered on ${registered.length} hosts${refusals.length > 0 ? `; refused by ${refusals.map(([host, why]) => `${host} (${why})`).join(', ')}` : ''}\n`);
