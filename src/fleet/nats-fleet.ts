@@ -111,9 +111,8 @@ export interface FleetQueryOptions {
   onProgress?: (progress: { expected: number; answered: number; failed: number; last: string }) => void;
 }
 
-export interface FleetResult {
-  columns: QueryColumn[];
-  rows: CellValue[][];
+/** Who a merged answer covers: the hosts expected, and what came of each. */
+export interface HostOutcomes {
   /** Hosts the registry says the target includes. */
   expected: string[];
   /** Hosts that answered with rows. */
@@ -122,8 +121,13 @@ export interface FleetResult {
   missing: string[];
   /** Hosts that answered with a refusal or failure: host → reason. */
   failed: Record<string, string>;
-  /** Hosts whose answer was cut at the row or byte limit. */
+  /** Hosts whose answer was cut at the row or byte limit (and a site aggregator whose own answer was). */
   truncated: string[];
+}
+
+export interface FleetResult extends HostOutcomes {
+  columns: QueryColumn[];
+  rows: CellValue[][];
   approximations: string[];
   elapsedMs: number;
   /** Through site aggregators: the sites expected, answered, silent, and failed (site → reason); each answer's time at its aggregator. */

@@ -16,6 +16,7 @@ import { createInbox, type Msg, type NatsConnection, type Subscription } from '@
 import type { Logger } from 'pino';
 import type { CellValue, QueryColumn } from '../query/index.js';
 import { FleetRegistry } from './fleet-registry.js';
+import type { HostOutcomes } from './nats-fleet.js';
 import { encodeJson, HEARTBEAT_INTERVAL_MS, parseJson, querySubject, REASK_EVERY_MS, siteHeartbeatSubject, siteQuerySubject, siteQueueGroup } from './fleet-subjects.js';
 import { answerProblem, combinePartials, isMergeSpec, mergeSpecOf, type PartialAnswer } from './merge-answers.js';
 import { planFleetQuery } from './query-plan.js';
@@ -25,20 +26,7 @@ import { canonicalJson, NonceCache, QueryRefused, targets, verifySignedQuery, ty
 
 /** A site's answer: the merged states in the hosts' columns, and the site's hosts by outcome. */
 export type SiteAnswer =
-  | {
-      site: string;
-      aggregator: string;
-      ok: true;
-      columns: QueryColumn[];
-      rows: CellValue[][];
-      expected: string[];
-      answered: string[];
-      missing: string[];
-      failed: Record<string, string>;
-      /** Hosts whose answer was cut at a limit (and the aggregator, when its own answer was). */
-      truncated: string[];
-      elapsedMs: number;
-    }
+  | (HostOutcomes & { site: string; aggregator: string; ok: true; columns: QueryColumn[]; rows: CellValue[][]; elapsedMs: number })
   | { site: string; aggregator: string; ok: false; code: string; error: string };
 
 export interface SiteAggregatorOptions {
