@@ -11,7 +11,7 @@
  * Answers go to the request's reply subject (an inbox of whoever asked). Every host checks the
  * signed envelope itself, so a query published on a subject it should not reach is still refused.
  */
-import type { Msg } from '@nats-io/transport-node';
+import type { Msg, NatsConnection } from '@nats-io/transport-node';
 
 export const HEARTBEAT_INTERVAL_MS = 2000;
 /** NATS delivers at most once: a host (or site) that has not answered by then is asked again, this often. */
@@ -88,5 +88,20 @@ export function parseJson(msg: Msg): unknown {
     return JSON.parse(decoder.decode(msg.data));
   } catch {
     return null;
+  }
+}
+
+/**
+ * Sends (a publish or a reply) unless the connection is closing or closed: a message is then lost,
+ * as on a connection that is down, and whoever waits for it asks again. Never throws, since it runs
+ * from timers and callbacks: a send that fails anyway is returned for the caller to report.
+ */
+export function sendSafely(connection: NatsConnection, send: () => void): Error | null {
+  if (connection.isClosed() || connection.isDraining()) return null;
+  try {
+    send();
+    return null;
+  } catch (error) {
+    return error as Error;
   }
 }

@@ -8,7 +8,7 @@ import { createInbox, type NatsConnection, type Subscription } from '@nats-io/tr
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { toCell, type CellValue, type QueryColumn } from '../query/index.js';
 import { FleetRegistry, type Heartbeat } from './fleet-registry.js';
-import { encodeJson, HEARTBEAT_INTERVAL_MS, heartbeatSubject, parseJson, querySubject, REASK_EVERY_MS, siteQuerySubject, standingSubject } from './fleet-subjects.js';
+import { encodeJson, HEARTBEAT_INTERVAL_MS, heartbeatSubject, parseJson, querySubject, REASK_EVERY_MS, sendSafely, siteQuerySubject, standingSubject } from './fleet-subjects.js';
 import { defineHostsTable, fillHostsTable } from './hosts-table.js';
 import { answerProblem, mergeAnswers, mergeSpecOf, type PartialAnswer } from './merge-answers.js';
 import { planFleetQuery, type AggregatePlan, type RowsPlan } from './query-plan.js';
@@ -33,15 +33,8 @@ export class FleetHost {
     private readonly responder: Pick<QueryResponder, 'answer'> & Partial<Pick<QueryResponder, 'standing'>>,
     heartbeatEveryMs = HEARTBEAT_INTERVAL_MS,
   ) {
-    // Publishing on a connection that closed under a timer must not throw out of the timer.
-    const publish = (subject: string, data: Uint8Array): void => {
-      if (connection.isClosed() || connection.isDraining()) return;
-      try {
-        connection.publish(subject, data);
-      } catch {
-        // Lost, as on a connection that is down: the next heartbeat or period tries again.
-      }
-    };
+    // Lost when the connection is down: the next heartbeat or period tries again.
+    const publish = (subject: string, data: Uint8Array): void => void sendSafely(connection, () => connection.publish(subject, data));
     if (responder.standing) responder.standing.publish = (result) => publish(standingSubject(fleet, result.standing), encodeJson(result));
     const subjects = [
       querySubject(fleet, 'all'),
@@ -59,12 +52,8 @@ export class FleetHost {
               // Queries for others (net: queries reach every host, a site's aggregator forwards tag: queries to
               // the whole site) get no answer; the refusal is in the audit log.
               if (!answer.ok && answer.code === 'not_targeted') return;
-              if (connection.isClosed() || connection.isDraining()) return;
-              try {
-                msg.respond(encodeJson(answer));
-              } catch {
-                // The connection went away meanwhile: the coordinator asks again, and gets the kept answer.
-              }
+              // Lost when the connection went away meanwhile: the coordinator asks again, and gets the kept answer.
+              sendSafely(connection, () => msg.respond(encodeJson(answer)));
             });
           },
         }),

@@ -17,7 +17,7 @@ import type { Logger } from 'pino';
 import type { CellValue, QueryColumn } from '../query/index.js';
 import { FleetRegistry } from './fleet-registry.js';
 import type { HostOutcomes } from './nats-fleet.js';
-import { encodeJson, HEARTBEAT_INTERVAL_MS, parseJson, querySubject, REASK_EVERY_MS, siteHeartbeatSubject, siteQuerySubject, siteQueueGroup } from './fleet-subjects.js';
+import { encodeJson, HEARTBEAT_INTERVAL_MS, parseJson, querySubject, REASK_EVERY_MS, sendSafely, siteHeartbeatSubject, siteQuerySubject, siteQueueGroup } from './fleet-subjects.js';
 import { answerProblem, combinePartials, isMergeSpec, mergeSpecOf, type PartialAnswer } from './merge-answers.js';
 import { planFleetQuery } from './query-plan.js';
 import { openMergeEngine, type MergeEngine } from './merge-engine.js';
@@ -162,27 +162,17 @@ export class SiteAggregator {
    * then lost, as a dead aggregator's); a publish that fails anyway is logged, never thrown.
    */
   private publish(subject: string, data: Uint8Array, reply?: string): void {
-    if (this.connection.isClosed() || this.connection.isDraining()) return;
-    try {
-      this.connection.publish(subject, data, reply ? { reply } : undefined);
-    } catch (error) {
-      this.options.log.warn({ err: (error as Error).message, subject }, 'site aggregator: publish failed');
-    }
+    const error = sendSafely(this.connection, () => this.connection.publish(subject, data, reply ? { reply } : undefined));
+    if (error) this.options.log.warn({ err: error.message, subject }, 'site aggregator: publish failed');
   }
 
   private respond(msg: Msg, answer: SiteAnswer): void {
-    if (this.connection.isClosed() || this.connection.isDraining()) return;
-    try {
-      msg.respond(encodeJson(answer));
-    } catch (error) {
-      // Over the server's payload limit after all: the site says so rather than staying silent.
-      this.options.log.warn({ err: (error as Error).message }, 'site aggregator: the answer could not be sent');
-      try {
-        msg.respond(encodeJson({ site: answer.site, aggregator: this.id, ok: false, code: 'answer_too_large', error: (error as Error).message.slice(0, MAX_REASON_CHARS) } satisfies SiteAnswer));
-      } catch {
-        // The connection is gone: as a dead aggregator's.
-      }
-    }
+    const error = sendSafely(this.connection, () => msg.respond(encodeJson(answer)));
+    if (!error) return;
+    // Over the server's payload limit after all: the site says so rather than staying silent.
+    this.options.log.warn({ err: error.message }, 'site aggregator: the answer could not be sent');
+    const refusal: SiteAnswer = { site: answer.site, aggregator: this.id, ok: false, code: 'answer_too_large', error: error.message.slice(0, MAX_REASON_CHARS) };
+    sendSafely(this.connection, () => msg.respond(encodeJson(refusal)));
   }
 
   /**

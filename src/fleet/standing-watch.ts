@@ -10,7 +10,7 @@ import { createInbox, type NatsConnection, type Subscription } from '@nats-io/tr
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { toCell, type CellValue } from '../query/index.js';
 import { FleetRegistry } from './fleet-registry.js';
-import { encodeJson, HEARTBEAT_INTERVAL_MS, parseJson, querySubject, standingSubject } from './fleet-subjects.js';
+import { encodeJson, HEARTBEAT_INTERVAL_MS, parseJson, querySubject, sendSafely, standingSubject } from './fleet-subjects.js';
 import { loadTable } from './merge-answers.js';
 import { mergeHostAnswers, type FleetQueryOptions, type FleetResult } from './nats-fleet.js';
 import { FleetQueryError, planFleetQuery, type AggregatePlan, type RowsPlan } from './query-plan.js';
@@ -168,12 +168,9 @@ export class StandingWatch {
         if (expected.length > 0 && expected.every((id) => registered.includes(id) || id in refused)) report();
       },
     });
-    try {
-      this.connection.publish(querySubject(options.fleet, options.target), encodeJson(signed), { reply: inbox });
-    } catch (error) {
-      // The connection is closing or down: the next renewal tries again.
-      this.options.onProblem?.(`the registration could not be sent: ${(error as Error).message}`);
-    }
+    // Lost when the connection is down: the next renewal tries again.
+    const error = sendSafely(this.connection, () => this.connection.publish(querySubject(options.fleet, options.target), encodeJson(signed), { reply: inbox }));
+    if (error) this.options.onProblem?.(`the registration could not be sent: ${error.message}`);
     this.renewTimer = setTimeout(() => this.register(), options.renewEveryMs ?? Math.min(60_000, this.lifetimeMs / 3));
   }
 
