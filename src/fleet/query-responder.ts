@@ -14,7 +14,7 @@ import { QueryEngine, type CellValue, type QueryColumn } from '../query/index.js
 import { StandingQueries, type StandingSpec } from './standing-queries.js';
 import { canonicalJson, NonceCache, QueryRefused, verifySignedQuery, type HostIdentity, type QueryEnvelope, type VerifiedEnvelope } from './signed-query.js';
 import { openMergeEngine, type MergeEngine } from './merge-engine.js';
-import { planFleetQuery } from './query-plan.js';
+import { checkTemplatePlan } from './template-check.js';
 
 /** What a host answers; `host` names it in every case. */
 export type HostAnswer =
@@ -146,14 +146,7 @@ export class QueryResponder {
     } catch (error) {
       throw new QueryRefused('not_allowed', `cannot check template ${envelope.template?.name} on this host: ${(error as Error).message}`);
     }
-    let hostSql: string;
-    try {
-      const plan = await planFleetQuery(planner.connection, templateSql);
-      hostSql = plan.kind === 'registry' ? plan.sql : plan.hostSql;
-    } catch (error) {
-      throw new QueryRefused('not_allowed', `template ${envelope.template?.name}: ${(error as Error).message.split('\n')[0]}`);
-    }
-    if (hostSql !== envelope.query) throw new QueryRefused('not_allowed', `the query is not what template ${envelope.template?.name} gives with its parameters`);
+    await checkTemplatePlan(planner.connection, envelope, templateSql, false);
   }
 
   /** Closes the template planner, if one was opened. */

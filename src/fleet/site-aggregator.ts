@@ -18,11 +18,11 @@ import type { CellValue, QueryColumn } from '../query/index.js';
 import { FleetRegistry } from './fleet-registry.js';
 import type { HostOutcomes } from './nats-fleet.js';
 import { encodeJson, HEARTBEAT_INTERVAL_MS, parseJson, querySubject, REASK_EVERY_MS, sendSafely, siteHeartbeatSubject, siteQuerySubject, siteQueueGroup } from './fleet-subjects.js';
-import { answerProblem, combinePartials, isMergeSpec, mergeSpecOf, type PartialAnswer } from './merge-answers.js';
-import { planFleetQuery } from './query-plan.js';
+import { answerProblem, combinePartials, isMergeSpec, type PartialAnswer } from './merge-answers.js';
+import { checkTemplatePlan } from './template-check.js';
 import { openMergeEngine, type MergeEngine } from './merge-engine.js';
 import { MAX_ANSWER_BYTES, type HostAnswer } from './query-responder.js';
-import { canonicalJson, NonceCache, QueryRefused, targets, verifySignedQuery, type QueryEnvelope, type VerifiedEnvelope } from './signed-query.js';
+import { NonceCache, QueryRefused, targets, verifySignedQuery, type QueryEnvelope, type VerifiedEnvelope } from './signed-query.js';
 
 /** A site's answer: the merged states in the hosts' columns, and the site's hosts by outcome. */
 export type SiteAnswer =
@@ -181,17 +181,10 @@ export class SiteAggregator {
    * the host query again).
    */
   private async checkTemplate(envelope: QueryEnvelope, templateSql: string): Promise<void> {
-    const planned = this.merging.then(() => planFleetQuery(this.engine.connection, templateSql));
-    this.merging = planned.then(() => undefined, () => undefined);
-    let plan: Awaited<ReturnType<typeof planFleetQuery>>;
-    try {
-      plan = await planned;
-    } catch (error) {
-      throw new QueryRefused('not_allowed', `template ${envelope.template?.name}: ${(error as Error).message.split('\n')[0]}`);
-    }
-    if (plan.kind === 'registry' || plan.hostSql !== envelope.query || canonicalJson(mergeSpecOf(plan)) !== canonicalJson(envelope.merge)) {
-      throw new QueryRefused('not_allowed', `the query or its merge is not what template ${envelope.template?.name} gives with its parameters`);
-    }
+    // On the one connection, in turn with the merges.
+    const checked = this.merging.then(() => checkTemplatePlan(this.engine.connection, envelope, templateSql, true));
+    this.merging = checked.then(() => undefined, () => undefined);
+    await checked;
   }
 
   /** Asks the site's hosts (the same signed bytes), asking silent ones again, until all answered or time is up. */
