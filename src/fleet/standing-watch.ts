@@ -77,7 +77,8 @@ const MAX_OPEN_PERIODS = 16;
 
 export class StandingWatch {
   private readonly subscriptions: Subscription[] = [];
-  private readonly periods = new Map<string, { results: Map<string, StandingResult>; timer: NodeJS.Timeout; start: string }>();
+  /** Periods being collected; each knows its expected hosts (the registry's when it opened) and how many have sent. */
+  private readonly periods = new Map<string, { results: Map<string, StandingResult>; timer: NodeJS.Timeout; start: string; expected: string[]; expectedSet: Set<string>; expectedHeard: number }>();
   /** Periods already reported: a host's late result for one of them is dropped, not reported again. */
   private readonly closed = new Set<string>();
   private renewTimer: NodeJS.Timeout | null = null;
@@ -147,7 +148,9 @@ export class StandingWatch {
     const inbox = createInbox();
     const registered: string[] = [];
     const refused: Record<string, string> = {};
-    const expected = this.expected();
+    const expected = new Set(this.expected());
+    const heard = new Set<string>();
+    let expectedHeard = 0;
     let reported = false;
     const report = (): void => {
       if (reported) return;
@@ -162,10 +165,12 @@ export class StandingWatch {
     const acks = this.connection.subscribe(inbox, {
       callback: (error, msg) => {
         const answer = error ? null : (parseJson(msg) as HostAnswer | null);
-        if (!answer || typeof answer.host !== 'string') return;
+        if (!answer || typeof answer.host !== 'string' || heard.has(answer.host)) return;
+        heard.add(answer.host);
+        if (expected.has(answer.host)) expectedHeard++;
         if (answer.ok && answer.standing === this.id) registered.push(answer.host);
         else if (!answer.ok) refused[answer.host] = `${answer.code}: ${answer.error}`;
-        if (expected.length > 0 && expected.every((id) => registered.includes(id) || id in refused)) report();
+        if (expected.size > 0 && expectedHeard === expected.size) report();
       },
     });
     // Lost when the connection is down: the next renewal tries again.
@@ -195,13 +200,15 @@ export class StandingWatch {
       // The hosts run a period a delay after its end that only they know: the grace counts from its first result.
       const grace = this.options.graceMs ?? Math.min(this.options.limits.timeoutMs + 2000, period);
       const timer = setTimeout(() => this.close(result.periodEnd), grace);
-      open = { results: new Map(), timer, start: result.periodStart };
+      const expected = this.expected();
+      open = { results: new Map(), timer, start: result.periodStart, expected, expectedSet: new Set(expected), expectedHeard: 0 };
       this.periods.set(result.periodEnd, open);
     }
     if (open.results.has(result.host)) return;
     open.results.set(result.host, result);
-    const expected = this.expected();
-    if (expected.length > 0 && expected.every((id) => open.results.has(id))) this.close(result.periodEnd);
+    // Counted as they come: with thousands of hosts, checking them all at every result would be quadratic.
+    if (open.expectedSet.has(result.host)) open.expectedHeard++;
+    if (open.expected.length > 0 && open.expectedHeard === open.expected.length) this.close(result.periodEnd);
   }
 
   /** Merges one period's results and reports them, once. */
@@ -212,7 +219,7 @@ export class StandingWatch {
     clearTimeout(period.timer);
     this.closed.add(periodEnd);
     if (this.closed.size > 100) this.closed.delete(this.closed.values().next().value!);
-    const expected = this.expected();
+    const expected = period.expected;
     const started = Date.parse(periodEnd);
     this.merging = this.merging.then(async () => {
       const merged = await mergeHostAnswers(this.planner, this.plan, [...period.results.values()], expected, started);
