@@ -453,13 +453,20 @@ function routingTable(graphs: ReadonlyMap<string, AreaGraph>, asExternals: reado
   }
   // §16.4: AS-external routes (type 5, and type 7 within the areas they are in).
   const externals = [...asExternals, ...areas.flatMap((area) => graphs.get(area)!.nssaExternals)];
+  // Found once for all externals: the cheapest route to each AS boundary router, and the internal routes a forwarding address may use.
+  const asbrs = new Map<string, RouterRoute>();
+  for (const r of routerRoutes.values()) {
+    const held = asbrs.get(r.routerId);
+    if (r.external && (!held || r.cost < held.cost)) asbrs.set(r.routerId, r);
+  }
+  const internal = [...best.values()].filter((r) => r.pathType === 'intra-area' || r.pathType === 'inter-area');
   for (const lsa of externals) {
     if (lsa.body.kind !== 'external' || lsa.header.advertisingRouter === root || lsa.body.metric >= LS_INFINITY) continue;
-    const asbr = [...routerRoutes.values()].filter((r) => r.routerId === lsa.header.advertisingRouter && r.external).sort((a, b) => a.cost - b.cost)[0];
+    const asbr = asbrs.get(lsa.header.advertisingRouter);
     if (!asbr) continue;
     let reach: { cost: number; nextHops: NextHop[]; area: string | null } = asbr;
     if (lsa.body.forwardingAddress !== '0.0.0.0') {
-      const covering = longestMatch([...best.values()].filter((r) => r.pathType === 'intra-area' || r.pathType === 'inter-area'), lsa.body.forwardingAddress);
+      const covering = longestMatch(internal, lsa.body.forwardingAddress);
       if (!covering) continue;
       reach = covering;
     }
