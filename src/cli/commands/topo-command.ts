@@ -59,52 +59,53 @@ export function topoCommand(): Command {
   return topo;
 }
 
-/** The traffic matrix's rows; the first line that is wrong is one error naming it. */
-async function readMatrix(file: string): Promise<import('../../topo/link-loads.js').Demand[]> {
+/**
+ * The rows of a small CSV file an option names: the header must be `header`, each row as many cells;
+ * `parse` turns a row's cells into a value or null, and the first row it refuses is one error naming
+ * the line, as is a wrong header.
+ */
+async function readCsv<T>(file: string, option: string, header: string, expect: string, parse: (cells: string[]) => T | null): Promise<T[]> {
   const { readFile } = await import('node:fs/promises');
   const text = await readFile(file, 'utf8').catch((error: Error) => {
-    throw new RangeError(`Cannot read --matrix ${file}: ${error.message}`);
+    throw new RangeError(`Cannot read ${option} ${file}: ${error.message}`);
   });
   const lines = text.split(/\r?\n/);
-  const header = lines[0]?.trim().toLowerCase().replace(/\s/g, '');
-  if (header !== 'src,dst,bytes') throw new RangeError(`Cannot read --matrix ${file}: line 1 must be the header src,dst,bytes (got ${JSON.stringify(lines[0]?.slice(0, 60))})`);
-  const demands = [];
+  if (lines[0]?.trim().toLowerCase().replace(/\s/g, '') !== header) {
+    throw new RangeError(`Cannot read ${option} ${file}: line 1 must be the header ${header} (got ${JSON.stringify(lines[0]?.slice(0, 60))})`);
+  }
+  const width = header.split(',').length;
+  const out: T[] = [];
   for (let i = 1; i < lines.length; i++) {
     const line = lines[i].trim();
     if (line === '') continue;
-    const [src, dst, bytes, extra] = line.split(',').map((cell) => cell.trim());
-    const value = Number(bytes);
-    if (extra !== undefined || !src || !dst || !Number.isFinite(value) || value < 0) {
-      throw new RangeError(`Cannot read --matrix ${file}: line ${i + 1}: expected src,dst,bytes (got ${JSON.stringify(line.slice(0, 80))})`);
-    }
-    demands.push({ src, dst, bytes: value });
+    const cells = line.split(',').map((cell) => cell.trim());
+    const value = cells.length === width ? parse(cells) : null;
+    if (value === null) throw new RangeError(`Cannot read ${option} ${file}: line ${i + 1}: expected ${expect} (got ${JSON.stringify(line.slice(0, 80))})`);
+    out.push(value);
   }
-  return demands;
+  return out;
+}
+
+/** The traffic matrix's rows. */
+function readMatrix(file: string): Promise<import('../../topo/link-loads.js').Demand[]> {
+  return readCsv(file, '--matrix', 'src,dst,bytes', 'src,dst,bytes', ([src, dst, bytes]) => {
+    const value = Number(bytes);
+    return src && dst && Number.isFinite(value) && value >= 0 ? { src, dst, bytes: value } : null;
+  });
 }
 
 type LinksOptions = SourceOptions & { matrix: string; top: string; area: string; capacity?: string; window?: string };
 
-/** Capacities by sending interface address, bits/s; the first line that is wrong is one error naming it. */
+const RATE_UNITS: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12 };
+
+/** Capacities by sending interface address, bits/s. */
 async function readCapacities(file: string): Promise<Map<string, number>> {
-  const { readFile } = await import('node:fs/promises');
-  const text = await readFile(file, 'utf8').catch((error: Error) => {
-    throw new RangeError(`Cannot read --capacity ${file}: ${error.message}`);
+  const rows = await readCsv(file, '--capacity', 'address,bps', 'address,bps such as 10.0.0.1,1G', ([address, rate]) => {
+    const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)$/i.exec(rate);
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(address) || !match || Number(match[1]) <= 0) return null;
+    return [address, Number(match[1]) * RATE_UNITS[match[2].toLowerCase()]] as const;
   });
-  const lines = text.split(/\r?\n/);
-  if (lines[0]?.trim().toLowerCase().replace(/\s/g, '') !== 'address,bps') throw new RangeError(`Cannot read --capacity ${file}: line 1 must be the header address,bps`);
-  const units: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12 };
-  const out = new Map<string, number>();
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i].trim();
-    if (line === '') continue;
-    const [address, rate, extra] = line.split(',').map((cell) => cell.trim());
-    const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)$/i.exec(rate ?? '');
-    if (extra !== undefined || !/^\d{1,3}(\.\d{1,3}){3}$/.test(address ?? '') || !match || Number(match[1]) <= 0) {
-      throw new RangeError(`Cannot read --capacity ${file}: line ${i + 1}: expected address,bps such as 10.0.0.1,1G (got ${JSON.stringify(line.slice(0, 80))})`);
-    }
-    out.set(address, Number(match[1]) * units[match[2].toLowerCase()]);
-  }
-  return out;
+  return new Map(rows);
 }
 
 async function listLinks(options: LinksOptions): Promise<void> {
