@@ -52,9 +52,20 @@ export function mergeSpecOf(plan: AggregatePlan | RowsPlan): MergeSpec {
 /**
  * Why a host's answer cannot be merged (it lacks a column of the host query, or its rows are not
  * lists of that many cells), or null. Checked before merging, so that one bad answer fails its host
- * and not the whole merge.
+ * and not the whole merge. Remembered per answer: partial results check the same answers again and
+ * again as more arrive.
  */
 export function answerProblem(hostColumns: readonly QueryColumn[], answer: PartialAnswer): string | null {
+  const held = checked.get(answer);
+  if (held && held.hostColumns === hostColumns) return held.problem;
+  const problem = findAnswerProblem(hostColumns, answer);
+  checked.set(answer, { hostColumns, problem });
+  return problem;
+}
+
+const checked = new WeakMap<PartialAnswer, { hostColumns: readonly QueryColumn[]; problem: string | null }>();
+
+function findAnswerProblem(hostColumns: readonly QueryColumn[], answer: PartialAnswer): string | null {
   if (!Array.isArray(answer.columns) || !Array.isArray(answer.rows)) return 'bad_answer: no columns or rows';
   const names = new Set(answer.columns.map((c) => c?.name));
   const lacking = hostColumns.find((c) => !names.has(c.name));
