@@ -40,6 +40,35 @@ test('FlowStore writes one crash-safe segment per UTC day and leaves nothing in 
   assert.deepEqual(await fs.readdir(path.join(dir, '.tmp')), []);
 });
 
+test('FlowStore stores every value as given, NULLs included, over several 2,048-row chunks', async () => {
+  const dir = await tempDir();
+  const store = await FlowStore.open(dir, { quotaBytes: 1e9 });
+  const batch = testBatch(5000, T0, 1_000);
+  const expected = batch.toRecords();
+  store.append(batch);
+  await store.flush();
+  await store.close();
+  const db = await DuckDBInstance.create(':memory:');
+  const c = await db.connect();
+  const rows = (
+    await c.runAndReadAll(
+      `SELECT epoch_us(start_time)::DOUBLE AS s, src_addr, dst_addr, src_port::INTEGER AS sp, bytes::DOUBLE AS b, pid, process ` +
+        `FROM read_parquet('${dir}/flows/*/*.parquet') ORDER BY s`,
+    )
+  ).getRowObjects();
+  c.closeSync();
+  db.closeSync();
+  assert.equal(rows.length, expected.length);
+  for (let i = 0; i < rows.length; i++) {
+    const want = expected[i];
+    assert.deepEqual(
+      [rows[i].s, rows[i].src_addr, rows[i].dst_addr, rows[i].sp, rows[i].b, rows[i].pid, rows[i].process],
+      [want.startUs, want.srcAddr, want.dstAddr, want.srcPort, want.bytes, want.pid, want.process],
+      `row ${i}`,
+    );
+  }
+});
+
 test('FlowStore.open removes leftovers of an interrupted write', async () => {
   const dir = await tempDir();
   await (await FlowStore.open(dir)).close();

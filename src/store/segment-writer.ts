@@ -7,6 +7,7 @@
  * capture file) become literals. DuckDB joins the dictionary back while it writes each file.
  */
 import { DuckDBDataChunk, DOUBLE, INTEGER, VARCHAR, type DuckDBConnection, type DuckDBType, type DuckDBValue } from '@duckdb/node-api';
+import duckdb from '@duckdb/node-bindings';
 import type { FlowRecordBatch } from '../flow/index.js';
 import { STORED_COLUMNS, type StoredColumn } from './flow-schema.js';
 import { sqlString } from '../common/sql-string.js';
@@ -123,24 +124,30 @@ function literalFor(column: StoredColumn, value: number, batch: FlowRecordBatch)
   return `CAST(${value} AS ${column.sqlType})`;
 }
 
+/**
+ * Appends the staged columns in chunks of CHUNK_ROWS, each column copied into its vector in one call
+ * (the bindings' `copy_data_to_vector`: the typed arrays already hold DuckDB's DOUBLE and INTEGER
+ * layouts). Setting items one by one through the vector objects cost about 150 ms per 200k records
+ * on the main thread. NULLs (NaN numbers, negative codes) go into the vector's validity mask.
+ */
 async function stageRows(connection: DuckDBConnection, staged: StagedColumn[], rowCount: number): Promise<void> {
   if (staged.length === 0) return;
   const types: DuckDBType[] = staged.map((s) => (s.column.kind === 'string' ? INTEGER : DOUBLE));
   await connection.run(`CREATE OR REPLACE TABLE stage (${staged.map((s, i) => `${s.stageName} ${types[i].toString()}`).join(', ')})`);
   const appender = await connection.createAppender('stage');
+  const validity = new Uint32Array(CHUNK_ROWS / 32);
   try {
     for (let start = 0; start < rowCount; start += CHUNK_ROWS) {
       const rows = Math.min(CHUNK_ROWS, rowCount - start);
       const chunk = DuckDBDataChunk.create(types, rows);
       for (let c = 0; c < staged.length; c++) {
-        const vector = chunk.getColumnVector(c);
-        const values = staged[c].values;
-        const isCode = staged[c].column.kind === 'string';
-        for (let r = 0; r < rows; r++) {
-          const v = values[start + r];
-          vector.setItem(r, (isCode ? v < 0 : Number.isNaN(v)) ? null : v);
+        const vector = duckdb.data_chunk_get_vector(chunk.chunk, c);
+        const values = staged[c].values.subarray(start, start + rows);
+        duckdb.copy_data_to_vector(vector, 0, values.buffer as ArrayBuffer, values.byteOffset, values.byteLength);
+        if (nullMask(values, staged[c].column.kind === 'string', validity)) {
+          duckdb.vector_ensure_validity_writable(vector);
+          duckdb.copy_data_to_vector_validity(vector, 0, validity.buffer, 0, Math.ceil(rows / 64) * 8);
         }
-        vector.flush();
       }
       appender.appendDataChunk(chunk);
     }
@@ -148,6 +155,28 @@ async function stageRows(connection: DuckDBConnection, staged: StagedColumn[], r
   } finally {
     appender.closeSync();
   }
+}
+
+/**
+ * Fills `mask` with one bit per value, set when the value is present (DuckDB's validity layout: 64-bit
+ * little-endian words, bit i of the mask for row i); false, leaving the mask unused, when none is NULL.
+ */
+function nullMask(values: Float64Array | Int32Array, isCode: boolean, mask: Uint32Array): boolean {
+  let anyNull = false;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (isCode ? v < 0 : Number.isNaN(v)) {
+      anyNull = true;
+      break;
+    }
+  }
+  if (!anyNull) return false;
+  mask.fill(0);
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!(isCode ? v < 0 : Number.isNaN(v))) mask[i >>> 5] |= 1 << (i & 31);
+  }
+  return true;
 }
 
 async function stageDictionary(connection: DuckDBConnection, values: readonly string[]): Promise<void> {
