@@ -13,6 +13,7 @@ import { keysCommand } from './commands/keys-command.js';
 import { aggregatorCommand } from './commands/aggregator-command.js';
 import { watchCommand } from './commands/watch-command.js';
 import { topoCommand } from './commands/topo-command.js';
+import { whatifCommand } from './commands/whatif-command.js';
 
 /** Error classes whose message is meant for the user as it is. */
 const USER_ERRORS = new Set(['CaptureError', 'StoreError', 'QueryError', 'FilterError', 'RangeError', 'CaptureStartError', 'FleetQueryError']);
@@ -39,7 +40,8 @@ export async function main(argv: string[]): Promise<number> {
     .addCommand(keysCommand())
     .addCommand(watchCommand())
     .addCommand(aggregatorCommand())
-    .addCommand(topoCommand());
+    .addCommand(topoCommand())
+    .addCommand(whatifCommand());
   const configure = (command: Command): void => {
     command.exitOverride().configureOutput(ONE_LINE_ERRORS);
     command.commands.forEach(configure);

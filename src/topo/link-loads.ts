@@ -1,25 +1,25 @@
 /**
  * Link loads from a traffic matrix (issue 5, "the path of every source/destination pair (ECMP split
- * evenly) → load on every link"): each endpoint is mapped to the router it attaches to, each
- * source/destination pair follows the routers' shortest paths in one area, split evenly over equal
- * cost next hops at every router as OSPF forwards (RFC 2328 §16.1.1), and the bytes add up per link.
+ * evenly) → load on every link"): each endpoint is mapped to the router it attaches to (see
+ * NetworkModel), each source/destination pair follows the routers' shortest paths in one area, split
+ * evenly over equal-cost next hops at every router as OSPF forwards (RFC 2328 §16.1.1), and the
+ * bytes add up per link.
  *
- *   - An address attaches to the router of the longest prefix that holds it: a router's stub network,
- *     or a LAN (its designated router: the hosts' usual gateway; a LAN with another gateway is
- *     not told apart). A prefix several routers announce (a point-to-point subnet) goes to the
- *     lowest router ID.
- *   - Paths: for each destination router, one search over the reversed links gives every router's
- *     distance to it; traffic then flows from the farthest routers in, each router passing what it
- *     carries evenly to the neighbours on a shortest path (across a LAN, each router on it is one).
+ * Paths: for each destination router, one search over the reversed links gives every router's
+ * distance to it; traffic then flows from the farthest routers in, each router passing what it
+ * carries evenly to the neighbours on a shortest path (across a LAN, each router on it is one).
  */
-import { RouterLinkType, LsaType, type Lsa, type LsaBody } from './ospf/lsa.js';
 import type { LinkStateDatabase } from './ospf/lsdb.js';
-import { CandidateHeap, ipv4Number, maskLength, prefixOf } from './ospf/spf.js';
+import { CandidateHeap } from './ospf/spf.js';
+import { NetworkModel, type ModelEdge, type MovedPrefix } from './network-model.js';
 
 export interface Demand {
   src: string;
   dst: string;
   bytes: number;
+  /** For breakdowns: the application (e.g. `tcp/443` or a process name) and user, when known. */
+  app?: string | null;
+  user?: string | null;
 }
 
 /** A directed link's load: from one router to the next, over a point-to-point link or across a LAN. */
@@ -41,132 +41,150 @@ export interface LoadResult {
   unrouted: Record<string, number>;
 }
 
-type RouterBody = Extract<LsaBody, { kind: 'router' }>;
-type NetworkBody = Extract<LsaBody, { kind: 'network' }>;
-
-interface Edge {
-  to: number;
-  cost: number;
-  via: string;
-  fromAddress: string;
+/** The loads of `demands` on `area` of `lsdb` (with `moved` prefixes attached where they were moved). */
+export function linkLoads(lsdb: LinkStateDatabase, demands: readonly Demand[], area = '0.0.0.0', now = Date.now(), moved: readonly MovedPrefix[] = []): LoadResult {
+  return routeDemands(NetworkModel.fromLsdb(lsdb, area, now, moved), demands);
 }
 
-export function linkLoads(lsdb: LinkStateDatabase, demands: readonly Demand[], area = '0.0.0.0', now = Date.now()): LoadResult {
-  const lsas = lsdb.lsas(area, now);
-  const routers = lsas.filter((l): l is Lsa & { body: RouterBody } => l.header.type === LsaType.ROUTER && l.body.kind === 'router');
-  const networks = new Map<string, Lsa & { body: NetworkBody }>();
-  for (const l of lsas) if (l.header.type === LsaType.NETWORK && l.body.kind === 'network') networks.set(l.header.linkStateId, l as Lsa & { body: NetworkBody });
-  const ids = routers.map((r) => r.header.advertisingRouter);
-  const index = new Map(ids.map((id, i) => [id, i]));
-  // Router-level links, seen from both ends (RFC 2328 §16.1 step 2b); across a LAN, one per router on it.
-  const edges: Edge[][] = ids.map(() => []);
-  const linksOf = (id: string): RouterBody['links'] => routers[index.get(id)!].body.links;
-  for (const [r, lsa] of routers.entries()) {
-    const self = lsa.header.advertisingRouter;
-    for (const link of lsa.body.links) {
-      if (link.type === RouterLinkType.POINT_TO_POINT) {
-        const far = index.get(link.linkId);
-        if (far !== undefined && linksOf(link.linkId).some((l) => l.type === RouterLinkType.POINT_TO_POINT && l.linkId === self)) {
-          edges[r].push({ to: far, cost: link.metric, via: 'p2p', fromAddress: link.linkData });
-        }
-      } else if (link.type === RouterLinkType.TRANSIT) {
-        const network = networks.get(link.linkId);
-        if (!network || !network.body.attachedRouters.includes(self)) continue;
-        const lan = prefixOf(network.header.linkStateId, network.body.mask);
-        for (const other of network.body.attachedRouters) {
-          const far = index.get(other);
-          if (far === undefined || other === self || !linksOf(other).some((l) => l.type === RouterLinkType.TRANSIT && l.linkId === link.linkId)) continue;
-          edges[r].push({ to: far, cost: link.metric, via: lan, fromAddress: link.linkData });
-        }
+/** A link's key: the same link in two models (before and after a what-if) has the same key. */
+export function linkKey(link: Pick<LinkLoad, 'from' | 'to' | 'via' | 'fromAddress'>): string {
+  return `${link.from}>${link.to}|${link.via}|${link.fromAddress}`;
+}
+
+/** Every router's distance to `target` and its next links on a shortest path there. */
+export interface TowardTarget {
+  dist: Float64Array;
+  next: ModelEdge[][];
+  /** Routers that reach the target, farthest first (the target last). */
+  order: number[];
+}
+
+/** One search over the reversed links from `target`. */
+export function towardTarget(model: NetworkModel, target: number, heap = new CandidateHeap(model.ids.length)): TowardTarget {
+  const n = model.ids.length;
+  const dist = new Float64Array(n).fill(Infinity);
+  dist[target] = 0;
+  heap.push(target, 0);
+  for (let v = heap.pop(); v >= 0; v = heap.pop()) {
+    for (const edge of model.reverse[v]) {
+      const d = dist[v] + edge.cost;
+      if (d < dist[edge.from]) {
+        dist[edge.from] = d;
+        heap.push(edge.from, d);
       }
     }
   }
-  // Where each address attaches: the longest prefix of a stub network or a LAN.
-  const attachments: { network: number; length: number; router: number }[] = [];
-  const attach = (address: string, mask: string, router: string): void => {
-    const r = index.get(router);
-    if (r === undefined) return;
-    const length = maskLength(mask);
-    const network = (ipv4Number(address) & ipv4Number(mask)) >>> 0;
-    const held = attachments.find((a) => a.network === network && a.length === length);
-    if (!held) attachments.push({ network, length, router: r });
-    else if (ipv4Number(router) < ipv4Number(ids[held.router])) held.router = r;
-  };
-  for (const lsa of routers) for (const link of lsa.body.links) if (link.type === RouterLinkType.STUB) attach(link.linkId, link.linkData, lsa.header.advertisingRouter);
-  for (const network of networks.values()) attach(network.header.linkStateId, network.body.mask, network.header.advertisingRouter);
-  attachments.sort((a, b) => b.length - a.length);
-  const attachmentOf = (address: string): number | undefined => {
-    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(address)) return undefined;
-    const value = ipv4Number(address);
-    for (const a of attachments) {
-      const mask = a.length === 0 ? 0 : (0xffffffff << (32 - a.length)) >>> 0;
-      if (((value & mask) >>> 0) === a.network) return a.router;
-    }
-    return undefined;
-  };
+  const next: ModelEdge[][] = [];
+  const order: number[] = [];
+  for (let v = 0; v < n; v++) {
+    next.push(dist[v] === Infinity || v === target ? [] : model.edges[v].filter((e) => e.cost + dist[e.to] === dist[v]));
+    if (dist[v] !== Infinity) order.push(v);
+  }
+  order.sort((a, b) => dist[b] - dist[a]);
+  return { dist, next, order };
+}
 
-  const result: LoadResult = { links: [], routedBytes: 0, localBytes: 0, unrouted: {} };
-  const unrouted = (reason: string, bytes: number): void => void (result.unrouted[reason] = (result.unrouted[reason] ?? 0) + bytes);
-  // Bytes per destination router, per source router.
+/** Demands grouped by destination router: bytes per source router; the rest counted in `result`. */
+function demandsByTarget(model: NetworkModel, demands: readonly Demand[], result: LoadResult): Map<number, Float64Array> {
   const toward = new Map<number, Float64Array>();
   for (const d of demands) {
     if (!(d.bytes > 0)) continue;
-    const s = attachmentOf(d.src);
-    const t = attachmentOf(d.dst);
+    const s = model.attachmentOf(d.src);
+    const t = model.attachmentOf(d.dst);
     if (s === undefined || t === undefined) {
-      unrouted('no_attachment', d.bytes);
-      continue;
-    }
-    if (s === t) {
+      result.unrouted.no_attachment = (result.unrouted.no_attachment ?? 0) + d.bytes;
+    } else if (s === t) {
       result.localBytes += d.bytes;
-      continue;
+    } else {
+      let sources = toward.get(t);
+      if (!sources) toward.set(t, (sources = new Float64Array(model.ids.length)));
+      sources[s] += d.bytes;
     }
-    let sources = toward.get(t);
-    if (!sources) toward.set(t, (sources = new Float64Array(ids.length)));
-    sources[s] += d.bytes;
   }
-  const reverse: { from: number; cost: number }[][] = ids.map(() => []);
-  edges.forEach((list, from) => list.forEach((e) => reverse[e.to].push({ from, cost: e.cost })));
-  const loads = new Map<string, LinkLoad>();
-  const heap = new CandidateHeap(ids.length);
-  for (const [target, sources] of toward) {
-    // Every router's distance to the destination: Dijkstra over the reversed links.
-    const dist = new Float64Array(ids.length).fill(Infinity);
-    dist[target] = 0;
-    heap.push(target, 0);
-    for (let v = heap.pop(); v >= 0; v = heap.pop()) {
-      for (const { from, cost } of reverse[v]) {
-        if (dist[v] + cost < dist[from]) {
-          dist[from] = dist[v] + cost;
-          heap.push(from, dist[from]);
-        }
-      }
-    }
+  return toward;
+}
+
+/** The loads of `demands` on `model`'s links, most loaded first. */
+export function routeDemands(model: NetworkModel, demands: readonly Demand[]): LoadResult {
+  const result: LoadResult = { links: [], routedBytes: 0, localBytes: 0, unrouted: {} };
+  const bytes = new Float64Array(model.edgeList.length);
+  const heap = new CandidateHeap(model.ids.length);
+  for (const [target, sources] of demandsByTarget(model, demands, result)) {
+    const { dist, next, order } = towardTarget(model, target, heap);
     const flow = Float64Array.from(sources);
-    for (let v = 0; v < ids.length; v++) {
+    for (let v = 0; v < flow.length; v++) {
       if (flow[v] > 0 && dist[v] === Infinity) {
-        unrouted('unreachable', flow[v]);
+        result.unrouted.unreachable = (result.unrouted.unreachable ?? 0) + flow[v];
         flow[v] = 0;
       } else {
         result.routedBytes += flow[v];
       }
     }
     // Farthest first: a router passes on what it carries before its neighbours nearer the destination do.
-    const order = ids.map((_, i) => i).filter((i) => dist[i] !== Infinity && i !== target).sort((a, b) => dist[b] - dist[a]);
     for (const v of order) {
-      if (flow[v] === 0) continue;
-      const next = edges[v].filter((e) => e.cost + dist[e.to] === dist[v]);
-      const share = flow[v] / next.length;
-      for (const e of next) {
-        const key = `${v}>${e.to}|${e.via}|${e.fromAddress}`;
-        let load = loads.get(key);
-        if (!load) loads.set(key, (load = { from: ids[v], to: ids[e.to], via: e.via, fromAddress: e.fromAddress, bytes: 0 }));
-        load.bytes += share;
+      if (flow[v] === 0 || v === target) continue;
+      const share = flow[v] / next[v].length;
+      for (const e of next[v]) {
+        bytes[e.id] += share;
         flow[e.to] += share;
       }
       flow[v] = 0;
     }
   }
-  result.links = [...loads.values()].sort((a, b) => b.bytes - a.bytes || (a.from < b.from ? -1 : a.from > b.from ? 1 : a.to < b.to ? -1 : 1));
+  for (const edge of model.edgeList) {
+    if (bytes[edge.id] > 0) result.links.push({ from: model.ids[edge.from], to: model.ids[edge.to], via: edge.via, fromAddress: edge.fromAddress, bytes: bytes[edge.id] });
+  }
+  result.links.sort((a, b) => b.bytes - a.bytes || (a.from < b.from ? -1 : a.from > b.from ? 1 : a.to < b.to ? -1 : a.to > b.to ? 1 : 0));
   return result;
+}
+
+/** What one demand puts on one link. */
+export interface LinkShare {
+  demand: Demand;
+  /** Bytes of the demand that cross the link. */
+  bytes: number;
+  /** The router where the demand enters the network (its source's attachment): the traceback. */
+  entry: string;
+  exit: string;
+}
+
+/**
+ * Click-through on a link: every demand that crosses `edge`, with the bytes it puts there. For each
+ * destination router, the fraction of a source router's traffic that reaches the link's sending
+ * router follows from the even splits, nearest routers first: reach(u) = 1 at the sender u, and
+ * reach(s) = the mean of reach over s's next hops.
+ */
+export function demandsOnLink(model: NetworkModel, demands: readonly Demand[], edge: ModelEdge): LinkShare[] {
+  const byTarget = new Map<number, { demand: Demand; source: number }[]>();
+  for (const demand of demands) {
+    if (!(demand.bytes > 0)) continue;
+    const s = model.attachmentOf(demand.src);
+    const t = model.attachmentOf(demand.dst);
+    if (s === undefined || t === undefined || s === t) continue;
+    let list = byTarget.get(t);
+    if (!list) byTarget.set(t, (list = []));
+    list.push({ demand, source: s });
+  }
+  const out: LinkShare[] = [];
+  const heap = new CandidateHeap(model.ids.length);
+  for (const [target, list] of byTarget) {
+    const { dist, next, order } = towardTarget(model, target, heap);
+    const u = edge.from;
+    if (dist[u] === Infinity || !next[u].includes(edge)) continue;
+    const reach = new Float64Array(model.ids.length);
+    reach[u] = 1;
+    for (let i = order.length - 1; i >= 0; i--) {
+      const s = order[i];
+      if (dist[s] <= dist[u]) continue;
+      let sum = 0;
+      for (const e of next[s]) sum += reach[e.to];
+      reach[s] = sum / next[s].length;
+    }
+    const onLink = 1 / next[u].length;
+    for (const { demand, source } of list) {
+      const share = reach[source] * onLink;
+      if (share > 0) out.push({ demand, bytes: demand.bytes * share, entry: model.ids[source], exit: model.ids[target] });
+    }
+  }
+  return out;
 }

@@ -30,6 +30,8 @@ import { FRR_GR_STATE_FILE, startFrrRouter, type FrrRouter } from '../../src/lab
 import { readOspfCapture } from '../../src/topo/ospf/ospf-capture.js';
 import { AS_SCOPE } from '../../src/topo/ospf/lsdb.js';
 import { computeRoutes, type RoutingTable } from '../../src/topo/ospf/spf.js';
+import { applySteps } from '../../src/topo/whatif.js';
+import { linkLoads } from '../../src/topo/link-loads.js';
 
 interface RouterSpec {
   name: string;
@@ -271,10 +273,31 @@ describe('OSPF against real FRR routers', { timeout: 240_000 }, () => {
     }
   });
 
-  it('matches FRR again once it has converged after a link goes down', async () => {
+  it('matches FRR again once it has converged after a link goes down, as the what-if of that link predicted', async () => {
+    const before = await readOspfCapture(capture);
+    const beforeMs = Date.now();
+    const predicted = applySteps(before.lsdb, [{ kind: 'link-down', a: '0.0.0.1', b: '0.0.0.4' }], beforeMs).lsdb;
     await runCommand(namespaces.get('r1')!.exec(['ip', 'link', 'set', 'p4', 'down']));
     await converged((r) => r['10.0.45.0/30']?.nexthops.length === 1 && !('10.0.14.0/30' in r && r['10.0.14.0/30'].nexthops.some((h) => h.ip.trim() === '10.0.0.1')));
     await compareWithFrr('after r1–r4 went down');
+    // The what-if, computed before the link went down, gave the routes FRR converged to.
+    for (const name of ['r1', 'r2', 'r3', 'r6']) {
+      const spec = ROUTERS.find((r) => r.name === name)!;
+      const frr = await routers.get(name)!.json<FrrRoutes>('show ip ospf route json');
+      assert.deepEqual(asFrr(computeRoutes(predicted, spec.id, beforeMs), name), normalizeFrr(frr, name), `what-if: ${name}'s routes`);
+    }
+    // And the same link loads as the network after the change. Area 1's 10.5.0.0/24 enters area 0 at
+    // its border router r4 (the model attaches area-0 prefixes only, so it is placed there by hand).
+    const after = await readOspfCapture(capture);
+    const demands = [
+      { src: '10.0.0.9', dst: '10.5.0.7', bytes: 1000 }, { src: '10.0.36.2', dst: '10.5.0.7', bytes: 500 },
+      { src: '10.5.0.7', dst: '10.0.0.9', bytes: 250 }, { src: '10.0.0.9', dst: '10.0.36.2', bytes: 125 },
+    ];
+    const atBorder = [{ prefix: '10.5.0.0/24', router: '0.0.0.4' }];
+    const loads = (lsdb: typeof predicted, at: number): string[] => linkLoads(lsdb, demands, '0.0.0.0', at, atBorder).links.map((l) => `${l.from}>${l.to} ${l.via} ${l.fromAddress} ${l.bytes}`);
+    assert.deepEqual(loads(predicted, beforeMs), loads(after.lsdb, Date.now()), 'what-if loads equal the loads after FRR reconverged');
+    assert.ok(loads(before.lsdb, beforeMs).some((l) => l.startsWith('0.0.0.1>0.0.0.4 p2p')), `before, r1–r4 carries traffic: ${loads(before.lsdb, beforeMs).join('; ')}`);
+    assert.ok(loads(predicted, beforeMs).some((l) => l.startsWith('0.0.0.2>0.0.0.4 p2p')), 'the traffic goes over r2–r4');
   });
 });
 

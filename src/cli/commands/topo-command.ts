@@ -1,13 +1,8 @@
 /** `endsight topo lsdb|routes --from SOURCE`: the OSPF link-state database and the routes SPF computes from it (docs/topo.md). */
 import { Command } from 'commander';
 import { ResultWriter, type OutputFormat } from '../output.js';
+import { readCapacities, readMatrix, readSource, TOPO_FORMATS as FORMATS, type SourceOptions } from './topo-inputs.js';
 
-interface SourceOptions {
-  from: string;
-  format: string;
-}
-
-const FORMATS = ['table', 'json', 'csv'];
 const TYPE_NAMES: Record<number, string> = { 1: 'router', 2: 'network', 3: 'summary', 4: 'asbr-summary', 5: 'external', 7: 'nssa-external' };
 
 export function topoCommand(): Command {
@@ -59,54 +54,7 @@ export function topoCommand(): Command {
   return topo;
 }
 
-/**
- * The rows of a small CSV file an option names: the header must be `header`, each row as many cells;
- * `parse` turns a row's cells into a value or null, and the first row it refuses is one error naming
- * the line, as is a wrong header.
- */
-async function readCsv<T>(file: string, option: string, header: string, expect: string, parse: (cells: string[]) => T | null): Promise<T[]> {
-  const { readFile } = await import('node:fs/promises');
-  const text = await readFile(file, 'utf8').catch((error: Error) => {
-    throw new RangeError(`Cannot read ${option} ${file}: ${error.message}`);
-  });
-  const lines = text.split(/\r?\n/);
-  if (lines[0]?.trim().toLowerCase().replace(/\s/g, '') !== header) {
-    throw new RangeError(`Cannot read ${option} ${file}: line 1 must be the header ${header} (got ${JSON.stringify(lines[0]?.slice(0, 60))})`);
-  }
-  const width = header.split(',').length;
-  const out: T[] = [];
-  for (let i = 1; i < lines.length; i++) {
-    const line = lines[i].trim();
-    if (line === '') continue;
-    const cells = line.split(',').map((cell) => cell.trim());
-    const value = cells.length === width ? parse(cells) : null;
-    if (value === null) throw new RangeError(`Cannot read ${option} ${file}: line ${i + 1}: expected ${expect} (got ${JSON.stringify(line.slice(0, 80))})`);
-    out.push(value);
-  }
-  return out;
-}
-
-/** The traffic matrix's rows. */
-function readMatrix(file: string): Promise<import('../../topo/link-loads.js').Demand[]> {
-  return readCsv(file, '--matrix', 'src,dst,bytes', 'src,dst,bytes', ([src, dst, bytes]) => {
-    const value = Number(bytes);
-    return src && dst && Number.isFinite(value) && value >= 0 ? { src, dst, bytes: value } : null;
-  });
-}
-
 type LinksOptions = SourceOptions & { matrix: string; top: string; area: string; capacity?: string; window?: string };
-
-const RATE_UNITS: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12 };
-
-/** Capacities by sending interface address, bits/s. */
-async function readCapacities(file: string): Promise<Map<string, number>> {
-  const rows = await readCsv(file, '--capacity', 'address,bps', 'address,bps such as 10.0.0.1,1G', ([address, rate]) => {
-    const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)$/i.exec(rate);
-    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(address) || !match || Number(match[1]) <= 0) return null;
-    return [address, Number(match[1]) * RATE_UNITS[match[2].toLowerCase()]] as const;
-  });
-  return new Map(rows);
-}
 
 async function listLinks(options: LinksOptions): Promise<void> {
   const top = Number(options.top);
@@ -143,37 +91,6 @@ async function listLinks(options: LinksOptions): Promise<void> {
   const writer = new ResultWriter(options.format as OutputFormat, (text) => process.stdout.write(text));
   writer.rows(columns, rows.slice(0, top));
   writer.end();
-}
-
-async function readSource(options: SourceOptions): Promise<{ lsdb: import('../../topo/ospf/lsdb.js').LinkStateDatabase; nowMs: number }> {
-  if (!FORMATS.includes(options.format)) throw new RangeError(`Cannot use --format ${JSON.stringify(options.format)}: use ${FORMATS.join(', ')}`);
-  if (/^if:/.test(options.from)) throw new RangeError(`Cannot read --from ${options.from} yet: capture files, frr:DIR and topology files are built (live listening comes next)`);
-  if (/\.ya?ml$/i.test(options.from)) {
-    const { readTopologyFile, TopologyFileError } = await import('../../topo/ospf/topology-file.js');
-    try {
-      return { lsdb: readTopologyFile(options.from), nowMs: 0 };
-    } catch (error) {
-      throw error instanceof TopologyFileError ? new RangeError(error.message) : error;
-    }
-  }
-  const skipped = (issues: Record<string, number>): string =>
-    Object.keys(issues).length > 0 ? `; skipped: ${Object.entries(issues).map(([k, n]) => `${n} ${k}`).join(', ')}` : '';
-  if (options.from.startsWith('frr:')) {
-    const { readFrrDatabase } = await import('../../topo/ospf/frr-source.js');
-    const now = Date.now();
-    const frr = await readFrrDatabase(options.from.slice(4), now);
-    process.stderr.write(`${options.from}: ${frr.files} FRR listings; LSAs ${frr.lsas.installed} installed, ${frr.lsas.same + frr.lsas.older} listed again${skipped(frr.issues.toJSON())}\n`);
-    return { lsdb: frr.lsdb, nowMs: now };
-  }
-  const { readOspfCapture } = await import('../../topo/ospf/ospf-capture.js');
-  const capture = await readOspfCapture(options.from);
-  const packets = Object.values(capture.packets).reduce((a, b) => a + b, 0);
-  process.stderr.write(
-    `${options.from}: ${packets} OSPF packets (${Object.entries(capture.packets).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}); ` +
-      `LSAs ${capture.lsas.installed} installed, ${capture.lsas.same + capture.lsas.older} heard again, ${capture.lsas.flushed} flushed${skipped(capture.issues.toJSON())}\n`,
-  );
-  // Ages as at the capture's end, so that an old capture is not all past MaxAge.
-  return { lsdb: capture.lsdb, nowMs: capture.lastMs ?? Date.now() };
 }
 
 async function listDatabase(options: SourceOptions & { area?: string }): Promise<void> {

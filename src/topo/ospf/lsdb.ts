@@ -58,6 +58,29 @@ export class LinkStateDatabase {
     return 'installed';
   }
 
+  /** A copy to edit (the LSAs are shared: replace them, never change them in place). */
+  clone(): LinkStateDatabase {
+    const copy = new LinkStateDatabase();
+    for (const [scope, held] of this.scopes) copy.scopes.set(scope, new Map(held));
+    return copy;
+  }
+
+  /**
+   * Puts `lsa` in `scope` in place of the instance held, whatever their order: for what-if edits,
+   * which describe a network that is not running. The replaced instance's arrival time is kept.
+   */
+  replace(scope: string, lsa: Lsa, now = Date.now()): void {
+    let held = this.scopes.get(scope);
+    if (!held) this.scopes.set(scope, (held = new Map()));
+    const key = lsaKey(lsa.header);
+    held.set(key, { lsa, receivedAt: held.get(key)?.receivedAt ?? now });
+  }
+
+  /** Removes the LSA with `header`'s key from `scope` (what-if edits). */
+  remove(scope: string, header: Pick<LsaHeader, 'type' | 'linkStateId' | 'advertisingRouter'>): void {
+    this.scopes.get(scope)?.delete(lsaKey(header));
+  }
+
   /** The instance's age now, seconds (RFC 2328 §12.1.1: it grows by one a second while held). */
   ageOf(held: HeldLsa, now = Date.now()): number {
     return Math.min(MAX_AGE_S, held.lsa.header.age + Math.floor(Math.max(0, now - held.receivedAt) / 1000));

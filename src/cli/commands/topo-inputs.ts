@@ -1,0 +1,93 @@
+/** What `endsight topo` and `endsight whatif` read: the OSPF source, the traffic matrix, link capacities. */
+import type { Demand } from '../../topo/link-loads.js';
+import type { LinkStateDatabase } from '../../topo/ospf/lsdb.js';
+
+export interface SourceOptions {
+  from: string;
+  format: string;
+}
+
+export const TOPO_FORMATS = ['table', 'json', 'csv'];
+
+/**
+ * The rows of a small CSV file an option names: the header must be one of `headers`, each row as many
+ * cells; `parse` turns a row's cells (and the header's names) into a value or null, and the first row
+ * it refuses is one error naming the line, as is a wrong header.
+ */
+async function readCsv<T>(file: string, option: string, headers: readonly string[], expect: string, parse: (cells: string[], names: string[]) => T | null): Promise<T[]> {
+  const { readFile } = await import('node:fs/promises');
+  const text = await readFile(file, 'utf8').catch((error: Error) => {
+    throw new RangeError(`Cannot read ${option} ${file}: ${error.message}`);
+  });
+  const lines = text.split(/\r?\n/);
+  const header = headers.find((h) => lines[0]?.trim().toLowerCase().replace(/\s/g, '') === h);
+  if (header === undefined) {
+    throw new RangeError(`Cannot read ${option} ${file}: line 1 must be the header ${headers.join(' or ')} (got ${JSON.stringify(lines[0]?.slice(0, 60))})`);
+  }
+  const names = header.split(',');
+  const width = names.length;
+  const out: T[] = [];
+  for (let i = 1; i < lines.length; i++) {
+    const line = lines[i].trim();
+    if (line === '') continue;
+    const cells = line.split(',').map((cell) => cell.trim());
+    const value = cells.length === width ? parse(cells, names) : null;
+    if (value === null) throw new RangeError(`Cannot read ${option} ${file}: line ${i + 1}: expected ${expect} (got ${JSON.stringify(line.slice(0, 80))})`);
+    out.push(value);
+  }
+  return out;
+}
+
+/** The traffic matrix's rows. */
+/** A matrix CSV: src,dst,bytes, optionally with the application and user of each row (for link breakdowns). */
+export function readMatrix(file: string): Promise<Demand[]> {
+  return readCsv(file, '--matrix', ['src,dst,bytes', 'src,dst,bytes,app', 'src,dst,bytes,app,user'], 'src,dst,bytes[,app[,user]]', ([src, dst, bytes, app, user]) => {
+    const value = Number(bytes);
+    return src && dst && Number.isFinite(value) && value >= 0 ? { src, dst, bytes: value, app: app || null, user: user || null } : null;
+  });
+}
+
+const RATE_UNITS: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1e12 };
+
+/** Capacities by sending interface address, bits/s. */
+export async function readCapacities(file: string): Promise<Map<string, number>> {
+  const rows = await readCsv(file, '--capacity', ['address,bps'], 'address,bps such as 10.0.0.1,1G', ([address, rate]) => {
+    const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)$/i.exec(rate);
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(address) || !match || Number(match[1]) <= 0) return null;
+    return [address, Number(match[1]) * RATE_UNITS[match[2].toLowerCase()]] as const;
+  });
+  return new Map(rows);
+}
+
+/** The link-state database from `--from`, and the time to read it at. */
+export async function readSource(options: SourceOptions): Promise<{ lsdb: LinkStateDatabase; nowMs: number }> {
+  if (!TOPO_FORMATS.includes(options.format)) throw new RangeError(`Cannot use --format ${JSON.stringify(options.format)}: use ${TOPO_FORMATS.join(', ')}`);
+  if (/^if:/.test(options.from)) throw new RangeError(`Cannot read --from ${options.from} yet: capture files, frr:DIR and topology files are built (live listening comes next)`);
+  if (/\.ya?ml$/i.test(options.from)) {
+    const { readTopologyFile, TopologyFileError } = await import('../../topo/ospf/topology-file.js');
+    try {
+      return { lsdb: readTopologyFile(options.from), nowMs: 0 };
+    } catch (error) {
+      throw error instanceof TopologyFileError ? new RangeError(error.message) : error;
+    }
+  }
+  const skipped = (issues: Record<string, number>): string =>
+    Object.keys(issues).length > 0 ? `; skipped: ${Object.entries(issues).map(([k, n]) => `${n} ${k}`).join(', ')}` : '';
+  if (options.from.startsWith('frr:')) {
+    const { readFrrDatabase } = await import('../../topo/ospf/frr-source.js');
+    const now = Date.now();
+    const frr = await readFrrDatabase(options.from.slice(4), now);
+    process.stderr.write(`${options.from}: ${frr.files} FRR listings; LSAs ${frr.lsas.installed} installed, ${frr.lsas.same + frr.lsas.older} listed again${skipped(frr.issues.toJSON())}\n`);
+    return { lsdb: frr.lsdb, nowMs: now };
+  }
+  const { readOspfCapture } = await import('../../topo/ospf/ospf-capture.js');
+  const capture = await readOspfCapture(options.from);
+  const packets = Object.values(capture.packets).reduce((a, b) => a + b, 0);
+  process.stderr.write(
+    `${options.from}: ${packets} OSPF packets (${Object.entries(capture.packets).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}); ` +
+      `LSAs ${capture.lsas.installed} installed, ${capture.lsas.same + capture.lsas.older} heard again, ${capture.lsas.flushed} flushed${skipped(capture.issues.toJSON())}\n`,
+  );
+  // Ages as at the capture's end, so that an old capture is not all past MaxAge.
+  return { lsdb: capture.lsdb, nowMs: capture.lastMs ?? Date.now() };
+}
+
