@@ -132,7 +132,7 @@ test('scenario files: saved steps read back the same; a wrong step names the fil
   }
 });
 
-test('endsight whatif: steps on the command line, saved, compared with a scenario file; a wrong step is one line', () => {
+test('endsight whatif: steps on the command line, saved, compared with a scenario file; topo link clicks through a link; a wrong step is one line', () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'endsight-whatif-'));
   try {
     writeFileSync(path.join(dir, 'net.yaml'), [
@@ -161,6 +161,10 @@ test('endsight whatif: steps on the command line, saved, compared with a scenari
     const routes = run(['--link-down', '0.0.0.1,0.0.0.3', '--routes-of', '0.0.0.1', '--format', 'json']);
     assert.equal(routes.status, 0, routes.stderr);
     assert.deepEqual(JSON.parse(routes.stdout.trim().split('\n')[2]), { scenario: 'command line', prefix: '10.4.0.0/24', before_cost: 16, after_cost: 16, before_next_hops: '10.0.13.2@10.0.13.1 10.0.0.2@10.0.0.1', after_next_hops: '10.0.0.2@10.0.0.1' });
+    // Click-through on r2→r3 (topo link): half of alice's 1,200 bytes and half of carol's 40, by application.
+    const link = spawnSync(process.execPath, [BIN, 'topo', 'link', '--from', path.join(dir, 'net.yaml'), '--matrix', path.join(dir, 'm.csv'), '--link', '0.0.0.2,0.0.0.3', '--by', 'app', '--format', 'json'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(link.status, 0, link.stderr);
+    assert.deepEqual(link.stdout.trim().split('\n').map((line) => JSON.parse(line)), [{ app: 'tcp/443', bytes: 600, share: 0.9677, pairs: 1 }, { app: 'tcp/25', bytes: 20, share: 0.0323, pairs: 1 }]);
     for (const args of [['--link-down', '0.0.0.1,0.0.0.2'], ['--cost', 'x'], []]) {
       const bad = run(args);
       assert.equal(bad.status, 1, args.join(' '));

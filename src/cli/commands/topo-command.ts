@@ -51,7 +51,70 @@ export function topoCommand(): Command {
       ].join('\n'))
       .action((options: LinksOptions) => listLinks(options)),
   );
+  topo.addCommand(
+    withSource(new Command('link').summary("click through one link: what crosses it, by source, destination, application, user or entry router"))
+      .requiredOption('--matrix <file>', 'the traffic matrix: CSV with a header src,dst,bytes (optionally ,app,user)')
+      .requiredOption('--link <from,to>', 'the link: sending and receiving router IDs (as topo links lists them), optionally @from_address when there are several')
+      .option('--by <dimension>', `break the load down by ${BREAKDOWNS.join(', ')} (entry: the router where the traffic enters the network, the traceback)`, 'pair')
+      .option('--top <n>', 'how many rows to show, most bytes first', '20')
+      .option('--area <id>', 'the area whose paths are followed', '0.0.0.0')
+      .addHelpText('after', [
+        '',
+        "Columns: the dimension's value (src, dst, app, user, entry; pair: src, dst, entry, exit), bytes (on this link), share",
+        "(of the link's load), pairs (matrix rows contributing). A pair split over equal-cost paths counts with its share.",
+        '',
+        'Examples:',
+        '  endsight topo link --from net.yaml --matrix matrix.csv --link 0.0.0.2,0.0.0.3 --by app',
+        '  endsight topo link --from frr:/var/tmp/ospf --matrix m.csv --link 0.0.0.1,0.0.0.2@10.0.0.1 --by entry',
+      ].join('\n'))
+      .action((options: LinkOptions) => clickThrough(options)),
+  );
   return topo;
+}
+
+const BREAKDOWNS = ['pair', 'src', 'dst', 'app', 'user', 'entry'] as const;
+type LinkOptions = SourceOptions & { matrix: string; link: string; by: string; top: string; area: string };
+
+async function clickThrough(options: LinkOptions): Promise<void> {
+  const top = Number(options.top);
+  if (!Number.isInteger(top) || top < 1) throw new RangeError(`Cannot use --top ${JSON.stringify(options.top)}: a whole number of at least 1`);
+  const by = options.by as (typeof BREAKDOWNS)[number];
+  if (!BREAKDOWNS.includes(by)) throw new RangeError(`Cannot break down --by ${JSON.stringify(options.by)}: use ${BREAKDOWNS.join(', ')}`);
+  const match = /^(\d{1,3}(?:\.\d{1,3}){3}),(\d{1,3}(?:\.\d{1,3}){3})(?:@(\d{1,3}(?:\.\d{1,3}){3}))?$/.exec(options.link.trim());
+  if (!match) throw new RangeError(`Cannot read --link ${JSON.stringify(options.link)}: expected FROM,TO router IDs, e.g. 0.0.0.2,0.0.0.3 (or FROM,TO@FROM_ADDRESS)`);
+  const demands = await readMatrix(options.matrix);
+  const { lsdb, nowMs } = await readSource(options);
+  const { NetworkModel } = await import('../../topo/network-model.js');
+  const { demandsOnLink } = await import('../../topo/link-loads.js');
+  const model = NetworkModel.fromLsdb(lsdb, options.area, nowMs);
+  const edges = model.edgeList.filter((e) => model.ids[e.from] === match[1] && model.ids[e.to] === match[2] && (match[3] === undefined || e.fromAddress === match[3]));
+  if (edges.length === 0) throw new RangeError(`Cannot click through ${options.link}: no link from ${match[1]} to ${match[2]}${match[3] ? ` at ${match[3]}` : ''} in area ${options.area} (topo links lists them)`);
+  if (edges.length > 1) throw new RangeError(`Cannot click through ${options.link}: ${edges.length} links from ${match[1]} to ${match[2]}; add @FROM_ADDRESS, one of ${edges.map((e) => e.fromAddress).join(', ')}`);
+  const shares = demandsOnLink(model, demands, edges[0]);
+  const total = shares.reduce((sum, s) => sum + s.bytes, 0);
+  const keyOf = (s: (typeof shares)[number]): string[] =>
+    by === 'pair' ? [s.demand.src, s.demand.dst, s.entry, s.exit]
+    : by === 'src' ? [s.demand.src] : by === 'dst' ? [s.demand.dst] : by === 'entry' ? [s.entry]
+    : [(by === 'app' ? s.demand.app : s.demand.user) ?? '(unknown)'];
+  const groups = new Map<string, { key: string[]; bytes: number; pairs: number }>();
+  for (const share of shares) {
+    const key = keyOf(share);
+    const id = key.join('\u0000');
+    const group = groups.get(id) ?? { key, bytes: 0, pairs: 0 };
+    group.bytes += share.bytes;
+    group.pairs++;
+    groups.set(id, group);
+  }
+  process.stderr.write(`${match[1]}>${match[2]} ${edges[0].via} ${edges[0].fromAddress}: ${Math.round(total)} bytes from ${shares.length} of ${demands.length} pairs\n`);
+  const keyNames = by === 'pair' ? ['src', 'dst', 'entry', 'exit'] : [by];
+  const columns = [...keyNames.map((name) => ({ name, type: 'VARCHAR' })), { name: 'bytes', type: 'DOUBLE' }, { name: 'share', type: 'DOUBLE' }, { name: 'pairs', type: 'INTEGER' }];
+  const rows = [...groups.values()]
+    .sort((a, b) => b.bytes - a.bytes || (a.key.join() < b.key.join() ? -1 : 1))
+    .slice(0, top)
+    .map((g) => [...g.key, Math.round(g.bytes * 1000) / 1000, total > 0 ? Number((g.bytes / total).toFixed(4)) : 0, g.pairs]);
+  const writer = new ResultWriter(options.format as OutputFormat, (text) => process.stdout.write(text));
+  writer.rows(columns, rows);
+  writer.end();
 }
 
 type LinksOptions = SourceOptions & { matrix: string; top: string; area: string; capacity?: string; window?: string };
