@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { addReadOptions, windowFromOptions } from '../common-options.js';
 import { addFleetAskOptions, fleetAskSettings, type FleetAskCliOptions } from '../nats-cli-options.js';
+import { askFleet, fleetSummary } from '../fleet-ask.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
 
 export function queryCommand(): Command {
@@ -53,52 +54,20 @@ async function runFleetQueryCommand(sqlArgument: string | undefined, options: Fl
   const { sql, signKey, issuer, limits, tls, analyst } = await fleetAskSettings(options, sqlArgument);
   if (options.via !== 'hosts' && options.via !== 'sites') throw new RangeError(`Cannot use --via ${JSON.stringify(options.via)}: use hosts or sites`);
   if (options.partial && options.format !== 'json') throw new RangeError('Cannot print partial answers as a table or CSV: --partial needs --format json');
-  const window = windowFromOptions(options) ?? null;
-  const { connect } = await import('@nats-io/transport-node');
-  const { natsOptions } = await import('../../fleet/fleet-member.js');
-  const { runFleetQuery } = await import('../../fleet/nats-fleet.js');
-  const { openMergeEngine } = await import('../../fleet/merge-engine.js');
-  const connection = await connect(natsOptions({ nats: options.nats, tls }, 'endsight coordinator')).catch((error: Error) => {
-    throw new RangeError(`Cannot connect to NATS at ${options.nats}: ${error.message}`);
+  const progress = process.stderr.isTTY && options.format === 'table';
+  const result = await askFleet(options, { sql, signKey, issuer, limits, tls, analyst }, {
+    onProgress: progress ? (p) => process.stderr.write(`\r${p.answered + p.failed} of ${p.expected} hosts answered`) : undefined,
+    onPartial: options.partial ? (partial) => process.stdout.write(fleetJson(partial, true) + '\n') : undefined,
   });
-  const planner = await openMergeEngine();
-  try {
-    const progress = process.stderr.isTTY && options.format === 'table';
-    const result = await runFleetQuery(connection, planner.connection, {
-      sql,
-      target: options.target,
-      via: options.via,
-      analyst,
-      fleet: options.fleet,
-      signKey,
-      issuer,
-      limits,
-      window,
-      onProgress: progress ? (p) => process.stderr.write(`\r${p.answered + p.failed} of ${p.expected} hosts answered`) : undefined,
-      onPartial: options.partial ? (partial) => process.stdout.write(fleetJson(partial, true) + '\n') : undefined,
-    });
-    if (progress) process.stderr.write('\r\x1b[K');
-    if (options.format === 'json') {
-      process.stdout.write(fleetJson(result, options.partial ? false : undefined) + '\n');
-      return;
-    }
-    const writer = new ResultWriter(options.format as OutputFormat, (text) => process.stdout.write(text));
-    writer.rows(result.columns, result.rows);
-    writer.end();
-    const failed = Object.entries(result.failed);
-    process.stderr.write(
-      `${result.answered.length} of ${result.expected.length} hosts answered in ${result.elapsedMs} ms` +
-        (result.missing.length > 0 ? `; no answer from ${result.missing.join(', ')}` : '') +
-        (result.sites && result.sites.missing.length > 0 ? `; no answer from the aggregators of ${result.sites.missing.map((site) => `site:${site}`).join(', ')}` : '') +
-        (failed.length > 0 ? `; failed: ${failed.map(([host, why]) => `${host} (${why})`).join(', ')}` : '') +
-        (result.truncated.length > 0 ? `; cut at the row limit: ${result.truncated.join(', ')}` : '') +
-        (result.approximations.length > 0 ? `; approximate: ${result.approximations.join('; ')}` : '') +
-        '\n',
-    );
-  } finally {
-    planner.close();
-    await connection.close();
+  if (progress) process.stderr.write('\r\x1b[K');
+  if (options.format === 'json') {
+    process.stdout.write(fleetJson(result, options.partial ? false : undefined) + '\n');
+    return;
   }
+  const writer = new ResultWriter(options.format as OutputFormat, (text) => process.stdout.write(text));
+  writer.rows(result.columns, result.rows);
+  writer.end();
+  process.stderr.write(fleetSummary(result) + '\n');
 }
 
 /**

@@ -1,7 +1,7 @@
 /** `endsight topo lsdb|routes --from SOURCE`: the OSPF link-state database and the routes SPF computes from it (docs/topo.md). */
 import { Command } from 'commander';
 import { ResultWriter, type OutputFormat } from '../output.js';
-import { readCapacities, readMatrix, readSource, TOPO_FORMATS as FORMATS, type SourceOptions } from './topo-inputs.js';
+import { addMatrixOptions, loadMatrix, readCapacities, readSource, TOPO_FORMATS as FORMATS, type MatrixOptions, type SourceOptions } from './topo-inputs.js';
 
 const TYPE_NAMES: Record<number, string> = { 1: 'router', 2: 'network', 3: 'summary', 4: 'asbr-summary', 5: 'external', 7: 'nssa-external' };
 
@@ -33,27 +33,33 @@ export function topoCommand(): Command {
       .action((options: SourceOptions & { router: string }) => listRoutes(options)),
   );
   topo.addCommand(
-    withSource(new Command('links').summary('load every link with a traffic matrix: the top loaded links'))
-      .requiredOption('--matrix <file>', 'the traffic matrix: CSV with a header src,dst,bytes (addresses, bytes)')
+    addMatrixOptions(withSource(new Command('links').summary('load every link with a traffic matrix: the top loaded links, now or over time')))
+      .option('--every <duration>', 'with --flows or --nats: one set of loads per period of this length (e.g. 5m), oldest first')
       .option('--top <n>', 'how many links to show, most loaded first', '20')
       .option('--area <id>', 'the area whose paths are followed', '0.0.0.0')
       .option('--capacity <file>', 'link capacities: CSV with a header address,bps (a sending interface address, bits/s: 1000000000 or 1G); with --window')
-      .option('--window <duration>', 'the time the matrix covers (e.g. 1h): bytes become bits/s for the utilisation')
+      .option('--window <duration>', 'the time the matrix covers (e.g. 1h): bytes become bits/s for the utilisation (with --every: the period)')
       .addHelpText('after', [
         '',
         'Each pair follows the routers\' shortest paths, split evenly over equal-cost next hops; an address attaches to the',
         'router of the longest stub or LAN prefix that holds it (a LAN: its designated router). Columns: from, to (router IDs),',
         'via (p2p, or the LAN prefix), from_address (the sender\'s interface), bytes, share (of the bytes routed); with',
-        '--capacity and --window also bps, capacity_bps and utilisation (bps over capacity), most utilised first.',
+        '--capacity and --window also bps, capacity_bps and utilisation (bps over capacity), most utilised first. With --every, a',
+        'first column period (its start) and --top links per period.',
+        '',
+        'The matrix: --matrix FILE, or built from flow records (docs/topo.md#the-traffic-matrix-from-flows): --flows reads this host\'s',
+        'store, --nats asks every host of the fleet with one signed query (--sign-key, --target as for endsight query). A flow seen by',
+        'both ends counts once (the larger of the sender\'s and the receiver\'s bytes); stderr says how many pairs one or both ends saw.',
         '',
         'Example:',
         '  endsight topo links --from net.yaml --matrix matrix.csv --top 10',
+        '  endsight topo links --from frr:/var/tmp/ospf --flows --since 1h --every 10m --top 5',
+        '  endsight topo links --from frr:/var/tmp/ospf --nats nats://broker:4222 --sign-key authority.key --since 1h',
       ].join('\n'))
       .action((options: LinksOptions) => listLinks(options)),
   );
   topo.addCommand(
-    withSource(new Command('link').summary("click through one link: what crosses it, by source, destination, application, user or entry router"))
-      .requiredOption('--matrix <file>', 'the traffic matrix: CSV with a header src,dst,bytes (optionally ,app,user)')
+    addMatrixOptions(withSource(new Command('link').summary("click through one link: what crosses it, by source, destination, application, user or entry router")))
       .requiredOption('--link <from,to>', 'the link: sending and receiving router IDs (as topo links lists them), optionally @from_address when there are several')
       .option('--by <dimension>', `break the load down by ${BREAKDOWNS.join(', ')} (entry: the router where the traffic enters the network, the traceback)`, 'pair')
       .option('--top <n>', 'how many rows to show, most bytes first', '20')
@@ -73,7 +79,7 @@ export function topoCommand(): Command {
 }
 
 const BREAKDOWNS = ['pair', 'src', 'dst', 'app', 'user', 'entry'] as const;
-type LinkOptions = SourceOptions & { matrix: string; link: string; by: string; top: string; area: string };
+type LinkOptions = SourceOptions & MatrixOptions & { link: string; by: string; top: string; area: string };
 
 async function clickThrough(options: LinkOptions): Promise<void> {
   const top = Number(options.top);
@@ -82,7 +88,7 @@ async function clickThrough(options: LinkOptions): Promise<void> {
   if (!BREAKDOWNS.includes(by)) throw new RangeError(`Cannot break down --by ${JSON.stringify(options.by)}: use ${BREAKDOWNS.join(', ')}`);
   const match = /^(\d{1,3}(?:\.\d{1,3}){3}),(\d{1,3}(?:\.\d{1,3}){3})(?:@(\d{1,3}(?:\.\d{1,3}){3}))?$/.exec(options.link.trim());
   if (!match) throw new RangeError(`Cannot read --link ${JSON.stringify(options.link)}: expected FROM,TO router IDs, e.g. 0.0.0.2,0.0.0.3 (or FROM,TO@FROM_ADDRESS)`);
-  const demands = await readMatrix(options.matrix);
+  const demands = [...(await loadMatrix(options)).periods.values()].flat();
   const { lsdb, nowMs } = await readSource(options);
   const { NetworkModel } = await import('../../topo/network-model.js');
   const { demandsOnLink } = await import('../../topo/link-loads.js');
@@ -117,43 +123,62 @@ async function clickThrough(options: LinkOptions): Promise<void> {
   writer.end();
 }
 
-type LinksOptions = SourceOptions & { matrix: string; top: string; area: string; capacity?: string; window?: string };
+type LinksOptions = SourceOptions & MatrixOptions & { top: string; area: string; capacity?: string; window?: string; every?: string };
 
 async function listLinks(options: LinksOptions): Promise<void> {
   const top = Number(options.top);
   if (!Number.isInteger(top) || top < 1) throw new RangeError(`Cannot use --top ${JSON.stringify(options.top)}: a whole number of at least 1`);
-  if ((options.capacity === undefined) !== (options.window === undefined)) throw new RangeError('Cannot compute utilisation with only one of --capacity and --window: give both');
   const { parseDurationMs } = await import('../../common/duration.js');
-  const windowS = options.window === undefined ? null : parseDurationMs(options.window, '--window') / 1000;
+  const periodS = options.every === undefined ? null : parseDurationMs(options.every, '--every') / 1000;
+  if (periodS !== null && !(periodS >= 1)) throw new RangeError(`Cannot use --every ${JSON.stringify(options.every)}: a period of at least 1 s`);
+  if (options.capacity !== undefined && options.window === undefined && periodS === null) throw new RangeError('Cannot compute utilisation without the time the matrix covers: give --window (or --every)');
+  if (options.window !== undefined && options.capacity === undefined) throw new RangeError('Cannot use --window without --capacity: it turns bytes into a utilisation');
+  const windowS = options.window === undefined ? periodS : parseDurationMs(options.window, '--window') / 1000;
   if (windowS !== null && !(windowS > 0)) throw new RangeError(`Cannot use --window ${JSON.stringify(options.window)}: it must be longer than zero`);
   const capacities = options.capacity === undefined ? null : await readCapacities(options.capacity);
-  const demands = await readMatrix(options.matrix);
+  const matrix = await loadMatrix(options, periodS);
+  reportCoverage(matrix.coverage);
   const { lsdb, nowMs } = await readSource(options);
-  const { linkLoads } = await import('../../topo/link-loads.js');
-  const result = linkLoads(lsdb, demands, options.area, nowMs);
-  const unrouted = Object.entries(result.unrouted);
-  process.stderr.write(
-    `${demands.length} pairs: ${result.routedBytes} bytes routed, ${result.localBytes} between endpoints of one router` +
-      (unrouted.length > 0 ? `; not routed: ${unrouted.map(([why, n]) => `${n} bytes ${why}`).join(', ')}` : '') + '\n',
-  );
-  const names = ['from', 'to', 'via', 'from_address', 'bytes', 'share', ...(capacities ? ['bps', 'capacity_bps', 'utilisation'] : [])];
-  const columns = names.map((name) => ({ name, type: ['from', 'to', 'via', 'from_address'].includes(name) ? 'VARCHAR' : 'DOUBLE' }));
-  const rows = result.links.map((l) => {
-    const row: (string | number | null)[] = [l.from, l.to, l.via, l.fromAddress, l.bytes, result.routedBytes > 0 ? Number((l.bytes / result.routedBytes).toFixed(4)) : 0];
-    if (capacities && windowS !== null) {
-      const bps = (l.bytes * 8) / windowS;
-      const capacity = capacities.get(l.fromAddress) ?? null;
-      row.push(Number(bps.toFixed(1)), capacity, capacity === null ? null : Number((bps / capacity).toFixed(4)));
-    }
-    return row;
-  });
-  // With capacities, the most utilised links first (links without a capacity after them, by bytes).
-  if (capacities) rows.sort((a, b) => ((b[8] as number | null) ?? -1) - ((a[8] as number | null) ?? -1) || (b[4] as number) - (a[4] as number));
-  const missing = capacities ? result.links.filter((l) => !capacities.has(l.fromAddress)).length : 0;
-  if (missing > 0) process.stderr.write(`${missing} loaded links have no capacity in ${options.capacity}: their utilisation is empty\n`);
+  const { NetworkModel } = await import('../../topo/network-model.js');
+  const { routeDemands } = await import('../../topo/link-loads.js');
+  const model = NetworkModel.fromLsdb(lsdb, options.area, nowMs);
+  const names = [...(periodS !== null ? ['period'] : []), 'from', 'to', 'via', 'from_address', 'bytes', 'share', ...(capacities ? ['bps', 'capacity_bps', 'utilisation'] : [])];
+  const columns = names.map((name) => ({ name, type: ['period', 'from', 'to', 'via', 'from_address'].includes(name) ? 'VARCHAR' : 'DOUBLE' }));
   const writer = new ResultWriter(options.format as OutputFormat, (text) => process.stdout.write(text));
-  writer.rows(columns, rows.slice(0, top));
+  let missing = 0;
+  for (const [period, demands] of matrix.periods) {
+    const result = routeDemands(model, demands);
+    const unrouted = Object.entries(result.unrouted);
+    process.stderr.write(
+      `${period ? `${period}: ` : ''}${demands.length} pairs: ${Math.round(result.routedBytes)} bytes routed, ${Math.round(result.localBytes)} between endpoints of one router` +
+        (unrouted.length > 0 ? `; not routed: ${unrouted.map(([why, n]) => `${Math.round(n)} bytes ${why}`).join(', ')}` : '') + '\n',
+    );
+    const rows = result.links.map((l) => {
+      const row: (string | number | null)[] = [l.from, l.to, l.via, l.fromAddress, l.bytes, result.routedBytes > 0 ? Number((l.bytes / result.routedBytes).toFixed(4)) : 0];
+      if (capacities && windowS !== null) {
+        const bps = (l.bytes * 8) / windowS;
+        const capacity = capacities.get(l.fromAddress) ?? null;
+        row.push(Number(bps.toFixed(1)), capacity, capacity === null ? null : Number((bps / capacity).toFixed(4)));
+      }
+      return row;
+    });
+    // With capacities, the most utilised links first (links without a capacity after them, by bytes).
+    if (capacities) rows.sort((a, b) => ((b[8] as number | null) ?? -1) - ((a[8] as number | null) ?? -1) || (b[4] as number) - (a[4] as number));
+    missing = Math.max(missing, capacities ? result.links.filter((l) => !capacities.has(l.fromAddress)).length : 0);
+    writer.rows(columns, rows.slice(0, top).map((row) => (periodS !== null ? [period, ...row] : row)));
+  }
+  if (missing > 0) process.stderr.write(`${missing} loaded links have no capacity in ${options.capacity}: their utilisation is empty\n`);
   writer.end();
+}
+
+/** From flows: how many pairs one or both ends saw, and how far the two views disagree. */
+function reportCoverage(coverage: import('../../topo/flow-matrix.js').MatrixCoverage | null): void {
+  if (coverage === null) return;
+  const c = coverage;
+  process.stderr.write(
+    `traffic matrix from flows: ${c.pairs} pairs, ${Math.round(c.bytes)} bytes; seen by both ends ${c.seenByBoth}, by the sender only ${c.seenBySenderOnly}, ` +
+      `by the receiver only ${c.seenByReceiverOnly}; the two ends disagree by ${Math.round(c.disagreementBytes)} bytes\n`,
+  );
 }
 
 async function listDatabase(options: SourceOptions & { area?: string }): Promise<void> {

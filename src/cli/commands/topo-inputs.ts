@@ -1,5 +1,10 @@
 /** What `endsight topo` and `endsight whatif` read: the OSPF source, the traffic matrix, link capacities. */
+import type { Command } from 'commander';
+import type { CellValue } from '../../query/index.js';
 import type { Demand } from '../../topo/link-loads.js';
+import type { MatrixRow } from '../../topo/flow-matrix.js';
+import { addDataDirOption, addWindowOptions, windowFromOptions } from '../common-options.js';
+import { addFleetAskOptions } from '../nats-cli-options.js';
 import type { LinkStateDatabase } from '../../topo/ospf/lsdb.js';
 
 export interface SourceOptions {
@@ -91,3 +96,65 @@ export async function readSource(options: SourceOptions): Promise<{ lsdb: LinkSt
   return { lsdb: capture.lsdb, nowMs: capture.lastMs ?? Date.now() };
 }
 
+
+/** Where the traffic matrix comes from: a CSV file, the local store's flows, or the fleet's. */
+export interface MatrixOptions extends Partial<import('../nats-cli-options.js').FleetAskCliOptions> {
+  matrix?: string;
+  flows?: boolean;
+  dataDir: string;
+  since?: string;
+  between?: string;
+  via: string;
+}
+
+/** Adds --matrix FILE, --flows (the local store) and --nats URL (the fleet) with their window and fleet options. */
+export function addMatrixOptions(command: Command): Command {
+  command
+    .option('--matrix <file>', 'the traffic matrix: CSV with a header src,dst,bytes (optionally ,app,user)')
+    .option('--flows', 'build the matrix from the flows in the local store (--data-dir; window: --since, --between)')
+    .option('--nats <url>', "build the matrix from the fleet's flows: one signed query to every host over this NATS server (docs/fleet.md)")
+    .option('--via <path>', 'with --nats: hosts (every host directly) or sites (through the site aggregators)', 'hosts');
+  addWindowOptions(command);
+  addDataDirOption(command);
+  addFleetAskOptions(command);
+  return command;
+}
+
+export interface LoadedMatrix {
+  /** Demands per period ('' when not cut into periods), oldest first. */
+  periods: Map<string, Demand[]>;
+  /** From flows: how many pairs one or both ends saw (flow-matrix.ts); null for a CSV file. */
+  coverage: import('../../topo/flow-matrix.js').MatrixCoverage | null;
+}
+
+/** The matrix named by the options; `periodS` cuts flows into periods (a CSV file is one period). */
+export async function loadMatrix(options: MatrixOptions, periodS: number | null = null): Promise<LoadedMatrix> {
+  const given = [options.matrix !== undefined, options.flows === true, options.nats !== undefined].filter(Boolean).length;
+  if (given !== 1) throw new RangeError('Cannot tell where the traffic matrix comes from: give exactly one of --matrix FILE, --flows (the local store) and --nats URL (the fleet)');
+  if (options.matrix !== undefined) {
+    if (periodS !== null) throw new RangeError('Cannot cut a --matrix file into periods (--every): it has no times; use --flows or --nats');
+    return { periods: new Map([['', await readMatrix(options.matrix)]]), coverage: null };
+  }
+  const { matrixSql, matrixFromRows } = await import('../../topo/flow-matrix.js');
+  const sql = matrixSql(periodS);
+  let columns: { name: string }[];
+  let cells: CellValue[][];
+  if (options.nats !== undefined) {
+    const { fleetAskSettings } = await import('../nats-cli-options.js');
+    const { askFleet, fleetSummary } = await import('../fleet-ask.js');
+    const fleetOptions = options as MatrixOptions & import('../nats-cli-options.js').FleetAskCliOptions;
+    const result = await askFleet(fleetOptions, await fleetAskSettings(fleetOptions, sql));
+    process.stderr.write(`traffic matrix: ${fleetSummary(result)}\n`);
+    ({ columns, rows: cells } = result);
+  } else {
+    const { QueryEngine } = await import('../../query/index.js');
+    const engine = await QueryEngine.open(options.dataDir, { window: windowFromOptions(options) });
+    try {
+      ({ columns, rows: cells } = await engine.all(sql));
+    } finally {
+      engine.close();
+    }
+  }
+  const rows = cells.map((row) => Object.fromEntries(columns.map((c, i) => [c.name, row[i]])) as unknown as MatrixRow);
+  return matrixFromRows(rows);
+}

@@ -3,10 +3,9 @@ import path from 'node:path';
 import { Command } from 'commander';
 import type { CellValue } from '../../query/index.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
-import { readCapacities, readMatrix, readSource, type SourceOptions } from './topo-inputs.js';
+import { addMatrixOptions, loadMatrix, readCapacities, readSource, type MatrixOptions, type SourceOptions } from './topo-inputs.js';
 
-interface WhatIfOptions extends SourceOptions {
-  matrix: string;
+interface WhatIfOptions extends SourceOptions, MatrixOptions {
   area: string;
   scenario: string[];
   linkDown: string[];
@@ -25,7 +24,7 @@ interface WhatIfOptions extends SourceOptions {
 const collect = (value: string, list: string[]): string[] => [...list, value];
 
 export function whatifCommand(): Command {
-  return new Command('whatif')
+  const command = new Command('whatif')
     .summary('what happens to routes and link loads if links, routers or costs change, or addresses move')
     .description(
       'Applies a scenario to the network read from --from (the same sources as `endsight topo`) and routes the traffic matrix ' +
@@ -34,7 +33,6 @@ export function whatifCommand(): Command {
         'scenario files (--scenario, several to compare them side by side). --save writes the command line\'s steps as a scenario file.',
     )
     .requiredOption('--from <source>', 'a capture file of OSPF packets, frr:DIR, or a topology FILE.yaml')
-    .requiredOption('--matrix <file>', 'the traffic matrix: CSV with a header src,dst,bytes (optionally ,app,user)')
     .option('--area <id>', 'the area whose paths are followed', '0.0.0.0')
     .option('--scenario <file>', 'a scenario file (YAML, docs/topo.md); repeat to compare several', collect, [])
     .option('--link-down <a,b>', 'a point-to-point link down (two router IDs), or a router off a LAN (ROUTER,PREFIX); repeatable', collect, [])
@@ -63,6 +61,7 @@ export function whatifCommand(): Command {
       '  endsight whatif --from net.yaml --matrix m.csv --scenario a.yaml --scenario b.yaml --capacity caps.csv --window 1h',
     ].join('\n'))
     .action((options: WhatIfOptions) => runWhatIf(options));
+  return addMatrixOptions(command);
 }
 
 async function runWhatIf(options: WhatIfOptions): Promise<void> {
@@ -107,7 +106,7 @@ async function runWhatIf(options: WhatIfOptions): Promise<void> {
   }
 
   const capacities = options.capacity === undefined ? null : await readCapacities(options.capacity);
-  const demands = await readMatrix(options.matrix);
+  const demands = [...(await loadMatrix(options)).periods.values()].flat();
   const { lsdb, nowMs } = await readSource(options);
   const writer = new ResultWriter(options.format as OutputFormat, (text) => process.stdout.write(text));
   const utilisation = (bytes: number, address: string): number | null => {

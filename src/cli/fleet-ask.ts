@@ -1,0 +1,59 @@
+/** One signed query across the fleet from the command line (`query --nats`, the topology commands' `--nats`). */
+import type { FleetResult } from '../fleet/nats-fleet.js';
+import { windowFromOptions } from './common-options.js';
+import type { fleetAskSettings, FleetAskCliOptions } from './nats-cli-options.js';
+
+export interface FleetAskOptions extends FleetAskCliOptions {
+  via: string;
+  since?: string;
+  between?: string;
+}
+
+/** Connects to --nats, asks, merges, and closes; the progress and partial callbacks are runFleetQuery's. */
+export async function askFleet(
+  options: FleetAskOptions,
+  settings: Awaited<ReturnType<typeof fleetAskSettings>>,
+  callbacks: { onProgress?: (p: { answered: number; failed: number; expected: number }) => void; onPartial?: (partial: FleetResult) => void } = {},
+): Promise<FleetResult> {
+  if (options.via !== 'hosts' && options.via !== 'sites') throw new RangeError(`Cannot use --via ${JSON.stringify(options.via)}: use hosts or sites`);
+  const window = windowFromOptions(options) ?? null;
+  const { connect } = await import('@nats-io/transport-node');
+  const { natsOptions } = await import('../fleet/fleet-member.js');
+  const { runFleetQuery } = await import('../fleet/nats-fleet.js');
+  const { openMergeEngine } = await import('../fleet/merge-engine.js');
+  const connection = await connect(natsOptions({ nats: options.nats, tls: settings.tls }, 'endsight coordinator')).catch((error: Error) => {
+    throw new RangeError(`Cannot connect to NATS at ${options.nats}: ${error.message}`);
+  });
+  const planner = await openMergeEngine();
+  try {
+    return await runFleetQuery(connection, planner.connection, {
+      sql: settings.sql,
+      target: options.target,
+      via: options.via,
+      analyst: settings.analyst,
+      fleet: options.fleet,
+      signKey: settings.signKey,
+      issuer: settings.issuer,
+      limits: settings.limits,
+      window,
+      onProgress: callbacks.onProgress,
+      onPartial: callbacks.onPartial,
+    });
+  } finally {
+    planner.close();
+    await connection.close();
+  }
+}
+
+/** Who answered, who did not, and what was cut or approximate: one line for stderr. */
+export function fleetSummary(result: FleetResult): string {
+  const failed = Object.entries(result.failed);
+  return (
+    `${result.answered.length} of ${result.expected.length} hosts answered in ${result.elapsedMs} ms` +
+    (result.missing.length > 0 ? `; no answer from ${result.missing.join(', ')}` : '') +
+    (result.sites && result.sites.missing.length > 0 ? `; no answer from the aggregators of ${result.sites.missing.map((site) => `site:${site}`).join(', ')}` : '') +
+    (failed.length > 0 ? `; failed: ${failed.map(([host, why]) => `${host} (${why})`).join(', ')}` : '') +
+    (result.truncated.length > 0 ? `; cut at the row limit: ${result.truncated.join(', ')}` : '') +
+    (result.approximations.length > 0 ? `; approximate: ${result.approximations.join('; ')}` : '')
+  );
+}
