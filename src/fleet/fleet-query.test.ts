@@ -61,6 +61,8 @@ describe('fleet queries split per host and merged', () => {
     'SELECT host, src_addr, dst_addr, bytes FROM flows WHERE dst_port = 53 ORDER BY bytes DESC, src_addr LIMIT 20',
     'SELECT src_addr FROM flows ORDER BY start_time, src_addr LIMIT 7 OFFSET 3',
     'SELECT DISTINCT proto, dst_port FROM flows ORDER BY proto, dst_port',
+    // CASE … WHEN: its comparisons have no place in the text (a query_location of 2^64 − 1 in DuckDB's JSON).
+    "SELECT CASE proto WHEN 6 THEN 'tcp' WHEN 17 THEN 'udp' ELSE 'ip' || proto END AS p, sum(CASE WHEN dst_port = 53 THEN 0 ELSE bytes END) AS b FROM flows GROUP BY ALL ORDER BY p",
   ];
   for (const sql of exact) {
     it(`exact: ${sql}`, async () => {

@@ -393,7 +393,11 @@ class Syntax {
   /** The one SELECT of `sql`, as DuckDB parses it; FleetQueryError with the parser's message otherwise. */
   async parseSelect(sql: string): Promise<Node> {
     const reader = await this.connection.runAndReadAll(`SELECT json_serialize_sql(${literal(sql)})`);
-    const parsed = JSON.parse(String(reader.getRows()[0][0])) as { error: boolean; error_message?: string; statements?: { node: Node }[] };
+    // DuckDB marks a node without a place in the text (the comparisons of a CASE … WHEN, for one) with
+    // query_location 2^64 − 1, which a JavaScript number cannot hold: it would come back as a larger
+    // number the deserializer refuses. Such a location carries nothing, so it is dropped here.
+    const text = String(reader.getRows()[0][0]).replace(/"query_location":\s*18446744073709551615\b/g, '"query_location":0');
+    const parsed = JSON.parse(text) as { error: boolean; error_message?: string; statements?: { node: Node }[] };
     if (parsed.error) throw new FleetQueryError(`Cannot run the query: ${parsed.error_message ?? 'it does not parse'}`);
     if (parsed.statements?.length !== 1) throw new FleetQueryError(`Cannot run the query: expected exactly one SELECT, found ${parsed.statements?.length ?? 0} statements`);
     const node = parsed.statements[0].node;

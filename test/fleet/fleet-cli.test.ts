@@ -216,6 +216,25 @@ describe('endsight query --nats against two agents', { timeout: 180_000 }, () =>
     assert.match(wrong.stderr, /--template everything: the certificate has by-host/);
   });
 
+  it("routes the fleet's traffic matrix over a network (topo links --nats), as each store's matrix added up", () => {
+    // The sample's two endpoints on two routers one link apart.
+    const network = path.join(dir, 'net.yaml');
+    writeFileSync(network, [
+      'routers:', '  - {id: 0.0.0.1, stubs: [{prefix: 10.77.0.1/32, cost: 1}]}', '  - {id: 0.0.0.2, stubs: [{prefix: 10.77.0.2/32, cost: 1}]}',
+      'links:', '  - {a: 0.0.0.1, b: 0.0.0.2, cost: 10, subnet: 10.0.12.0/30}', '',
+    ].join('\n'));
+    const loads = (args: string[]): Record<string, number> => {
+      const run = endsight(['topo', 'links', '--from', network, '--format', 'json', ...args]);
+      assert.equal(run.status, 0, run.stderr);
+      return Object.fromEntries(run.stdout.trim().split('\n').map((line) => JSON.parse(line) as { from: string; to: string; bytes: number }).map((r) => [`${r.from}>${r.to}`, r.bytes]));
+    };
+    const fleet = loads(['--nats', url, '--sign-key', path.join(dir, 'keys', 'authority.key'), '--between', '2026-11-22T00:00:00Z,2026-11-23T00:00:00Z']);
+    const stores = ['alpha', 'beta'].map((id) => loads(['--flows', '--data-dir', path.join(dir, id)]));
+    assert.deepEqual(Object.keys(fleet).sort(), ['0.0.0.1>0.0.0.2', '0.0.0.2>0.0.0.1']);
+    for (const key of Object.keys(fleet)) assert.equal(fleet[key], stores[0][key] + stores[1][key], key);
+    assert.ok(fleet['0.0.0.2>0.0.0.1'] > 0);
+  });
+
   it('says what is wrong with the command line in one line', () => {
     const noKey = endsight(['query', '--nats', url, SQL]);
     assert.equal(noKey.status, 1);
