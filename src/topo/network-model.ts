@@ -127,12 +127,27 @@ export class NetworkModel {
     return new NetworkModel(ids, edges, attachments, movedAttachments);
   }
 
+  /**
+   * The same network with other interface costs: `costs` maps an interface (interfaceKey: the sending
+   * router and its address) to its new cost, which every link out of that interface takes (across a
+   * LAN, one link per router on it).
+   */
+  withCosts(costs: ReadonlyMap<string, number>): NetworkModel {
+    const edges = this.edgeList.map((e) => ({ ...e, cost: costs.get(interfaceKey(this.ids[e.from], e.fromAddress)) ?? e.cost }));
+    return new NetworkModel(this.ids, edges, this.attachments, this.moved);
+  }
+
   /** The router an IPv4 address attaches to, or undefined (not IPv4, or outside every prefix). */
   attachmentOf(address: string): number | undefined {
     if (!IPV4.test(address)) return undefined;
     const value = ipv4Number(address);
     return findAttachment(this.moved, value) ?? findAttachment(this.attachments, value);
   }
+}
+
+/** An interface: the router and its address on the link, as OSPF costs are set per outgoing interface. */
+export function interfaceKey(router: string, address: string): string {
+  return `${router}@${address}`;
 }
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;

@@ -75,7 +75,76 @@ export function topoCommand(): Command {
       ].join('\n'))
       .action((options: LinkOptions) => clickThrough(options)),
   );
+  topo.addCommand(
+    addMatrixOptions(withSource(new Command('tune').summary('traffic engineering: OSPF costs that lower the highest link utilisation, changing at most k')))
+      .requiredOption('--capacity <file>', 'link capacities: CSV with a header address,bps (a sending interface address, bits/s)')
+      .option('--window <duration>', 'the time the matrix covers (e.g. 1h); default: the --since duration')
+      .option('--max-changes <k>', 'change the costs of at most this many interfaces', '3')
+      .option('--targets <file>', 'per-link utilisation targets: CSV with a header address,target (e.g. 10.0.13.1,0.5); others 1')
+      .option('--area <id>', 'the area whose paths are followed', '0.0.0.0')
+      .option('--save <file>', 'write the changes as a what-if scenario (endsight whatif --scenario FILE)')
+      .option('--frr', 'print the FRR commands that set the new costs instead of the table')
+      .addHelpText('after', [
+        '',
+        'A local search: the most utilised link (over its target) is relieved by raising a cost on the way to it until another',
+        'way ties (equal-cost split) or wins, or lowering another way\'s cost; each candidate is scored by routing the whole',
+        'matrix again. Columns: router, address (the interface whose cost changes), toward (the neighbour or the LAN),',
+        'before_cost, after_cost. stderr: the highest utilisation (over target) before and after, and the links over target.',
+        '',
+        'Examples:',
+        '  endsight topo tune --from net.yaml --matrix m.csv --capacity caps.csv --window 1h --max-changes 2 --save tuned.yaml',
+        '  endsight topo tune --from frr:/var/tmp/ospf --flows --since 1h --capacity caps.csv --frr',
+      ].join('\n'))
+      .action((options: TuneCliOptions) => tune(options)),
+  );
   return topo;
+}
+
+type TuneCliOptions = SourceOptions & MatrixOptions & { capacity: string; window?: string; maxChanges: string; targets?: string; area: string; save?: string; frr?: boolean };
+
+async function tune(options: TuneCliOptions): Promise<void> {
+  const maxChanges = Number(options.maxChanges);
+  if (!Number.isInteger(maxChanges) || maxChanges < 1) throw new RangeError(`Cannot use --max-changes ${JSON.stringify(options.maxChanges)}: a whole number of at least 1`);
+  const { parseDurationMs } = await import('../../common/duration.js');
+  const windowText = options.window ?? options.since;
+  if (windowText === undefined) throw new RangeError('Cannot turn bytes into utilisation without the time the matrix covers: give --window (or --since)');
+  const windowS = parseDurationMs(windowText, options.window === undefined ? '--since' : '--window') / 1000;
+  if (!(windowS > 0)) throw new RangeError(`Cannot use --window ${JSON.stringify(windowText)}: it must be longer than zero`);
+  const capacities = await readCapacities(options.capacity);
+  const targets = options.targets === undefined ? undefined : await readTargets(options.targets);
+  const demands = [...(await loadMatrix(options)).periods.values()].flat();
+  const { lsdb, nowMs } = await readSource(options);
+  const { NetworkModel } = await import('../../topo/network-model.js');
+  const { tuneCosts, frrCommands } = await import('../../topo/traffic-engineering.js');
+  const result = tuneCosts(NetworkModel.fromLsdb(lsdb, options.area, nowMs), demands, { capacities, windowS, maxChanges, targets });
+  const describe = (score: typeof result.before, worst: string | null): string =>
+    `highest utilisation ${score.maxUtilisation.toFixed(3)}${targets ? `, ${score.worst.toFixed(3)} of its target` : ''} (${worst ?? 'no link with a capacity'}), ${score.linksOverTarget} links over target`;
+  process.stderr.write(`before: ${describe(result.before, result.worstBefore)}\nafter ${result.changes.length} changes (${result.steps} search steps): ${describe(result.after, result.worstAfter)}\n`);
+  if (options.save !== undefined) {
+    const { scenarioYaml } = await import('../../topo/scenario-file.js');
+    const { writeFile } = await import('node:fs/promises');
+    const path = await import('node:path');
+    await writeFile(options.save, scenarioYaml({ name: path.basename(options.save).replace(/\.ya?ml$/i, ''), steps: result.changes.map((c) => ({ kind: 'cost', from: c.router, to: c.toward, cost: c.after })) }));
+    process.stderr.write(`saved the changes as a scenario to ${options.save}\n`);
+  }
+  if (options.frr) {
+    process.stdout.write(frrCommands(result.changes));
+    return;
+  }
+  const columns = ['router', 'address', 'toward', 'before_cost', 'after_cost'].map((name) => ({ name, type: name.endsWith('cost') ? 'INTEGER' : 'VARCHAR' }));
+  const writer = new ResultWriter(options.format as OutputFormat, (text) => process.stdout.write(text));
+  writer.rows(columns, result.changes.map((c) => [c.router, c.address, c.toward, c.before, c.after]));
+  writer.end();
+}
+
+/** Utilisation targets by sending interface address. */
+async function readTargets(file: string): Promise<Map<string, number>> {
+  const { readCsvFile } = await import('./topo-inputs.js');
+  const rows = await readCsvFile(file, '--targets', ['address,target'], 'address,target such as 10.0.0.1,0.5', ([address, target]) => {
+    const value = Number(target);
+    return /^\d{1,3}(\.\d{1,3}){3}$/.test(address) && value > 0 ? ([address, value] as const) : null;
+  });
+  return new Map(rows);
 }
 
 const BREAKDOWNS = ['pair', 'src', 'dst', 'app', 'user', 'entry'] as const;

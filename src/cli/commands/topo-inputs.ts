@@ -19,7 +19,7 @@ export const TOPO_FORMATS = ['table', 'json', 'csv'];
  * cells; `parse` turns a row's cells (and the header's names) into a value or null, and the first row
  * it refuses is one error naming the line, as is a wrong header.
  */
-async function readCsv<T>(file: string, option: string, headers: readonly string[], expect: string, parse: (cells: string[], names: string[]) => T | null): Promise<T[]> {
+export async function readCsvFile<T>(file: string, option: string, headers: readonly string[], expect: string, parse: (cells: string[], names: string[]) => T | null): Promise<T[]> {
   const { readFile } = await import('node:fs/promises');
   const text = await readFile(file, 'utf8').catch((error: Error) => {
     throw new RangeError(`Cannot read ${option} ${file}: ${error.message}`);
@@ -46,7 +46,7 @@ async function readCsv<T>(file: string, option: string, headers: readonly string
 /** The traffic matrix's rows. */
 /** A matrix CSV: src,dst,bytes, optionally with the application and user of each row (for link breakdowns). */
 export function readMatrix(file: string): Promise<Demand[]> {
-  return readCsv(file, '--matrix', ['src,dst,bytes', 'src,dst,bytes,app', 'src,dst,bytes,app,user'], 'src,dst,bytes[,app[,user]]', ([src, dst, bytes, app, user]) => {
+  return readCsvFile(file, '--matrix', ['src,dst,bytes', 'src,dst,bytes,app', 'src,dst,bytes,app,user'], 'src,dst,bytes[,app[,user]]', ([src, dst, bytes, app, user]) => {
     const value = Number(bytes);
     return src && dst && Number.isFinite(value) && value >= 0 ? { src, dst, bytes: value, app: app || null, user: user || null } : null;
   });
@@ -56,7 +56,7 @@ const RATE_UNITS: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, t: 1
 
 /** Capacities by sending interface address, bits/s. */
 export async function readCapacities(file: string): Promise<Map<string, number>> {
-  const rows = await readCsv(file, '--capacity', ['address,bps'], 'address,bps such as 10.0.0.1,1G', ([address, rate]) => {
+  const rows = await readCsvFile(file, '--capacity', ['address,bps'], 'address,bps such as 10.0.0.1,1G', ([address, rate]) => {
     const match = /^(\d+(?:\.\d+)?)\s*([kmgt]?)$/i.exec(rate);
     if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(address) || !match || Number(match[1]) <= 0) return null;
     return [address, Number(match[1]) * RATE_UNITS[match[2].toLowerCase()]] as const;
