@@ -26,11 +26,12 @@ test('matrixFromRows: the larger of the two views per pair, users of that view, 
     { src: '10.0.0.7', dst: '10.4.0.1', app: 'tcp/25', user: 'carol', sent: 40, received: 0 },
   ]);
   assert.deepEqual(periods.get(''), [
-    { src: '10.1.0.5', dst: '10.4.0.5', bytes: 1000, app: 'tcp/443', user: 'alice' },
-    { src: '10.4.0.9', dst: '10.1.0.1', bytes: 300, app: 'udp/53', user: null },
-    { src: '10.0.0.7', dst: '10.4.0.1', bytes: 40, app: 'tcp/25', user: 'carol' },
+    { src: '10.1.0.5', dst: '10.4.0.5', bytes: 1000, app: 'tcp/443', user: 'alice', seenBy: 2, disagreement: 10 },
+    { src: '10.4.0.9', dst: '10.1.0.1', bytes: 300, app: 'udp/53', user: null, seenBy: 1, disagreement: 0 },
+    { src: '10.0.0.7', dst: '10.4.0.1', bytes: 40, app: 'tcp/25', user: 'carol', seenBy: 1, disagreement: 0 },
   ]);
-  assert.deepEqual(coverage, { pairs: 3, seenByBoth: 1, seenBySenderOnly: 1, seenByReceiverOnly: 1, bytes: 1340, disagreementBytes: 10 });
+  // Instrumented: 10.1.0.5 and 10.4.0.5 (both views), 10.1.0.1 (received), 10.0.0.7 (sent): 4 of 6 endpoints.
+  assert.deepEqual(coverage, { pairs: 3, seenByBoth: 1, seenBySenderOnly: 1, seenByReceiverOnly: 1, bytes: 1340, disagreementBytes: 10, instrumentedFraction: 4 / 6 });
 });
 
 function record(host: string, startUs: number, src: string, dst: string, bytes: number, direction: string, username: string | null): FlowRecord {
@@ -64,7 +65,13 @@ test('endsight topo links --flows: the store\'s flows routed as the same matrix 
     assert.match(fromFlows.stderr, /2 pairs, 1300 bytes; seen by both ends 1, by the sender only 0, by the receiver only 1; the two ends disagree by 10 bytes/);
     const byHand = run(['--matrix', path.join(dir, 'm.csv')]);
     assert.equal(byHand.status, 0, byHand.stderr);
-    assert.deepEqual(lines(fromFlows.stdout), lines(byHand.stdout));
+    const base = (rows: Record<string, unknown>[]) => rows.map(({ from, to, via, from_address, bytes, share }) => ({ from, to, via, from_address, bytes, share }));
+    assert.deepEqual(base(lines(fromFlows.stdout)), lines(byHand.stdout));
+    // From flows, the accuracy columns: 1,000 bytes seen by both ends, 300 by one; 3 of 4 endpoints instrumented.
+    const first = lines(fromFlows.stdout).find((r) => r.from === '0.0.0.3' && r.to === '0.0.0.4')!;
+    assert.deepEqual([first.seen_by_both, first.seen_by_one, first.unseen_estimate, first.estimate], [1000, 0, 0, 1000]);
+    const back = lines(fromFlows.stdout).find((r) => r.from === '0.0.0.4' && r.to === '0.0.0.3')!;
+    assert.deepEqual([back.seen_by_both, back.seen_by_one, back.unseen_estimate], [0, 300, Math.round((300 * 0.25) / 1.5)]);
     const hourly = run(['--flows', '--data-dir', path.join(dir, 'store'), '--every', '1h']);
     assert.equal(hourly.status, 0, hourly.stderr);
     assert.deepEqual(lines(hourly.stdout).map((r) => `${String(r.period).slice(0, 13)} ${r.from}>${r.to} ${r.bytes}`), [

@@ -47,6 +47,12 @@ export interface MatrixCoverage {
   /** Bytes the matrix holds, and the sum over pairs seen twice of |sent − received|. */
   bytes: number;
   disagreementBytes: number;
+  /**
+   * Endpoints known to be instrumented (the sender of a pair with sent bytes, the receiver of one with
+   * received bytes) over every endpoint in the matrix. An upper bound: uninstrumented endpoints that
+   * talk only among themselves never appear.
+   */
+  instrumentedFraction: number;
 }
 
 /** The matrix per period ('' without periods), oldest first, and the coverage over all periods. */
@@ -67,7 +73,9 @@ export function matrixFromRows(rows: readonly MatrixRow[]): { periods: Map<strin
     user.received += received;
     pair.users.set(row.user, user);
   }
-  const coverage: MatrixCoverage = { pairs: 0, seenByBoth: 0, seenBySenderOnly: 0, seenByReceiverOnly: 0, bytes: 0, disagreementBytes: 0 };
+  const coverage: MatrixCoverage = { pairs: 0, seenByBoth: 0, seenBySenderOnly: 0, seenByReceiverOnly: 0, bytes: 0, disagreementBytes: 0, instrumentedFraction: 0 };
+  const endpoints = new Set<string>();
+  const instrumented = new Set<string>();
   const periods = new Map<string, Demand[]>();
   for (const pair of [...pairs.values()].sort((a, b) => (a.period < b.period ? -1 : a.period > b.period ? 1 : 0))) {
     const useSent = pair.sent >= pair.received;
@@ -75,7 +83,12 @@ export function matrixFromRows(rows: readonly MatrixRow[]): { periods: Map<strin
     if (!(bytes > 0)) continue;
     coverage.pairs++;
     coverage.bytes += bytes;
-    if (pair.sent > 0 && pair.received > 0) {
+    endpoints.add(pair.src).add(pair.dst);
+    if (pair.sent > 0) instrumented.add(pair.src);
+    if (pair.received > 0) instrumented.add(pair.dst);
+    const seenBy = pair.sent > 0 && pair.received > 0 ? 2 : 1;
+    const disagreement = seenBy === 2 ? Math.abs(pair.sent - pair.received) : 0;
+    if (seenBy === 2) {
       coverage.seenByBoth++;
       coverage.disagreementBytes += Math.abs(pair.sent - pair.received);
     } else if (pair.sent > 0) {
@@ -88,8 +101,9 @@ export function matrixFromRows(rows: readonly MatrixRow[]): { periods: Map<strin
     // The users of the view the matrix took, each with its part of the bytes.
     for (const [user, views] of pair.users) {
       const part = useSent ? views.sent : views.received;
-      if (part > 0) list.push({ src: pair.src, dst: pair.dst, bytes: part, app: pair.app, user });
+      if (part > 0) list.push({ src: pair.src, dst: pair.dst, bytes: part, app: pair.app, user, seenBy, disagreement: (disagreement * part) / bytes });
     }
   }
+  coverage.instrumentedFraction = endpoints.size === 0 ? 0 : instrumented.size / endpoints.size;
   return { periods, coverage };
 }

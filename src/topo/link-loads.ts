@@ -20,6 +20,9 @@ export interface Demand {
   /** For breakdowns: the application (e.g. `tcp/443` or a process name) and user, when known. */
   app?: string | null;
   user?: string | null;
+  /** From flow records: how many instrumented ends saw the pair (1 or 2), and by how many bytes their two views differ. */
+  seenBy?: 1 | 2;
+  disagreement?: number;
 }
 
 /** A directed link's load: from one router to the next, over a point-to-point link or across a LAN. */

@@ -50,6 +50,8 @@ export function topoCommand(): Command {
         'The matrix: --matrix FILE, or built from flow records (docs/topo.md#the-traffic-matrix-from-flows): --flows reads this host\'s',
         'store, --nats asks every host of the fleet with one signed query (--sign-key, --target as for endsight query). A flow seen by',
         'both ends counts once (the larger of the sender\'s and the receiver\'s bytes); stderr says how many pairs one or both ends saw.',
+        'From flows also: seen_by_both, seen_by_one (bytes of the load whose pair one or both ends saw), unseen_estimate (pairs',
+        'between two uninstrumented endpoints, extrapolated), estimate (bytes + unseen_estimate) and error_bound (docs/topo.md).',
         '',
         'Example:',
         '  endsight topo links --from net.yaml --matrix matrix.csv --top 10',
@@ -211,7 +213,10 @@ async function listLinks(options: LinksOptions): Promise<void> {
   const { NetworkModel } = await import('../../topo/network-model.js');
   const { routeDemands } = await import('../../topo/link-loads.js');
   const model = NetworkModel.fromLsdb(lsdb, options.area, nowMs);
-  const names = [...(periodS !== null ? ['period'] : []), 'from', 'to', 'via', 'from_address', 'bytes', 'share', ...(capacities ? ['bps', 'capacity_bps', 'utilisation'] : [])];
+  const { linkAccuracy } = await import('../../topo/link-accuracy.js');
+  const { linkKey } = await import('../../topo/link-loads.js');
+  const accuracyColumns = matrix.coverage ? ['seen_by_both', 'seen_by_one', 'unseen_estimate', 'estimate', 'error_bound'] : [];
+  const names = [...(periodS !== null ? ['period'] : []), 'from', 'to', 'via', 'from_address', 'bytes', 'share', ...(capacities ? ['bps', 'capacity_bps', 'utilisation'] : []), ...accuracyColumns];
   const columns = names.map((name) => ({ name, type: ['period', 'from', 'to', 'via', 'from_address'].includes(name) ? 'VARCHAR' : 'DOUBLE' }));
   const writer = new ResultWriter(options.format as OutputFormat, (text) => process.stdout.write(text));
   let missing = 0;
@@ -231,6 +236,14 @@ async function listLinks(options: LinksOptions): Promise<void> {
       }
       return row;
     });
+    // From flows: how much of each link's load one or both ends saw, the unseen estimate and the bound (link-accuracy.ts).
+    if (matrix.coverage) {
+      const accuracy = new Map(linkAccuracy(model, demands, matrix.coverage.instrumentedFraction).map((a) => [linkKey(a), a]));
+      result.links.forEach((l, i) => {
+        const a = accuracy.get(linkKey(l))!;
+        rows[i].push(...[a.seenByBoth, a.seenByOne, a.unseenEstimate, a.estimate, a.errorBound].map((x) => Math.round(x)));
+      });
+    }
     // With capacities, the most utilised links first (links without a capacity after them, by bytes).
     if (capacities) rows.sort((a, b) => ((b[8] as number | null) ?? -1) - ((a[8] as number | null) ?? -1) || (b[4] as number) - (a[4] as number));
     missing = Math.max(missing, capacities ? result.links.filter((l) => !capacities.has(l.fromAddress)).length : 0);
