@@ -57,33 +57,36 @@ export function linkKey(link: Pick<LinkLoad, 'from' | 'to' | 'via' | 'fromAddres
 /** Every router's distance to `target` and its next links on a shortest path there. */
 export interface TowardTarget {
   dist: Float64Array;
+  /** Per router, its links on a shortest path (empty with `withNext` false). */
   next: ModelEdge[][];
-  /** Routers that reach the target, farthest first (the target last). */
-  order: number[];
+  /** Routers that reach the target, farthest first (the target last): the search's order, reversed. */
+  order: Int32Array;
 }
 
-/** One search over the reversed links from `target`. */
-export function towardTarget(model: NetworkModel, target: number, heap = new CandidateHeap(model.ids.length)): TowardTarget {
+/** One search over the reversed links from `target`; `withNext` false leaves `next` empty (routeDemands needs none). */
+export function towardTarget(model: NetworkModel, target: number, heap = new CandidateHeap(model.ids.length), withNext = true): TowardTarget {
   const n = model.ids.length;
   const dist = new Float64Array(n).fill(Infinity);
+  const popped = new Int32Array(n);
+  let count = 0;
   dist[target] = 0;
   heap.push(target, 0);
+  const { inStart, inFrom, inCost } = model;
   for (let v = heap.pop(); v >= 0; v = heap.pop()) {
-    for (const edge of model.reverse[v]) {
-      const d = dist[v] + edge.cost;
-      if (d < dist[edge.from]) {
-        dist[edge.from] = d;
-        heap.push(edge.from, d);
+    popped[count++] = v;
+    const base = dist[v];
+    for (let k = inStart[v], end = inStart[v + 1]; k < end; k++) {
+      const from = inFrom[k];
+      const d = base + inCost[k];
+      if (d < dist[from]) {
+        dist[from] = d;
+        heap.push(from, d);
       }
     }
   }
+  const order = popped.subarray(0, count).reverse();
   const next: ModelEdge[][] = [];
-  const order: number[] = [];
-  for (let v = 0; v < n; v++) {
-    next.push(dist[v] === Infinity || v === target ? [] : model.edges[v].filter((e) => e.cost + dist[e.to] === dist[v]));
-    if (dist[v] !== Infinity) order.push(v);
-  }
-  order.sort((a, b) => dist[b] - dist[a]);
+  if (withNext) for (let v = 0; v < n; v++) next.push(dist[v] === Infinity || v === target ? [] : model.edges[v].filter((e) => e.cost + dist[e.to] === dist[v]));
   return { dist, next, order };
 }
 
@@ -113,7 +116,7 @@ export function routeDemands(model: NetworkModel, demands: readonly Demand[]): L
   const bytes = new Float64Array(model.edgeList.length);
   const heap = new CandidateHeap(model.ids.length);
   for (const [target, sources] of demandsByTarget(model, demands, result)) {
-    const { dist, next, order } = towardTarget(model, target, heap);
+    const { dist, order } = towardTarget(model, target, heap, false);
     const flow = Float64Array.from(sources);
     for (let v = 0; v < flow.length; v++) {
       if (flow[v] > 0 && dist[v] === Infinity) {
@@ -124,12 +127,19 @@ export function routeDemands(model: NetworkModel, demands: readonly Demand[]): L
       }
     }
     // Farthest first: a router passes on what it carries before its neighbours nearer the destination do.
+    const { outStart, outTo, outCost, outId } = model;
     for (const v of order) {
       if (flow[v] === 0 || v === target) continue;
-      const share = flow[v] / next[v].length;
-      for (const e of next[v]) {
-        bytes[e.id] += share;
-        flow[e.to] += share;
+      const here = dist[v];
+      const first = outStart[v];
+      const end = outStart[v + 1];
+      let ways = 0;
+      for (let k = first; k < end; k++) if (outCost[k] + dist[outTo[k]] === here) ways++;
+      const share = flow[v] / ways;
+      for (let k = first; k < end; k++) {
+        if (outCost[k] + dist[outTo[k]] !== here) continue;
+        bytes[outId[k]] += share;
+        flow[outTo[k]] += share;
       }
       flow[v] = 0;
     }

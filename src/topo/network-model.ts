@@ -37,12 +37,6 @@ export interface MovedPrefix {
   router: string;
 }
 
-interface Attachment {
-  network: number;
-  length: number;
-  router: number;
-}
-
 export class NetworkModel {
   /** Router IDs; a router's number is its index. */
   readonly ids: string[];
@@ -53,10 +47,24 @@ export class NetworkModel {
   readonly edgeList: ModelEdge[];
   /** Incoming links per router. */
   readonly reverse: ModelEdge[][];
-  private readonly attachments: Attachment[];
-  private readonly moved: Attachment[];
+  /**
+   * The same links in flat arrays for the searches that run once per destination (link-loads.ts):
+   * router v's outgoing links are outTo/outCost/outId[outStart[v] .. outStart[v + 1]), its incoming
+   * ones inFrom/inCost[inStart[v] .. inStart[v + 1]).
+   */
+  readonly outStart: Int32Array;
+  readonly outTo: Int32Array;
+  readonly outCost: Float64Array;
+  readonly outId: Int32Array;
+  readonly inStart: Int32Array;
+  readonly inFrom: Int32Array;
+  readonly inCost: Float64Array;
+  private readonly attachments: PrefixTable;
+  private readonly moved: PrefixTable;
+  /** Addresses looked up so far: a matrix names the same endpoints many times. */
+  private readonly cache = new Map<string, number | undefined>();
 
-  private constructor(ids: string[], edgeList: ModelEdge[], attachments: Attachment[], moved: Attachment[]) {
+  private constructor(ids: string[], edgeList: ModelEdge[], attachments: PrefixTable, moved: PrefixTable) {
     this.ids = ids;
     this.index = new Map(ids.map((id, i) => [id, i]));
     this.edgeList = edgeList;
@@ -66,8 +74,34 @@ export class NetworkModel {
       this.edges[edge.from].push(edge);
       this.reverse[edge.to].push(edge);
     }
-    this.attachments = attachments.sort((a, b) => b.length - a.length);
-    this.moved = moved.sort((a, b) => b.length - a.length);
+    this.attachments = attachments;
+    this.moved = moved;
+    const n = ids.length;
+    const m = edgeList.length;
+    this.outStart = new Int32Array(n + 1);
+    this.inStart = new Int32Array(n + 1);
+    this.outTo = new Int32Array(m);
+    this.outCost = new Float64Array(m);
+    this.outId = new Int32Array(m);
+    this.inFrom = new Int32Array(m);
+    this.inCost = new Float64Array(m);
+    let o = 0;
+    let i = 0;
+    for (let v = 0; v < n; v++) {
+      this.outStart[v] = o;
+      for (const e of this.edges[v]) {
+        this.outTo[o] = e.to;
+        this.outCost[o] = e.cost;
+        this.outId[o++] = e.id;
+      }
+      this.inStart[v] = i;
+      for (const e of this.reverse[v]) {
+        this.inFrom[i] = e.from;
+        this.inCost[i++] = e.cost;
+      }
+    }
+    this.outStart[n] = o;
+    this.inStart[n] = i;
   }
 
   /** The model of `area` in `lsdb` at `now`, with `moved` prefixes attached where they were moved to. */
@@ -100,15 +134,15 @@ export class NetworkModel {
         }
       }
     }
-    const attachments: Attachment[] = [];
+    // Where each prefix attaches; a prefix several routers announce goes to the lowest router ID.
+    const attachments = new PrefixTable();
     const attach = (address: string, mask: string, router: string): void => {
       const r = index.get(router);
       if (r === undefined) return;
       const length = maskLength(mask);
       const network = (ipv4Number(address) & ipv4Number(mask)) >>> 0;
-      const held = attachments.find((a) => a.network === network && a.length === length);
-      if (!held) attachments.push({ network, length, router: r });
-      else if (ipv4Number(router) < ipv4Number(ids[held.router])) held.router = r;
+      const held = attachments.get(network, length);
+      if (held === undefined || ipv4Number(router) < ipv4Number(ids[held])) attachments.set(network, length, r);
     };
     for (const lsa of routers) for (const link of lsa.body.links) if (link.type === RouterLinkType.STUB) attach(link.linkId, link.linkData, lsa.header.advertisingRouter);
     for (const network of networks.values()) {
@@ -117,12 +151,12 @@ export class NetworkModel {
       const gateway = on.includes(network.header.advertisingRouter) ? network.header.advertisingRouter : on.sort((a, b) => ipv4Number(a) - ipv4Number(b))[0];
       if (gateway !== undefined) attach(network.header.linkStateId, network.body.mask, gateway);
     }
-    const movedAttachments: Attachment[] = [];
+    const movedAttachments = new PrefixTable();
     for (const move of moved) {
       const router = index.get(move.router);
       if (router === undefined) continue;
       const { network, length } = parsePrefix(move.prefix);
-      movedAttachments.push({ network, length, router });
+      movedAttachments.set(network, length, router);
     }
     return new NetworkModel(ids, edges, attachments, movedAttachments);
   }
@@ -139,9 +173,14 @@ export class NetworkModel {
 
   /** The router an IPv4 address attaches to, or undefined (not IPv4, or outside every prefix). */
   attachmentOf(address: string): number | undefined {
-    if (!IPV4.test(address)) return undefined;
-    const value = ipv4Number(address);
-    return findAttachment(this.moved, value) ?? findAttachment(this.attachments, value);
+    if (this.cache.has(address)) return this.cache.get(address);
+    let router: number | undefined;
+    if (IPV4.test(address)) {
+      const value = ipv4Number(address);
+      router = this.moved.longestMatch(value) ?? this.attachments.longestMatch(value);
+    }
+    this.cache.set(address, router);
+    return router;
   }
 }
 
@@ -152,12 +191,32 @@ export function interfaceKey(router: string, address: string): string {
 
 const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
-function findAttachment(list: readonly Attachment[], value: number): number | undefined {
-  for (const a of list) {
-    const mask = a.length === 0 ? 0 : (0xffffffff << (32 - a.length)) >>> 0;
-    if (((value & mask) >>> 0) === a.network) return a.router;
+/** Prefixes to routers, one hash table per prefix length: a longest match is one lookup per length in use. */
+class PrefixTable {
+  private readonly byLength = new Map<number, Map<number, number>>();
+  private lengths: number[] = [];
+
+  get(network: number, length: number): number | undefined {
+    return this.byLength.get(length)?.get(network);
   }
-  return undefined;
+
+  set(network: number, length: number, router: number): void {
+    let table = this.byLength.get(length);
+    if (!table) {
+      this.byLength.set(length, (table = new Map()));
+      this.lengths = [...this.byLength.keys()].sort((a, b) => b - a);
+    }
+    table.set(network, router);
+  }
+
+  longestMatch(value: number): number | undefined {
+    for (const length of this.lengths) {
+      const mask = length === 0 ? 0 : (0xffffffff << (32 - length)) >>> 0;
+      const router = this.byLength.get(length)!.get((value & mask) >>> 0);
+      if (router !== undefined) return router;
+    }
+    return undefined;
+  }
 }
 
 /** `a.b.c.d/len` or `a.b.c.d` (a /32) as a network number and length; throws RangeError naming the text. */
