@@ -90,62 +90,100 @@ export function towardTarget(model: NetworkModel, target: number, heap = new Can
   return { dist, next, order };
 }
 
-/** Demands grouped by destination router: bytes per source router; the rest counted in `result`. */
-function demandsByTarget(model: NetworkModel, demands: readonly Demand[], result: LoadResult): Map<number, Float64Array> {
-  const toward = new Map<number, Float64Array>();
+/**
+ * A matrix between routers: per destination router, bytes per source router. Costs do not change
+ * it, so a what-if of costs or links reuses it; where the endpoints attach does.
+ */
+export interface RouterMatrix {
+  targets: Map<number, Float64Array>;
+  /** Bytes between endpoints of one router, and what could not be placed, by reason. */
+  localBytes: number;
+  unrouted: Record<string, number>;
+}
+
+/** The demands placed on their routers. */
+export function routerMatrix(model: NetworkModel, demands: readonly Demand[]): RouterMatrix {
+  const matrix: RouterMatrix = { targets: new Map(), localBytes: 0, unrouted: {} };
   for (const d of demands) {
     if (!(d.bytes > 0)) continue;
     const s = model.attachmentOf(d.src);
     const t = model.attachmentOf(d.dst);
     if (s === undefined || t === undefined) {
-      result.unrouted.no_attachment = (result.unrouted.no_attachment ?? 0) + d.bytes;
+      matrix.unrouted.no_attachment = (matrix.unrouted.no_attachment ?? 0) + d.bytes;
     } else if (s === t) {
-      result.localBytes += d.bytes;
+      matrix.localBytes += d.bytes;
     } else {
-      let sources = toward.get(t);
-      if (!sources) toward.set(t, (sources = new Float64Array(model.ids.length)));
+      let sources = matrix.targets.get(t);
+      if (!sources) matrix.targets.set(t, (sources = new Float64Array(model.ids.length)));
       sources[s] += d.bytes;
     }
   }
-  return toward;
+  return matrix;
+}
+
+/**
+ * Adds `sign` × the traffic from `sources` to `target` to `bytes` (per link id), following the
+ * shortest paths of `search`; returns the bytes routed and the bytes of sources that cannot reach it.
+ */
+export function propagate(model: NetworkModel, target: number, sources: Float64Array, search: Pick<TowardTarget, 'dist' | 'order'>, bytes: Float64Array, sign: 1 | -1): { routed: number; unreachable: number } {
+  const { dist, order } = search;
+  const flow = Float64Array.from(sources);
+  let routed = 0;
+  let unreachable = 0;
+  for (let v = 0; v < flow.length; v++) {
+    if (flow[v] > 0 && dist[v] === Infinity) {
+      unreachable += flow[v];
+      flow[v] = 0;
+    } else {
+      routed += flow[v];
+    }
+  }
+  // Farthest first: a router passes on what it carries before its neighbours nearer the destination do.
+  const { outStart, outTo, outCost, outId } = model;
+  for (const v of order) {
+    if (flow[v] === 0 || v === target) continue;
+    const here = dist[v];
+    const first = outStart[v];
+    const end = outStart[v + 1];
+    let ways = 0;
+    for (let k = first; k < end; k++) if (outCost[k] + dist[outTo[k]] === here) ways++;
+    const share = flow[v] / ways;
+    for (let k = first; k < end; k++) {
+      if (outCost[k] + dist[outTo[k]] !== here) continue;
+      bytes[outId[k]] += sign * share;
+      flow[outTo[k]] += share;
+    }
+    flow[v] = 0;
+  }
+  return { routed, unreachable };
 }
 
 /** The loads of `demands` on `model`'s links, most loaded first. */
 export function routeDemands(model: NetworkModel, demands: readonly Demand[]): LoadResult {
-  const result: LoadResult = { links: [], routedBytes: 0, localBytes: 0, unrouted: {} };
+  return routeMatrix(model, routerMatrix(model, demands));
+}
+
+/** The loads of a router matrix on `model`'s links. */
+export function routeMatrix(model: NetworkModel, matrix: RouterMatrix): LoadResult {
   const bytes = new Float64Array(model.edgeList.length);
   const heap = new CandidateHeap(model.ids.length);
-  for (const [target, sources] of demandsByTarget(model, demands, result)) {
-    const { dist, order } = towardTarget(model, target, heap, false);
-    const flow = Float64Array.from(sources);
-    for (let v = 0; v < flow.length; v++) {
-      if (flow[v] > 0 && dist[v] === Infinity) {
-        result.unrouted.unreachable = (result.unrouted.unreachable ?? 0) + flow[v];
-        flow[v] = 0;
-      } else {
-        result.routedBytes += flow[v];
-      }
-    }
-    // Farthest first: a router passes on what it carries before its neighbours nearer the destination do.
-    const { outStart, outTo, outCost, outId } = model;
-    for (const v of order) {
-      if (flow[v] === 0 || v === target) continue;
-      const here = dist[v];
-      const first = outStart[v];
-      const end = outStart[v + 1];
-      let ways = 0;
-      for (let k = first; k < end; k++) if (outCost[k] + dist[outTo[k]] === here) ways++;
-      const share = flow[v] / ways;
-      for (let k = first; k < end; k++) {
-        if (outCost[k] + dist[outTo[k]] !== here) continue;
-        bytes[outId[k]] += share;
-        flow[outTo[k]] += share;
-      }
-      flow[v] = 0;
-    }
+  let routed = 0;
+  let unreachable = 0;
+  for (const [target, sources] of matrix.targets) {
+    const r = propagate(model, target, sources, towardTarget(model, target, heap, false), bytes, 1);
+    routed += r.routed;
+    unreachable += r.unreachable;
   }
+  return loadResult(model, bytes, matrix, routed, unreachable);
+}
+
+/** Per-link bytes as a LoadResult, most loaded first. */
+export function loadResult(model: NetworkModel, bytes: Float64Array, matrix: RouterMatrix, routedBytes: number, unreachable: number): LoadResult {
+  const result: LoadResult = { links: [], routedBytes, localBytes: matrix.localBytes, unrouted: { ...matrix.unrouted } };
+  if (unreachable > 0) result.unrouted.unreachable = unreachable;
   for (const edge of model.edgeList) {
-    if (bytes[edge.id] > 0) result.links.push({ from: model.ids[edge.from], to: model.ids[edge.to], via: edge.via, fromAddress: edge.fromAddress, bytes: bytes[edge.id] });
+    // Bytes taken off and put back by an incremental update leave rounding dust; below a millionth of a byte is none.
+    if (bytes[edge.id] > 1e-6) result.links.push({ from: model.ids[edge.from], to: model.ids[edge.to], via: edge.via, fromAddress: edge.fromAddress, bytes: bytes[edge.id] });
   }
   result.links.sort((a, b) => b.bytes - a.bytes || (a.from < b.from ? -1 : a.from > b.from ? 1 : a.to < b.to ? -1 : a.to > b.to ? 1 : 0));
   return result;

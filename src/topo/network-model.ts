@@ -62,9 +62,10 @@ export class NetworkModel {
   private readonly attachments: PrefixTable;
   private readonly moved: PrefixTable;
   /** Addresses looked up so far: a matrix names the same endpoints many times. */
-  private readonly cache = new Map<string, number | undefined>();
+  private readonly cache: Map<string, number | undefined>;
 
-  private constructor(ids: string[], edgeList: ModelEdge[], attachments: PrefixTable, moved: PrefixTable) {
+  private constructor(ids: string[], edgeList: ModelEdge[], attachments: PrefixTable, moved: PrefixTable, cache = new Map<string, number | undefined>()) {
+    this.cache = cache;
     this.ids = ids;
     this.index = new Map(ids.map((id, i) => [id, i]));
     this.edgeList = edgeList;
@@ -168,7 +169,13 @@ export class NetworkModel {
    */
   withCosts(costs: ReadonlyMap<string, number>): NetworkModel {
     const edges = this.edgeList.map((e) => ({ ...e, cost: costs.get(interfaceKey(this.ids[e.from], e.fromAddress)) ?? e.cost }));
-    return new NetworkModel(this.ids, edges, this.attachments, this.moved);
+    return new NetworkModel(this.ids, edges, this.attachments, this.moved, this.cache);
+  }
+
+  /** The same network with some links' costs changed, by link id (Infinity: the link is down). */
+  withEdgeCosts(costs: ReadonlyMap<number, number>): NetworkModel {
+    const edges = this.edgeList.map((e) => (costs.has(e.id) ? { ...e, cost: costs.get(e.id)! } : e));
+    return new NetworkModel(this.ids, edges, this.attachments, this.moved, this.cache);
   }
 
   /** The router an IPv4 address attaches to, or undefined (not IPv4, or outside every prefix). */

@@ -1,0 +1,49 @@
+/**
+ * Incremental link loads: after every step of random cost changes and links going down and coming
+ * back, the loads kept up to date equal the loads computed from scratch on the changed network, and
+ * a change away from every path searches no destination again.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { syntheticNetwork } from '../bench/topo-bench.js';
+import { Rng } from '../bench/prng.js';
+import { IncrementalLoads } from './incremental-loads.js';
+import { routeMatrix, routerMatrix, type Demand, type LoadResult } from './link-loads.js';
+import { NetworkModel } from './network-model.js';
+
+function same(a: LoadResult, b: LoadResult, label: string): void {
+  const key = (r: LoadResult) => new Map(r.links.map((l) => [`${l.from}>${l.to} ${l.fromAddress}`, l.bytes]));
+  const x = key(a);
+  const y = key(b);
+  assert.deepEqual([...x.keys()].sort(), [...y.keys()].sort(), `${label}: the same loaded links`);
+  for (const [k, bytes] of x) assert.ok(Math.abs(bytes - y.get(k)!) < 1e-6 * Math.max(1, bytes), `${label}: ${k} ${bytes} vs ${y.get(k)}`);
+  assert.ok(Math.abs(a.routedBytes - b.routedBytes) < 1e-3, `${label}: routed ${a.routedBytes} vs ${b.routedBytes}`);
+  assert.ok(Math.abs((a.unrouted.unreachable ?? 0) - (b.unrouted.unreachable ?? 0)) < 1e-3, `${label}: unreachable`);
+}
+
+test('incremental loads equal loads from scratch after every step', () => {
+  const rng = new Rng(11);
+  const net = syntheticNetwork(200, 3);
+  const model = NetworkModel.fromLsdb(net.lsdb, '0.0.0.0', 0);
+  const endpoints: string[] = [];
+  for (let r = 24; r < 200; r++) for (let e = 1; e <= 5; e++) endpoints.push(`172.${16 + ((r >> 8) & 15)}.${r & 255}.${e}`);
+  const demands: Demand[] = Array.from({ length: 3000 }, () => ({ src: endpoints[rng.int(endpoints.length)], dst: endpoints[rng.int(endpoints.length)], bytes: 1 + rng.int(5000) }));
+  const matrix = routerMatrix(model, demands);
+  const state = new IncrementalLoads(model, matrix);
+  same(state.result(), routeMatrix(model, matrix), 'start');
+  const costs = new Map<number, number>();
+  let untouched = 0;
+  for (let step = 0; step < 60; step++) {
+    const edge = model.edgeList[rng.int(model.edgeList.length)];
+    const change = rng.int(3);
+    const cost = change === 0 ? Infinity : change === 1 ? edge.cost : 1 + rng.int(120);
+    // The reverse link goes down with it: a link is down at both ends.
+    const back = model.edgeList.find((e) => e.from === edge.to && e.to === edge.from);
+    const step_ = new Map([[edge.id, cost], ...(back && cost === Infinity ? [[back.id, Infinity] as [number, number]] : [])]);
+    for (const [id, c] of step_) costs.set(id, c);
+    const searched = state.setCosts(step_);
+    if (searched === 0) untouched++;
+    same(state.result(), routeMatrix(model.withEdgeCosts(costs), matrix), `step ${step}`);
+  }
+  assert.ok(untouched > 0, 'some changes touched no destination');
+});
