@@ -106,6 +106,8 @@ export interface TopoBenchResult {
   /** An incremental what-if step (routes and loads): a cost change, and a link down; destinations searched again (median). */
   loadsCostStepMs: number;
   loadsLinkDownMs: number;
+  /** The same for a core link down (on many more paths). */
+  loadsCoreDownMs: number;
   destinationsSearched: number;
   destinations: number;
 }
@@ -129,11 +131,12 @@ function trafficMatrix(routers: number, seed: number): { endpoints: string[]; de
   return { endpoints, demands };
 }
 
-function loadsBench(net: ReturnType<typeof syntheticNetwork>, routers: number, runs: number): Pick<TopoBenchResult, 'endpoints' | 'pairs' | 'loadsFullMs' | 'loadsCostStepMs' | 'loadsLinkDownMs' | 'destinationsSearched' | 'destinations'> {
+function loadsBench(net: ReturnType<typeof syntheticNetwork>, routers: number, runs: number): Pick<TopoBenchResult, 'endpoints' | 'pairs' | 'loadsFullMs' | 'loadsCostStepMs' | 'loadsLinkDownMs' | 'loadsCoreDownMs' | 'destinationsSearched' | 'destinations'> {
   const { endpoints, demands } = trafficMatrix(routers, 17);
   const full: number[] = [];
   const costStep: number[] = [];
   const downStep: number[] = [];
+  const coreStep: number[] = [];
   const searched: number[] = [];
   let destinations = 0;
   for (let r = 0; r <= runs; r++) {
@@ -154,8 +157,14 @@ function loadsBench(net: ReturnType<typeof syntheticNetwork>, routers: number, r
     searched.push(state.setCosts(new Map([[down.id, Infinity], ...(back ? [[back.id, Infinity] as [number, number]] : [])])));
     state.result();
     if (r > 0) downStep.push(performance.now() - t);
+    // A core ring link (the first links generated), down at both ends.
+    const core = model.edgeList.filter((e) => e.fromAddress === linkAddress(r % 4, 1) || e.fromAddress === linkAddress(r % 4, 2));
+    t = performance.now();
+    state.setCosts(new Map(core.map((e) => [e.id, Infinity])));
+    state.result();
+    if (r > 0) coreStep.push(performance.now() - t);
   }
-  return { endpoints: endpoints.length, pairs: demands.length, loadsFullMs: median(full), loadsCostStepMs: median(costStep), loadsLinkDownMs: median(downStep), destinationsSearched: median(searched), destinations };
+  return { endpoints: endpoints.length, pairs: demands.length, loadsFullMs: median(full), loadsCostStepMs: median(costStep), loadsLinkDownMs: median(downStep), loadsCoreDownMs: median(coreStep), destinationsSearched: median(searched), destinations };
 }
 
 export function runTopoBench(sizes: readonly number[], runs: number, log: (line: string) => void): TopoBenchResult[] {
@@ -196,7 +205,7 @@ export function runTopoBench(sizes: readonly number[], runs: number, log: (line:
     const loads = loadsBench(net, size, runs);
     const result = { routers: size, links: net.links.length, oneRouterMs: median(one), allTablesMs: median(tables), allPathsMs: median(paths), whatIfStepMs: median(step), routesPerRouter: routes, ...loads };
     log(`topo bench: ${size} routers, ${result.links} links: one table ${result.oneRouterMs.toFixed(1)} ms, every table ${result.allTablesMs.toFixed(0)} ms, every path ${result.allPathsMs.toFixed(0)} ms, a what-if step ${result.whatIfStepMs.toFixed(0)} ms; ` +
-      `loads of ${loads.pairs} pairs between ${loads.endpoints} endpoints: ${loads.loadsFullMs.toFixed(0)} ms, incremental step ${loads.loadsCostStepMs.toFixed(0)} ms (cost) / ${loads.loadsLinkDownMs.toFixed(0)} ms (link down), ${loads.destinationsSearched} of ${loads.destinations} destinations searched again`);
+      `loads of ${loads.pairs} pairs between ${loads.endpoints} endpoints: ${loads.loadsFullMs.toFixed(0)} ms, incremental step ${loads.loadsCostStepMs.toFixed(0)} ms (cost) / ${loads.loadsLinkDownMs.toFixed(0)} ms (link down) / ${loads.loadsCoreDownMs.toFixed(0)} ms (core link down), ${loads.destinationsSearched} of ${loads.destinations} destinations split again`);
     results.push(result);
   }
   return results;
@@ -206,11 +215,12 @@ export function formatTopoBench(results: readonly TopoBenchResult[]): string[] {
   const lines = [`network view: SPF and link loads on generated networks (one area, medians); target: a what-if step on 2,500 routers < ${TOPO_WHATIF_TARGET_MS} ms`];
   const table = [['routers', 'links', 'routes each', 'one table ms', 'every table ms', 'every path ms', 'SPF step ms']];
   for (const r of results) table.push([String(r.routers), String(r.links), String(r.routesPerRouter), r.oneRouterMs.toFixed(1), r.allTablesMs.toFixed(0), r.allPathsMs.toFixed(0), r.whatIfStepMs.toFixed(0)]);
-  const loads = [['routers', 'endpoints', 'pairs', 'loads from scratch ms', 'step: cost ms', 'step: link down ms', 'destinations searched', 'verdict']];
+  const loads = [['routers', 'endpoints', 'pairs', 'loads from scratch ms', 'step: cost ms', 'step: link down ms', 'destinations split again', 'step: core link down ms', 'verdict']];
   for (const r of results) {
+    // The target on steps at random links (medians); a core ring link, on most paths, is shown beside it.
     const step = Math.max(r.loadsCostStepMs, r.loadsLinkDownMs);
-    const verdict = r.routers >= 2500 ? (step < TOPO_WHATIF_TARGET_MS ? 'PASS' : 'MISS') : '';
-    loads.push([String(r.routers), String(r.endpoints), String(r.pairs), r.loadsFullMs.toFixed(0), r.loadsCostStepMs.toFixed(0), r.loadsLinkDownMs.toFixed(0), `${r.destinationsSearched} of ${r.destinations}`, verdict]);
+    const verdict = r.routers >= 2500 ? `${step < TOPO_WHATIF_TARGET_MS ? 'PASS' : 'MISS'} (core link: ${r.loadsCoreDownMs < TOPO_WHATIF_TARGET_MS ? 'PASS' : 'MISS'})` : '';
+    loads.push([String(r.routers), String(r.endpoints), String(r.pairs), r.loadsFullMs.toFixed(0), r.loadsCostStepMs.toFixed(0), r.loadsLinkDownMs.toFixed(0), `${r.destinationsSearched} of ${r.destinations}`, r.loadsCoreDownMs.toFixed(0), verdict]);
   }
   for (const t of [table, loads]) {
     const widths = t[0].map((_, c) => Math.max(...t.map((row) => row[c].length)));
@@ -220,7 +230,8 @@ export function formatTopoBench(results: readonly TopoBenchResult[]): string[] {
   lines.push(
     "  every table: each router's routing table (RFC 2328 §16); every path: the shortest paths from every router; SPF step: one link's cost changed,",
     '  both router-LSAs re-originated, every path again from scratch. Loads: the pairs placed on their routers, each destination searched and its',
-    '  traffic split over equal-cost paths; a step (routes and loads) searches again only the destinations whose paths the change can touch.',
+    '  traffic split over equal-cost paths; a step (routes and loads, incremental-loads.ts) repairs each destination\'s distances where the',
+    '  change reaches and splits again only the destinations whose traffic moves. Steps on random links (medians) and on a core ring link.',
   );
   return lines;
 }

@@ -124,8 +124,17 @@ export function routerMatrix(model: NetworkModel, demands: readonly Demand[]): R
 /**
  * Adds `sign` × the traffic from `sources` to `target` to `bytes` (per link id), following the
  * shortest paths of `search`; returns the bytes routed and the bytes of sources that cannot reach it.
+ * `carried`, when given, receives the traffic toward the target that passes through each router.
  */
-export function propagate(model: NetworkModel, target: number, sources: Float64Array, search: Pick<TowardTarget, 'dist' | 'order'>, bytes: Float64Array, sign: 1 | -1): { routed: number; unreachable: number } {
+export function propagate(
+  model: Pick<NetworkModel, 'outStart' | 'outTo' | 'outCost' | 'outId'>,
+  target: number,
+  sources: Float64Array,
+  search: Pick<TowardTarget, 'dist' | 'order'>,
+  bytes: Float64Array,
+  sign: 1 | -1,
+  carried?: Float64Array,
+): { routed: number; unreachable: number } {
   const { dist, order } = search;
   const flow = Float64Array.from(sources);
   let routed = 0;
@@ -140,7 +149,9 @@ export function propagate(model: NetworkModel, target: number, sources: Float64A
   }
   // Farthest first: a router passes on what it carries before its neighbours nearer the destination do.
   const { outStart, outTo, outCost, outId } = model;
+  if (carried) carried.fill(0);
   for (const v of order) {
+    if (carried) carried[v] = flow[v];
     if (flow[v] === 0 || v === target) continue;
     const here = dist[v];
     const first = outStart[v];
