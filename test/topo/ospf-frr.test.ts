@@ -72,6 +72,8 @@ describe('OSPF against real FRR routers', { timeout: 240_000 }, () => {
   let tcpdump: BackgroundProcess;
   const routers = new Map<string, FrrRouter>();
   const namespaces = new Map<string, Netns>();
+  /** The LAN's bridge lives here: a namespace that is no router, where tcpdump and the live listener run. */
+  let lanNs: Netns;
   /** Per router: interface name → its IPv4 address. */
   const addresses = new Map<string, Map<string, string>>();
 
@@ -176,7 +178,8 @@ describe('OSPF against real FRR routers', { timeout: 240_000 }, () => {
     dir = mkdtempSync(path.join(tmpdir(), 'endsight-ospf-'));
     chmodSync(dir, 0o755); // the daemons run as frr and keep their files below it
     capture = path.join(dir, 'lan.pcap');
-    const lan = await lab.addNamespace('lan');
+    lanNs = await lab.addNamespace('lan');
+    const lan = lanNs;
     await runCommand(lan.exec(['ip', 'link', 'add', 'br0', 'type', 'bridge']));
     await runCommand(lan.exec(['ip', 'link', 'set', 'br0', 'up']));
     for (const spec of ROUTERS) {
@@ -277,6 +280,10 @@ describe('OSPF against real FRR routers', { timeout: 240_000 }, () => {
     const before = await readOspfCapture(capture);
     const beforeMs = Date.now();
     const predicted = applySteps(before.lsdb, [{ kind: 'link-down', a: '0.0.0.1', b: '0.0.0.4' }], beforeMs).lsdb;
+    // Live snooping (topo lsdb --from if:br0) from the LAN's namespace, which is no router, while the change floods.
+    const listener = lab.start('endsight topo lsdb --from if:br0', lanNs.exec([process.execPath, BIN, 'topo', 'lsdb', '--from', 'if:br0', '--listen', '25s', '--format', 'json']));
+    await listener.waitForOutput(/listening on br0/, 15_000);
+    const listenFromMs = Date.now();
     await runCommand(namespaces.get('r1')!.exec(['ip', 'link', 'set', 'p4', 'down']));
     await converged((r) => r['10.0.45.0/30']?.nexthops.length === 1 && !('10.0.14.0/30' in r && r['10.0.14.0/30'].nexthops.some((h) => h.ip.trim() === '10.0.0.1')));
     await compareWithFrr('after r1–r4 went down');
@@ -297,6 +304,26 @@ describe('OSPF against real FRR routers', { timeout: 240_000 }, () => {
     const loads = (lsdb: typeof predicted, at: number): string[] => linkLoads(lsdb, demands, '0.0.0.0', at, atBorder).links.map((l) => `${l.from}>${l.to} ${l.via} ${l.fromAddress} ${l.bytes}`);
     assert.deepEqual(loads(predicted, beforeMs), loads(after.lsdb, Date.now()), 'what-if loads equal the loads after FRR reconverged');
     assert.ok(loads(before.lsdb, beforeMs).some((l) => l.startsWith('0.0.0.1>0.0.0.4 p2p')), `before, r1–r4 carries traffic: ${loads(before.lsdb, beforeMs).join('; ')}`);
+    // What the listener heard equals what the capture shows flooded while it listened: the newest
+    // instance of each LSA updated in that time (the listener stopped 25 s after it started).
+    await listener.waitForExit(40_000);
+    assert.equal(listener.exitCode, 0, listener.stderr);
+    assert.match(listener.stderr, /if:br0: \d+ OSPF packets \(.*link-state-update/);
+    const heard = listener.stdout.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as { type: string; lsid: string; adv_router: string; seq: string }).map((l) => `${l.type} ${l.lsid} ${l.adv_router} ${l.seq}`).sort();
+    const flooded = new Map<string, string>();
+    const names: Record<number, string> = { 1: 'router', 2: 'network', 3: 'summary', 4: 'asbr-summary', 5: 'external' };
+    await readOspfCapture(capture, (packet, timeMs) => {
+      if (packet.body.kind !== 'link-state-update' || timeMs < listenFromMs - 500 || timeMs > listenFromMs + 25_000) return;
+      for (const lsa of packet.body.lsas) {
+        const key = `${names[lsa.header.type]} ${lsa.header.linkStateId} ${lsa.header.advertisingRouter}`;
+        const seq = (lsa.header.sequence >>> 0).toString(16);
+        // A flush (MaxAge) removes the LSA, from the listener's database as from this list.
+        if (lsa.header.age >= 3600) flooded.set(key, 'flushed');
+        else if (flooded.get(key) !== 'flushed' && (flooded.get(key) ?? '') < seq) flooded.set(key, seq);
+      }
+    });
+    assert.ok(heard.length > 0, 'the change was heard');
+    assert.deepEqual(heard, [...flooded].filter(([, seq]) => seq !== 'flushed').map(([key, seq]) => `${key} ${seq}`).sort(), 'the listener holds what was flooded while it listened');
     assert.ok(loads(predicted, beforeMs).some((l) => l.startsWith('0.0.0.2>0.0.0.4 p2p')), 'the traffic goes over r2–r4');
   });
 });

@@ -13,12 +13,14 @@ export function topoCommand(): Command {
         'SOURCE is a capture file (pcap or pcapng, optionally compressed) of OSPF packets on a link (the database is what the ' +
         'capture saw flooded), or frr:DIR: FRR\'s `show ip ospf database router|network|summary|asbr-summary|external json` ' +
         'saved as *.json files in DIR or in one subfolder per router (their union). Each LSA is kept at its newest instance; ' +
+        'if:NAME listens on an interface (tcpdump, root) for --listen and keeps what is flooded meanwhile. ' +
         'A FILE.yaml is a network described by hand (docs/topo.md: routers, links, lans, externals). ' +
-        'docs/topo.md says what each source can and cannot see. Live listening (if:NAME) and an adjacency are not built yet.',
+        'docs/topo.md says what each source can and cannot see. An adjacency (RFC 6987 stub router) is not built yet.',
     );
   const withSource = (command: Command): Command =>
     command
-      .requiredOption('--from <source>', 'a capture file of OSPF packets, frr:DIR (FRR\'s database listings as JSON), or a topology FILE.yaml')
+      .requiredOption('--from <source>', 'a capture file of OSPF packets, if:NAME (listen on an interface), frr:DIR (FRR\'s database listings as JSON), or a topology FILE.yaml')
+      .option('--listen <duration>', 'with --from if:NAME: how long to listen (Ctrl-C stops sooner)', '60s')
       .option('--format <format>', `output: ${FORMATS.join(', ')}`, 'table');
   topo.addCommand(
     withSource(new Command('lsdb').summary('list the link-state database: every LSA by area'))

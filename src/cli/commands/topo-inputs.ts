@@ -10,6 +10,8 @@ import type { LinkStateDatabase } from '../../topo/ospf/lsdb.js';
 export interface SourceOptions {
   from: string;
   format: string;
+  /** With if:NAME: how long to listen. */
+  listen?: string;
 }
 
 export const TOPO_FORMATS = ['table', 'json', 'csv'];
@@ -67,7 +69,7 @@ export async function readCapacities(file: string): Promise<Map<string, number>>
 /** The link-state database from `--from`, and the time to read it at. */
 export async function readSource(options: SourceOptions): Promise<{ lsdb: LinkStateDatabase; nowMs: number }> {
   if (!TOPO_FORMATS.includes(options.format)) throw new RangeError(`Cannot use --format ${JSON.stringify(options.format)}: use ${TOPO_FORMATS.join(', ')}`);
-  if (/^if:/.test(options.from)) throw new RangeError(`Cannot read --from ${options.from} yet: capture files, frr:DIR and topology files are built (live listening comes next)`);
+  if (/^if:/.test(options.from)) return listenSource(options.from.slice(3), options.listen ?? '60s');
   if (/\.ya?ml$/i.test(options.from)) {
     const { readTopologyFile, TopologyFileError } = await import('../../topo/ospf/topology-file.js');
     try {
@@ -157,4 +159,32 @@ export async function loadMatrix(options: MatrixOptions, periodS: number | null 
   }
   const rows = cells.map((row) => Object.fromEntries(columns.map((c, i) => [c.name, row[i]])) as unknown as MatrixRow);
   return matrixFromRows(rows);
+}
+
+/** `--from if:NAME`: the database heard on NAME for --listen (Ctrl-C stops sooner). */
+async function listenSource(interfaceName: string, listen: string): Promise<{ lsdb: LinkStateDatabase; nowMs: number }> {
+  const { parseDurationMs } = await import('../../common/duration.js');
+  const durationMs = parseDurationMs(listen, '--listen');
+  if (!(durationMs > 0)) throw new RangeError(`Cannot use --listen ${JSON.stringify(listen)}: it must be longer than zero`);
+  const { listenOspf } = await import('../../topo/ospf/ospf-listener.js');
+  const abort = new AbortController();
+  const interrupt = (): void => abort.abort();
+  process.once('SIGINT', interrupt);
+  try {
+    const heard = await listenOspf(interfaceName, {
+      durationMs,
+      signal: abort.signal,
+      onListening: () => process.stderr.write(`listening on ${interfaceName} for ${durationMs / 1000} s (Ctrl-C stops sooner and keeps what was heard)\n`),
+    });
+    const packets = Object.values(heard.packets).reduce((a, b) => a + b, 0);
+    const issues = Object.entries(heard.issues.toJSON());
+    process.stderr.write(
+      `if:${interfaceName}: ${packets} OSPF packets (${Object.entries(heard.packets).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}); ` +
+        `LSAs ${heard.lsas.installed} installed, ${heard.lsas.same + heard.lsas.older} heard again, ${heard.lsas.flushed} flushed` +
+        (issues.length > 0 ? `; skipped: ${issues.map(([k, n]) => `${n} ${k}`).join(', ')}` : '') + '\n',
+    );
+    return { lsdb: heard.lsdb, nowMs: Date.now() };
+  } finally {
+    process.removeListener('SIGINT', interrupt);
+  }
 }

@@ -4,7 +4,7 @@
  * installed in the area of the packet that carried it, at the packet's time. Packets and LSAs that
  * cannot be decoded are counted by reason and skipped.
  */
-import { openCapture } from '../../capture/index.js';
+import { openCapture, type CaptureSource } from '../../capture/index.js';
 import { IssueCounter } from '../../common/issue-counter.js';
 import { decodePacket, DecodedPacket } from '../../decode/index.js';
 import { LinkStateDatabase } from './lsdb.js';
@@ -28,7 +28,11 @@ export interface OspfCapture {
 /** Reads `file` and calls `onPacket` for each OSPF packet (its time in ms). */
 export async function readOspfCapture(file: string, onPacket?: (packet: OspfPacket, timeMs: number) => void): Promise<OspfCapture> {
   const issues = new IssueCounter();
-  const source = await openCapture(file, issues);
+  return collectOspf(await openCapture(file, issues), issues, onPacket);
+}
+
+/** Reads OSPF from an open capture (a file, or a live capture's stream) to its end. */
+export async function collectOspf(source: CaptureSource, issues: IssueCounter, onPacket?: (packet: OspfPacket, timeMs: number) => void): Promise<OspfCapture> {
   const lsdb = new LinkStateDatabase();
   const result: OspfCapture = { lsdb, packets: {}, lsas: { installed: 0, flushed: 0, same: 0, older: 0 }, issues, firstMs: null, lastMs: null };
   const decoded = new DecodedPacket();
