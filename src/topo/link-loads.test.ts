@@ -12,26 +12,12 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { topologyDatabase } from './ospf/topology-file.js';
 import { linkLoads } from './link-loads.js';
+import { handTopology } from './test-networks.js';
 
-// r1 and r2 on a LAN (r1 the DR, cost 1 each way); r1–r3 at 10, r2–r3 at 9, r3–r4 at 5. From r1 to
-// r4 two paths cost 15 (r1–r3–r4, r1–LAN–r2–r3–r4); from r3 to r1 two cost 10 (r3–r1, r3–r2–LAN).
+// The network of test-networks.ts (r1 and r2 on a LAN; r1–r3 10, r2–r3 9, r3–r4 5).
 const BIN = path.join(fileURLToPath(new URL('../../../', import.meta.url)), 'bin', 'endsight.js');
 
-const NETWORK = topologyDatabase({
-  routers: [
-    { id: '0.0.0.1', stubs: [{ prefix: '10.1.0.0/24', cost: 1 }], asbr: false },
-    { id: '0.0.0.2', stubs: [], asbr: false },
-    { id: '0.0.0.3', stubs: [], asbr: false },
-    { id: '0.0.0.4', stubs: [{ prefix: '10.4.0.0/24', cost: 1 }], asbr: false },
-  ],
-  links: [
-    { a: '0.0.0.1', b: '0.0.0.3', cost: 10, subnet: '10.0.13.0/30' },
-    { a: '0.0.0.2', b: '0.0.0.3', cost: 9, subnet: '10.0.23.0/30' },
-    { a: '0.0.0.3', b: '0.0.0.4', cost: 5, subnet: '10.0.34.0/30' },
-  ],
-  lans: [{ prefix: '10.0.0.0/24', dr: '0.0.0.1', members: { '0.0.0.1': 1, '0.0.0.2': 1 } }],
-  externals: [],
-});
+const NETWORK = topologyDatabase(handTopology());
 
 test('a traffic matrix loads the links as worked out by hand, equal-cost paths split evenly', () => {
   const result = linkLoads(NETWORK, [

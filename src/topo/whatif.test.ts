@@ -2,7 +2,7 @@
  * What-if steps on a network small enough to work out by hand (the one of link-loads.test.ts): loads
  * after a link, a router or a LAN interface goes, after a cost change and after a move; routes after
  * a link goes equal the routes of the same network described without it; a link breakdown gives each
- * pair's share; wrong steps and scenario files are one clear error; scenarios save and read back.
+ * pair's share (the network of test-networks.ts); wrong steps and scenario files are one clear error; scenarios save and read back.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -17,31 +17,13 @@ import { demandsOnLink, linkLoads, type Demand } from './link-loads.js';
 import { NetworkModel } from './network-model.js';
 import { applySteps, parseStep, WhatIfError, type WhatIfStep } from './whatif.js';
 import { readScenarioFile, scenarioYaml } from './scenario-file.js';
+import { HAND_DEMANDS, HAND_LINKS, handTopology } from './test-networks.js';
 
 const BIN = path.join(fileURLToPath(new URL('../../../', import.meta.url)), 'bin', 'endsight.js');
 
-// r1 and r2 on a LAN (r1 the DR, cost 1 each way); r1–r3 at 10, r2–r3 at 9, r3–r4 at 5.
-const LINKS = [
-  { a: '0.0.0.1', b: '0.0.0.3', cost: 10, subnet: '10.0.13.0/30' },
-  { a: '0.0.0.2', b: '0.0.0.3', cost: 9, subnet: '10.0.23.0/30' },
-  { a: '0.0.0.3', b: '0.0.0.4', cost: 5, subnet: '10.0.34.0/30' },
-];
-const network = (links = LINKS) => topologyDatabase({
-  routers: [
-    { id: '0.0.0.1', stubs: [{ prefix: '10.1.0.0/24', cost: 1 }], asbr: false },
-    { id: '0.0.0.2', stubs: [], asbr: false },
-    { id: '0.0.0.3', stubs: [], asbr: false },
-    { id: '0.0.0.4', stubs: [{ prefix: '10.4.0.0/24', cost: 1 }], asbr: false },
-  ],
-  links,
-  lans: [{ prefix: '10.0.0.0/24', dr: '0.0.0.1', members: { '0.0.0.1': 1, '0.0.0.2': 1 } }],
-  externals: [],
-});
-const DEMANDS: Demand[] = [
-  { src: '10.1.0.5', dst: '10.4.0.5', bytes: 1200, app: 'tcp/443', user: 'alice' },
-  { src: '10.4.0.9', dst: '10.1.0.1', bytes: 300, app: 'udp/53', user: 'bob' },
-  { src: '10.0.0.7', dst: '10.4.0.1', bytes: 40, app: 'tcp/25', user: 'carol' },
-];
+const LINKS = HAND_LINKS;
+const network = (links = LINKS) => topologyDatabase(handTopology(links));
+const DEMANDS: Demand[] = HAND_DEMANDS;
 
 function loadsAfter(steps: WhatIfStep[]): Record<string, number> {
   const { lsdb, moved } = applySteps(network(), steps, 0);

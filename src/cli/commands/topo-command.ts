@@ -101,7 +101,78 @@ export function topoCommand(): Command {
       ].join('\n'))
       .action((options: TuneCliOptions) => tune(options)),
   );
+  topo.addCommand(
+    addMatrixOptions(withSource(new Command('top').summary('the most communicating hosts, sources, destinations, pairs, applications or users')))
+      .option('--by <dimension>', `one of ${TOP_DIMENSION_NAMES.join(', ')} (host: bytes sent plus received)`, 'host')
+      .option('--top <n>', 'how many rows', '20')
+      .option('--area <id>', 'the area whose paths are followed', '0.0.0.0')
+      .addHelpText('after', '\nColumns: the dimension (host; src; dst; src, dst; app; user), bytes, share (of all bytes in the matrix).\n\nExample:\n  endsight topo top --from frr:/var/tmp/ospf --flows --since 1h --by app --top 10\n')
+      .action((options: TopCliOptions) => topTalkers(options)),
+  );
+  topo.addCommand(
+    addMatrixOptions(withSource(new Command('serve').summary('serve the network view as a JSON API over HTTP (for the console and scripts)')))
+      .option('--http <host:port>', 'where to listen (port 0: any free port)', '127.0.0.1:9470')
+      .option('--refresh <duration>', 're-read the network and the matrix this often (e.g. 5m); default: never')
+      .option('--capacity <file>', 'link capacities: CSV with a header address,bps; with --window (or --since) for utilisations')
+      .option('--window <duration>', 'the time the matrix covers (default: the --since duration)')
+      .option('--area <id>', 'the area whose paths are followed', '0.0.0.0')
+      .addHelpText('after', [
+        '',
+        'GET /api lists the endpoints: /api/links, /api/top, /api/link (click-through), /api/whatif, /api/routes; every answer is',
+        'JSON, a wrong question a 400 or 404 with {"error": "..."}. docs/topo.md#the-json-api has every parameter and field.',
+        '',
+        'Example:',
+        '  endsight topo serve --from frr:/var/tmp/ospf --flows --since 1h --refresh 5m',
+        '  curl \'http://127.0.0.1:9470/api/link?from=0.0.0.2&to=0.0.0.3&by=app\'',
+      ].join('\n'))
+      .action((options: ServeCliOptions) => serve(options)),
+  );
   return topo;
+}
+
+const TOP_DIMENSION_NAMES = ['host', 'src', 'dst', 'pair', 'app', 'user'];
+type TopCliOptions = SourceOptions & MatrixOptions & { by: string; top: string; area: string };
+
+async function topTalkers(options: TopCliOptions): Promise<void> {
+  const top = Number(options.top);
+  if (!Number.isInteger(top) || top < 1) throw new RangeError(`Cannot use --top ${JSON.stringify(options.top)}: a whole number of at least 1`);
+  const { NetworkView, TOP_DIMENSIONS } = await import('../../topo/network-view.js');
+  const by = options.by as (typeof TOP_DIMENSIONS)[number];
+  if (!TOP_DIMENSIONS.includes(by)) throw new RangeError(`Cannot rank --by ${JSON.stringify(options.by)}: use ${TOP_DIMENSIONS.join(', ')}`);
+  const demands = [...(await loadMatrix(options)).periods.values()].flat();
+  const { lsdb, nowMs } = await readSource(options);
+  const rows = new NetworkView(lsdb, demands, options.area, nowMs).top(by, top);
+  const keyNames = by === 'pair' ? ['src', 'dst'] : [by];
+  const columns = [...keyNames.map((name) => ({ name, type: 'VARCHAR' })), { name: 'bytes', type: 'DOUBLE' }, { name: 'share', type: 'DOUBLE' }];
+  const writer = new ResultWriter(options.format as OutputFormat, (text) => process.stdout.write(text));
+  writer.rows(columns, rows.map((r) => [...keyNames.map((k) => r.key[k] ?? null), r.bytes, r.share]));
+  writer.end();
+}
+
+type ServeCliOptions = SourceOptions & MatrixOptions & { http: string; refresh?: string; capacity?: string; window?: string; area: string };
+
+async function serve(options: ServeCliOptions): Promise<void> {
+  const { parseDurationMs } = await import('../../common/duration.js');
+  const refreshMs = options.refresh === undefined ? null : parseDurationMs(options.refresh, '--refresh');
+  if (refreshMs !== null && !(refreshMs >= 1000)) throw new RangeError(`Cannot use --refresh ${JSON.stringify(options.refresh)}: at least 1 s`);
+  const windowText = options.window ?? options.since;
+  if (options.capacity !== undefined && windowText === undefined) throw new RangeError('Cannot turn bytes into utilisation without the time the matrix covers: give --window (or --since)');
+  const capacity = options.capacity === undefined ? null : { bps: await readCapacities(options.capacity), windowS: parseDurationMs(windowText!, options.window === undefined ? '--since' : '--window') / 1000 };
+  const { NetworkView } = await import('../../topo/network-view.js');
+  const { serveNetworkView } = await import('./topo-serve.js');
+  const load = async (): Promise<import('../../topo/network-view.js').NetworkView> => {
+    const demands = [...(await loadMatrix(options)).periods.values()].flat();
+    const { lsdb, nowMs } = await readSource(options);
+    return new NetworkView(lsdb, demands, options.area, nowMs, capacity);
+  };
+  const log = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
+  const server = await serveNetworkView(load, { http: options.http, refreshMs }, log);
+  log(`serving the network view on ${server.url}/api (Ctrl-C stops)`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+  await server.close();
 }
 
 type TuneCliOptions = SourceOptions & MatrixOptions & { capacity: string; window?: string; maxChanges: string; targets?: string; area: string; save?: string; frr?: boolean };

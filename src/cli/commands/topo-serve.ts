@@ -1,0 +1,146 @@
+/**
+ * `endsight topo serve`: the network view as a JSON API over HTTP, for the console and for scripts
+ * (docs/topo.md#the-json-api). Every answer is computed from one network and one matrix, read at
+ * start and again every --refresh; a question that is wrong is a 400 with one error line.
+ */
+import http from 'node:http';
+import type { NetworkView } from '../../topo/network-view.js';
+
+export interface ServeOptions {
+  /** host:port */
+  http: string;
+  /** Re-read the network and the matrix this often (ms), or never. */
+  refreshMs: number | null;
+}
+
+/** Starts serving; `load` builds the view (again at each refresh). Resolves once listening, with the address. */
+export async function serveNetworkView(load: () => Promise<NetworkView>, options: ServeOptions, log: (line: string) => void): Promise<{ url: string; close: () => Promise<void> }> {
+  const match = /^(.+):(\d{1,5})$/.exec(options.http);
+  if (!match || Number(match[2]) > 65535) throw new RangeError(`Cannot serve on --http ${JSON.stringify(options.http)}: expected host:port such as 127.0.0.1:9470`);
+  const { TOP_DIMENSIONS, LINK_DIMENSIONS } = await import('../../topo/network-view.js');
+  const { parseStep, WhatIfError } = await import('../../topo/whatif.js');
+  let view = await load();
+  let loadedAt = new Date();
+  let refreshing = false;
+  const timer = options.refreshMs === null ? null : setInterval(() => {
+    if (refreshing) return;
+    refreshing = true;
+    load().then((v) => {
+      view = v;
+      loadedAt = new Date();
+      log(`refreshed: ${v.demands.length} pairs, ${v.model.ids.length} routers`);
+    }, (error: Error) => log(`refresh failed, serving the previous data: ${error.message}`)).finally(() => (refreshing = false));
+  }, options.refreshMs);
+
+  const topOf = (params: URLSearchParams): number => {
+    const text = params.get('top') ?? '20';
+    const top = Number(text);
+    if (!Number.isInteger(top) || top < 1 || top > 100_000) throw new BadRequest(`top must be a whole number from 1 to 100000 (got ${JSON.stringify(text)})`);
+    return top;
+  };
+  const oneOf = <T extends string>(params: URLSearchParams, name: string, allowed: readonly T[], fallback: T): T => {
+    const value = (params.get(name) ?? fallback) as T;
+    if (!allowed.includes(value)) throw new BadRequest(`${name} must be one of ${allowed.join(', ')} (got ${JSON.stringify(value)})`);
+    return value;
+  };
+  const routerId = (params: URLSearchParams, name: string): string => {
+    const value = params.get(name) ?? '';
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(value)) throw new BadRequest(`${name} must be a router ID such as 10.0.0.1 (got ${JSON.stringify(value)})`);
+    return value;
+  };
+  const steps = (params: URLSearchParams): import('../../topo/whatif.js').WhatIfStep[] => {
+    const out: import('../../topo/whatif.js').WhatIfStep[] = [];
+    for (const kind of ['link-down', 'router-down', 'cost', 'move'] as const) {
+      for (const text of params.getAll(kind)) {
+        try {
+          out.push(parseStep(kind, text));
+        } catch (error) {
+          throw new BadRequest((error as Error).message.replace(/^Cannot read --/, 'Cannot read '));
+        }
+      }
+    }
+    if (out.length === 0) throw new BadRequest('a what-if needs steps: link-down=A,B, router-down=A, cost=A,B=N or move=PREFIX=R (repeatable)');
+    return out;
+  };
+
+  const routes: Record<string, (params: URLSearchParams) => unknown> = {
+    '/api': () => ({
+      endpoints: {
+        '/api/links?top=N': 'the most loaded links (most utilised first with capacities)',
+        '/api/top?by=host|src|dst|pair|app|user&top=N': 'the most communicating hosts, sources, destinations, pairs, applications or users',
+        '/api/link?from=ID&to=ID[&address=A]&by=pair|src|dst|app|user|entry&top=N': 'what crosses one link (click-through; entry: where it enters the network)',
+        '/api/whatif?link-down=A,B&cost=A,B=N&router-down=A&move=P=R&top=N': 'the links a scenario changes, most changed first',
+        '/api/routes?router=ID': "one router's OSPF routes",
+      },
+      loaded_at: loadedAt.toISOString(),
+      routers: view.model.ids.length,
+      pairs: view.demands.length,
+    }),
+    '/api/links': (p) => ({ routed_bytes: view.loads.routedBytes, local_bytes: view.loads.localBytes, unrouted: view.loads.unrouted, links: view.links(topOf(p)) }),
+    '/api/top': (p) => ({ by: oneOf(p, 'by', TOP_DIMENSIONS, 'host'), rows: view.top(oneOf(p, 'by', TOP_DIMENSIONS, 'host'), topOf(p)) }),
+    '/api/link': (p) => {
+      const answer = view.link(routerId(p, 'from'), routerId(p, 'to'), p.get('address') ?? undefined, oneOf(p, 'by', LINK_DIMENSIONS, 'pair'), topOf(p));
+      if ('error' in answer) throw new BadRequest(answer.error, 404);
+      return answer;
+    },
+    '/api/whatif': (p) => {
+      try {
+        return view.whatIf(steps(p), topOf(p));
+      } catch (error) {
+        if (error instanceof WhatIfError) throw new BadRequest(error.message);
+        throw error;
+      }
+    },
+    '/api/routes': async (p) => {
+      const { computeRoutes } = await import('../../topo/ospf/spf.js');
+      const router = routerId(p, 'router');
+      const table = computeRoutes(view.lsdb, router, view.nowMs);
+      if (!view.model.index.has(router) && table.networks.length === 0) throw new BadRequest(`the database has no router ${router}`, 404);
+      return { router, routes: table.networks.map((r) => ({ prefix: r.prefix, type: r.pathType, cost: r.cost, type2_cost: r.type2Cost, area: r.area, next_hops: r.nextHops.map((h) => ({ gateway: h.gateway, interface_address: h.interfaceAddress })) })) };
+    },
+  };
+
+  const server = http.createServer((request, response) => {
+    const reply = (status: number, body: unknown): void => {
+      response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+      response.end(JSON.stringify(body) + '\n');
+    };
+    if (request.method !== 'GET') return reply(405, { error: 'only GET' });
+    let url: URL;
+    try {
+      url = new URL(request.url ?? '/', 'http://localhost');
+    } catch {
+      return reply(400, { error: 'the request URL does not parse' });
+    }
+    const route = routes[url.pathname === '/' ? '/api' : url.pathname.replace(/\/$/, '')];
+    if (!route) return reply(404, { error: `no such endpoint ${url.pathname}: GET /api lists them` });
+    Promise.resolve()
+      .then(() => route(url.searchParams))
+      .then(
+        (body) => reply(200, body),
+        (error: Error) => (error instanceof BadRequest ? reply(error.status, { error: error.message }) : (log(`internal error on ${url.pathname}: ${error.stack ?? error.message}`), reply(500, { error: 'internal error' }))),
+      );
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error: NodeJS.ErrnoException) => reject(new RangeError(`Cannot serve on ${options.http}: ${error.code === 'EADDRINUSE' ? 'the port is in use' : error.message}`)));
+    server.listen(Number(match[2]), match[1], () => resolve());
+  });
+  const address = server.address() as { address: string; port: number };
+  const host = address.address.includes(':') ? `[${address.address}]` : address.address;
+  return {
+    url: `http://${host}:${address.port}`,
+    close: async () => {
+      if (timer) clearInterval(timer);
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+class BadRequest extends Error {
+  constructor(
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+  }
+}
