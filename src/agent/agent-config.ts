@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { LineCounter, parseDocument } from 'yaml';
+import { yamlValue } from '../common/yaml-value.js';
 import { z } from 'zod';
 import { parseDurationMs } from '../common/duration.js';
 import { parseByteSize } from '../common/byte-size.js';
@@ -189,7 +190,9 @@ export function loadAgentConfig(file: string | null, overrides: AgentOverrides =
     if (document.errors.length > 0) {
       throw new ConfigError(document.errors.map((e) => `${file}: line ${lines.linePos(e.pos[0]).line}: ${e.message.split('\n')[0]}`));
     }
-    raw = document.toJS() ?? {};
+    const read = yamlValue(document);
+    if ('error' in read) throw new ConfigError([`${file}: ${read.error}`]);
+    raw = read.value ?? {};
     if (typeof raw !== 'object' || Array.isArray(raw)) throw new ConfigError([`${file}: expected a mapping of settings at the top level`]);
   }
   const parsed = FILE_SCHEMA.safeParse(raw);

@@ -111,6 +111,8 @@ describe('agent configuration', () => {
     assert.deepEqual(config.store, { retentionMs: 30 * 86_400_000, quotaBytes: 1024 ** 3 });
     assert.deepEqual(config.health, { host: '::1', port: 9000 });
     assert.equal(loadAgentConfig(null, { health: 'off' }).health, null);
+    // An alias before its anchor is a configuration problem, not a crash.
+    assert.throws(() => loadAgentConfig(file('alias.yaml', 'flows: *later\n')), (e: unknown) => e instanceof ConfigError && /alias\.yaml: Unresolved alias/.test(e.problems[0]));
   });
 
   it('lists every problem at once, each naming the key', () => {

@@ -11,6 +11,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseDocument, stringify } from 'yaml';
+import { yamlValue } from '../common/yaml-value.js';
 import { describeStep, parseStep, WhatIfError, type Scenario, type WhatIfStep } from './whatif.js';
 
 const KINDS: readonly WhatIfStep['kind'][] = ['link-down', 'router-down', 'cost', 'move'];
@@ -25,7 +26,9 @@ export function readScenarioFile(file: string): Scenario {
   }
   const document = parseDocument(text);
   if (document.errors.length > 0) throw new WhatIfError(`${file}: ${document.errors[0].message.split('\n')[0]}`);
-  const data = document.toJS() as unknown;
+  const read = yamlValue(document);
+  if ('error' in read) throw new WhatIfError(`${file}: ${read.error}`);
+  const data = read.value;
   if (typeof data !== 'object' || data === null || !Array.isArray((data as { steps?: unknown }).steps)) {
     throw new WhatIfError(`${file}: a scenario is a map with a list "steps" (and optionally "name")`);
   }

@@ -105,6 +105,7 @@ test('scenario files: saved steps read back the same; a wrong step names the fil
       ['steps:\n  - cost: 0.0.0.1=4\n', /s\.yaml: steps\.0: Cannot read --cost/],
       ['name: x\n', /a list "steps"/],
       ['steps: [\n', /s\.yaml: /],
+      ['steps: *undefined\n', /s\.yaml: Unresolved alias/],
     ] as const) {
       writeFileSync(path.join(dir, 's.yaml'), text);
       assert.throws(() => readScenarioFile(path.join(dir, 's.yaml')), message);

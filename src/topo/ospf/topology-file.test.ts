@@ -73,6 +73,9 @@ test('a wrong topology file is one line naming the key', () => {
     ['routers: [{id: 0.0.0.1, colour: red}]', /routers\.0: /],
     ['routers: [{id: 0.0.0.1}]\nlans: [{prefix: 10.0.0.0/24, dr: 0.0.0.2, members: {0.0.0.1: 1}}]', /lans\.0\.dr: 0\.0\.0\.2 is not among the members/],
     ['routers: [ {id: ', /line \d+/],
+    // An alias before its anchor, and an alias bomb: refused, not expanded.
+    ['routers: *r', /Unresolved alias/],
+    ['a: &a [x, x, x, x, x, x, x, x, x, x]\nb: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\nc: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\nrouters: [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c, *c]', /alias/i],
   ];
   for (const [text, expected] of cases) withFile(text, (file) => assert.throws(() => readTopologyFile(file), expected, text));
 });

@@ -13,6 +13,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
+import { yamlValue } from '../../common/yaml-value.js';
 import { z } from 'zod';
 import { externalLsa, networkLsa, routerLsa } from './lsa-encode.js';
 import { RouterLinkType, type RouterLink } from './lsa.js';
@@ -57,7 +58,9 @@ export function readTopologyFile(file: string): LinkStateDatabase {
   const lines = new LineCounter();
   const document = parseDocument(source, { prettyErrors: false, lineCounter: lines });
   if (document.errors.length > 0) throw new TopologyFileError(`${file}: line ${lines.linePos(document.errors[0].pos[0]).line}: ${document.errors[0].message.split('\n')[0]}`);
-  const parsed = SCHEMA.safeParse(document.toJS() ?? {});
+  const read = yamlValue(document);
+  if ('error' in read) throw new TopologyFileError(`${file}: ${read.error}`);
+  const parsed = SCHEMA.safeParse(read.value ?? {});
   if (!parsed.success) {
     const issue = parsed.error.issues[0];
     throw new TopologyFileError(`${file}: ${issue.path.length > 0 ? issue.path.join('.') : 'top level'}: ${issue.message}`);
