@@ -14,6 +14,7 @@ import { aggregatorCommand } from './commands/aggregator-command.js';
 import { watchCommand } from './commands/watch-command.js';
 import { topoCommand } from './commands/topo-command.js';
 import { whatifCommand } from './commands/whatif-command.js';
+import { collectCommand } from './commands/collect-command.js';
 
 /** Error classes whose message is meant for the user as it is. */
 const USER_ERRORS = new Set(['CaptureError', 'StoreError', 'QueryError', 'FilterError', 'RangeError', 'CaptureStartError', 'FleetQueryError']);
@@ -41,7 +42,8 @@ export async function main(argv: string[]): Promise<number> {
     .addCommand(watchCommand())
     .addCommand(aggregatorCommand())
     .addCommand(topoCommand())
-    .addCommand(whatifCommand());
+    .addCommand(whatifCommand())
+    .addCommand(collectCommand());
   const configure = (command: Command): void => {
     command.exitOverride().configureOutput(ONE_LINE_ERRORS);
     command.commands.forEach(configure);

@@ -69,5 +69,7 @@ export const EndReason = {
   evicted: 'evicted',
   /** Still open when the input ended (end of a capture file, agent shutdown). */
   end: 'end',
+  /** Collected NetFlow/IPFIX: the exporter ended the flow and did not say why (no flowEndReason). */
+  exporter: 'exporter',
 } as const;
 export type EndReason = (typeof EndReason)[keyof typeof EndReason];
