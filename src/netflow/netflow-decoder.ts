@@ -7,6 +7,12 @@
 import type { IssueCounter } from '../common/issue-counter.js';
 import { formatAddress } from '../decode/format-address.js';
 import { TemplateCache, VARIABLE_LENGTH, type Template, type TemplateField } from './template-cache.js';
+import { DIRECTION_CODES, ENDSIGHT_ENTERPRISE } from './netflow-encoder.js';
+
+const utf8 = new TextDecoder('utf-8', { fatal: false });
+/** endsight's string elements: process, user, container. */
+const ENDSIGHT_STRINGS = new Set([1, 3, 5]);
+const DIRECTION_NAMES: Record<number, string> = Object.fromEntries(Object.entries(DIRECTION_CODES).map(([name, code]) => [code, name]));
 
 export const NetflowIssue = {
   TRUNCATED_HEADER: 'netflow_truncated_header',
@@ -40,6 +46,8 @@ export interface CollectedFlow {
   inputInterface: number | null;
   /** 1-in-N from the message (v5) or from the exporter's options (v9, IPFIX). */
   sampling: number;
+  /** Host context from endsight's enterprise elements (netflow-encoder.ts), when an endsight exporter sent them. */
+  context: { process: string | null; pid: number | null; username: string | null; uid: number | null; container: string | null; direction: string | null } | null;
 }
 
 export interface DecodedMessage {
@@ -125,6 +133,7 @@ function decodeV5(view: DataView, issues: IssueCounter): DecodedMessage | null {
       protocol,
       endReason: null,
       sampling,
+      context: null,
     });
   }
   return { version: 5, domain: (view.getUint8(20) << 8) | view.getUint8(21), sequence: view.getUint32(16), sequenceAdvance: count, flows };
@@ -268,6 +277,7 @@ function readData(view: DataView, at: number, end: number, template: Template, c
   let records = 0;
   while (end - at >= template.minimumLength && template.minimumLength > 0) {
     const values = new Map<number, number | string>();
+    const endsight = new Map<number, number | string>();
     let ok = true;
     for (const field of template.fields) {
       let length = field.length;
@@ -294,6 +304,8 @@ function readData(view: DataView, at: number, end: number, template: Template, c
       if (field.enterprise === 0) {
         const value = fieldValue(view, at, length, field.id);
         if (value !== undefined) values.set(field.id, value);
+      } else if (field.enterprise === ENDSIGHT_ENTERPRISE) {
+        endsight.set(field.id, ENDSIGHT_STRINGS.has(field.id) ? utf8.decode(new Uint8Array(view.buffer, view.byteOffset + at, length)) : fieldValue(view, at, length, -1) ?? 0);
       }
       at += length;
     }
@@ -309,7 +321,7 @@ function readData(view: DataView, at: number, end: number, template: Template, c
       if (typeof init === 'number') context.initUs = init * 1000;
       continue;
     }
-    const flow = toFlow(values, context);
+    const flow = toFlow(values, context, endsight);
     if (flow) out.push(flow);
     else issues.add(NetflowIssue.RECORD_WITHOUT_FLOW);
   }
@@ -334,7 +346,7 @@ function fieldValue(view: DataView, at: number, length: number, id: number): num
   return value;
 }
 
-function toFlow(values: Map<number, number | string>, context: RecordContext): CollectedFlow | null {
+function toFlow(values: Map<number, number | string>, context: RecordContext, endsight: Map<number, number | string>): CollectedFlow | null {
   const src = values.get(IE.sourceIPv4Address) ?? values.get(IE.sourceIPv6Address);
   const dst = values.get(IE.destinationIPv4Address) ?? values.get(IE.destinationIPv6Address);
   if (typeof src !== 'string' || typeof dst !== 'string') return null;
@@ -373,5 +385,25 @@ function toFlow(values: Map<number, number | string>, context: RecordContext): C
     endReason: num(IE.flowEndReason) ?? null,
     inputInterface: num(IE.ingressInterface) ?? null,
     sampling: context.sampling,
+    context: endsight.size === 0 ? null : endsightContext(endsight),
+  };
+}
+
+/** endsight's elements (ENDSIGHT_ELEMENTS): empty strings, pid 0 and uid 2^32 − 1 mean unknown. */
+function endsightContext(e: Map<number, number | string>): NonNullable<CollectedFlow['context']> {
+  const text = (id: number): string | null => {
+    const v = e.get(id);
+    return typeof v === 'string' && v.length > 0 ? v : null;
+  };
+  const pid = e.get(2);
+  const uid = e.get(4);
+  const direction = e.get(6);
+  return {
+    process: text(1),
+    pid: typeof pid === 'number' && pid > 0 ? pid : null,
+    username: text(3),
+    uid: typeof uid === 'number' && uid !== 0xffffffff ? uid : null,
+    container: text(5),
+    direction: typeof direction === 'number' ? (DIRECTION_NAMES[direction] ?? null) : null,
   };
 }

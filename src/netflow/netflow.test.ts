@@ -1,0 +1,137 @@
+/**
+ * NetFlow v5, v9 and IPFIX: records encoded and decoded back field for field (the host context in
+ * IPFIX's enterprise elements), templates kept apart per exporter and domain, replaced, expired and
+ * bounded, sampling from options records, sequence gaps counted, and each kind of malformed message
+ * of the issue counted and dropped with the good messages around it still read.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { IssueCounter } from '../common/issue-counter.js';
+import type { FlowRecord } from '../flow/index.js';
+import { decodeMessage, NetflowIssue, type SamplingRates } from './netflow-decoder.js';
+import { NetflowEncoder } from './netflow-encoder.js';
+import { TemplateCache } from './template-cache.js';
+
+const T0 = Date.UTC(2026, 10, 1, 12) * 1000;
+
+export function sampleRecord(i: number, v6 = false): FlowRecord {
+  return {
+    host: 'h', startUs: T0 + i * 1_000_000, endUs: T0 + i * 1_000_000 + 250_000,
+    srcAddr: v6 ? `2001:db8::${i + 1}` : `10.0.${i >> 8}.${(i & 255) + 1}`, dstAddr: v6 ? '2001:db8:1::1' : '192.0.2.7',
+    srcPort: 40000 + i, dstPort: 443, protocol: 6, packets: 10 + i, bytes: 1500 * (i + 1), tcpFlags: 0x1b,
+    direction: 'out', endReason: 'fin', sampling: 1, interfaceName: null, source: 'test',
+    process: 'curl', pid: 4242, username: 'alice', uid: 1000, container: null, command: null, tunnel: null,
+  };
+}
+
+function decodeAll(messages: Uint8Array[], cache = new TemplateCache(), rates: SamplingRates = new Map(), exporter = '192.0.2.1:9995') {
+  const issues = new IssueCounter();
+  const flows = messages.flatMap((m) => decodeMessage(m, exporter, cache, rates, 0, issues)?.flows ?? []);
+  return { flows, issues: issues.toJSON() };
+}
+
+for (const version of [5, 9, 10] as const) {
+  test(`NetFlow ${version === 10 ? 'IPFIX' : `v${version}`}: records come back as encoded`, () => {
+    const records = Array.from({ length: 70 }, (_, i) => sampleRecord(i, version !== 5 && i % 3 === 0));
+    const encoder = new NetflowEncoder(version, 7);
+    const messages = encoder.encode(records);
+    // Each fits one datagram of a 1,500-byte MTU (v5: 30 records, 1,464 bytes).
+    assert.ok(messages.length > 1 && messages.every((m) => m.length <= 1472), `${messages.length} messages`);
+    const { flows, issues } = decodeAll(messages);
+    assert.deepEqual(issues, {});
+    const expected = version === 5 ? records.filter((r) => !r.srcAddr.includes(':')) : records;
+    assert.equal(flows.length, expected.length);
+    flows.forEach((f, i) => {
+      const r = expected[i];
+      assert.deepEqual(
+        [f.srcAddr, f.dstAddr, f.srcPort, f.dstPort, f.protocol, f.packets, f.bytes, f.tcpFlags],
+        [r.srcAddr, r.dstAddr, r.srcPort, r.dstPort, r.protocol, r.packets, r.bytes, r.tcpFlags],
+        `record ${i}`,
+      );
+      // Milliseconds on the wire.
+      assert.equal(f.startUs, Math.floor(r.startUs / 1000) * 1000);
+      assert.equal(f.endUs, Math.floor(r.endUs / 1000) * 1000);
+      if (version !== 5) assert.equal(f.endReason, 3);
+      // The host context: in IPFIX's enterprise elements only.
+      assert.deepEqual(f.context, version === 10 ? { process: 'curl', pid: 4242, username: 'alice', uid: 1000, container: null, direction: 'out' } : null);
+    });
+  });
+}
+
+test('templates: per exporter and domain, replaced with another layout (counted), expired, bounded', () => {
+  const issues = new IssueCounter();
+  const cache = new TemplateCache(3, 1000);
+  const [first] = new NetflowEncoder(10, 1).encode([sampleRecord(0)]);
+  // Data only (templates are in the first message of each encoder): another domain has no template yet.
+  const encoder = new NetflowEncoder(10, 2);
+  encoder.encode([sampleRecord(0)]);
+  const [dataOnly] = encoder.encode([sampleRecord(1)]);
+  assert.equal(decodeMessage(first, 'a:1', cache, new Map(), 0, issues)?.flows.length, 1);
+  assert.equal(decodeMessage(dataOnly, 'a:1', cache, new Map(), 0, issues)?.flows.length, 0);
+  assert.equal(issues.toJSON()[NetflowIssue.DATA_WITHOUT_TEMPLATE], 1);
+  // The same domain from another exporter: its own templates.
+  assert.equal(decodeMessage(first, 'b:1', cache, new Map(), 0, issues)?.flows.length, 1);
+  // Bounded at 3: the least recently refreshed goes.
+  assert.equal(cache.size, 3);
+  assert.ok((issues.toJSON()[NetflowIssue.TEMPLATE_CACHE_FULL] ?? 0) >= 1);
+  // Expired after 1 s without a refresh.
+  assert.equal(cache.get('b:1|10|1|256', 5000), undefined);
+  // Same ID, another layout: replaced and counted.
+  const c = new TemplateCache();
+  c.set('x|10|0|256', [{ id: 8, enterprise: 0, length: 4 }], false, 0);
+  assert.equal(c.set('x|10|0|256', [{ id: 12, enterprise: 0, length: 4 }], false, 0), 'changed');
+});
+
+test('sampling from an options record scales nothing in the decoder but is reported with each flow', () => {
+  const rates: SamplingRates = new Map();
+  const messages = new NetflowEncoder(10, 3, 64).encode([sampleRecord(0), sampleRecord(1)]);
+  const { flows, issues } = decodeAll(messages, new TemplateCache(), rates);
+  assert.deepEqual(issues, {});
+  assert.deepEqual(flows.map((f) => f.sampling), [64, 64]);
+  const v9 = decodeAll(new NetflowEncoder(9, 3, 16).encode([sampleRecord(0)]));
+  assert.deepEqual(v9.flows.map((f) => f.sampling), [16]);
+  const v5 = decodeAll(new NetflowEncoder(5, 3, 100).encode([sampleRecord(0)]));
+  assert.deepEqual(v5.flows.map((f) => f.sampling), [100]);
+});
+
+test('malformed messages are counted by reason and dropped; good ones around them are read', () => {
+  const good = new NetflowEncoder(10, 0).encode([sampleRecord(0)])[0];
+  const view = (b: Uint8Array): DataView => new DataView(b.buffer, b.byteOffset, b.byteLength);
+  const ipfix = (sets: number[][]): Uint8Array => {
+    const body = sets.flat();
+    const b = new Uint8Array(16 + body.length);
+    view(b).setUint16(0, 10);
+    view(b).setUint16(2, b.length);
+    b.set(body, 16);
+    return b;
+  };
+  const u16 = (n: number): number[] => [(n >> 8) & 255, n & 255];
+  const set = (id: number, body: number[]): number[] => [...u16(id), ...u16(4 + body.length), ...body];
+  const cases: [string, Uint8Array, string][] = [
+    ['a template with no fields', ipfix([set(2, [...u16(300), ...u16(0)])]), 'none'],
+    ['a zero-length field', ipfix([set(2, [...u16(300), ...u16(1), ...u16(8), ...u16(0)])]), NetflowIssue.BAD_TEMPLATE],
+    ['a set longer than the message', ipfix([[...u16(2), ...u16(400), 0, 0, 0, 0]]), NetflowIssue.BAD_SET_LENGTH],
+    ['a set shorter than its header', ipfix([[...u16(2), ...u16(2), 0, 0]]), NetflowIssue.BAD_SET_LENGTH],
+    ['a message length past the datagram', (() => { const b = good.slice(); view(b).setUint16(2, b.length + 10); return b; })(), NetflowIssue.BAD_LENGTH],
+    ['a data record cut short', ipfix([set(2, [...u16(301), ...u16(1), ...u16(8), ...u16(4)]), set(301, [10, 0, 0])]), 'none'],
+    ['a variable-length field that lies', ipfix([set(2, [...u16(302), ...u16(2), ...u16(8), ...u16(4), ...u16(82), ...u16(0xffff)]), set(302, [10, 0, 0, 1, 200, 1, 2])]), NetflowIssue.BAD_RECORD],
+    ['data before its template', ipfix([set(999, [1, 2, 3, 4])]), NetflowIssue.DATA_WITHOUT_TEMPLATE],
+    ['an unknown version', Uint8Array.from([0, 7, 0, 0, 0, 0]), NetflowIssue.UNKNOWN_VERSION],
+    ['a v5 count past the datagram', Uint8Array.from([0, 5, 0, 30, ...new Array(40).fill(0)]), NetflowIssue.V5_BAD_COUNT],
+    ['four bytes', Uint8Array.from([0, 10, 0, 4]), NetflowIssue.TRUNCATED_HEADER],
+  ];
+  for (const [label, bad, reason] of cases) {
+    const issues = new IssueCounter();
+    const cache = new TemplateCache();
+    const before = decodeMessage(good, 'x:1', cache, new Map(), 0, issues);
+    const middle = decodeMessage(bad, 'x:1', cache, new Map(), 0, issues);
+    const after = decodeMessage(good, 'x:1', cache, new Map(), 0, issues);
+    assert.equal(before?.flows.length, 1, label);
+    assert.equal(after?.flows.length, 1, `${label}: the good message after it`);
+    assert.equal(middle?.flows.length ?? 0, 0, label);
+    if (reason !== 'none') assert.ok((issues.toJSON()[reason] ?? 0) >= 1, `${label}: ${JSON.stringify(issues.toJSON())}`);
+  }
+  // A v5 packet on the IPFIX port is just a v5 packet: read as v5.
+  const v5 = new NetflowEncoder(5).encode([sampleRecord(0)])[0];
+  assert.equal(decodeAll([v5]).flows.length, 1);
+});
