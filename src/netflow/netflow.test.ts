@@ -7,22 +7,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IssueCounter } from '../common/issue-counter.js';
-import type { FlowRecord } from '../flow/index.js';
 import { decodeMessage, NetflowIssue, type SamplingRates } from './netflow-decoder.js';
 import { NetflowEncoder } from './netflow-encoder.js';
 import { TemplateCache } from './template-cache.js';
-
-const T0 = Date.UTC(2026, 10, 1, 12) * 1000;
-
-export function sampleRecord(i: number, v6 = false): FlowRecord {
-  return {
-    host: 'h', startUs: T0 + i * 1_000_000, endUs: T0 + i * 1_000_000 + 250_000,
-    srcAddr: v6 ? `2001:db8::${i + 1}` : `10.0.${i >> 8}.${(i & 255) + 1}`, dstAddr: v6 ? '2001:db8:1::1' : '192.0.2.7',
-    srcPort: 40000 + i, dstPort: 443, protocol: 6, packets: 10 + i, bytes: 1500 * (i + 1), tcpFlags: 0x1b,
-    direction: 'out', endReason: 'fin', sampling: 1, interfaceName: null, source: 'test',
-    process: 'curl', pid: 4242, username: 'alice', uid: 1000, container: null, command: null, tunnel: null,
-  };
-}
+import { sampleRecord } from './test-records.js';
 
 function decodeAll(messages: Uint8Array[], cache = new TemplateCache(), rates: SamplingRates = new Map(), exporter = '192.0.2.1:9995') {
   const issues = new IssueCounter();
