@@ -13,7 +13,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { openCapture, type CaptureSource } from '../capture/index.js';
 import { IssueCounter } from '../common/issue-counter.js';
-import { FlowMeter, type FlowMeterStats } from '../flow/index.js';
+import { FlowMeter, type FlowMeterStats, type FlowRecordBatch } from '../flow/index.js';
 import type { FlowStore } from '../store/index.js';
 
 export interface ImportOptions {
@@ -34,6 +34,8 @@ export interface ImportOptions {
   host?: string;
   /** Called with the progress so far, at most every 100 ms and once at the end of each file. */
   onProgress?: (progress: ImportProgress) => void;
+  /** Called with each batch of finished records before it is stored (NetFlow/IPFIX export). */
+  onRecords?: (batch: FlowRecordBatch) => Promise<void>;
 }
 
 export interface ImportProgress {
@@ -145,7 +147,9 @@ async function runImport(
   let inFlight: Promise<void> | null = null;
   const flush = async (): Promise<void> => {
     if (inFlight) await inFlight;
-    store.append(meter.drain());
+    const drained = meter.drain();
+    if (options.onRecords && drained.length > 0) await options.onRecords(drained);
+    store.append(drained);
     inFlight = store.flush().then((result) => {
       flowsStored += result.records;
       segmentsWritten += result.segments.length;

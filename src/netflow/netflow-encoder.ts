@@ -60,6 +60,8 @@ function flowFields(version: 9 | 10, ipv6: boolean): Field[] {
     { id: 152, length: 8 },
     { id: 153, length: 8 },
     { id: 136, length: 1 },
+    // icmpTypeCodeIPv4 (32) or icmpTypeCodeIPv6 (139): collectors read ICMP's type and code there, not in the port.
+    { id: ipv6 ? 139 : 32, length: 2 },
   ];
   if (version === 10) {
     fields.push(
@@ -159,7 +161,8 @@ export class NetflowEncoder {
     for (let i = 0; i < usable.length; i += 30) {
       const chunk = usable.slice(i, i + 30);
       const w = new Writer();
-      const exportUs = Math.max(...chunk.map((r) => r.endUs));
+      // A whole millisecond at or after the newest end: every time then comes back as its millisecond.
+      const exportUs = Math.ceil(Math.max(...chunk.map((r) => r.endUs)) / 1000) * 1000;
       const uptimeMs = 2 ** 31;
       w.u16(5);
       w.u16(chunk.length);
@@ -171,7 +174,7 @@ export class NetflowEncoder {
       w.u8(this.domain);
       // Sampling: mode 1 (deterministic) in the top two bits, the interval below (14 bits).
       w.u16(this.sampling > 1 ? (1 << 14) | Math.min(this.sampling, 0x3fff) : 0);
-      const up = (us: number): number => (uptimeMs - Math.round((exportUs - us) / 1000)) >>> 0;
+      const up = (us: number): number => (uptimeMs - (exportUs / 1000 - Math.floor(us / 1000))) >>> 0;
       for (const r of chunk) {
         w.raw(addressBytes(r.srcAddr)!);
         w.raw(addressBytes(r.dstAddr)!);
@@ -335,6 +338,7 @@ export class NetflowEncoder {
     w.u64(r.startUs / 1000);
     w.u64(r.endUs / 1000);
     w.u8(END_REASON_CODES[r.endReason] ?? 4);
+    w.u16(r.protocol === 1 || r.protocol === 58 ? r.dstPort : 0);
     if (version === 10) {
       const text = (value: string | null): void => {
         // At most 200 bytes each, so that any record fits a message beside the templates.

@@ -22,6 +22,7 @@ export function importCommand(): Command {
     .option('--host <name>', 'host id recorded in each flow (default: this machine\'s name)')
     .option('--retention <duration>', 'delete segments written longer ago than this', '30d')
     .option('--quota <size>', 'most disk the store may use; oldest segments go first (default: min(2GiB, 10% of free disk))')
+    .option('--export <url>', 'also send the records to a NetFlow/IPFIX collector: v5://HOST:PORT, v9://…, ipfix://… or ipfix+tcp://… (repeatable; docs/netflow.md)', (v: string, list: string[]) => [...list, v], [] as string[])
     .option('--format <format>', 'summary format: text or json', 'text')
     .option('-q, --quiet', 'no progress bar')
     .addHelpText(
@@ -50,6 +51,9 @@ export function importCommand(): Command {
     const retentionMs = durationUs(options.retention, '--retention') / 1000;
     const quotaBytes = options.quota === undefined ? undefined : byteSize(options.quota, '--quota');
     if (quotaBytes === 0) throw new RangeError(`Cannot use --quota ${JSON.stringify(options.quota)}: it must be greater than zero`);
+    const { parseExportTarget, FlowExporter } = await import('../../netflow/exporter.js');
+    const targets = (options.export as string[]).map(parseExportTarget);
+    const exporter = targets.length > 0 ? await FlowExporter.open(targets) : null;
     const store = await FlowStore.open(options.dataDir, { retentionMs, quotaBytes });
     const bar = options.quiet || !process.stderr.isTTY ? null : progressBar();
     const startedAt = Date.now();
@@ -68,15 +72,21 @@ export function importCommand(): Command {
               });
             }
           : undefined,
+        onRecords: exporter ? (batch) => exporter.send(batch.toRecords()) : undefined,
       });
     } finally {
       bar?.stop();
       await store.close();
+      await exporter?.close();
     }
+    const exported = exporter?.stats() ?? [];
     if (options.format === 'json') {
-      process.stdout.write(JSON.stringify(summary) + '\n');
+      process.stdout.write(JSON.stringify(exported.length > 0 ? { ...summary, exported } : summary) + '\n');
     } else {
       process.stdout.write(formatSummary(summary, store.dataDir));
+      for (const e of exported) {
+        process.stdout.write(`Exported ${e.records.toLocaleString('en-US')} records in ${e.messages.toLocaleString('en-US')} message${e.messages === 1 ? '' : 's'} to ${e.target}${e.skipped > 0 ? ` (${e.skipped} could not be encoded: IPv6 in v5)` : ''}\n`);
+      }
     }
   });
 }
