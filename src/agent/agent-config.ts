@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { LineCounter, parseDocument } from 'yaml';
 import { yamlValue } from '../common/yaml-value.js';
+import { parseExportTarget } from '../netflow/exporter.js';
 import { z } from 'zod';
 import { parseDurationMs } from '../common/duration.js';
 import { parseByteSize } from '../common/byte-size.js';
@@ -46,6 +47,8 @@ export interface AgentConfig {
   health: { host: string; port: number } | null;
   /** Fleet queries over NATS (docs/fleet.md), or null when the agent answers only local queries. */
   fleet: FleetConfig | null;
+  /** NetFlow/IPFIX collectors the records also go to (`v9://host:port`, …; docs/netflow.md). */
+  export: string[];
 }
 
 export interface FleetConfig {
@@ -75,6 +78,7 @@ export interface AgentOverrides {
   health?: string;
   filter?: string;
   exportInterval?: string;
+  exports?: string[];
 }
 
 export class ConfigError extends Error {
@@ -156,6 +160,7 @@ const FILE_SCHEMA = z
       .strict()
       .optional(),
     health: z.object({ listen }).strict().optional(),
+    export: z.array(z.string().min(1)).optional(),
     fleet: z
       .object({
         nats: z.string().min(1).optional(),
@@ -225,6 +230,14 @@ export function loadAgentConfig(file: string | null, overrides: AgentOverrides =
     else health = parsedHealth;
   }
   const fleet = fleetConfig(c.fleet, overrides, label, problems);
+  const exports = overrides.exports && overrides.exports.length > 0 ? overrides.exports : (c.export ?? []);
+  for (const target of exports) {
+    try {
+      parseExportTarget(target);
+    } catch (error) {
+      problems.push(`${overrides.exports && overrides.exports.length > 0 ? '--export' : `${label}: export`}: ${(error as Error).message}`);
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     dataDir: overrides.dataDir ?? c.data_dir ?? defaultDataDir(),
@@ -241,6 +254,7 @@ export function loadAgentConfig(file: string | null, overrides: AgentOverrides =
     store: { retentionMs: c.store?.retention ?? 30 * 86_400_000, quotaBytes: c.store?.quota ?? null },
     health,
     fleet,
+    export: exports,
   };
 }
 

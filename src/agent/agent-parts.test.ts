@@ -111,6 +111,10 @@ describe('agent configuration', () => {
     assert.deepEqual(config.store, { retentionMs: 30 * 86_400_000, quotaBytes: 1024 ** 3 });
     assert.deepEqual(config.health, { host: '::1', port: 9000 });
     assert.equal(loadAgentConfig(null, { health: 'off' }).health, null);
+    // Collectors to export to: from the file or the command line, each checked.
+    assert.deepEqual(loadAgentConfig(file('export.yaml', 'export:\n  - v9://127.0.0.1:9995\n  - "ipfix+tcp://[::1]:4739"\n')).export, ['v9://127.0.0.1:9995', 'ipfix+tcp://[::1]:4739']);
+    assert.deepEqual(loadAgentConfig(null, { exports: ['v5://10.0.0.1:2055'] }).export, ['v5://10.0.0.1:2055']);
+    assert.throws(() => loadAgentConfig(null, { exports: ['netflow://x:1'] }), (e: unknown) => e instanceof ConfigError && /--export: Cannot export to "netflow:\/\/x:1"/.test(e.problems[0]));
     // An alias before its anchor is a configuration problem, not a crash.
     assert.throws(() => loadAgentConfig(file('alias.yaml', 'flows: *later\n')), (e: unknown) => e instanceof ConfigError && /alias\.yaml: Unresolved alias/.test(e.problems[0]));
   });

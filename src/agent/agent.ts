@@ -13,6 +13,7 @@
 import type { Logger } from 'pino';
 import { IssueCounter } from '../common/issue-counter.js';
 import { FlowMeter, type FlowMeterStats } from '../flow/index.js';
+import type { FlowExporter } from '../netflow/exporter.js';
 import type { FlowStore, FlushResult } from '../store/index.js';
 import type { AgentConfig } from './agent-config.js';
 import type { AttributionFeed, StartAttribution } from './attribution/attribution-feed.js';
@@ -61,6 +62,8 @@ export interface AgentStatus {
 
 export class Agent {
   private readonly issues = new IssueCounter();
+  /** Batches on their way to the NetFlow/IPFIX collectors. */
+  private exportChain: Promise<void> = Promise.resolve();
   private readonly meter: FlowMeter;
   private readonly addresses = new HostAddresses();
   private readonly owners: SocketOwners;
@@ -102,6 +105,8 @@ export class Agent {
     private readonly log: Logger,
     /** How capture and attribution are started: here, or through the privileged supervisor. */
     private readonly helpers: { startCapture: StartCapture; startAttribution: StartAttribution },
+    /** NetFlow/IPFIX collectors that get every record too (docs/netflow.md), or null. */
+    private readonly exporter: FlowExporter | null = null,
   ) {
     this.interfaces = new HostInterfaces(config.capture.interfaces);
     this.cpuBudget = new CpuBudget(config.capture.cpuBudget);
@@ -187,6 +192,8 @@ export class Agent {
       if (started) {
         this.meter.finish();
         await this.exportRecords();
+        // The last records to the collectors too, but a collector that does not read does not hold the stop.
+        await Promise.race([this.exportChain, new Promise((resolve) => setTimeout(resolve, 3000).unref())]);
         this.log.info({ recordsStored: this.recordsStored, packets: this.meter.stats().packetsSeen }, 'agent stopped; every flow stored');
       }
     }
@@ -332,7 +339,14 @@ export class Agent {
   private async exportRecords(): Promise<void> {
     while (this.exportInFlight) await this.exportInFlight;
     if (this.meter.pendingRecords === 0 && this.store.pendingCount === 0) return;
-    this.store.append(this.meter.drain());
+    const drained = this.meter.drain();
+    if (this.exporter && drained.length > 0) {
+      // In order, one batch after the other, beside the store: a slow collector never holds storing up.
+      const records = drained.toRecords();
+      const exporter = this.exporter;
+      this.exportChain = this.exportChain.then(() => exporter.send(records)).catch((error: Error) => this.log.error({ err: error.message }, 'exporting records failed'));
+    }
+    this.store.append(drained);
     this.exportInFlight = this.store
       .flush()
       .then((result: FlushResult) => {

@@ -100,7 +100,11 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
   it('stores what tcpdump sees on the same interface, with directions, and serves its health', async () => {
     const dataDir = path.join(work, 'live');
     const config = path.join(work, 'live.yaml');
-    await writeFile(config, 'capture:\n  cpu_budget: 800%\nflows:\n  export_interval: 1s\n');
+    // The agent also exports IPFIX to endsight's own collector, on the namespace's loopback.
+    const collected = path.join(work, 'collected');
+    const collector = lab.start('endsight collect', a.exec(['node', BIN, 'collect', '--listen', 'udp://127.0.0.1:4739', '--data-dir', collected, '--export-interval', '1s', '--format', 'json']));
+    await collector.waitForOutput(/collecting on/, 20_000);
+    await writeFile(config, 'capture:\n  cpu_budget: 800%\nflows:\n  export_interval: 1s\nexport:\n  - ipfix://127.0.0.1:4739\n');
     const reference = path.join(work, 'reference.pcap');
     const tcpdump = lab.start('reference tcpdump', a.exec(['tcpdump', '-i', 'a0', '-s', '256', '-B', '16384', '-w', reference]));
     const agent = startAgent('agent', dataDir, config, 19469);
@@ -150,6 +154,17 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     }
     assert.ok(directions.some((r) => r.interface === 'lo'), 'loopback traffic is captured too');
     assert.deepEqual(await queryRows(dataDir, `SELECT DISTINCT source, sampling FROM flows`), [{ source: 'live', sampling: 1 }]);
+
+    // What the agent exported as IPFIX is what it stored, host context included (enterprise 32473).
+    await sleep(500);
+    await collector.stop('SIGTERM', 10_000);
+    const summary = JSON.parse(collector.stdout.trim()) as { exporters: { lost: number; issues: object }[] };
+    assert.deepEqual(summary.exporters.map((e) => [e.lost, e.issues]), [[0, {}]], collector.stdout);
+    const context = "src_addr, dst_addr, src_port, dst_port, proto, packets, bytes, direction, process, pid, username, uid";
+    const exported = await queryRows(collected, `SELECT ${context} FROM flows WHERE ${LAB_TRAFFIC} ORDER BY ALL`);
+    const stored = await queryRows(dataDir, `SELECT ${context} FROM flows WHERE interface = 'a0' AND ${LAB_TRAFFIC} ORDER BY ALL`);
+    assert.deepEqual(exported, stored);
+    assert.ok(stored.some((r) => r.process === 'curl' && r.username === 'root'), 'the exported flows carry their process and user');
   });
 
   it('reloads its configuration on SIGHUP: a new filter restarts the capture; a broken file is refused', async () => {

@@ -22,6 +22,7 @@ interface AgentCliOptions {
   id?: string;
   site?: string;
   tag?: string[];
+  export?: string[];
 }
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'];
@@ -72,6 +73,7 @@ function addAgentOptions(command: Command, exportInterval: string): void {
     .option('--interface <name>', "capture only this interface; repeatable; '*' matches any characters (default: all)", (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--health <host:port>', 'health endpoint address, or off (default 127.0.0.1:9469)')
     .option('--filter <bpf>', "capture filter in pcap-filter(7) syntax, e.g. 'not port 22'")
+    .option('--export <url>', 'also send the records to a NetFlow/IPFIX collector: v5://HOST:PORT, v9://…, ipfix://… or ipfix+tcp://… (repeatable; docs/netflow.md)', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
     .option('--export-interval <duration>', `write finished records to the store this often (default ${exportInterval}, or the configuration's)`)
     .option('--log-level <level>', `log detail: ${LOG_LEVELS.join(', ')}`, 'info')
     .option('--nats <url>', 'answer signed fleet queries over this NATS server (nats://user:password@host:4222; docs/fleet.md)')
@@ -99,6 +101,7 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
     id: options.id,
     site: options.site,
     tags: options.tag,
+    exports: options.export,
   };
   const load = (): AgentConfig => loadAgentConfig(options.config ?? null, overrides);
   const workerConfig = options.worker ? process.env[WORKER_CONFIG_ENV] : undefined;
@@ -127,10 +130,13 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
   const store = await FlowStore.open(config.dataDir, { retentionMs: config.store.retentionMs, quotaBytes: config.store.quotaBytes ?? undefined });
   let health: { port: number; close(): Promise<void> } | null = null;
   let fleet: { stop(): Promise<void> } | null = null;
+  let exporter: import('../../netflow/exporter.js').FlowExporter | null = null;
   try {
     const storeBytes = (await listSegments(store.dataDir)).reduce((sum, s) => sum + s.bytes, 0);
     const helpers = options.worker ? await supervisedHelpers() : await localHelpers();
-    const agent = new Agent(config, store, storeBytes, log, helpers);
+    const { FlowExporter, parseExportTarget } = await import('../../netflow/exporter.js');
+    exporter = config.export.length > 0 ? await FlowExporter.open(config.export.map(parseExportTarget)) : null;
+    const agent = new Agent(config, store, storeBytes, log, helpers, exporter);
     if (config.health) health = await HealthServer.start(config.health.host, config.health.port, agent);
     if (config.fleet) {
       const { startFleetMember } = await import('../../fleet/fleet-member.js');
@@ -172,6 +178,7 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
       process.off('SIGTERM', onStop).off('SIGINT', onStop).off('SIGHUP', onReload).off('SIGHUP', ignore).off('message', onMessage).off('disconnect', onDisconnect);
     }
   } finally {
+    await exporter?.close();
     await fleet?.stop();
     await health?.close();
     await store.close();
