@@ -23,6 +23,7 @@ import { AGENT_TARGETS, formatAgentBench, runAgentBench, type AgentBenchReport }
 import { formatFleetLocal, runFleetLocalBench } from './fleet-bench.js';
 import { formatFleetScale, runFleetScaleBench, type FleetScaleOptions } from './fleet-scale-bench.js';
 import { formatTopoBench, runTopoBench } from './topo-bench.js';
+import { formatCollectBench, runCollectBench } from './collect-bench.js';
 import { ensureGroupByStore, timeGroupBy, type GroupByResult, type GroupByStore } from './groupby.js';
 import type { MeterMemoryResult } from './meter-memory.js';
 import { lastLines, runEndsightImport, runNfpcapd, runSoftflowd, toolVersions, DEFAULT_TIMEOUTS, type ToolRun } from './peers.js';
@@ -72,6 +73,10 @@ interface BenchOptions {
   fleetRuns: number;
   fleetScale: boolean;
   onlyTopo: boolean;
+  onlyCollect: boolean;
+  collectRecords: number;
+  collectExporters: number;
+  collectRate: number;
 }
 
 export interface ToolSummary {
@@ -94,7 +99,7 @@ export interface BenchReport {
   finishedAt: string;
   machine: ReturnType<typeof machineInfo> & { loadAverageAfter: number[] };
   versions: Record<string, string>;
-  options: Omit<BenchOptions, 'json' | 'check' | 'agent' | 'onlyAgent' | 'onlyFleet' | 'fleetHosts' | 'fleetRuns' | 'fleetScale' | 'onlyTopo'>;
+  options: Omit<BenchOptions, 'json' | 'check' | 'agent' | 'onlyAgent' | 'onlyFleet' | 'fleetHosts' | 'fleetRuns' | 'fleetScale' | 'onlyTopo' | 'onlyCollect' | 'collectRecords' | 'collectExporters' | 'collectRate'>;
   capture: SyntheticCaptureResult & { reused: boolean };
   runs: ToolRun[];
   summary: ToolSummary[];
@@ -138,6 +143,10 @@ function parseOptions(argv: string[]): BenchOptions {
     .option('--only-agent', 'run only the live agent measurement: endsight agent vs softflowd and nethogs at 20,000 and 150,000 packets/s')
     .option('--only-fleet', "run only the fleet query plane's measurement: typical aggregates on a week's store, locally and as a fleet host answers them")
     .option('--only-topo', "run only the network view's measurement: SPF on generated networks of 100, 1,000 and 2,500 routers")
+    .option('--only-collect', 'run only the collector measurement: endsight collect and nfcapd on the same replayed IPFIX')
+    .option('--collect-records <n>', 'with --only-collect: records replayed', '1000000')
+    .option('--collect-exporters <n>', 'with --only-collect: exporters sending at once', '4')
+    .option('--collect-rate <n>', 'with --only-collect: datagrams per second, all exporters together', '16000')
     .option('--fleet-hosts <list>', 'with --only-fleet: sizes of the virtual fleet, comma-separated', '1000,10000')
     .option('--fleet-runs <n>', 'with --only-fleet: timed queries per size, path and query', '15')
     .option('--no-fleet-scale', 'with --only-fleet: only the local part (no virtual fleet)')
@@ -186,6 +195,10 @@ function parseOptions(argv: string[]): BenchOptions {
     fleetRuns: int('fleet-runs', o.fleetRuns),
     fleetScale: o.fleetScale !== false,
     onlyTopo: o.onlyTopo === true,
+    onlyCollect: o.onlyCollect === true,
+    collectRecords: Number(o.collectRecords),
+    collectExporters: Number(o.collectExporters),
+    collectRate: Number(o.collectRate),
   };
 }
 
@@ -460,6 +473,15 @@ export async function main(argv: string[]): Promise<number> {
     return 'error' in agent ? 2 : 0;
   }
   if (o.onlyFleet) return runFleet(o);
+  if (o.onlyCollect) {
+    const machine = machineInfo();
+    log(`collect bench: ${machine.cores} cores, load average ${machine.loadAverage.join(' ')}`);
+    const bin = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'bin', 'endsight.js');
+    const collect = await runCollectBench({ records: o.collectRecords, exporters: o.collectExporters, datagramsPerS: o.collectRate, bin }, log);
+    if (o.json) process.stdout.write(JSON.stringify({ machine, collect }, null, 2) + '\n');
+    else process.stdout.write(formatCollectBench(collect).join('\n') + '\n');
+    return 0;
+  }
   if (o.onlyTopo) {
     const machine = machineInfo();
     log(`topo bench: ${machine.cores} cores, load average ${machine.loadAverage.join(' ')}`);

@@ -1,9 +1,10 @@
 /**
  * `endsight collect`: NetFlow v5/v9 and IPFIX from routers and probes into the flow store (issue 6).
- * UDP datagrams and IPFIX over TCP (RFC 7011 §10.4: messages back to back, framed by their length
- * field). Every message is decoded apart; what cannot be used is counted by reason, per exporter,
- * and the socket handler never throws. Sequence numbers (v5 and IPFIX: records, v9: messages) are
- * followed per exporter and domain; a jump forward counts as records or messages lost.
+ * NetflowCollector decodes messages and hands their records to the store; MessageListeners holds
+ * the sockets (collector-service.ts runs the two on separate threads). Every message is decoded
+ * apart; what cannot be used is counted by reason, per exporter, and the handler never throws.
+ * Sequence numbers (v5 and IPFIX: records, v9: messages) are followed per exporter and domain; a
+ * jump forward counts as records or messages lost.
  */
 import dgram from 'node:dgram';
 import net from 'node:net';
@@ -48,8 +49,6 @@ export class NetflowCollector {
   private readonly rates: SamplingRates = new Map();
   private readonly exporters = new Map<string, { stats: ExporterStats; issues: IssueCounter; next: Map<string, { sequence: number; advance: number }> }>();
   private pending = new FlowRecordBatch();
-  private readonly sockets: (dgram.Socket | net.Server)[] = [];
-  private readonly connections = new Set<net.Socket>();
 
   constructor(
     private readonly store: FlowStore,
@@ -100,6 +99,33 @@ export class NetflowCollector {
     exporter.stats.records += message.flows.length;
   }
 
+  /** Hands the queued records to the store and writes them. */
+  async flush(): Promise<number> {
+    const batch = this.pending;
+    this.pending = new FlowRecordBatch();
+    if (batch.length === 0) return 0;
+    this.store.append(batch);
+    return (await this.store.flush()).records;
+  }
+
+  stats(): ExporterStats[] {
+    return [...this.exporters.values()].map((e) => ({ ...e.stats, issues: e.issues.toJSON() }));
+  }
+
+}
+
+
+/**
+ * The collector's sockets: UDP datagrams, and IPFIX over TCP (RFC 7011 §10.4: messages back to
+ * back, each framed by its length; a length that cannot be a message loses the framing and closes
+ * the connection). Each message goes to `onMessage` with the exporter's address and port.
+ */
+export class MessageListeners {
+  private readonly sockets: (dgram.Socket | net.Server)[] = [];
+  private readonly connections = new Set<net.Socket>();
+
+  constructor(private readonly onMessage: (data: Uint8Array, address: string, port: number) => void) {}
+
   /** Opens every listening socket; rejects with one line if one cannot be opened. */
   async listen(addresses: readonly ListenAddress[]): Promise<void> {
     for (const address of addresses) {
@@ -110,7 +136,7 @@ export class NetflowCollector {
 
   private async listenUdp(address: ListenAddress): Promise<void> {
     const socket = dgram.createSocket({ type: address.host.includes(':') ? 'udp6' : 'udp4', recvBufferSize: 16 << 20 });
-    socket.on('message', (data, remote) => this.handleMessage(data, remote.address, remote.port));
+    socket.on('message', (data, remote) => this.onMessage(data, remote.address, remote.port));
     await new Promise<void>((resolve, reject) => {
       socket.once('error', (error) => reject(new RangeError(`Cannot listen on udp://${address.host}:${address.port}: ${error.message}`)));
       socket.bind(address.port, address.host, () => resolve());
@@ -132,13 +158,13 @@ export class NetflowCollector {
         while (buffer.length >= 4) {
           const length = buffer.readUInt16BE(2);
           if (buffer.readUInt16BE(0) !== 10 || length < 16) {
-            this.handleMessage(buffer.subarray(0, Math.min(buffer.length, 16)), remote, remotePort);
+            this.onMessage(buffer.subarray(0, Math.min(buffer.length, 16)), remote, remotePort);
             connection.destroy();
             buffer = Buffer.alloc(0);
             return;
           }
           if (buffer.length < length) break;
-          this.handleMessage(buffer.subarray(0, length), remote, remotePort);
+          this.onMessage(buffer.subarray(0, length), remote, remotePort);
           buffer = buffer.subarray(length);
         }
         if (buffer.length > MAX_TCP_BUFFER) connection.destroy();
@@ -161,23 +187,11 @@ export class NetflowCollector {
     });
   }
 
-  /** Hands the queued records to the store and writes them. */
-  async flush(): Promise<number> {
-    const batch = this.pending;
-    this.pending = new FlowRecordBatch();
-    if (batch.length === 0) return 0;
-    this.store.append(batch);
-    return (await this.store.flush()).records;
-  }
-
-  stats(): ExporterStats[] {
-    return [...this.exporters.values()].map((e) => ({ ...e.stats, issues: e.issues.toJSON() }));
-  }
-
   /** Closes every socket and connection. */
   async close(): Promise<void> {
     for (const connection of this.connections) connection.destroy();
-    await Promise.all(this.sockets.map((s) => new Promise<void>((resolve) => (s instanceof net.Server ? s.close(() => resolve()) : s.close(() => resolve())))));
+    const sockets = this.sockets.splice(0);
+    await Promise.all(sockets.map((s) => new Promise<void>((resolve) => (s instanceof net.Server ? s.close(() => resolve()) : s.close(() => resolve())))));
   }
 }
 

@@ -11,7 +11,7 @@ import dgram from 'node:dgram';
 import { Rng } from '../bench/prng.js';
 import { fuzzSeed } from '../common/fuzz-text.js';
 import type { FlowStore } from '../store/index.js';
-import { NetflowCollector } from './collector.js';
+import { MessageListeners, NetflowCollector } from './collector.js';
 import { NetflowEncoder } from './netflow-encoder.js';
 import { sampleRecord } from './test-records.js';
 import { MAX_TEMPLATES } from './template-cache.js';
@@ -87,8 +87,9 @@ test(`collector fuzz over UDP: 20,000 mutated datagrams on a real socket, then g
   const rng = new Rng(SEED + 1);
   const pool = seeds();
   const collector = new NetflowCollector(countingStore());
-  await collector.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
-  const port = Number(collector.addresses()[0].split(':').at(-1));
+  const listeners = new MessageListeners((data, address, port) => collector.handleMessage(data, address, port));
+  await listeners.listen([{ transport: 'udp', host: '127.0.0.1', port: 0 }]);
+  const port = Number(listeners.addresses()[0].split(':').at(-1));
   const sender = dgram.createSocket('udp4');
   try {
     const handled = (): number => collector.stats().reduce((sum, s) => sum + s.messages, 0);
@@ -106,6 +107,6 @@ test(`collector fuzz over UDP: 20,000 mutated datagrams on a real socket, then g
     assert.ok(collector.pendingCount - pendingBefore >= 3, 'the good messages after the flood');
   } finally {
     sender.close();
-    await collector.close();
+    await listeners.close();
   }
 });

@@ -71,7 +71,17 @@ const IE = {
   systemInitTimeMilliseconds: 160, samplingPacketInterval: 305,
 } as const;
 
-const formatIpv4 = (value: number): string => formatAddress([value], 4);
+/** IPv4 text by address: a collector sees the same addresses over and over (bounded: cleared when full). */
+const ipv4Text = new Map<number, string>();
+function formatIpv4(value: number): string {
+  let text = ipv4Text.get(value);
+  if (text === undefined) {
+    if (ipv4Text.size >= 100_000) ipv4Text.clear();
+    text = formatAddress([value], 4);
+    ipv4Text.set(value, text);
+  }
+  return text;
+}
 const ipv6At = (view: DataView, at: number): string => formatAddress([view.getUint32(at), view.getUint32(at + 4), view.getUint32(at + 8), view.getUint32(at + 12)], 6);
 
 /** Seconds from the NTP era (1900) to the Unix epoch, for the micro- and nanosecond IEs (RFC 7011 §6.1.10). */
@@ -273,11 +283,48 @@ interface RecordContext {
 }
 
 /** Data records of one set; returns how many were read. A record that does not fit ends the set. */
+/**
+ * A record's values by information element, reused from record to record (a Map per record cost
+ * more than the rest of decoding): `set` lists the IDs to clear before the next record.
+ */
+class FieldValues {
+  private readonly slots: (number | string | undefined)[] = new Array(512);
+  private readonly set: number[] = [];
+  private readonly others = new Map<number, number | string>();
+
+  put(id: number, value: number | string): void {
+    if (id < 512) {
+      if (this.slots[id] === undefined) this.set.push(id);
+      this.slots[id] = value;
+    } else {
+      this.others.set(id, value);
+    }
+  }
+
+  get(id: number): number | string | undefined {
+    return id < 512 ? this.slots[id] : this.others.get(id);
+  }
+
+  get size(): number {
+    return this.set.length + this.others.size;
+  }
+
+  clear(): void {
+    for (const id of this.set) this.slots[id] = undefined;
+    this.set.length = 0;
+    if (this.others.size > 0) this.others.clear();
+  }
+}
+
+const values = new FieldValues();
+const endsightValues = new FieldValues();
+
 function readData(view: DataView, at: number, end: number, template: Template, context: RecordContext, out: CollectedFlow[], issues: IssueCounter): number {
   let records = 0;
   while (end - at >= template.minimumLength && template.minimumLength > 0) {
-    const values = new Map<number, number | string>();
-    const endsight = new Map<number, number | string>();
+    values.clear();
+    endsightValues.clear();
+    const endsight = endsightValues;
     let ok = true;
     for (const field of template.fields) {
       let length = field.length;
@@ -303,9 +350,9 @@ function readData(view: DataView, at: number, end: number, template: Template, c
       }
       if (field.enterprise === 0) {
         const value = fieldValue(view, at, length, field.id);
-        if (value !== undefined) values.set(field.id, value);
+        if (value !== undefined) values.put(field.id, value);
       } else if (field.enterprise === ENDSIGHT_ENTERPRISE) {
-        endsight.set(field.id, ENDSIGHT_STRINGS.has(field.id) ? utf8.decode(new Uint8Array(view.buffer, view.byteOffset + at, length)) : fieldValue(view, at, length, -1) ?? 0);
+        endsight.put(field.id, ENDSIGHT_STRINGS.has(field.id) ? (length === 0 ? '' : utf8.decode(new Uint8Array(view.buffer, view.byteOffset + at, length))) : fieldValue(view, at, length, -1) ?? 0);
       }
       at += length;
     }
@@ -346,51 +393,55 @@ function fieldValue(view: DataView, at: number, length: number, id: number): num
   return value;
 }
 
-function toFlow(values: Map<number, number | string>, context: RecordContext, endsight: Map<number, number | string>): CollectedFlow | null {
+function num(values: FieldValues, id: number): number | undefined {
+  const v = values.get(id);
+  return typeof v === 'number' ? v : undefined;
+}
+
+/** A flow's start or end from whichever time element the record has, µs. */
+function timeOf(values: FieldValues, context: RecordContext, seconds: number, millis: number, micros: number, nanos: number, uptime: number): number {
+  const s = num(values, seconds);
+  if (s !== undefined) return s * 1e6;
+  const ms = num(values, millis);
+  if (ms !== undefined) return ms * 1000;
+  const us = num(values, micros) ?? num(values, nanos);
+  if (us !== undefined) return us;
+  const up = num(values, uptime);
+  if (up !== undefined) return context.initUs !== null ? context.initUs + up * 1000 : uptimeTime(context.exportUs, context.uptimeMs, up);
+  return context.exportUs;
+}
+
+function toFlow(values: FieldValues, context: RecordContext, endsight: FieldValues): CollectedFlow | null {
   const src = values.get(IE.sourceIPv4Address) ?? values.get(IE.sourceIPv6Address);
   const dst = values.get(IE.destinationIPv4Address) ?? values.get(IE.destinationIPv6Address);
   if (typeof src !== 'string' || typeof dst !== 'string') return null;
-  const num = (id: number): number | undefined => {
-    const v = values.get(id);
-    return typeof v === 'number' ? v : undefined;
-  };
-  const time = (seconds: number, millis: number, micros: number, nanos: number, uptime: number): number => {
-    const s = num(seconds);
-    if (s !== undefined) return s * 1e6;
-    const ms = num(millis);
-    if (ms !== undefined) return ms * 1000;
-    const us = num(micros) ?? num(nanos);
-    if (us !== undefined) return us;
-    const up = num(uptime);
-    if (up !== undefined) return context.initUs !== null ? context.initUs + up * 1000 : uptimeTime(context.exportUs, context.uptimeMs, up);
-    return context.exportUs;
-  };
-  const protocol = num(IE.protocolIdentifier) ?? 0;
-  const icmpType = num(IE.icmpTypeCodeIPv4) ?? num(IE.icmpTypeCodeIPv6);
+  const n = (id: number): number | undefined => num(values, id);
+  const protocol = n(IE.protocolIdentifier) ?? 0;
+  const icmpType = n(IE.icmpTypeCodeIPv4) ?? n(IE.icmpTypeCodeIPv6);
   const icmp = protocol === 1 || protocol === 58;
-  const endUs = time(IE.flowEndSeconds, IE.flowEndMilliseconds, IE.flowEndMicroseconds, IE.flowEndNanoseconds, IE.flowEndSysUpTime);
-  const startUs = time(IE.flowStartSeconds, IE.flowStartMilliseconds, IE.flowStartMicroseconds, IE.flowStartNanoseconds, IE.flowStartSysUpTime);
+  const endUs = timeOf(values, context, IE.flowEndSeconds, IE.flowEndMilliseconds, IE.flowEndMicroseconds, IE.flowEndNanoseconds, IE.flowEndSysUpTime);
+  const startUs = timeOf(values, context, IE.flowStartSeconds, IE.flowStartMilliseconds, IE.flowStartMicroseconds, IE.flowStartNanoseconds, IE.flowStartSysUpTime);
   return {
     startUs: Math.min(startUs, endUs),
     endUs,
     srcAddr: src,
     dstAddr: dst,
-    srcPort: icmp ? 0 : (num(IE.sourceTransportPort) ?? 0),
+    srcPort: icmp ? 0 : (n(IE.sourceTransportPort) ?? 0),
     // NetFlow's convention, as the flows table's: ICMP type*256+code in the destination port.
-    dstPort: icmp ? (icmpType ?? num(IE.destinationTransportPort) ?? 0) : (num(IE.destinationTransportPort) ?? 0),
+    dstPort: icmp ? (icmpType ?? n(IE.destinationTransportPort) ?? 0) : (n(IE.destinationTransportPort) ?? 0),
     protocol,
-    packets: num(IE.packetDeltaCount) ?? num(IE.packetTotalCount) ?? 0,
-    bytes: num(IE.octetDeltaCount) ?? num(IE.octetTotalCount) ?? 0,
-    tcpFlags: protocol === 6 ? (num(IE.tcpControlBits) ?? 0) & 0xff : 0,
-    endReason: num(IE.flowEndReason) ?? null,
-    inputInterface: num(IE.ingressInterface) ?? null,
+    packets: n(IE.packetDeltaCount) ?? n(IE.packetTotalCount) ?? 0,
+    bytes: n(IE.octetDeltaCount) ?? n(IE.octetTotalCount) ?? 0,
+    tcpFlags: protocol === 6 ? (n(IE.tcpControlBits) ?? 0) & 0xff : 0,
+    endReason: n(IE.flowEndReason) ?? null,
+    inputInterface: n(IE.ingressInterface) ?? null,
     sampling: context.sampling,
     context: endsight.size === 0 ? null : endsightContext(endsight),
   };
 }
 
 /** endsight's elements (ENDSIGHT_ELEMENTS): empty strings, pid 0 and uid 2^32 − 1 mean unknown. */
-function endsightContext(e: Map<number, number | string>): NonNullable<CollectedFlow['context']> {
+function endsightContext(e: FieldValues): NonNullable<CollectedFlow['context']> {
   const text = (id: number): string | null => {
     const v = e.get(id);
     return typeof v === 'string' && v.length > 0 ? v : null;

@@ -136,18 +136,17 @@ export class NetflowEncoder {
   encode(records: readonly FlowRecord[]): Uint8Array[] {
     if (this.version === 5) return this.encodeV5(records);
     const out: Uint8Array[] = [];
-    let pending = [...records];
-    while (pending.length > 0 || out.length === 0) {
-      const { message, used } = this.templatedMessage(pending);
+    let next = 0;
+    do {
+      const { message, used } = this.templatedMessage(records, next);
       out.push(message);
-      pending = pending.slice(used);
-      if (used === 0 && pending.length > 0) {
-        // A record bigger than a message (long strings): drop it rather than loop.
+      next += used;
+      if (used === 0 && next < records.length) {
+        // A record bigger than a message: drop it rather than loop (strings are capped, so it cannot happen).
         this.skipped++;
-        pending = pending.slice(1);
+        next++;
       }
-      if (pending.length === 0) break;
-    }
+    } while (next < records.length);
     return out;
   }
 
@@ -203,9 +202,14 @@ export class NetflowEncoder {
     return out;
   }
 
-  private templatedMessage(records: readonly FlowRecord[]): { message: Uint8Array; used: number } {
+  private readonly message = new Writer();
+  private readonly scratch = new Writer();
+
+  /** One message of the records from `first` on; `used`: how many it took (written or skipped). */
+  private templatedMessage(records: readonly FlowRecord[], first: number): { message: Uint8Array; used: number } {
     const version = this.version as 9 | 10;
-    const w = new Writer();
+    const w = this.message;
+    w.at = 0;
     const headerBytes = version === 9 ? 20 : 16;
     w.at = headerBytes;
     const nowMs = this.now();
@@ -233,7 +237,8 @@ export class NetflowEncoder {
       w.view.setUint16(setStart + 2, w.at - setStart);
       setStart = -1;
     };
-    for (const record of records) {
+    for (let k = first; k < records.length; k++) {
+      const record = records[k];
       const src = addressBytes(record.srcAddr);
       const dst = addressBytes(record.dstAddr);
       if (!src || !dst || src.length !== dst.length) {
@@ -324,8 +329,10 @@ export class NetflowEncoder {
     return 2;
   }
 
+  /** The record's bytes, in the scratch writer (valid until the next call). */
   private recordBytes(r: FlowRecord, src: Uint8Array, dst: Uint8Array, version: 9 | 10): Uint8Array {
-    const w = new Writer();
+    const w = this.scratch;
+    w.at = 0;
     w.raw(src);
     w.raw(dst);
     w.u16(r.srcPort);
@@ -357,6 +364,6 @@ export class NetflowEncoder {
       text(r.container);
       w.u8(DIRECTION_CODES[r.direction] ?? 255);
     }
-    return w.bytes.slice(0, w.at);
+    return w.bytes.subarray(0, w.at);
   }
 }

@@ -32,42 +32,24 @@ export function collectCommand(): Command {
   addDataDirOption(command);
   return command.action(async (options: { listen: string[]; exportInterval: string; retention: string; quota?: string; format: string; dataDir: string }) => {
     if (options.format !== 'text' && options.format !== 'json') throw new RangeError(`Cannot use --format ${JSON.stringify(options.format)}: expected text or json`);
-    const { parseListenAddress, NetflowCollector } = await import('../../netflow/collector.js');
+    const { parseListenAddress } = await import('../../netflow/collector.js');
+    const { CollectorService } = await import('../../netflow/collector-service.js');
     const addresses = (options.listen.length > 0 ? options.listen : ['udp://127.0.0.1:2055']).map(parseListenAddress);
     const intervalMs = durationUs(options.exportInterval, '--export-interval') / 1000;
     const retentionMs = durationUs(options.retention, '--retention') / 1000;
     const quotaBytes = options.quota === undefined ? undefined : byteSize(options.quota, '--quota');
-    const { FlowStore } = await import('../../store/index.js');
-    const store = await FlowStore.open(options.dataDir, { retentionMs, quotaBytes });
-    const collector = new NetflowCollector(store);
-    let stored = 0;
-    try {
-      await collector.listen(addresses);
-      process.stderr.write(`collecting on ${collector.addresses().join(', ')} into ${store.dataDir} (SIGINT or SIGTERM stops)\n`);
-      let writing: Promise<void> = Promise.resolve();
-      const timer = setInterval(() => {
-        writing = writing.then(async () => {
-          stored += await collector.flush();
-        }).catch((error: Error) => void process.stderr.write(`endsight: ${error.message}\n`));
-      }, intervalMs);
-      await new Promise<void>((resolve) => {
-        process.once('SIGINT', resolve);
-        process.once('SIGTERM', resolve);
-      });
-      clearInterval(timer);
-      await collector.close();
-      await writing;
-      stored += await collector.flush();
-    } finally {
-      await collector.close().catch(() => undefined);
-      await store.close();
-    }
-    const stats = collector.stats();
+    const service = await CollectorService.start({ dataDir: options.dataDir, retentionMs, quotaBytes, intervalMs }, addresses);
+    process.stderr.write(`collecting on ${service.addresses().join(', ')} into ${service.dataDir} (SIGINT or SIGTERM stops)\n`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGINT', resolve);
+      process.once('SIGTERM', resolve);
+    });
+    const { stored, stats, dropped } = await service.stop();
     if (options.format === 'json') {
-      process.stdout.write(JSON.stringify({ stored, exporters: stats }) + '\n');
+      process.stdout.write(JSON.stringify({ stored, dropped, exporters: stats }) + '\n');
       return;
     }
-    const lines = [`Stored ${stored.toLocaleString('en-US')} flow records from ${stats.length} exporter${stats.length === 1 ? '' : 's'}`];
+    const lines = [`Stored ${stored.toLocaleString('en-US')} flow records from ${stats.length} exporter${stats.length === 1 ? '' : 's'}${dropped > 0 ? `; ${dropped} datagrams dropped: the backlog to the decoding thread was full` : ''}`];
     for (const e of stats) {
       const issues = Object.entries(e.issues);
       lines.push(`  ${e.exporter}: ${e.messages} messages, ${e.records} records, ${e.lost} lost by the sequence numbers${issues.length > 0 ? `; dropped: ${issues.map(([k, n]) => `${n} ${k}`).join(', ')}` : ''}`);

@@ -1,0 +1,60 @@
+/**
+ * The collector's decoding and storing, on a thread of its own (collector-service.ts): datagrams
+ * arrive in batches from the thread that holds the sockets, so that a store write, which blocks this
+ * thread for a while, never keeps the sockets from being read (the kernel's buffer is small).
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { FlowStore } from '../store/index.js';
+import { NetflowCollector } from './collector.js';
+
+export interface WorkerSettings {
+  dataDir: string;
+  retentionMs: number;
+  quotaBytes?: number;
+  intervalMs: number;
+}
+
+/** From the socket thread: datagrams packed in one buffer (`offsets[i]..offsets[i+1]`), with their senders. */
+export interface DatagramBatch {
+  kind: 'batch';
+  bytes: Uint8Array;
+  offsets: Int32Array;
+  senders: string[];
+  ports: Int32Array;
+}
+
+export type ToWorker = DatagramBatch | { kind: 'stop' };
+export type FromWorker =
+  | { kind: 'ready'; dataDir: string }
+  | { kind: 'done'; bytes: number }
+  | { kind: 'error'; message: string }
+  | { kind: 'stopped'; stored: number; stats: ReturnType<NetflowCollector['stats']> };
+
+async function main(): Promise<void> {
+  const port = parentPort!;
+  const settings = workerData as WorkerSettings;
+  const store = await FlowStore.open(settings.dataDir, { retentionMs: settings.retentionMs, quotaBytes: settings.quotaBytes });
+  const collector = new NetflowCollector(store);
+  let stored = 0;
+  let writing: Promise<void> = Promise.resolve();
+  const flush = (): Promise<void> =>
+    (writing = writing.then(async () => {
+      stored += await collector.flush();
+    }).catch((error: Error) => port.postMessage({ kind: 'error', message: error.message } satisfies FromWorker)));
+  const timer = setInterval(() => void flush(), settings.intervalMs);
+  port.postMessage({ kind: 'ready', dataDir: store.dataDir } satisfies FromWorker);
+  port.on('message', (message: ToWorker) => {
+    if (message.kind === 'batch') {
+      const { bytes, offsets, senders, ports } = message;
+      for (let i = 0; i < senders.length; i++) collector.handleMessage(bytes.subarray(offsets[i], offsets[i + 1]), senders[i], ports[i]);
+      port.postMessage({ kind: 'done', bytes: bytes.length } satisfies FromWorker);
+      return;
+    }
+    clearInterval(timer);
+    void flush()
+      .then(() => store.close())
+      .then(() => port.postMessage({ kind: 'stopped', stored, stats: collector.stats() } satisfies FromWorker));
+  });
+}
+
+if (parentPort && (workerData as { dataDir?: string } | null)?.dataDir) void main();
