@@ -15,6 +15,7 @@ import { watchCommand } from './commands/watch-command.js';
 import { topoCommand } from './commands/topo-command.js';
 import { whatifCommand } from './commands/whatif-command.js';
 import { collectCommand } from './commands/collect-command.js';
+import { coverageCommand } from './commands/coverage-command.js';
 
 /** Error classes whose message is meant for the user as it is. */
 const USER_ERRORS = new Set(['CaptureError', 'StoreError', 'QueryError', 'FilterError', 'RangeError', 'CaptureStartError', 'FleetQueryError']);
@@ -43,7 +44,8 @@ export async function main(argv: string[]): Promise<number> {
     .addCommand(aggregatorCommand())
     .addCommand(topoCommand())
     .addCommand(whatifCommand())
-    .addCommand(collectCommand());
+    .addCommand(collectCommand())
+    .addCommand(coverageCommand());
   const configure = (command: Command): void => {
     command.exitOverride().configureOutput(ONE_LINE_ERRORS);
     command.commands.forEach(configure);

@@ -26,6 +26,8 @@ interface TargetState {
   order: Int32Array;
   orderStale: boolean;
   carried: Float64Array;
+  /** The distances before a step, for taking its old contribution off (kept between steps: no garbage). */
+  before: Float64Array | null;
 }
 
 export class IncrementalLoads {
@@ -64,7 +66,7 @@ export class IncrementalLoads {
     for (let v = 0; v < n; v++) model.reverse[v].forEach((e, i) => (this.inSlot[e.id] = model.inStart[v] + i));
     for (const [target, sources] of matrix.targets) {
       const search = towardTarget(model, target, this.heap, false);
-      const state: TargetState = { dist: search.dist, order: search.order, orderStale: false, carried: new Float64Array(n) };
+      const state: TargetState = { dist: search.dist, order: search.order, orderStale: false, carried: new Float64Array(n), before: null };
       this.targets.set(target, state);
       this.add(target, sources, state, 1, this.arrays());
     }
@@ -93,7 +95,9 @@ export class IncrementalLoads {
         if (!snapshots.has(target)) {
           // A stale order is of the distances before this step, so of its costs.
           if (state.orderStale) this.rebuildOrder(state, before.outCost);
-          snapshots.set(target, { dist: dist.slice(), order: state.order });
+          state.before ??= new Float64Array(dist.length);
+          state.before.set(dist);
+          snapshots.set(target, { dist: state.before, order: state.order });
         }
         let region = regions.get(target);
         if (!region) regions.set(target, (region = new Set()));

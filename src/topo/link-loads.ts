@@ -121,6 +121,8 @@ export function routerMatrix(model: NetworkModel, demands: readonly Demand[]): R
   return matrix;
 }
 
+let scratch = new Float64Array(0);
+
 /**
  * Adds `sign` × the traffic from `sources` to `target` to `bytes` (per link id), following the
  * shortest paths of `search`; returns the bytes routed and the bytes of sources that cannot reach it.
@@ -136,7 +138,10 @@ export function propagate(
   carried?: Float64Array,
 ): { routed: number; unreachable: number } {
   const { dist, order } = search;
-  const flow = Float64Array.from(sources);
+  // One scratch array for every call (a new one per destination was most of the garbage of a what-if step).
+  if (scratch.length < sources.length) scratch = new Float64Array(sources.length);
+  const flow = scratch.subarray(0, sources.length);
+  flow.set(sources);
   let routed = 0;
   let unreachable = 0;
   for (let v = 0; v < flow.length; v++) {
