@@ -16,6 +16,7 @@ import { topoCommand } from './commands/topo-command.js';
 import { whatifCommand } from './commands/whatif-command.js';
 import { collectCommand } from './commands/collect-command.js';
 import { coverageCommand } from './commands/coverage-command.js';
+import { planCommand } from './commands/plan-command.js';
 
 /** Error classes whose message is meant for the user as it is. */
 const USER_ERRORS = new Set(['CaptureError', 'StoreError', 'QueryError', 'FilterError', 'RangeError', 'CaptureStartError', 'FleetQueryError']);
@@ -45,7 +46,8 @@ export async function main(argv: string[]): Promise<number> {
     .addCommand(topoCommand())
     .addCommand(whatifCommand())
     .addCommand(collectCommand())
-    .addCommand(coverageCommand());
+    .addCommand(coverageCommand())
+    .addCommand(planCommand());
   const configure = (command: Command): void => {
     command.exitOverride().configureOutput(ONE_LINE_ERRORS);
     command.commands.forEach(configure);
