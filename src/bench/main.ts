@@ -74,6 +74,7 @@ interface BenchOptions {
   fleetScale: boolean;
   onlyTopo: boolean;
   onlyCollect: boolean;
+  onlyPlan: boolean;
   collectRecords: number;
   collectExporters: number;
   collectRate: number;
@@ -99,7 +100,7 @@ export interface BenchReport {
   finishedAt: string;
   machine: ReturnType<typeof machineInfo> & { loadAverageAfter: number[] };
   versions: Record<string, string>;
-  options: Omit<BenchOptions, 'json' | 'check' | 'agent' | 'onlyAgent' | 'onlyFleet' | 'fleetHosts' | 'fleetRuns' | 'fleetScale' | 'onlyTopo' | 'onlyCollect' | 'collectRecords' | 'collectExporters' | 'collectRate'>;
+  options: Omit<BenchOptions, 'json' | 'check' | 'agent' | 'onlyAgent' | 'onlyFleet' | 'fleetHosts' | 'fleetRuns' | 'fleetScale' | 'onlyTopo' | 'onlyCollect' | 'onlyPlan' | 'collectRecords' | 'collectExporters' | 'collectRate'>;
   capture: SyntheticCaptureResult & { reused: boolean };
   runs: ToolRun[];
   summary: ToolSummary[];
@@ -143,6 +144,7 @@ function parseOptions(argv: string[]): BenchOptions {
     .option('--only-agent', 'run only the live agent measurement: endsight agent vs softflowd and nethogs at 20,000 and 150,000 packets/s')
     .option('--only-fleet', "run only the fleet query plane's measurement: typical aggregates on a week's store, locally and as a fleet host answers them")
     .option('--only-topo', "run only the network view's measurement: SPF on generated networks of 100, 1,000 and 2,500 routers")
+    .option('--only-plan', 'run only the coverage and probe placement measurement (300,000 hosts; 2,500 routers)')
     .option('--only-collect', 'run only the collector measurement: endsight collect and nfcapd on the same replayed IPFIX')
     .option('--collect-records <n>', 'with --only-collect: records replayed', '1000000')
     .option('--collect-exporters <n>', 'with --only-collect: exporters sending at once', '4')
@@ -196,6 +198,7 @@ function parseOptions(argv: string[]): BenchOptions {
     fleetScale: o.fleetScale !== false,
     onlyTopo: o.onlyTopo === true,
     onlyCollect: o.onlyCollect === true,
+    onlyPlan: o.onlyPlan === true,
     collectRecords: Number(o.collectRecords),
     collectExporters: Number(o.collectExporters),
     collectRate: Number(o.collectRate),
@@ -473,6 +476,13 @@ export async function main(argv: string[]): Promise<number> {
     return 'error' in agent ? 2 : 0;
   }
   if (o.onlyFleet) return runFleet(o);
+  if (o.onlyPlan) {
+    const { runPlanBench, formatPlanBench } = await import('./plan-bench.js');
+    const plan = runPlanBench(log);
+    if (o.json) process.stdout.write(JSON.stringify({ machine: machineInfo(), plan }, null, 2) + '\n');
+    else process.stdout.write(formatPlanBench(plan).join('\n') + '\n');
+    return 0;
+  }
   if (o.onlyCollect) {
     const machine = machineInfo();
     log(`collect bench: ${machine.cores} cores, load average ${machine.loadAverage.join(' ')}`);
