@@ -33,7 +33,7 @@ export type FromWorker =
 async function main(): Promise<void> {
   const port = parentPort!;
   const settings = workerData as WorkerSettings;
-  const store = await FlowStore.open(settings.dataDir, { retentionMs: settings.retentionMs, quotaBytes: settings.quotaBytes });
+  const store = await FlowStore.open(settings.dataDir, { retentionMs: settings.retentionMs, quotaBytes: settings.quotaBytes, fastWrites: true });
   const collector = new NetflowCollector(store);
   let stored = 0;
   let writing: Promise<void> = Promise.resolve();

@@ -32,6 +32,8 @@ export interface FlowStoreOptions {
   quotaBytes?: number;
   /** Clock for write times (tests pass a fake one). */
   now?: () => number;
+  /** Segments in arrival order with light compression: less CPU, more bytes (segment-writer.ts). */
+  fastWrites?: boolean;
 }
 
 export interface FlushResult {
@@ -54,6 +56,7 @@ export class FlowStore {
     private readonly now: () => number,
     private readonly connection: DuckDBConnection,
     private readonly instance: DuckDBInstance,
+    private readonly fastWrites = false,
   ) {}
 
   /** Opens (creating if needed) the store in `dataDir`. */
@@ -81,7 +84,7 @@ export class FlowStore {
     const quotaBytes = options.quotaBytes ?? (await defaultQuotaBytes(root));
     const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
     const connection = await instance.connect();
-    return new FlowStore(root, options.retentionMs ?? 30 * 86_400_000, quotaBytes, options.now ?? Date.now, connection, instance);
+    return new FlowStore(root, options.retentionMs ?? 30 * 86_400_000, quotaBytes, options.now ?? Date.now, connection, instance, options.fastWrites ?? false);
   }
 
   /** Queues records for the next flush (the batch may be adopted as it is: do not reuse it). */
@@ -125,7 +128,7 @@ export class FlowStore {
       const staged = await StagedBatch.create(this.connection, batch);
       try {
         for (const segment of planned) {
-          await staged.writeDay(segment.day, segment.tmpPath);
+          await staged.writeDay(segment.day, segment.tmpPath, this.fastWrites);
           await fsyncFile(segment.tmpPath);
           result.bytesWritten += (await fs.stat(segment.tmpPath)).size;
         }
