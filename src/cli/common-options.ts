@@ -75,3 +75,8 @@ export function formatBytes(bytes: number): string {
   }
   return `${unit === 0 ? value : value.toFixed(1)} ${units[unit]}`;
 }
+
+/** Commander's argument parser for a repeatable option: each use adds its value to the list. */
+export function repeatable(value: string, list: string[]): string[] {
+  return [...list, value];
+}

@@ -17,6 +17,7 @@ import { whatifCommand } from './commands/whatif-command.js';
 import { collectCommand } from './commands/collect-command.js';
 import { coverageCommand } from './commands/coverage-command.js';
 import { planCommand } from './commands/plan-command.js';
+import { crosscheckCommand } from './commands/crosscheck-command.js';
 
 /** Error classes whose message is meant for the user as it is. */
 const USER_ERRORS = new Set(['CaptureError', 'StoreError', 'QueryError', 'FilterError', 'RangeError', 'CaptureStartError', 'FleetQueryError']);
@@ -47,7 +48,8 @@ export async function main(argv: string[]): Promise<number> {
     .addCommand(whatifCommand())
     .addCommand(collectCommand())
     .addCommand(coverageCommand())
-    .addCommand(planCommand());
+    .addCommand(planCommand())
+    .addCommand(crosscheckCommand());
   const configure = (command: Command): void => {
     command.exitOverride().configureOutput(ONE_LINE_ERRORS);
     command.commands.forEach(configure);

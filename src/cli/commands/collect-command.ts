@@ -1,8 +1,6 @@
 /** `endsight collect`: NetFlow v5/v9 and IPFIX from routers and probes into the store (docs/netflow.md). */
 import { Command } from 'commander';
-import { addDataDirOption, byteSize, durationUs } from '../common-options.js';
-
-const collect = (value: string, list: string[]): string[] => [...list, value];
+import { addDataDirOption, byteSize, durationUs, repeatable } from '../common-options.js';
 
 export function collectCommand(): Command {
   const command = new Command('collect')
@@ -15,7 +13,7 @@ export function collectCommand(): Command {
         'Malformed input is counted by reason per exporter and dropped. SIGINT or SIGTERM stores what is pending, ' +
         'prints the counts per exporter and stops.',
     )
-    .option('--listen <url>', 'udp://HOST:PORT or tcp://HOST:PORT (repeatable)', collect, [])
+    .option('--listen <url>', 'udp://HOST:PORT or tcp://HOST:PORT (repeatable)', repeatable, [])
     .option('--export-interval <duration>', 'write received records to the store at least this often', '10s')
     .option('--retention <duration>', 'delete segments written longer ago than this', '30d')
     .option('--quota <size>', 'most disk the store may use; oldest segments go first (default: min(2GiB, 10% of free disk))')

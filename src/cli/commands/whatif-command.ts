@@ -1,6 +1,7 @@
 /** `endsight whatif`: the network after links, routers or costs change and addresses move (docs/topo.md). */
 import path from 'node:path';
 import { Command } from 'commander';
+import { repeatable } from '../common-options.js';
 import type { CellValue } from '../../query/index.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
 import { addMatrixOptions, loadMatrix, readCapacities, readSource, type MatrixOptions, type SourceOptions } from './topo-inputs.js';
@@ -21,8 +22,6 @@ interface WhatIfOptions extends SourceOptions, MatrixOptions {
   routesOf?: string;
 }
 
-const collect = (value: string, list: string[]): string[] => [...list, value];
-
 export function whatifCommand(): Command {
   const command = new Command('whatif')
     .summary('what happens to routes and link loads if links, routers or costs change, or addresses move')
@@ -35,11 +34,11 @@ export function whatifCommand(): Command {
     .requiredOption('--from <source>', 'a capture file of OSPF packets, if:NAME (listen on an interface), frr:DIR, or a topology FILE.yaml')
     .option('--listen <duration>', 'with --from if:NAME: how long to listen (Ctrl-C stops sooner)', '60s')
     .option('--area <id>', 'the area whose paths are followed', '0.0.0.0')
-    .option('--scenario <file>', 'a scenario file (YAML, docs/topo.md); repeat to compare several', collect, [])
-    .option('--link-down <a,b>', 'a point-to-point link down (two router IDs), or a router off a LAN (ROUTER,PREFIX); repeatable', collect, [])
-    .option('--router-down <id>', 'a router down; repeatable', collect, [])
-    .option('--cost <from,to=cost>', "set a router's outgoing cost to a neighbour or a LAN, e.g. 0.0.0.1,0.0.0.2=50; repeatable", collect, [])
-    .option('--move <prefixes=router>', 'attach addresses or prefixes to another router, e.g. 10.1.0.25+10.1.0.26=0.0.0.3; repeatable', collect, [])
+    .option('--scenario <file>', 'a scenario file (YAML, docs/topo.md); repeat to compare several', repeatable, [])
+    .option('--link-down <a,b>', 'a point-to-point link down (two router IDs), or a router off a LAN (ROUTER,PREFIX); repeatable', repeatable, [])
+    .option('--router-down <id>', 'a router down; repeatable', repeatable, [])
+    .option('--cost <from,to=cost>', "set a router's outgoing cost to a neighbour or a LAN, e.g. 0.0.0.1,0.0.0.2=50; repeatable", repeatable, [])
+    .option('--move <prefixes=router>', 'attach addresses or prefixes to another router, e.g. 10.1.0.25+10.1.0.26=0.0.0.3; repeatable', repeatable, [])
     .option('--name <name>', "the name of the command line's scenario (default: the --save file's name, or 'command line')")
     .option('--save <file>', "write the command line's steps to this scenario file")
     .option('--capacity <file>', 'link capacities: CSV with a header address,bps; with --window')
