@@ -18,6 +18,7 @@ import { collectCommand } from './commands/collect-command.js';
 import { coverageCommand } from './commands/coverage-command.js';
 import { planCommand } from './commands/plan-command.js';
 import { crosscheckCommand } from './commands/crosscheck-command.js';
+import { auditCommand } from './commands/audit-command.js';
 
 /** Error classes whose message is meant for the user as it is. */
 const USER_ERRORS = new Set(['CaptureError', 'StoreError', 'QueryError', 'FilterError', 'RangeError', 'CaptureStartError', 'FleetQueryError']);
@@ -49,7 +50,8 @@ export async function main(argv: string[]): Promise<number> {
     .addCommand(collectCommand())
     .addCommand(coverageCommand())
     .addCommand(planCommand())
-    .addCommand(crosscheckCommand());
+    .addCommand(crosscheckCommand())
+    .addCommand(auditCommand());
   const configure = (command: Command): void => {
     command.exitOverride().configureOutput(ONE_LINE_ERRORS);
     command.commands.forEach(configure);

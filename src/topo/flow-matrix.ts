@@ -9,9 +9,9 @@
  * (`unknown`) and of forwarded traffic (`transit`) count with the sender's view. The query's result
  * merges across hosts as any GROUP BY does, so the same SQL serves the local store and the fleet.
  *
- * The application is the protocol and the service port: the lower of the two ports (both ends and
- * both directions of a connection agree on it, which a process name does not).
+ * The application: the protocol and the lower port (application-sql.ts).
  */
+import { APPLICATION_SQL } from '../query/application-sql.js';
 import type { Demand } from './link-loads.js';
 
 /** The SQL each store runs; `periodS` cuts the window into periods of that many seconds. IPv4 only (OSPFv2). */
@@ -19,8 +19,7 @@ export function matrixSql(periodS: number | null): string {
   const period = periodS === null ? '' : `time_bucket(INTERVAL '${Math.round(periodS)} seconds', start_time) AS period, `;
   return (
     `SELECT ${period}src_addr AS src, dst_addr AS dst, ` +
-    `CASE proto WHEN 6 THEN 'tcp' WHEN 17 THEN 'udp' WHEN 132 THEN 'sctp' WHEN 1 THEN 'icmp' ELSE 'ip' || proto END || ` +
-    `CASE WHEN proto IN (6, 17, 132) THEN '/' || least(src_port, dst_port) ELSE '' END AS app, ` +
+    `${APPLICATION_SQL} AS app, ` +
     `username AS "user", ` +
     `sum(CASE WHEN direction = 'in' THEN 0 ELSE bytes END)::DOUBLE AS sent, ` +
     `sum(CASE WHEN direction = 'in' THEN bytes ELSE 0 END)::DOUBLE AS received ` +

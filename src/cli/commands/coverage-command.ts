@@ -3,12 +3,12 @@ import { Command } from 'commander';
 import { addDataDirOption, addWindowOptions, windowFromOptions } from '../common-options.js';
 import { addFleetAskOptions, type FleetAskCliOptions } from '../nats-cli-options.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
+import { APPLICATION_SQL } from '../../query/application-sql.js';
 
 /** Per source, destination and application: bytes and flows (the application: protocol and the lower port). */
 const PAIRS_SQL =
   'SELECT src_addr AS src, dst_addr AS dst, ' +
-  "CASE proto WHEN 6 THEN 'tcp' WHEN 17 THEN 'udp' WHEN 132 THEN 'sctp' WHEN 1 THEN 'icmp' WHEN 58 THEN 'icmpv6' ELSE 'ip' || proto END || " +
-  "CASE WHEN proto IN (6, 17, 132) THEN '/' || least(src_port, dst_port) ELSE '' END AS app, " +
+  `${APPLICATION_SQL} AS app, ` +
   'sum(bytes)::DOUBLE AS bytes, count(*)::DOUBLE AS flows FROM flows GROUP BY ALL';
 
 interface CoverageOptions extends Partial<FleetAskCliOptions> {
