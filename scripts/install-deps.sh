@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 # the capture program, libpcap0.8 runs it; clang, bpftool, libbpf-dev, libelf-dev and zlib1g-dev build
 # the socket events program and its eBPF code, libbpf1 runs it. tcpdump: live OSPF listening (topo --from if:NAME).
 runtime_packages=(zstd gcc libc6-dev libpcap-dev libpcap0.8 clang bpftool libbpf-dev libelf-dev zlib1g-dev libbpf1 conntrack tcpdump)
-test_packages=(softflowd nfdump nethogs frr iperf3 iproute2 ethtool curl python3 dnsutils iputils-ping procps time netcat-openbsd util-linux passwd openvpn nftables nats-server openssl)
+test_packages=(chromium softflowd nfdump nethogs frr iperf3 iproute2 ethtool curl python3 dnsutils iputils-ping procps time netcat-openbsd util-linux passwd openvpn nftables nats-server openssl)
 wanted=("${runtime_packages[@]}")
 [ "${1:-}" = "--with-test-peers" ] && wanted+=("${test_packages[@]}")
 

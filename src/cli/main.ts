@@ -12,7 +12,7 @@ import { agentCommand, upCommand } from './commands/agent-command.js';
 import { keysCommand } from './commands/keys-command.js';
 import { aggregatorCommand } from './commands/aggregator-command.js';
 import { watchCommand } from './commands/watch-command.js';
-import { topoCommand } from './commands/topo-command.js';
+import { consoleCommand, topoCommand } from './commands/topo-command.js';
 import { whatifCommand } from './commands/whatif-command.js';
 import { collectCommand } from './commands/collect-command.js';
 import { coverageCommand } from './commands/coverage-command.js';
@@ -51,7 +51,8 @@ export async function main(argv: string[]): Promise<number> {
     .addCommand(coverageCommand())
     .addCommand(planCommand())
     .addCommand(crosscheckCommand())
-    .addCommand(auditCommand());
+    .addCommand(auditCommand())
+    .addCommand(consoleCommand());
   const configure = (command: Command): void => {
     command.exitOverride().configureOutput(ONE_LINE_ERRORS);
     command.commands.forEach(configure);

@@ -5,6 +5,14 @@ import { addMatrixOptions, loadMatrix, readCapacities, readSource, TOPO_FORMATS 
 
 const TYPE_NAMES: Record<number, string> = { 1: 'router', 2: 'network', 3: 'summary', 4: 'asbr-summary', 5: 'external', 7: 'nssa-external' };
 
+function withSource(command: Command): Command {
+  return (
+    command
+      .requiredOption('--from <source>', 'a capture file of OSPF packets, if:NAME (listen on an interface), frr:DIR (FRR\'s database listings as JSON), or a topology FILE.yaml')
+      .option('--listen <duration>', 'with --from if:NAME: how long to listen (Ctrl-C stops sooner)', '60s')
+      .option('--format <format>', `output: ${FORMATS.join(', ')}`, 'table'));
+}
+
 export function topoCommand(): Command {
   const topo = new Command('topo')
     .summary('the network view: the OSPF link-state database and its routes')
@@ -17,11 +25,6 @@ export function topoCommand(): Command {
         'A FILE.yaml is a network described by hand (docs/topo.md: routers, links, lans, externals). ' +
         'docs/topo.md says what each source can and cannot see. An adjacency (RFC 6987 stub router) is not built yet.',
     );
-  const withSource = (command: Command): Command =>
-    command
-      .requiredOption('--from <source>', 'a capture file of OSPF packets, if:NAME (listen on an interface), frr:DIR (FRR\'s database listings as JSON), or a topology FILE.yaml')
-      .option('--listen <duration>', 'with --from if:NAME: how long to listen (Ctrl-C stops sooner)', '60s')
-      .option('--format <format>', `output: ${FORMATS.join(', ')}`, 'table');
   topo.addCommand(
     withSource(new Command('lsdb').summary('list the link-state database: every LSA by area'))
       .option('--area <id>', 'only this area (and the AS-wide external LSAs)')
@@ -110,12 +113,7 @@ export function topoCommand(): Command {
       .action((options: TopCliOptions) => topTalkers(options)),
   );
   topo.addCommand(
-    addMatrixOptions(withSource(new Command('serve').summary('serve the network view as a JSON API over HTTP (for the console and scripts)')))
-      .option('--http <host:port>', 'where to listen (port 0: any free port)', '127.0.0.1:9470')
-      .option('--refresh <duration>', 're-read the network and the matrix this often (e.g. 5m); default: never')
-      .option('--capacity <file>', 'link capacities: CSV with a header address,bps; with --window (or --since) for utilisations')
-      .option('--window <duration>', 'the time the matrix covers (default: the --since duration)')
-      .option('--area <id>', 'the area whose paths are followed', '0.0.0.0')
+    serveOptions(new Command('serve').summary('serve the network view as a JSON API over HTTP (for the console and scripts)'))
       .addHelpText('after', [
         '',
         'GET /api lists the endpoints: /api/links, /api/top, /api/link (click-through), /api/whatif, /api/routes; every answer is',
@@ -128,6 +126,37 @@ export function topoCommand(): Command {
       .action((options: ServeCliOptions) => serve(options)),
   );
   return topo;
+}
+
+/** The options `topo serve` and `console` share: the network, the matrix, where to listen. */
+function serveOptions(command: Command): Command {
+  return addMatrixOptions(withSource(command))
+    .option('--http <host:port>', 'where to listen (port 0: any free port)', '127.0.0.1:9470')
+    .option('--refresh <duration>', 're-read the network and the matrix this often (e.g. 5m); default: never')
+    .option('--capacity <file>', 'link capacities: CSV with a header address,bps; with --window (or --since) for utilisations')
+    .option('--window <duration>', 'the time the matrix covers (default: the --since duration)')
+    .option('--area <id>', 'the area whose paths are followed', '0.0.0.0');
+}
+
+/** `endsight console`: the web console over the network view, behind an access token (docs/console.md). */
+export function consoleCommand(): Command {
+  return serveOptions(new Command('console').summary('the web console: the network map, top links and talkers, click-through, what-if'))
+    .option('--token <token>', 'the access token the console and its API ask for (default: a random one, printed at start)')
+    .addHelpText('after', [
+      '',
+      'Open the URL it prints (it carries the token after #). The page draws from the JSON API of topo serve, which needs the token',
+      '(Authorization: Bearer TOKEN). Listens on 127.0.0.1 unless --http says otherwise. docs/console.md describes the page.',
+      '',
+      'Example:',
+      '  endsight console --from frr:/var/tmp/ospf --flows --since 1h --refresh 5m',
+    ].join('\n'))
+    .action(async (options: ServeCliOptions & { token?: string }) => {
+      const { randomBytes } = await import('node:crypto');
+      const { CONSOLE_PAGE } = await import('../../console/console-page.js');
+      const token = options.token ?? randomBytes(18).toString('base64url');
+      if (token.length < 8) throw new RangeError('Cannot use a --token shorter than 8 characters');
+      await serve(options, { page: CONSOLE_PAGE, token });
+    });
 }
 
 const TOP_DIMENSION_NAMES = ['host', 'src', 'dst', 'pair', 'app', 'user'];
@@ -151,7 +180,7 @@ async function topTalkers(options: TopCliOptions): Promise<void> {
 
 type ServeCliOptions = SourceOptions & MatrixOptions & { http: string; refresh?: string; capacity?: string; window?: string; area: string };
 
-async function serve(options: ServeCliOptions): Promise<void> {
+async function serve(options: ServeCliOptions, consolePage?: { page: string; token: string }): Promise<void> {
   const { parseDurationMs } = await import('../../common/duration.js');
   const refreshMs = options.refresh === undefined ? null : parseDurationMs(options.refresh, '--refresh');
   if (refreshMs !== null && !(refreshMs >= 1000)) throw new RangeError(`Cannot use --refresh ${JSON.stringify(options.refresh)}: at least 1 s`);
@@ -166,8 +195,9 @@ async function serve(options: ServeCliOptions): Promise<void> {
     return new NetworkView(lsdb, demands, options.area, nowMs, capacity);
   };
   const log = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-  const server = await serveNetworkView(load, { http: options.http, refreshMs }, log);
-  log(`serving the network view on ${server.url}/api (Ctrl-C stops)`);
+  const server = await serveNetworkView(load, { http: options.http, refreshMs, ...consolePage }, log);
+  if (consolePage) log(`the console is on ${server.url}/#token=${consolePage.token} (Ctrl-C stops)`);
+  else log(`serving the network view on ${server.url}/api (Ctrl-C stops)`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);

@@ -3,6 +3,7 @@
  * (docs/topo.md#the-json-api). Every answer is computed from one network and one matrix, read at
  * start and again every --refresh; a question that is wrong is a 400 with one error line.
  */
+import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { NetworkView } from '../../topo/network-view.js';
 
@@ -11,6 +12,10 @@ export interface ServeOptions {
   http: string;
   /** Re-read the network and the matrix this often (ms), or never. */
   refreshMs: number | null;
+  /** When set, every /api request must carry it (`Authorization: Bearer TOKEN`, or `?token=`). */
+  token?: string;
+  /** An HTML page served at / (the console). */
+  page?: string;
 }
 
 /** Starts serving; `load` builds the view (again at each refresh). Resolves once listening, with the address. */
@@ -71,11 +76,26 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
         '/api/link?from=ID&to=ID[&address=A]&by=pair|src|dst|app|user|entry&top=N': 'what crosses one link (click-through; entry: where it enters the network)',
         '/api/whatif?link-down=A,B&cost=A,B=N&router-down=A&move=P=R&top=N': 'the links a scenario changes, most changed first',
         '/api/routes?router=ID': "one router's OSPF routes",
+        '/api/graph': 'every router and link, with loads (the map)',
       },
       loaded_at: loadedAt.toISOString(),
       routers: view.model.ids.length,
       pairs: view.demands.length,
     }),
+    '/api/graph': () => {
+      const loads = new Map(view.loads.links.map((l) => [`${l.from}>${l.to}|${l.via}|${l.fromAddress}`, l.bytes]));
+      const rows = new Map(view.links(Number.MAX_SAFE_INTEGER).map((l) => [`${l.from}>${l.to}|${l.from_address}`, l]));
+      return {
+        routers: view.model.ids,
+        routedBytes: view.loads.routedBytes,
+        // Every link, loaded or not: the map draws them all.
+        links: view.model.edgeList.map((e) => {
+          const bytes = loads.get(`${view.model.ids[e.from]}>${view.model.ids[e.to]}|${e.via}|${e.fromAddress}`) ?? 0;
+          const row = rows.get(`${view.model.ids[e.from]}>${view.model.ids[e.to]}|${e.fromAddress}`);
+          return { from: view.model.ids[e.from], to: view.model.ids[e.to], via: e.via, from_address: e.fromAddress, cost: e.cost, bytes, utilisation: row?.utilisation ?? null };
+        }),
+      };
+    },
     '/api/links': (p) => ({ routed_bytes: view.loads.routedBytes, local_bytes: view.loads.localBytes, unrouted: view.loads.unrouted, links: view.links(topOf(p)) }),
     '/api/top': (p) => ({ by: oneOf(p, 'by', TOP_DIMENSIONS, 'host'), rows: view.top(oneOf(p, 'by', TOP_DIMENSIONS, 'host'), topOf(p)) }),
     '/api/link': (p) => {
@@ -112,6 +132,15 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
     } catch {
       return reply(400, { error: 'the request URL does not parse' });
     }
+    if (options.page !== undefined && url.pathname === '/') {
+      response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'" });
+      response.end(options.page);
+      return;
+    }
+    if (options.token !== undefined) {
+      const given = (request.headers.authorization ?? '').replace(/^Bearer\s+/i, '') || url.searchParams.get('token') || '';
+      if (!timingSafeEqualText(given, options.token)) return reply(401, { error: 'a valid access token is needed: Authorization: Bearer TOKEN (the console takes it from #token= in its URL)' });
+    }
     const route = routes[url.pathname === '/' ? '/api' : url.pathname.replace(/\/$/, '')];
     if (!route) return reply(404, { error: `no such endpoint ${url.pathname}: GET /api lists them` });
     Promise.resolve()
@@ -134,6 +163,13 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/** Compares two strings in time independent of where they differ. */
+function timingSafeEqualText(a: string, b: string): boolean {
+  const x = Buffer.from(a);
+  const y = Buffer.from(b);
+  return x.length === y.length && timingSafeEqual(x, y);
 }
 
 class BadRequest extends Error {
