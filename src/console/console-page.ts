@@ -45,11 +45,13 @@ const api = async (path) => {
   if (!response.ok) throw new Error(body.error || response.statusText);
   return body;
 };
+// Every value from the data is escaped: process and user names come from the hosts, not from us.
+const esc = (v) => String(v ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 const fmt = (n) => n >= 1e9 ? (n / 1e9).toFixed(2) + ' G' : n >= 1e6 ? (n / 1e6).toFixed(2) + ' M' : n >= 1e3 ? (n / 1e3).toFixed(1) + ' k' : String(Math.round(n));
 const table = (id, head, rows) => {
   const t = document.getElementById(id);
-  t.innerHTML = '<tr>' + head.map((h) => '<th>' + h + '</th>').join('') + '</tr>' +
-    rows.map((r) => '<tr>' + r.map((c) => typeof c === 'number' ? '<td class="n">' + fmt(c) + '</td>' : '<td>' + String(c ?? '') + '</td>').join('') + '</tr>').join('');
+  t.innerHTML = '<tr>' + head.map((h) => '<th>' + esc(h) + '</th>').join('') + '</tr>' +
+    rows.map((r) => '<tr>' + r.map((c) => typeof c === 'number' ? '<td class="n">' + fmt(c) + '</td>' : '<td>' + esc(c) + '</td>').join('') + '</tr>').join('');
 };
 let selected = null;
 async function showLink(from, to) {
@@ -102,14 +104,14 @@ async function draw() {
   for (const { a, b, l } of edges) {
     // Each direction drawn beside the other: offset along the normal.
     const dx = pos[b].x - pos[a].x, dy = pos[b].y - pos[a].y, d = Math.max(1, Math.hypot(dx, dy)), ox = -dy / d * 3, oy = dx / d * 3;
-    html += '<line class="link" data-from="' + l.from + '" data-to="' + l.to + '" data-bytes="' + l.bytes + '" x1="' + (pos[a].x + ox) + '" y1="' + (pos[a].y + oy) + '" x2="' + (pos[b].x + ox) + '" y2="' + (pos[b].y + oy) +
-      '" stroke="' + colour(l.utilisation) + '" stroke-width="' + (1 + 9 * l.bytes / max).toFixed(1) + '"><title>' + l.from + ' → ' + l.to + ' (' + l.via + '): ' + fmt(l.bytes) + ' bytes</title></line>';
+    html += '<line class="link" data-from="' + esc(l.from) + '" data-to="' + esc(l.to) + '" data-bytes="' + l.bytes + '" x1="' + (pos[a].x + ox) + '" y1="' + (pos[a].y + oy) + '" x2="' + (pos[b].x + ox) + '" y2="' + (pos[b].y + oy) +
+      '" stroke="' + colour(l.utilisation) + '" stroke-width="' + (1 + 9 * l.bytes / max).toFixed(1) + '"><title>' + esc(l.from) + ' → ' + esc(l.to) + ' (' + esc(l.via) + '): ' + fmt(l.bytes) + ' bytes</title></line>';
   }
-  graph.routers.forEach((r, i) => { html += '<g class="router"><circle cx="' + pos[i].x + '" cy="' + pos[i].y + '" r="6" fill="#333"/><text x="' + (pos[i].x + 8) + '" y="' + (pos[i].y - 8) + '" font-size="11">' + r + '</text></g>'; });
+  graph.routers.forEach((r, i) => { html += '<g class="router"><circle cx="' + pos[i].x + '" cy="' + pos[i].y + '" r="6" fill="#333"/><text x="' + (pos[i].x + 8) + '" y="' + (pos[i].y - 8) + '" font-size="11">' + esc(r) + '</text></g>'; });
   svg.innerHTML = html;
   svg.querySelectorAll('line.link').forEach((el) => el.addEventListener('click', () => showLink(el.dataset.from, el.dataset.to).catch(fail)));
   const choice = document.getElementById('whatif-link');
-  choice.innerHTML = graph.links.filter((l) => l.via === 'p2p' && l.from < l.to).map((l) => '<option value="' + l.from + ',' + l.to + '">' + l.from + ' – ' + l.to + '</option>').join('');
+  choice.innerHTML = graph.links.filter((l) => l.via === 'p2p' && l.from < l.to).map((l) => '<option value="' + esc(l.from + ',' + l.to) + '">' + esc(l.from) + ' – ' + esc(l.to) + '</option>').join('');
   document.getElementById('status').textContent = graph.routers.length + ' routers, ' + graph.links.length + ' links (' + graph.links.filter((l) => l.bytes > 0).length + ' with traffic), ' + fmt(graph.routedBytes) + ' bytes routed';
   document.body.dataset.ready = 'true';
 }
@@ -127,7 +129,7 @@ document.getElementById('whatif-run').addEventListener('click', async () => {
   document.getElementById('whatif').dataset.done = 'true';
 });
 function fail(error) {
-  document.getElementById('status').innerHTML = '<span class="error">' + String(error.message || error) + '</span>';
+  document.getElementById('status').innerHTML = '<span class="error">' + esc(error.message || error) + '</span>';
 }
 Promise.all([draw(), panels()]).catch(fail);
 </script>

@@ -31,7 +31,9 @@ describe('the web console in chromium', { timeout: 120_000 }, () => {
     dir = mkdtempSync(path.join(tmpdir(), 'endsight-console-'));
     mkdirSync(SHOTS, { recursive: true });
     writeFileSync(path.join(dir, 'net.yaml'), JSON.stringify(handTopology()));
-    writeFileSync(path.join(dir, 'm.csv'), 'src,dst,bytes,app,user\n' + HAND_DEMANDS.map((d) => `${d.src},${d.dst},${d.bytes},${d.app},${d.user}`).join('\n') + '\n');
+    // Carol's user name carries markup: the page must show it as text, never run it.
+    const demands = HAND_DEMANDS.map((d) => (d.user === 'carol' ? { ...d, user: '<img src=x onerror=window.pwned=1>' } : d));
+    writeFileSync(path.join(dir, 'm.csv'), 'src,dst,bytes,app,user\n' + demands.map((d) => `${d.src},${d.dst},${d.bytes},${d.app},${d.user}`).join('\n') + '\n');
     server = spawn(process.execPath, [BIN, 'console', '--from', path.join(dir, 'net.yaml'), '--matrix', path.join(dir, 'm.csv'), '--http', '127.0.0.1:0', '--token', 'console-test-token'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     server.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
@@ -75,6 +77,8 @@ describe('the web console in chromium', { timeout: 120_000 }, () => {
     assert.match(await breakdown.innerText(), /10\.1\.0\.5\s+600/);
     await page.locator('#by').selectOption('user');
     await page.locator('#breakdown', { hasText: 'alice' }).waitFor();
+    assert.match(await breakdown.innerText(), /<img src=x onerror=window\.pwned=1>/, 'shown as text');
+    assert.equal(await page.evaluate(() => (globalThis as { pwned?: number }).pwned), undefined, 'never run');
     await page.screenshot({ path: path.join(SHOTS, 'link.png') });
 
     // r1–r3 down: r1→r2 over the LAN goes from 620 to 1,240 bytes.
