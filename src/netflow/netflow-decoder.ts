@@ -5,6 +5,7 @@
  * allows; nothing throws.
  */
 import type { IssueCounter } from '../common/issue-counter.js';
+import type { FlowRecord } from '../flow/index.js';
 import { formatAddress } from '../decode/format-address.js';
 import { TemplateCache, VARIABLE_LENGTH, type Template, type TemplateField } from './template-cache.js';
 import { DIRECTION_CODES, ENDSIGHT_ENTERPRISE } from './netflow-encoder.js';
@@ -29,18 +30,8 @@ export const NetflowIssue = {
   RESERVED_SET: 'netflow_reserved_set_id',
 } as const;
 
-/** A flow as an exporter reported it. */
-export interface CollectedFlow {
-  startUs: number;
-  endUs: number;
-  srcAddr: string;
-  dstAddr: string;
-  srcPort: number;
-  dstPort: number;
-  protocol: number;
-  packets: number;
-  bytes: number;
-  tcpFlags: number;
+/** A flow as an exporter reported it: the flow record's own fields, and what the exporter says beside them. */
+export interface CollectedFlow extends Pick<FlowRecord, 'startUs' | 'endUs' | 'srcAddr' | 'dstAddr' | 'srcPort' | 'dstPort' | 'protocol' | 'packets' | 'bytes' | 'tcpFlags'> {
   /** IPFIX flowEndReason (IE 136), or null. */
   endReason: number | null;
   inputInterface: number | null;
