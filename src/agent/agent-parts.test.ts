@@ -176,17 +176,33 @@ describe('health metrics', () => {
 });
 
 describe('CpuBudget', () => {
-  it('raises N fast over the budget, lowers it step by step once the load is gone', async () => {
+  it('raises N fast over the budget while packets cost, lowers it step by step once they are gone', async () => {
     const { CpuBudget } = await import('./cpu-budget.js');
     const budget = new CpuBudget(0.1);
-    assert.equal(budget.update(0.05), 1, 'under the budget: every packet');
-    assert.equal(budget.update(0.8), 4, 'smoothed load 0.28, 2.8 times the budget: N × 4');
-    assert.equal(budget.update(0.12), 8, 'still over');
-    assert.equal(budget.update(0.09), 8, 'within the budget: N stays');
+    assert.equal(budget.update(0.05, 50_000), 1, 'under the budget: every packet');
+    assert.equal(budget.update(0.8, 400_000), 4, 'smoothed load 0.28, 2.8 times the budget: N × 4');
+    assert.equal(budget.update(0.12, 400_000), 8, 'still over');
+    assert.equal(budget.update(0.09, 400_000), 8, 'within the budget: N stays');
     const relaxed: number[] = [];
-    for (let i = 0; i < 6; i++) relaxed.push(budget.update(0.01));
-    assert.deepEqual(relaxed, [8, 8, 4, 2, 1, 1], 'after about two quiet seconds, halving each second');
-    for (let i = 0; i < 40; i++) budget.update(100);
+    for (let i = 0; i < 6; i++) relaxed.push(budget.update(0.01, 400_000));
+    assert.deepEqual(relaxed, [8, 8, 4, 2, 1, 1], 'the storm costs less: after about two quiet seconds, halving each second');
+    for (let i = 0; i < 40; i++) budget.update(100, 1e9);
     assert.equal(budget.sampling, 65_536, 'bounded');
+  });
+
+  it('goes back to every packet when the packets are gone, however busy the agent still is', async () => {
+    const { CpuBudget } = await import('./cpu-budget.js');
+    const budget = new CpuBudget(0.1);
+    budget.update(0.05, 0);
+    for (let i = 0; i < 4; i++) budget.update(0.6, 400_000);
+    const storm = budget.sampling;
+    assert.ok(storm >= 64, `a storm: 1 in ${storm}`);
+    assert.equal(budget.update(0.6, 0), storm, 'one tick without a batch is not the end of a storm');
+    const after: number[] = [];
+    for (let i = 0; i < 20 && budget.sampling > 1; i++) after.push(budget.update(0.3, 0));
+    assert.equal(budget.sampling, 1, `back to every packet while three times over the budget with other work: ${after.join(' ')}`);
+    assert.ok(after.length <= 12, `within 12 s: ${after.join(' ')}`);
+    for (let i = 0; i < 10; i++) budget.update(0.5, 200);
+    assert.equal(budget.sampling, 1, 'over the budget with few packets: sampling would not help, N stays 1');
   });
 });

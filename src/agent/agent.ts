@@ -89,6 +89,8 @@ export class Agent {
   private lastCpu = process.cpuUsage();
   private lastCpuAtMs = Date.now();
   private cpuFraction = 0;
+  /** Packets the meter had seen (metered or sampled out) at the last budget check. */
+  private packetsSeenCounted = 0;
   /** Counters of earlier captures, so the totals survive a capture restart; and the current one's. */
   private countersBefore: CaptureCounters = NO_COUNTERS;
   private counters: CaptureCounters = NO_COUNTERS;
@@ -282,7 +284,7 @@ export class Agent {
 
   /**
    * Measures the CPU used since the last tick, by this process and the capture program (as of its
-   * last batch), and sets the packet sampling accordingly.
+   * last batch), and the packets seen, and sets the packet sampling accordingly.
    */
   private enforceCpuBudget(): void {
     const now = Date.now();
@@ -293,8 +295,11 @@ export class Agent {
     this.lastCpu = cpu;
     this.lastCpuAtMs = now;
     this.cpuFraction = usedUs / wallUs;
+    const { packetsSeen } = this.meter.stats();
+    const packetsPerSecond = (packetsSeen - this.packetsSeenCounted) / (wallUs / 1e6);
+    this.packetsSeenCounted = packetsSeen;
     const before = this.sampling;
-    const n = this.cpuBudget.update(this.cpuFraction);
+    const n = this.cpuBudget.update(this.cpuFraction, packetsPerSecond);
     if (n !== before) {
       this.sampling = n;
       this.capture?.setSampling(n);

@@ -9,7 +9,7 @@
  *   every packet from the kernel's ring): within twice the budget,
  * - store the storm's flows with `sampling` > 1 and packets scaled so that the estimate is within
  *   10% of what the sender says it sent,
- * - go back to every packet (sampling 1) once the storm is over.
+ * - go back to every packet (sampling 1) once the storm is over, however busy it still is.
  * Needs root, python3, iproute2, curl.
  */
 import assert from 'node:assert/strict';
@@ -77,7 +77,7 @@ describe('agent CPU budget under a packet storm', { timeout: 120_000 }, () => {
     assert.deepEqual(problems, [], 'cleanup');
   });
 
-  it('samples to stay within the budget, scales the counts, and does not run away after the storm', async () => {
+  it('samples to stay within the budget, scales the counts, and goes back to every packet after the storm', async () => {
     const config = path.join(work, 'agent.yaml');
     writeFileSync(config, `capture:\n  cpu_budget: ${BUDGET * 100}%\nflows:\n  export_interval: 1s\n`);
     const dataDir = path.join(work, 'store');
@@ -100,8 +100,9 @@ describe('agent CPU budget under a packet storm', { timeout: 120_000 }, () => {
     const samplingDuringStorm = await metric(a, 'endsight_sampling_rate');
     const dropped = await metric(a, 'endsight_capture_packets_dropped_total');
 
-    // Sampling halves at most once a second, and only while the agent is quiet: the deeper the storm
-    // was sampled, the longer the way back (1 in 128 is seven halvings). Allow 5 s a halving, 20 s at least.
+    // Sampling halves at most once a second, each time the (smoothed) packet rate has halved: the
+    // deeper the storm was sampled, the longer the way back (1 in 128 is seven halvings). Allow 5 s a
+    // halving, 20 s at least.
     let samplingAfter = samplingDuringStorm;
     const recoveryS = Math.max(20, 5 * Math.log2(Math.max(1, samplingDuringStorm)));
     const stormEnded = Date.now();
@@ -128,10 +129,10 @@ describe('agent CPU budget under a packet storm', { timeout: 120_000 }, () => {
     // Sampling cannot remove the cost of reading every packet from the kernel's ring: the budget is met up to that floor.
     assert.ok(cpuShare <= BUDGET * 2, `agent CPU ${(100 * cpuShare).toFixed(1)}% stays within twice the ${100 * BUDGET}% budget`);
     assert.ok(Math.abs(stored.packets - sent) / sent <= 0.1, `scaled estimate ${stored.packets} within 10% of ${sent} sent`);
-    // After the storm the agent should go back to every packet once it is quiet (it did, in 7–9 s, run
-    // on its own). In the full suite it sometimes stays busy: up to 1 in 2× the storm's sampling,
-    // 20–30 s later (an open finding of issue 3, see docs/agent.md). What must hold: it does not run away.
-    assert.ok(samplingAfter <= 2 * samplingDuringStorm, `after the storm, sampling stays within twice the storm's: 1 in ${samplingAfter} against 1 in ${samplingDuringStorm}`);
+    // The way back follows the packets, not the CPU: in the full suite the agent stays busy 20–30 s
+    // after the storm (the table it left; conntrack's events of its flows timing out), which
+    // sampling cannot lower and which used to hold sampling up.
+    assert.equal(samplingAfter, 1, `back to every packet within ${recoveryS.toFixed(0)} s of the storm: 1 in ${samplingAfter}`);
     assert.match(agent.stderr, /over the CPU budget: metering 1 packet in \d+/);
   });
 });
