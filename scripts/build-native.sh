@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds endsight's native programs into native/build/, each when its sources are newer than it:
 #   endsight-capture        the agent's capture (libpcap; gcc, libpcap-dev)
+#   endsight-ospf-socket    an OSPF raw socket for `topo --adjacency` (gcc)
 #   endsight-socket-events  the agent's eBPF socket events (libbpf; clang, bpftool, libbpf-dev, libelf-dev),
 #                           its eBPF program compiled against this kernel's BTF (/sys/kernel/btf/vmlinux)
 # scripts/install-deps.sh installs the Debian packages.
@@ -29,6 +30,12 @@ if newer $out/endsight-capture native/endsight-capture.c native/drop-privileges.
   need /usr/include/pcap/pcap.h libpcap-dev
   cc "${CFLAGS[@]}" -Inative -o $out/endsight-capture.tmp native/endsight-capture.c -lpcap
   mv $out/endsight-capture.tmp $out/endsight-capture
+fi
+
+if newer $out/endsight-ospf-socket native/endsight-ospf-socket.c native/drop-privileges.h native/stop-signals.h; then
+  need cc gcc
+  cc "${CFLAGS[@]}" -Inative -o $out/endsight-ospf-socket.tmp native/endsight-ospf-socket.c
+  mv $out/endsight-ospf-socket.tmp $out/endsight-ospf-socket
 fi
 
 if newer $out/endsight-socket-events native/endsight-socket-events.c native/socket-events.bpf.c native/socket-events.h native/drop-privileges.h native/stop-signals.h; then

@@ -15,7 +15,10 @@
  * path types, costs, next hops (r3 reaches r4 over two equal-cost paths). After the r1–r4 link goes
  * down and FRR has converged, both match again. FRR's own listings (frr:DIR) from an area-0 and an
  * area-1 router give the same database, and routes equal FRR's for all six routers, the area border
- * router included. Needs root and the Debian package frr.
+ * router included. Last, the collector joins the LAN as a stub router (adjacency mode, RFC 6987) from
+ * the same namespace: its database equals FRR's within seconds, each router's routes computed from it
+ * equal FRR's, and after another link goes down it equals FRR's again within 10 s of FRR converging.
+ * Needs root and the Debian package frr.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -59,6 +62,8 @@ const LINKS: [string, string, string, string][] = [
   ['r4', 'p5', 'r5', 'p4'],
   ['r3', 'p6', 'r6', 'p3'],
 ];
+/** The adjacency's router ID and its address on the LAN. */
+const ADJACENCY_ID = '10.0.0.100';
 const BIN = path.join(fileURLToPath(new URL('../../../', import.meta.url)), 'bin', 'endsight.js');
 /** What FRR's JSON calls each path type. */
 const ROUTE_TYPE = { 'intra-area': 'N', 'inter-area': 'N IA', 'external-1': 'N E1', 'external-2': 'N E2' } as const;
@@ -325,6 +330,79 @@ describe('OSPF against real FRR routers', { timeout: 240_000 }, () => {
     assert.ok(heard.length > 0, 'the change was heard');
     assert.deepEqual(heard, [...flooded].filter(([, seq]) => seq !== 'flushed').map(([key, seq]) => `${key} ${seq}`).sort(), 'the listener holds what was flooded while it listened');
     assert.ok(loads(predicted, beforeMs).some((l) => l.startsWith('0.0.0.2>0.0.0.4 p2p')), 'the traffic goes over r2–r4');
+  });
+
+  /**
+   * One run of `endsight topo ARGS --from if:br0 --adjacency` from the LAN's namespace: it joins, says
+   * its database is complete, stays (--hold) until `whileJoined` is done and the LAN's routers agree
+   * on one database with our router-LSA in it (the DR re-originates its network-LSA with us in it, at
+   * its own pace), then is stopped (SIGINT) and prints what it holds.
+   */
+  async function adjacencyRun(args: string[], whileJoined: () => Promise<void> = async () => undefined): Promise<{ stdout: string; stderr: string; frrDatabase: string[]; frrRoutes: Map<string, FrrRoutes>; completeS: number }> {
+    const run = lab.start(`endsight topo ${args[0]} --adjacency`, lanNs.exec([process.execPath, BIN, 'topo', ...args, '--from', 'if:br0', '--adjacency', '--router-id', ADJACENCY_ID, '--listen', '30s', '--hold', '120s', '--format', 'json']));
+    await run.waitForOutput(/database complete in [\d.]+ s|Cannot/, 35_000);
+    assert.doesNotMatch(run.stderr, /Cannot/, run.stderr);
+    const completeS = Number(/database complete in ([\d.]+) s/.exec(run.stderr)![1]);
+    await whileJoined();
+    // FRR has converged when the LAN's routers hold the same database (r2 may flood an instance r3
+    // takes only when it is sent again, RxmtInterval later, §13 step 5a), for 2 s.
+    let last = '';
+    let stableSince = Date.now();
+    for (const deadline = Date.now() + 30_000; ; await sleep(500)) {
+      const held = await Promise.all(['r1', 'r2', 'r3'].map(async (name) => JSON.stringify(frrDatabase(await routers.get(name)!.json('show ip ospf database json')))));
+      const text = held.every((h) => h === held[2]) ? held[2] : '';
+      if (text === '' || text !== last) stableSince = Date.now();
+      else if (Date.now() - stableSince >= 2000 && text.includes(`1 ${ADJACENCY_ID} ${ADJACENCY_ID} `)) break;
+      last = text;
+      assert.ok(Date.now() < deadline, `r1, r2 and r3 settle on one database with our router-LSA in it: ${held.join(' | ')}`);
+    }
+    const frrRoutes = new Map<string, FrrRoutes>();
+    for (const name of ['r1', 'r2', 'r3', 'r6']) frrRoutes.set(name, await routers.get(name)!.json<FrrRoutes>('show ip ospf route json'));
+    await run.stop('SIGINT', 10_000);
+    assert.equal(run.exitCode, 0, run.stderr);
+    return { stdout: run.stdout, stderr: run.stderr, frrDatabase: JSON.parse(last) as string[], frrRoutes, completeS };
+  }
+
+  it('joins the LAN as a stub router (RFC 6987) and holds FRR\'s whole database within seconds, routes included, and again after a link goes down', async () => {
+    // The LAN's namespace gets an address there: an adjacency speaks from one (snooping needed none).
+    await runCommand(lanNs.exec(['ip', 'addr', 'add', `${ADJACENCY_ID}/24`, 'dev', 'br0']));
+    // r1–r4 back up (the test before took it down): both paths to area 1 again.
+    await runCommand(namespaces.get('r1')!.exec(['ip', 'link', 'set', 'p4', 'up']));
+    await converged((r) => r['10.0.45.0/30']?.nexthops.length === 2);
+    const names: Record<string, number> = { router: 1, network: 2, summary: 3, 'asbr-summary': 4, external: 5 };
+    const lsdbLines = (stdout: string): string[] =>
+      stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string; lsid: string; adv_router: string; seq: string; checksum: string })
+        .map((l) => `${names[l.type]} ${l.lsid} ${l.adv_router} ${l.seq} ${l.checksum}`).sort();
+
+    const joined = await adjacencyRun(['lsdb', '--area', '0.0.0.0']);
+    console.log(`adjacency: database complete ${joined.completeS} s after joining`);
+    assert.ok(joined.completeS < 10, `the whole database within seconds: ${joined.completeS} s`);
+    assert.match(joined.stderr, /neighbour 0\.0\.0\.3: full/);
+    assert.match(joined.stderr, /router-LSA of 10\.0\.0\.100 flooded: .* metric 65535 \(RFC 6987\)/);
+    assert.deepEqual(lsdbLines(joined.stdout), joined.frrDatabase, "the adjacency's database equals r3's, our router-LSA included");
+
+    // Each router's routes from an adjacency's database equal FRR's (ours, at the maximum metric and with no stub, change none).
+    for (const name of ['r1', 'r2', 'r3', 'r6']) {
+      const spec = ROUTERS.find((r) => r.name === name)!;
+      const routes = await adjacencyRun(['routes', '--router', spec.id]);
+      const ours = Object.fromEntries(routes.stdout.trim().split('\n').map((line) => JSON.parse(line) as { prefix: string; type: string; cost: number }).map((r) => [r.prefix, `${r.type} ${r.cost}`]));
+      const types: Record<string, string> = { N: 'intra-area', 'N IA': 'inter-area', 'N E1': 'external-1', 'N E2': 'external-2' };
+      const frr = routes.frrRoutes.get(name)!;
+      assert.deepEqual(ours, Object.fromEntries(Object.entries(frr).filter(([p]) => p.includes('/')).map(([p, r]) => [p, `${types[r.routeType]} ${r.cost}`])), `${name}'s routes from the adjacency`);
+    }
+
+    // Joined while r2–r4 goes down: once FRR has converged, the database it holds (it follows the floods) equals r3's again.
+    const during = await adjacencyRun(['lsdb', '--area', '0.0.0.0'], async () => {
+      await runCommand(namespaces.get('r2')!.exec(['ip', 'link', 'set', 'p4', 'down']));
+      await converged((r) => r['10.0.45.0/30']?.nexthops.length === 1 && r['10.0.45.0/30'].nexthops[0].ip.trim() === '10.0.0.1');
+    });
+    assert.deepEqual(lsdbLines(during.stdout), during.frrDatabase, "after r2–r4 went down, the adjacency's database equals r3's");
+    assert.notDeepEqual(during.frrDatabase, joined.frrDatabase, 'the change is in it');
+    // Leaving flushes our router-LSA (§14.1): r3 holds it at MaxAge (FRR lists such LSAs until its
+    // maxage-delay has passed) or no more.
+    const ours = JSON.stringify(await routers.get('r3')!.json(`show ip ospf database router ${ADJACENCY_ID} json`));
+    const age = /"lsaAge":(\d+)/.exec(ours)?.[1];
+    assert.ok(!ours.includes(`"${ADJACENCY_ID}"`) || Number(age) >= 3600, `r3 holds our router-LSA flushed or not at all: ${ours}`);
   });
 });
 

@@ -1,16 +1,14 @@
 /** `endsight topo lsdb|routes --from SOURCE`: the OSPF link-state database and the routes SPF computes from it (docs/topo.md). */
 import { Command } from 'commander';
 import { ResultWriter, type OutputFormat } from '../output.js';
-import { addMatrixOptions, loadMatrix, readCapacities, readSource, TOPO_FORMATS as FORMATS, type MatrixOptions, type SourceOptions } from './topo-inputs.js';
+import { addListenOptions, addMatrixOptions, loadMatrix, readCapacities, readSource, TOPO_FORMATS as FORMATS, type MatrixOptions, type SourceOptions } from './topo-inputs.js';
 
 const TYPE_NAMES: Record<number, string> = { 1: 'router', 2: 'network', 3: 'summary', 4: 'asbr-summary', 5: 'external', 7: 'nssa-external' };
 
 function withSource(command: Command): Command {
-  return (
-    command
-      .requiredOption('--from <source>', 'a capture file of OSPF packets, if:NAME (listen on an interface), frr:DIR (FRR\'s database listings as JSON), or a topology FILE.yaml')
-      .option('--listen <duration>', 'with --from if:NAME: how long to listen (Ctrl-C stops sooner)', '60s')
-      .option('--format <format>', `output: ${FORMATS.join(', ')}`, 'table'));
+  return addListenOptions(
+    command.requiredOption('--from <source>', 'a capture file of OSPF packets, if:NAME (listen on an interface), frr:DIR (FRR\'s database listings as JSON), or a topology FILE.yaml'),
+  ).option('--format <format>', `output: ${FORMATS.join(', ')}`, 'table');
 }
 
 export function topoCommand(): Command {
@@ -23,7 +21,8 @@ export function topoCommand(): Command {
         'saved as *.json files in DIR or in one subfolder per router (their union). Each LSA is kept at its newest instance; ' +
         'if:NAME listens on an interface (tcpdump, root) for --listen and keeps what is flooded meanwhile. ' +
         'A FILE.yaml is a network described by hand (docs/topo.md: routers, links, lans, externals). ' +
-        'docs/topo.md says what each source can and cannot see. An adjacency (RFC 6987 stub router) is not built yet.',
+        'With --adjacency, if:NAME joins the LAN as a stub router (RFC 6987) and gets the area\'s whole database from the DR within seconds. ' +
+        'docs/topo.md says what each source can and cannot see.',
     );
   topo.addCommand(
     withSource(new Command('lsdb').summary('list the link-state database: every LSA by area'))

@@ -12,6 +12,11 @@ export interface SourceOptions {
   format: string;
   /** With if:NAME: how long to listen. */
   listen?: string;
+  /** With if:NAME: join the LAN as a stub router (RFC 6987) to get the whole database at once. */
+  adjacency?: boolean;
+  /** With --adjacency: our router ID, and how long to stay once the database is complete. */
+  routerId?: string;
+  hold?: string;
 }
 
 export const TOPO_FORMATS = ['table', 'json', 'csv'];
@@ -66,10 +71,20 @@ export async function readCapacities(file: string): Promise<Map<string, number>>
   return new Map(rows);
 }
 
+/** The options of `--from if:NAME`: --listen, and --adjacency with its --router-id and --hold. */
+export function addListenOptions(command: Command): Command {
+  return command
+    .option('--listen <duration>', 'with --from if:NAME: how long to listen (with --adjacency: the most to wait for the whole database; Ctrl-C stops sooner)', '60s')
+    .option('--adjacency', 'with --from if:NAME: join the LAN as a router that carries no traffic (RFC 6987 stub router, priority 0) and get the whole database from its DR within seconds; needs root and an address on that LAN')
+    .option('--router-id <id>', 'with --adjacency: the router ID to use (default: the interface address)')
+    .option('--hold <duration>', 'with --adjacency: stay adjacent this long once the database is complete, following what is flooded (Ctrl-C stops sooner)', '0s');
+}
+
 /** The link-state database from `--from`, and the time to read it at. */
 export async function readSource(options: SourceOptions): Promise<{ lsdb: LinkStateDatabase; nowMs: number }> {
   if (!TOPO_FORMATS.includes(options.format)) throw new RangeError(`Cannot use --format ${JSON.stringify(options.format)}: use ${TOPO_FORMATS.join(', ')}`);
-  if (/^if:/.test(options.from)) return listenSource(options.from.slice(3), options.listen ?? '60s');
+  if (options.adjacency === true && !/^if:/.test(options.from)) throw new RangeError(`Cannot use --adjacency with --from ${options.from}: it needs an interface (--from if:NAME)`);
+  if (/^if:/.test(options.from)) return options.adjacency === true ? adjacencySource(options.from.slice(3), options) : listenSource(options.from.slice(3), options.listen ?? '60s');
   if (/\.ya?ml$/i.test(options.from)) {
     const { readTopologyFile, TopologyFileError } = await import('../../topo/ospf/topology-file.js');
     try {
@@ -159,6 +174,40 @@ export async function loadMatrix(options: MatrixOptions, periodS: number | null 
   }
   const rows = cells.map((row) => Object.fromEntries(columns.map((c, i) => [c.name, row[i]])) as unknown as MatrixRow);
   return matrixFromRows(rows);
+}
+
+/** `--from if:NAME --adjacency`: the area's database from an adjacency with the LAN's DR (Ctrl-C stops sooner). */
+async function adjacencySource(interfaceName: string, options: SourceOptions): Promise<{ lsdb: LinkStateDatabase; nowMs: number }> {
+  const { parseDurationMs } = await import('../../common/duration.js');
+  const waitMs = parseDurationMs(options.listen ?? '60s', '--listen');
+  const holdMs = parseDurationMs(options.hold ?? '0s', '--hold');
+  if (!(waitMs > 0)) throw new RangeError(`Cannot use --listen ${JSON.stringify(options.listen)}: it must be longer than zero`);
+  if (options.routerId !== undefined && !/^(\d{1,3})(\.\d{1,3}){3}$/.test(options.routerId)) throw new RangeError(`Cannot use --router-id ${JSON.stringify(options.routerId)}: a router ID is a dotted quad such as 10.0.0.250`);
+  const { formAdjacency } = await import('../../topo/ospf/ospf-adjacency-listener.js');
+  const abort = new AbortController();
+  const interrupt = (): void => abort.abort();
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  try {
+    process.stderr.write(`joining the LAN on ${interfaceName} as a stub router (RFC 6987: maximum metric, no routes installed); at most ${waitMs / 1000} s\n`);
+    const joined = await formAdjacency(interfaceName, {
+      routerId: options.routerId, waitMs, holdMs, signal: abort.signal,
+      log: (line) => process.stderr.write(`if:${interfaceName}: ${line}\n`),
+    });
+    const packets = Object.values(joined.packets).reduce((a, b) => a + b, 0);
+    const issues = Object.entries(joined.issues.toJSON());
+    process.stderr.write(
+      `if:${interfaceName}: ${joined.complete ? `database complete in ${((joined.completeAfterMs ?? 0) / 1000).toFixed(1)} s` : 'stopped before the database was complete'}, as ${joined.routerId ?? '-'}; ` +
+        `neighbours ${joined.neighbors.map((n) => `${n.routerId}${n.role ? ` (${n.role})` : ''} ${n.state}`).join(', ') || 'none'}; ` +
+        `${packets} OSPF packets (${Object.entries(joined.packets).map(([k, n]) => `${n} ${k}`).join(', ') || 'none'}); ` +
+        `LSAs ${joined.lsas.installed} installed, ${joined.lsas.same + joined.lsas.older} heard again, ${joined.lsas.flushed} flushed` +
+        (issues.length > 0 ? `; skipped: ${issues.map(([k, n]) => `${n} ${k}`).join(', ')}` : '') + '\n',
+    );
+    return { lsdb: joined.lsdb, nowMs: Date.now() };
+  } finally {
+    process.removeListener('SIGINT', interrupt);
+    process.removeListener('SIGTERM', interrupt);
+  }
 }
 
 /** `--from if:NAME`: the database heard on NAME for --listen (Ctrl-C stops sooner). */

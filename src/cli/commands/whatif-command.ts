@@ -4,7 +4,7 @@ import { Command } from 'commander';
 import { repeatable } from '../common-options.js';
 import type { CellValue } from '../../query/index.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
-import { addMatrixOptions, loadMatrix, readCapacities, readSource, type MatrixOptions, type SourceOptions } from './topo-inputs.js';
+import { addListenOptions, addMatrixOptions, loadMatrix, readCapacities, readSource, type MatrixOptions, type SourceOptions } from './topo-inputs.js';
 
 interface WhatIfOptions extends SourceOptions, MatrixOptions {
   area: string;
@@ -31,8 +31,8 @@ export function whatifCommand(): Command {
         'Steps come from the command line (--link-down, --router-down, --cost, --move, applied in that order) or from ' +
         'scenario files (--scenario, several to compare them side by side). --save writes the command line\'s steps as a scenario file.',
     )
-    .requiredOption('--from <source>', 'a capture file of OSPF packets, if:NAME (listen on an interface), frr:DIR, or a topology FILE.yaml')
-    .option('--listen <duration>', 'with --from if:NAME: how long to listen (Ctrl-C stops sooner)', '60s')
+    .requiredOption('--from <source>', 'a capture file of OSPF packets, if:NAME (listen on an interface), frr:DIR, or a topology FILE.yaml');
+  addListenOptions(command)
     .option('--area <id>', 'the area whose paths are followed', '0.0.0.0')
     .option('--scenario <file>', 'a scenario file (YAML, docs/topo.md); repeat to compare several', repeatable, [])
     .option('--link-down <a,b>', 'a point-to-point link down (two router IDs), or a router off a LAN (ROUTER,PREFIX); repeatable', repeatable, [])

@@ -5,9 +5,10 @@
  */
 import { decodeLsa, LsaType, setLsaChecksum, type Lsa, type RouterLink } from './lsa.js';
 
-const ip = (text: string): number[] => text.split('.').map(Number);
-const u16 = (n: number): number[] => [(n >> 8) & 255, n & 255];
-const u32 = (n: number): number[] => [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
+/** Big-endian bytes of a dotted quad, a 16-bit and a 32-bit number (network order, RFC 2328 A.1). */
+export const ip = (text: string): number[] => text.split('.').map(Number);
+export const u16 = (n: number): number[] => [(n >> 8) & 255, n & 255];
+export const u32 = (n: number): number[] => [(n >>> 24) & 255, (n >>> 16) & 255, (n >>> 8) & 255, n & 255];
 
 export interface LsaFields {
   linkStateId: string;

@@ -58,6 +58,14 @@ export class LinkStateDatabase {
     return 'installed';
   }
 
+  /** The instance held of the LSA with `header`'s key in the area (or the AS, for type 5), and its age now; null if none. */
+  find(areaId: string, header: Pick<LsaHeader, 'type' | 'linkStateId' | 'advertisingRouter'>, now = Date.now()): { lsa: Lsa; age: number } | null {
+    const held = this.scopes.get(header.type === LsaType.AS_EXTERNAL ? AS_SCOPE : areaId)?.get(lsaKey(header));
+    if (!held) return null;
+    const age = this.ageOf(held, now);
+    return age >= MAX_AGE_S ? null : { lsa: held.lsa, age };
+  }
+
   /** A copy to edit (the LSAs are shared: replace them, never change them in place). */
   clone(): LinkStateDatabase {
     const copy = new LinkStateDatabase();
