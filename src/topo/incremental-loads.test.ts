@@ -50,3 +50,24 @@ test('incremental loads equal loads from scratch after every step', () => {
   }
   assert.ok(untouched > 0, 'some changes moved no traffic');
 });
+
+test('a router cut off and joined again: its traffic is unreachable, then routed again, as from scratch', () => {
+  const rng = new Rng(5);
+  const net = syntheticNetwork(200, 3);
+  const model = NetworkModel.fromLsdb(net.lsdb, '0.0.0.0', 0);
+  const endpoints: string[] = [];
+  for (let r = 24; r < 200; r++) for (let e = 1; e <= 5; e++) endpoints.push(`172.${16 + ((r >> 8) & 15)}.${r & 255}.${e}`);
+  const demands: Demand[] = Array.from({ length: 3000 }, () => ({ src: endpoints[rng.int(endpoints.length)], dst: endpoints[rng.int(endpoints.length)], bytes: 1 + rng.int(5000) }));
+  const matrix = routerMatrix(model, demands);
+  const state = new IncrementalLoads(model, matrix);
+  // The last router is an access router on two distribution routers: both links down, both ways.
+  const island = model.ids.length - 1;
+  const cut = model.edgeList.filter((e) => e.from === island || e.to === island);
+  assert.equal(cut.length, 4);
+  state.setCosts(new Map(cut.map((e) => [e.id, Infinity])));
+  const apart = state.result();
+  same(apart, routeMatrix(model.withEdgeCosts(new Map(cut.map((e) => [e.id, Infinity]))), matrix), 'cut off');
+  assert.ok((apart.unrouted.unreachable ?? 0) > 0, 'its traffic is unreachable');
+  state.setCosts(new Map(cut.map((e) => [e.id, e.cost])));
+  same(state.result(), routeMatrix(model, matrix), 'joined again');
+});

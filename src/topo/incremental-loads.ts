@@ -22,9 +22,7 @@ import { CandidateHeap } from './ospf/spf.js';
 
 interface TargetState {
   dist: Float64Array;
-  /** Routers that reach t, each before the routers its shortest-path links lead to; rebuilt from `dist` when stale. */
-  order: Int32Array;
-  orderStale: boolean;
+  /** The traffic toward the target that passes through each router (its own sources included). */
   carried: Float64Array;
   /** The distances before a step, for taking its old contribution off (kept between steps: no garbage). */
   before: Float64Array | null;
@@ -41,9 +39,11 @@ export class IncrementalLoads {
   private readonly inCost: Float64Array;
   private readonly outSlot: Int32Array;
   private readonly inSlot: Int32Array;
-  /** Scratch marks and counts, one per router. */
+  /** Scratch marks, counts, sums and a queue, one per router. */
   private readonly mark: Uint8Array;
   private readonly indegree: Int32Array;
+  private readonly incoming: Float64Array;
+  private readonly queue: Int32Array;
   private model: NetworkModel;
 
   /** The loads of `matrix` on `model`, with every destination's distances kept. */
@@ -57,6 +57,8 @@ export class IncrementalLoads {
     this.heap = new CandidateHeap(n);
     this.mark = new Uint8Array(n);
     this.indegree = new Int32Array(n);
+    this.incoming = new Float64Array(n);
+    this.queue = new Int32Array(n);
     this.outCost = model.outCost.slice();
     this.inCost = model.inCost.slice();
     this.outSlot = new Int32Array(model.edgeList.length);
@@ -66,9 +68,11 @@ export class IncrementalLoads {
     for (let v = 0; v < n; v++) model.reverse[v].forEach((e, i) => (this.inSlot[e.id] = model.inStart[v] + i));
     for (const [target, sources] of matrix.targets) {
       const search = towardTarget(model, target, this.heap, false);
-      const state: TargetState = { dist: search.dist, order: search.order, orderStale: false, carried: new Float64Array(n), before: null };
+      const state: TargetState = { dist: search.dist, carried: new Float64Array(n), before: null };
       this.targets.set(target, state);
-      this.add(target, sources, state, 1, this.arrays());
+      const r = propagate(this.arrays(), target, sources, search, this.bytes, 1, state.carried);
+      this.routed += r.routed;
+      this.unreachable += r.unreachable;
     }
   }
 
@@ -77,8 +81,10 @@ export class IncrementalLoads {
     const changes = [...costs].map(([id, cost]) => ({ id, cost, old: this.outCost[this.outSlot[id]] })).filter((c) => c.cost !== c.old);
     if (changes.length === 0) return 0;
     const before = { ...this.arrays(), outCost: this.outCost.slice() };
-    const snapshots = new Map<number, { dist: Float64Array; order: Int32Array }>();
-    const regions = new Map<number, Set<number>>();
+    const snapshots = new Map<number, Float64Array>();
+    // Per destination, the routers whose next hops may have changed (repeats allowed: a list is far
+    // cheaper to fill than a set, and a core link moves thousands of routers for thousands of destinations).
+    const regions = new Map<number, number[]>();
     // One link at a time, every destination repaired for it before the next.
     for (const change of changes) {
       const edge = this.model.edgeList[change.id];
@@ -93,20 +99,17 @@ export class IncrementalLoads {
         const nowReaches = change.cost + dist[v] <= dist[u];
         if (!(change.cost > change.old ? wasTight : nowReaches)) continue;
         if (!snapshots.has(target)) {
-          // A stale order is of the distances before this step, so of its costs.
-          if (state.orderStale) this.rebuildOrder(state, before.outCost);
           state.before ??= new Float64Array(dist.length);
           state.before.set(dist);
-          snapshots.set(target, { dist: state.before, order: state.order });
+          snapshots.set(target, state.before);
         }
         let region = regions.get(target);
-        if (!region) regions.set(target, (region = new Set()));
-        region.add(u);
+        if (!region) regions.set(target, (region = []));
+        region.push(u);
         const moved = change.cost > change.old ? this.dearer(dist, u) : this.cheaper(dist, u, change.cost + dist[v]);
-        if (moved.length > 0) state.orderStale = true;
         for (const x of moved) {
-          region.add(x);
-          for (let k = this.model.inStart[x], end = this.model.inStart[x + 1]; k < end; k++) region.add(this.model.inFrom[k]);
+          region.push(x);
+          for (let k = this.model.inStart[x], end = this.model.inStart[x + 1]; k < end; k++) region.push(this.model.inFrom[k]);
         }
       }
     }
@@ -114,21 +117,18 @@ export class IncrementalLoads {
     let split = 0;
     for (const [target, region] of regions) {
       const state = this.targets.get(target)!;
-      // Nothing toward t moves unless a router that carries some of it has new next hops.
-      const old = snapshots.get(target)!;
-      let moves = false;
-      for (const w of region) {
-        if (state.carried[w] > 0 && this.nextHopsDiffer(w, old.dist, before.outCost, state.dist)) {
-          moves = true;
-          break;
-        }
-      }
-      if (!moves) continue;
-      split++;
+      const oldDist = snapshots.get(target)!;
       const sources = this.matrix.targets.get(target)!;
-      this.add(target, sources, { ...old, carried: state.carried }, -1, before);
-      this.rebuildOrder(state, this.outCost);
-      this.add(target, sources, state, 1, this.arrays());
+      const changed: number[] = [];
+      for (const w of region) {
+        if (this.mark[w] === 0 && this.nextHopsDiffer(w, oldDist, before.outCost, state.dist)) changed.push(w);
+        this.mark[w] = 1;
+      }
+      for (const w of region) this.mark[w] = 0;
+      // Nothing toward t moves unless a router that carries some of it, or sends some, has new next hops.
+      if (!changed.some((w) => state.carried[w] > 0 || sources[w] > 0)) continue;
+      split++;
+      this.shift(target, sources, state, oldDist, before.outCost, changed);
     }
     return split;
   }
@@ -209,6 +209,9 @@ export class IncrementalLoads {
   /** Whether router w's links on a shortest path differ between the old distances and costs and the current ones. */
   private nextHopsDiffer(w: number, oldDist: Float64Array, oldCost: Float64Array, dist: Float64Array): boolean {
     const { outStart, outTo } = this.model;
+    // A router that cannot reach the target has no next hops (Infinity = Infinity + cost is no path).
+    if ((oldDist[w] === Infinity) !== (dist[w] === Infinity)) return true;
+    if (dist[w] === Infinity) return false;
     for (let k = outStart[w], end = outStart[w + 1]; k < end; k++) {
       const y = outTo[k];
       if ((oldCost[k] + oldDist[y] === oldDist[w]) !== (this.outCost[k] + dist[y] === dist[w])) return true;
@@ -217,34 +220,95 @@ export class IncrementalLoads {
   }
 
   /**
-   * Routers that reach the target in an order propagate can use: every router before the routers
-   * its shortest-path links lead to (Kahn's topological order of those links; no sort needed).
+   * Moves the traffic toward `target` from its old shortest paths to the new ones, only where it
+   * changes: at the routers whose next hops differ (`changed`) and every router downstream of them,
+   * on the old paths or the new (the area A). A router outside A carries what it did and sends it
+   * where it did (its parents are outside A too), so its links keep their load. In A the old shares
+   * come off; then what each router carries is summed again in the new paths' order (Kahn's, over A)
+   * from its own sources, its parents outside A (as before) and its parents in A (as just summed),
+   * and passed on. A core link down moves the traffic of nearly every destination, but for each only
+   * between the core and the destination: a few routers, not the network.
    */
-  private rebuildOrder(state: TargetState, cost: Float64Array): void {
-    const { dist } = state;
-    const { outStart, outTo } = this.model;
-    const n = dist.length;
-    const waiting = this.indegree;
-    waiting.fill(0);
-    let count = 0;
-    for (let v = 0; v < n; v++) {
-      if (dist[v] === Infinity) continue;
-      count++;
-      for (let k = outStart[v], end = outStart[v + 1]; k < end; k++) if (cost[k] + dist[outTo[k]] === dist[v]) waiting[outTo[k]]++;
-    }
-    const order = new Int32Array(count);
-    let head = 0;
-    let tail = 0;
-    for (let v = 0; v < n; v++) if (dist[v] !== Infinity && waiting[v] === 0) order[tail++] = v;
-    while (head < tail) {
-      const v = order[head++];
-      for (let k = outStart[v], end = outStart[v + 1]; k < end; k++) {
-        const y = outTo[k];
-        if (cost[k] + dist[y] === dist[v] && --waiting[y] === 0) order[tail++] = y;
+  private shift(target: number, sources: Float64Array, state: TargetState, oldDist: Float64Array, oldCost: Float64Array, changed: readonly number[]): void {
+    const { outStart, outTo, outId, inStart, inFrom } = this.model;
+    const { outCost, inCost, mark, indegree, incoming, queue, bytes } = this;
+    const { dist, carried } = state;
+    const tightBefore = (v: number, k: number): boolean => oldDist[v] < Infinity && oldCost[k] + oldDist[outTo[k]] === oldDist[v];
+    const tightNow = (v: number, k: number): boolean => dist[v] < Infinity && outCost[k] + dist[outTo[k]] === dist[v];
+    const waysNow = (v: number): number => {
+      let ways = 0;
+      for (let k = outStart[v], end = outStart[v + 1]; k < end; k++) if (tightNow(v, k)) ways++;
+      return ways;
+    };
+    const area: number[] = [];
+    for (const w of changed) {
+      if (mark[w] === 0) {
+        mark[w] = 1;
+        area.push(w);
       }
     }
-    state.order = order;
-    state.orderStale = false;
+    for (let i = 0; i < area.length; i++) {
+      const v = area[i];
+      if (v === target) continue;
+      for (let k = outStart[v], end = outStart[v + 1]; k < end; k++) {
+        const y = outTo[k];
+        if (mark[y] === 0 && (tightBefore(v, k) || tightNow(v, k))) {
+          mark[y] = 1;
+          area.push(y);
+        }
+      }
+    }
+    for (const v of area) {
+      // The old shares off.
+      if (v !== target && carried[v] > 0 && oldDist[v] < Infinity) {
+        let ways = 0;
+        for (let k = outStart[v], end = outStart[v + 1]; k < end; k++) if (tightBefore(v, k)) ways++;
+        const share = carried[v] / ways;
+        for (let k = outStart[v], end = outStart[v + 1]; k < end; k++) if (tightBefore(v, k)) bytes[outId[k]] -= share;
+      }
+      // A source that lost (or found) its way to the target.
+      const own = sources[v];
+      if (own > 0 && oldDist[v] < Infinity !== dist[v] < Infinity) {
+        const sign = dist[v] < Infinity ? 1 : -1;
+        this.routed += sign * own;
+        this.unreachable -= sign * own;
+      }
+    }
+    for (const v of area) {
+      indegree[v] = 0;
+      incoming[v] = dist[v] < Infinity ? sources[v] : 0;
+    }
+    for (const v of area) {
+      if (dist[v] === Infinity) continue;
+      for (let k = inStart[v], end = inStart[v + 1]; k < end; k++) {
+        const u = inFrom[k];
+        if (dist[u] === Infinity || inCost[k] + dist[v] !== dist[u]) continue;
+        if (mark[u] === 1) indegree[v]++;
+        else if (carried[u] > 0) incoming[v] += carried[u] / waysNow(u);
+      }
+    }
+    let head = 0;
+    let tail = 0;
+    for (const v of area) if (dist[v] < Infinity && indegree[v] === 0) queue[tail++] = v;
+    while (head < tail) {
+      const v = queue[head++];
+      carried[v] = incoming[v];
+      if (v === target) continue;
+      const share = incoming[v] / waysNow(v);
+      for (let k = outStart[v], end = outStart[v + 1]; k < end; k++) {
+        if (!tightNow(v, k)) continue;
+        bytes[outId[k]] += share;
+        const y = outTo[k];
+        if (mark[y] === 1) {
+          incoming[y] += share;
+          if (--indegree[y] === 0) queue[tail++] = y;
+        }
+      }
+    }
+    for (const v of area) {
+      if (dist[v] === Infinity) carried[v] = 0;
+      mark[v] = 0;
+    }
   }
 
   /** The current link arrays, with the current costs. */
@@ -252,9 +316,4 @@ export class IncrementalLoads {
     return { outStart: this.model.outStart, outTo: this.model.outTo, outCost: this.outCost, outId: this.model.outId };
   }
 
-  private add(target: number, sources: Float64Array, state: { dist: Float64Array; order: Int32Array; carried: Float64Array }, sign: 1 | -1, arrays: Pick<NetworkModel, 'outStart' | 'outTo' | 'outCost' | 'outId'>): void {
-    const r = propagate(arrays, target, sources, state, this.bytes, sign, sign === 1 ? state.carried : undefined);
-    this.routed += sign * r.routed;
-    this.unreachable += sign * r.unreachable;
-  }
 }
