@@ -21,15 +21,20 @@ function same(a: LoadResult, b: LoadResult, label: string): void {
   assert.ok(Math.abs((a.unrouted.unreachable ?? 0) - (b.unrouted.unreachable ?? 0)) < 1e-3, `${label}: unreachable`);
 }
 
-test('incremental loads equal loads from scratch after every step', () => {
-  const rng = new Rng(11);
+/** A generated network of 200 routers and 3,000 random pairs between its access routers' endpoints, with its incremental loads. */
+function network(rng: Rng): { model: NetworkModel; matrix: ReturnType<typeof routerMatrix>; state: IncrementalLoads } {
   const net = syntheticNetwork(200, 3);
   const model = NetworkModel.fromLsdb(net.lsdb, '0.0.0.0', 0);
   const endpoints: string[] = [];
   for (let r = 24; r < 200; r++) for (let e = 1; e <= 5; e++) endpoints.push(`172.${16 + ((r >> 8) & 15)}.${r & 255}.${e}`);
   const demands: Demand[] = Array.from({ length: 3000 }, () => ({ src: endpoints[rng.int(endpoints.length)], dst: endpoints[rng.int(endpoints.length)], bytes: 1 + rng.int(5000) }));
   const matrix = routerMatrix(model, demands);
-  const state = new IncrementalLoads(model, matrix);
+  return { model, matrix, state: new IncrementalLoads(model, matrix) };
+}
+
+test('incremental loads equal loads from scratch after every step', () => {
+  const rng = new Rng(11);
+  const { model, matrix, state } = network(rng);
   same(state.result(), routeMatrix(model, matrix), 'start');
   const costs = new Map<number, number>();
   let untouched = 0;
@@ -52,14 +57,7 @@ test('incremental loads equal loads from scratch after every step', () => {
 });
 
 test('a router cut off and joined again: its traffic is unreachable, then routed again, as from scratch', () => {
-  const rng = new Rng(5);
-  const net = syntheticNetwork(200, 3);
-  const model = NetworkModel.fromLsdb(net.lsdb, '0.0.0.0', 0);
-  const endpoints: string[] = [];
-  for (let r = 24; r < 200; r++) for (let e = 1; e <= 5; e++) endpoints.push(`172.${16 + ((r >> 8) & 15)}.${r & 255}.${e}`);
-  const demands: Demand[] = Array.from({ length: 3000 }, () => ({ src: endpoints[rng.int(endpoints.length)], dst: endpoints[rng.int(endpoints.length)], bytes: 1 + rng.int(5000) }));
-  const matrix = routerMatrix(model, demands);
-  const state = new IncrementalLoads(model, matrix);
+  const { model, matrix, state } = network(new Rng(5));
   // The last router is an access router on two distribution routers: both links down, both ways.
   const island = model.ids.length - 1;
   const cut = model.edgeList.filter((e) => e.from === island || e.to === island);
