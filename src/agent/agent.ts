@@ -359,6 +359,12 @@ export class Agent {
         this.segmentsWritten += result.segments.length;
         this.storeBytes += result.bytesWritten - result.retention.bytesFreed;
         this.log.debug({ records: result.records, segments: result.segments.length, bytes: result.bytesWritten }, 'records stored');
+        if (result.compactionError) this.log.warn({ err: result.compactionError }, 'store compaction failed; the segments stay as they were');
+        if (result.compaction) {
+          const c = result.compaction;
+          this.storeBytes += c.bytesAfter - c.bytesBefore; // the inputs are hidden now, deleted after their grace
+          this.log.info({ day: c.day, segments: c.segmentsMerged, bytesBefore: c.bytesBefore, bytesAfter: c.bytesAfter }, `store compacted: ${c.segmentsMerged} segments of ${c.day} merged into one`);
+        }
       })
       .catch((error: Error) => {
         this.exportFailures++;

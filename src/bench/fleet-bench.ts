@@ -18,18 +18,21 @@ import { median } from './process-stats.js';
 
 export const FLEET_LOCAL_TARGET_MS = 200;
 
+/** `target`: one of the issue's two typical aggregates, whose local time the target is on. */
 export const TYPICAL_AGGREGATES = [
-  { name: 'top applications by bytes', sql: 'SELECT process, sum(bytes) AS bytes FROM flows GROUP BY process ORDER BY bytes DESC LIMIT 10' },
+  { name: 'top applications by bytes', target: true, sql: 'SELECT process, sum(bytes) AS bytes FROM flows GROUP BY process ORDER BY bytes DESC LIMIT 10' },
   {
     name: 'bytes to a subnet per hour',
+    target: true,
     sql: "SELECT date_trunc('hour', start_time) AS hour, sum(bytes) AS bytes FROM flows WHERE in_cidr(dst_addr, '10.0.0.0/8') GROUP BY hour ORDER BY hour",
   },
-  { name: 'flows and distinct peers per port', sql: 'SELECT dst_port, count(*) AS flows, count(DISTINCT src_addr) AS peers FROM flows GROUP BY dst_port ORDER BY flows DESC LIMIT 10' },
+  { name: 'flows and distinct peers per port', target: false, sql: 'SELECT dst_port, count(*) AS flows, count(DISTINCT src_addr) AS peers FROM flows GROUP BY dst_port ORDER BY flows DESC LIMIT 10' },
 ];
 
 export interface FleetLocalResult {
   name: string;
   sql: string;
+  target: boolean;
   localMs: number[];
   localMedianMs: number;
   hostMs: number[];
@@ -48,7 +51,7 @@ export async function runFleetLocalBench(dataDir: string, runs: number, log: (li
   const engine = await QueryEngine.open(dataDir);
   const results: FleetLocalResult[] = [];
   try {
-    for (const { name, sql } of TYPICAL_AGGREGATES) {
+    for (const { name, sql, target } of TYPICAL_AGGREGATES) {
       const plan = await planFleetQuery(planner, sql);
       if (plan.kind === 'registry') throw new Error(`${name}: not a flows query`);
       const localMs: number[] = [];
@@ -64,7 +67,7 @@ export async function runFleetLocalBench(dataDir: string, runs: number, log: (li
         if (!answer.ok) throw new Error(`${name}: the host refused or failed: ${answer.code}: ${answer.error}`);
         if (r > 0) hostMs.push(performance.now() - t);
       }
-      const result = { name, sql, localMs, localMedianMs: median(localMs), hostMs, hostMedianMs: median(hostMs), rows };
+      const result = { name, sql, target, localMs, localMedianMs: median(localMs), hostMs, hostMedianMs: median(hostMs), rows };
       log(`fleet local: ${name}: ${result.localMedianMs.toFixed(0)} ms local, ${result.hostMedianMs.toFixed(0)} ms as a fleet host answers it`);
       results.push(result);
     }
@@ -77,14 +80,15 @@ export async function runFleetLocalBench(dataDir: string, runs: number, log: (li
 }
 
 export function formatFleetLocal(records: number, results: readonly FleetLocalResult[]): string[] {
-  const lines = [`fleet queries on one host's store (${records.toLocaleString('en-US')} records, a week): median ms after a warm-up; target < ${FLEET_LOCAL_TARGET_MS} ms`];
+  const lines = [`fleet queries on one host's store (${records.toLocaleString('en-US')} records, a week): median ms after a warm-up; target: the issue's two, locally, < ${FLEET_LOCAL_TARGET_MS} ms`];
   const rows = [['query', 'local', 'as a fleet host', 'verdict']];
   for (const r of results) {
-    const ok = Math.max(r.localMedianMs, r.hostMedianMs) < FLEET_LOCAL_TARGET_MS;
-    rows.push([r.name, r.localMedianMs.toFixed(0), r.hostMedianMs.toFixed(0), ok ? 'PASS' : 'MISS']);
+    const verdict = !r.target ? '(not a target)' : r.localMedianMs < FLEET_LOCAL_TARGET_MS ? 'PASS' : 'MISS';
+    rows.push([r.name, r.localMedianMs.toFixed(0), r.hostMedianMs.toFixed(0), verdict]);
   }
   const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
   for (const row of rows) lines.push('  ' + row.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]) : cell.padStart(widths[c]))).join('  '));
-  lines.push('  as a fleet host: the coordinator\'s host part, signed, checked and run by the agent\'s responder (engine opened per query, 1 thread, 256 MB).');
+  lines.push('  as a fleet host: the coordinator\'s host part, signed, checked and run by the agent\'s responder (engine opened per query, 1 thread on purpose, so that');
+  lines.push('  a query leaves the other core to the capture; 256 MB): shown beside, not the target.');
   return lines;
 }

@@ -4,7 +4,8 @@
  * schema (src/store: flows/day=YYYY-MM-DD/*.parquet, zstd, Parquet v2, sorted by start time), then
  * timed through the query engine (src/query) in-process: median of several runs after a warm-up.
  *
- * The records spread over a week in hourly segments (an export every hour); addresses follow the
+ * The records spread over a week in hourly segments (an export every hour), each day then merged
+ * into one segment as the agent's compaction leaves a past day (src/store/compaction.ts); addresses follow the
  * synthetic capture's population (4,000 internal hosts, 40,000 external ones, Zipf-like popularity,
  * a quarter IPv6), packets per flow are Pareto-distributed.
  */
@@ -13,12 +14,13 @@ import { createHash } from 'node:crypto';
 import { existsSync, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { QueryEngine } from '../query/index.js';
-import { STORED_COLUMNS, STORE_FORMAT_VERSION, sqlString } from '../store/index.js';
+import { FlowStore, STORED_COLUMNS, STORE_FORMAT_VERSION, sqlString } from '../store/index.js';
+import { COMPACTION_GRACE_MS, finishCompactions } from '../store/compaction.js';
 import { directoryBytes, median } from './process-stats.js';
 
 export const GROUPBY_SQL = 'SELECT src_addr, sum(bytes) b FROM flows GROUP BY 1 ORDER BY 2 DESC LIMIT 10';
 /** Bumped when the generated records change (part of the cache key). */
-const STORE_GENERATOR_VERSION = 2;
+const STORE_GENERATOR_VERSION = 3;
 /** A busy host's week, one segment per hour of exports. */
 const SPAN_US = 7 * 24 * 3600 * 1_000_000;
 const SEGMENTS = 168;
@@ -172,6 +174,16 @@ export async function ensureGroupByStore(cacheDir: string, records: number, log:
     connection.closeSync();
     instance.closeSync();
   }
+  // Each past day merged as the agent's compaction does, and the hourly inputs deleted at once.
+  const store = await FlowStore.open(dataDir, { quotaBytes: 64 * 2 ** 30, retentionMs: 100 * 365 * 86_400_000 });
+  try {
+    for (let merged = await store.compact(); merged !== null; merged = await store.compact()) {
+      log(`  groupby store: ${merged.day} compacted, ${merged.segmentsMerged} segments, ${(merged.bytesBefore / 1e6).toFixed(1)} → ${(merged.bytesAfter / 1e6).toFixed(1)} MB`);
+    }
+  } finally {
+    await store.close();
+  }
+  await finishCompactions(dataDir, Date.now() + COMPACTION_GRACE_MS + 1000);
   await fs.writeFile(marker, new Date().toISOString() + '\n');
   const usage = await directoryBytes(path.join(dataDir, 'flows'), (n) => n.endsWith('.parquet'));
   return {

@@ -4,7 +4,7 @@
  * thread for a while, never keeps the sockets from being read (the kernel's buffer is small).
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { FlowStore } from '../store/index.js';
+import { FlowStore, MINUTE_SEGMENTS_COMPACTION } from '../store/index.js';
 import { NetflowCollector } from './collector.js';
 
 export interface WorkerSettings {
@@ -33,7 +33,7 @@ export type FromWorker =
 async function main(): Promise<void> {
   const port = parentPort!;
   const settings = workerData as WorkerSettings;
-  const store = await FlowStore.open(settings.dataDir, { retentionMs: settings.retentionMs, quotaBytes: settings.quotaBytes, fastWrites: true });
+  const store = await FlowStore.open(settings.dataDir, { retentionMs: settings.retentionMs, quotaBytes: settings.quotaBytes, fastWrites: true, compaction: MINUTE_SEGMENTS_COMPACTION });
   const collector = new NetflowCollector(store);
   let stored = 0;
   let writing: Promise<void> = Promise.resolve();

@@ -19,7 +19,7 @@ import {
 } from '@duckdb/node-api';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { STORED_COLUMNS, listSegments, sqlString } from '../store/index.js';
+import { STORED_COLUMNS, segmentListing, sqlString } from '../store/index.js';
 import { SQL_MACROS, withCommunityId } from './sql-macros.js';
 import { QueryError } from './query-error.js';
 import type { TimeWindow } from './time-window.js';
@@ -174,12 +174,14 @@ export async function defineEmptyFlows(connection: DuckDBConnection): Promise<vo
 }
 
 async function flowsViewSql(root: string, window: TimeWindow | undefined): Promise<string> {
-  const segments = await listSegments(root);
-  return flowsViewOver(segments.length === 0 ? null : root, window);
+  const { segments, hidden } = await segmentListing(root);
+  // While a compaction's inputs wait out their grace period, they are on disk but not segments:
+  // name the segments one by one (a glob would read the records twice).
+  return flowsViewOver(segments.length === 0 ? null : root, window, hidden > 0 ? segments.map((s) => s.path) : null);
 }
 
-/** The `flows` view over the segments under `root`, or over nothing when null. */
-function flowsViewOver(root: string | null, window: TimeWindow | undefined): string {
+/** The `flows` view over the segments under `root` (all, or the `files` named), or over nothing when null. */
+function flowsViewOver(root: string | null, window: TimeWindow | undefined, files: readonly string[] | null = null): string {
   const conditions: string[] = [];
   if (window?.fromUs != null) conditions.push(`end_time >= make_timestamp(${Math.floor(window.fromUs)})`);
   if (window?.toUs != null) conditions.push(`start_time < make_timestamp(${Math.floor(window.toUs)})`);
@@ -188,7 +190,7 @@ function flowsViewOver(root: string | null, window: TimeWindow | undefined): str
   const stored =
     root === null
       ? `SELECT ${STORED_COLUMNS.map((c) => `CAST(NULL AS ${c.sqlType}) AS ${c.name}`).join(', ')} WHERE false`
-      : `SELECT * FROM read_parquet(${sqlString(path.join(root, 'flows', 'day=*', '*.parquet'))}, hive_partitioning = false)`;
+      : `SELECT * FROM read_parquet(${files ? `[${files.map(sqlString).join(', ')}]` : sqlString(path.join(root, 'flows', 'day=*', '*.parquet'))}, hive_partitioning = false)`;
   return flowsViewOverRelation(stored, where);
 }
 

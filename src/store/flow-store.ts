@@ -4,6 +4,8 @@
  *   DATA_DIR/store.json                       format version
  *   DATA_DIR/flows/day=YYYY-MM-DD/S-W-N.parquet  one segment: records starting that UTC day,
  *                                              S = first start µs, W = write time µs, N = sequence
+ *   DATA_DIR/flows/day=…/S-W-N.replaces        the segments a compaction merged into S-W-N.parquet
+ *                                              (compaction.ts), hidden from readers until deleted
  *   DATA_DIR/imports/W-N.json                 summary of each import (counts, issues by reason)
  *   DATA_DIR/.tmp/                            segments being written
  *   DATA_DIR/store.lock                       pid of the one process writing (an import or the agent)
@@ -18,10 +20,12 @@ import { randomBytes } from 'node:crypto';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { FlowRecordBatch } from '../flow/index.js';
-import { StagedBatch } from './segment-writer.js';
+import { SEGMENT_OPTIONS, SEGMENT_ORDER, StagedBatch } from './segment-writer.js';
 import { StoreError } from './store-error.js';
-import { STORE_FORMAT_VERSION } from './flow-schema.js';
-import { enforceRetention, type RetentionResult } from './retention.js';
+import { STORE_FORMAT_VERSION, STORED_COLUMNS } from './flow-schema.js';
+import { enforceRetention, listSegments, type RetentionResult, type SegmentInfo } from './retention.js';
+import { finishCompactions, REPLACES_SUFFIX } from './compaction.js';
+import { sqlString } from '../common/sql-string.js';
 
 const DAY_US = 86_400_000_000;
 
@@ -34,6 +38,26 @@ export interface FlowStoreOptions {
   now?: () => number;
   /** Segments in arrival order with light compression: less CPU, more bytes (segment-writer.ts). */
   fastWrites?: boolean;
+  /**
+   * Merge small segments after flushes (compaction.ts), at most one day every `everyMs`: a past day
+   * once it has two segments, today once it has `todayAt`. For stores that get a segment a minute
+   * (the agent, the collector); an import writes few and leaves them.
+   */
+  compaction?: { everyMs: number; todayAt: number };
+}
+
+/** For stores that get a segment a minute: a day's segments merged once past, or once an hour's worth today. */
+export const MINUTE_SEGMENTS_COMPACTION = { everyMs: 10 * 60_000, todayAt: 60 } as const;
+
+/** What one compaction did. */
+export interface CompactionResult {
+  day: string;
+  segmentsMerged: number;
+  bytesBefore: number;
+  bytesAfter: number;
+  /** Bytes of earlier compactions' inputs deleted (past their grace period). */
+  bytesFreed: number;
+  segment: string;
 }
 
 export interface FlushResult {
@@ -41,6 +65,9 @@ export interface FlushResult {
   segments: string[];
   bytesWritten: number;
   retention: RetentionResult;
+  /** With the compaction option, when a compaction ran after the flush; or why it failed. */
+  compaction?: CompactionResult;
+  compactionError?: string;
 }
 
 export class FlowStore {
@@ -48,6 +75,7 @@ export class FlowStore {
   private sequence = 0;
   private failed: StoreError | null = null;
   private readonly instanceTag = randomBytes(3).toString('hex');
+  private lastCompactionMs = 0;
 
   private constructor(
     readonly dataDir: string,
@@ -57,6 +85,7 @@ export class FlowStore {
     private readonly connection: DuckDBConnection,
     private readonly instance: DuckDBInstance,
     private readonly fastWrites = false,
+    private readonly compaction: FlowStoreOptions['compaction'] = undefined,
   ) {}
 
   /** Opens (creating if needed) the store in `dataDir`. */
@@ -75,6 +104,8 @@ export class FlowStore {
       await fs.mkdir(path.join(root, 'imports'), { recursive: true });
       await fs.rm(path.join(root, '.tmp'), { recursive: true, force: true });
       await fs.mkdir(path.join(root, '.tmp'), { recursive: true });
+      // A compaction cut short: its sidecar without its segment goes; inputs past their grace too.
+      await finishCompactions(root, Date.now());
       await writeManifest(root);
     } catch (error) {
       await releaseLock(root);
@@ -84,7 +115,7 @@ export class FlowStore {
     const quotaBytes = options.quotaBytes ?? (await defaultQuotaBytes(root));
     const instance = await DuckDBInstance.create(':memory:', { threads: '1' });
     const connection = await instance.connect();
-    return new FlowStore(root, options.retentionMs ?? 30 * 86_400_000, quotaBytes, options.now ?? Date.now, connection, instance, options.fastWrites ?? false);
+    return new FlowStore(root, options.retentionMs ?? 30 * 86_400_000, quotaBytes, options.now ?? Date.now, connection, instance, options.fastWrites ?? false, options.compaction);
   }
 
   /** Queues records for the next flush (the batch may be adopted as it is: do not reuse it). */
@@ -154,7 +185,66 @@ export class FlowStore {
       quotaBytes: this.quotaBytes,
       nowMs: this.now(),
     });
+    if (this.compaction && this.now() - this.lastCompactionMs >= this.compaction.everyMs) {
+      const today = Math.floor((this.now() * 1000) / DAY_US);
+      try {
+        const compacted = await this.compact((day, count) => count >= (day === dayDirName(today) ? this.compaction!.todayAt : 2));
+        if (compacted) {
+          result.compaction = compacted;
+          this.lastCompactionMs = this.now();
+        }
+      } catch (error) {
+        // The flush itself succeeded; the segments stay as they were, and the next interval tries again.
+        result.compactionError = (error as Error).message;
+        this.lastCompactionMs = this.now();
+      }
+    }
     return result;
+  }
+
+  /**
+   * Merges the segments of one day into one segment sorted as a whole (compaction.ts): the day with
+   * the most segments among those `wanted` says yes to (by default, every day with two or more).
+   * First finishes earlier compactions past their grace. Returns what it did, or null when no day
+   * needed it. A failure (a full disk) removes what it wrote, leaves the segments as they were, and
+   * is an error; the store goes on writing.
+   */
+  async compact(wanted: (day: string, segments: number) => boolean = (_day, n) => n >= 2): Promise<CompactionResult | null> {
+    if (this.failed) throw this.failed;
+    const bytesFreed = await finishCompactions(this.dataDir, Date.now()); // file times are the real clock's
+    const byDay = new Map<string, SegmentInfo[]>();
+    for (const segment of await listSegments(this.dataDir)) {
+      const day = path.basename(path.dirname(segment.path));
+      byDay.set(day, [...(byDay.get(day) ?? []), segment]);
+    }
+    const candidates = [...byDay].filter(([day, segments]) => wanted(day, segments.length)).sort((a, b) => b[1].length - a[1].length);
+    if (candidates.length === 0) return null;
+    const [day, inputs] = candidates[0];
+    const dayDir = path.join(this.dataDir, 'flows', day);
+    const firstStartUs = Math.min(...inputs.map((s) => s.firstStartUs));
+    const writtenUs = Math.max(...inputs.map((s) => s.writtenUs));
+    const base = `${firstStartUs}-${writtenUs}-${this.instanceTag}c${this.sequence++}`;
+    const tmpPath = path.join(this.dataDir, '.tmp', `${base}.parquet`);
+    const finalPath = path.join(dayDir, `${base}.parquet`);
+    const sidecar = path.join(dayDir, `${base}${REPLACES_SUFFIX}`);
+    const columns = STORED_COLUMNS.map((c) => `CAST(${c.name} AS ${c.sqlType}) AS ${c.name}`).join(', ');
+    const files = `[${inputs.map((s) => sqlString(s.path)).join(', ')}]`;
+    try {
+      await this.connection.run(
+        `COPY (SELECT ${columns} FROM read_parquet(${files}, hive_partitioning = false, union_by_name = true) ORDER BY ${SEGMENT_ORDER}) TO ${sqlString(tmpPath)} (${SEGMENT_OPTIONS})`,
+      );
+      await fsyncFile(tmpPath);
+      await writeFileAtomic(path.join(this.dataDir, '.tmp', `${base}${REPLACES_SUFFIX}`), sidecar, JSON.stringify(inputs.map((s) => path.basename(s.path))) + '\n');
+      await fs.rename(tmpPath, finalPath);
+      await fsyncDirectory(dayDir);
+    } catch (error) {
+      await fs.rm(tmpPath, { force: true }).catch(() => undefined);
+      if (!(await fs.stat(finalPath).then(() => true, () => false))) await fs.rm(sidecar, { force: true }).catch(() => undefined);
+      throw describeWriteError(error, this.dataDir);
+    }
+    return {
+      day, segmentsMerged: inputs.length, bytesBefore: inputs.reduce((n, s) => n + s.bytes, 0), bytesAfter: (await fs.stat(finalPath)).size, bytesFreed, segment: finalPath,
+    };
   }
 
   /** Stores (or replaces) the record of import `id` next to the data, atomically. */

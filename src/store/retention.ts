@@ -7,6 +7,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { hiddenByCompaction, readSidecars } from './compaction.js';
 
 export interface SegmentInfo {
   path: string;
@@ -22,28 +23,44 @@ export interface RetentionResult {
 
 const SEGMENT_NAME = /^(\d+)-(\d+)-[0-9a-z]+\.parquet$/;
 
-/** Lists complete segments (never the temporary files), oldest written first. */
+/** Lists complete segments (never the temporary files, nor those a compaction replaced), oldest written first. */
 export async function listSegments(dataDir: string): Promise<SegmentInfo[]> {
+  return (await segmentListing(dataDir)).segments;
+}
+
+/** The complete segments, and how many on disk are hidden because a compaction replaced them. */
+export async function segmentListing(dataDir: string): Promise<{ segments: SegmentInfo[]; hidden: number }> {
   const flowsDir = path.join(dataDir, 'flows');
   const segments: SegmentInfo[] = [];
+  let hiddenCount = 0;
   let days: string[];
   try {
     days = await fs.readdir(flowsDir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { segments, hidden: 0 };
     throw error;
   }
   for (const day of days) {
     if (!day.startsWith('day=')) continue;
-    for (const name of await fs.readdir(path.join(flowsDir, day))) {
+    const dayDir = path.join(flowsDir, day);
+    // One listing per day: a compaction's sidecar is there before its segment and after its inputs.
+    const names = await fs.readdir(dayDir);
+    const hidden = hiddenByCompaction(names, await readSidecars(dayDir, names));
+    for (const name of names) {
       const match = SEGMENT_NAME.exec(name);
       if (!match) continue;
-      const file = path.join(flowsDir, day, name);
-      const stat = await fs.stat(file);
+      if (hidden.has(name)) {
+        hiddenCount++;
+        continue;
+      }
+      const file = path.join(dayDir, name);
+      const stat = await fs.stat(file).catch(() => null);
+      if (stat === null) continue; // removed since the listing (retention, a finished compaction)
       segments.push({ path: file, bytes: stat.size, firstStartUs: Number(match[1]), writtenUs: Number(match[2]) });
     }
   }
-  return segments.sort((a, b) => a.writtenUs - b.writtenUs || a.firstStartUs - b.firstStartUs);
+  segments.sort((a, b) => a.writtenUs - b.writtenUs || a.firstStartUs - b.firstStartUs);
+  return { segments, hidden: hiddenCount };
 }
 
 /** Deletes segments older than `retentionMs`, then the oldest ones until the total fits `quotaBytes`. */

@@ -124,10 +124,10 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
     return;
   }
 
-  const { FlowStore, listSegments } = await import('../../store/index.js');
+  const { FlowStore, MINUTE_SEGMENTS_COMPACTION, listSegments } = await import('../../store/index.js');
   const { Agent } = await import('../../agent/agent.js');
   const { HealthServer } = await import('../../agent/health-server.js');
-  const store = await FlowStore.open(config.dataDir, { retentionMs: config.store.retentionMs, quotaBytes: config.store.quotaBytes ?? undefined });
+  const store = await FlowStore.open(config.dataDir, { retentionMs: config.store.retentionMs, quotaBytes: config.store.quotaBytes ?? undefined, compaction: MINUTE_SEGMENTS_COMPACTION });
   let health: { port: number; close(): Promise<void> } | null = null;
   let fleet: { stop(): Promise<void> } | null = null;
   let exporter: import('../../netflow/exporter.js').FlowExporter | null = null;
