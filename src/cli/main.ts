@@ -13,6 +13,7 @@ import { keysCommand } from './commands/keys-command.js';
 import { aggregatorCommand } from './commands/aggregator-command.js';
 import { watchCommand } from './commands/watch-command.js';
 import { consoleCommand, topoCommand } from './commands/topo-command.js';
+import { labCommand } from './commands/lab-command.js';
 import { whatifCommand } from './commands/whatif-command.js';
 import { collectCommand } from './commands/collect-command.js';
 import { coverageCommand } from './commands/coverage-command.js';
@@ -52,7 +53,8 @@ export async function main(argv: string[]): Promise<number> {
     .addCommand(planCommand())
     .addCommand(crosscheckCommand())
     .addCommand(auditCommand())
-    .addCommand(consoleCommand());
+    .addCommand(consoleCommand())
+    .addCommand(labCommand());
   const configure = (command: Command): void => {
     command.exitOverride().configureOutput(ONE_LINE_ERRORS);
     command.commands.forEach(configure);

@@ -7,6 +7,7 @@
  *   links:     - {a: 0.0.0.1, b: 0.0.0.2, cost: 10, cost_back: 10, subnet: 10.0.12.0/30}   point-to-point
  *   lans:      - {prefix: 10.0.0.0/24, dr: 0.0.0.1, members: {0.0.0.1: 10, 0.0.0.2: 10}}
  *   externals: - {router: 0.0.0.6, prefix: 198.51.100.0/24, metric: 20, type: 2}
+ *   hosts:     - {name: web1, stub: 10.9.0.0/24, agent: true}      for `endsight lab`; SPF ignores them
  *
  * A point-to-point link's ends get the first two addresses of its subnet (given, or 169.254.k.0/30
  * for the k-th link); a LAN's members the addresses after the network's, in the order listed.
@@ -35,8 +36,13 @@ const SCHEMA = z
     links: z.array(z.object({ a: address, b: address, cost, cost_back: cost.optional(), subnet: prefix.optional() }).strict()).default([]),
     lans: z.array(z.object({ prefix, dr: address, members: z.record(address, cost) }).strict()).default([]),
     externals: z.array(z.object({ router: address, prefix, metric: z.number().int().min(0).max(0xfffffe), type: z.union([z.literal(1), z.literal(2)]).default(2) }).strict()).default([]),
+    // A host on a router's stub network (its address: the stub's second, third, … address).
+    hosts: z.array(z.object({ name: z.string().regex(/^[a-z][a-z0-9]{0,7}$/, 'expected a short name: a letter, then up to 7 letters or digits'), stub: prefix, agent: z.boolean().default(false) }).strict()).default([]),
   })
   .strict();
+
+/** A topology file as read and checked. */
+export type TopologySpec = z.infer<typeof SCHEMA>;
 
 /** One clear line per problem, naming the file and the key. */
 export class TopologyFileError extends Error {
@@ -49,6 +55,11 @@ const maskOf = (bits: number): string => text(bits === 0 ? 0 : (0xffffffff << (3
 
 /** The database of the network in `file`. */
 export function readTopologyFile(file: string): LinkStateDatabase {
+  return topologyDatabase(readTopologySpec(file), file);
+}
+
+/** The network in `file`, checked; one clear error line (TopologyFileError) naming the key otherwise. */
+export function readTopologySpec(file: string): TopologySpec {
   let source: string;
   try {
     source = readFileSync(file, 'utf8');
@@ -65,11 +76,18 @@ export function readTopologyFile(file: string): LinkStateDatabase {
     const issue = parsed.error.issues[0];
     throw new TopologyFileError(`${file}: ${issue.path.length > 0 ? issue.path.join('.') : 'top level'}: ${issue.message}`);
   }
-  return topologyDatabase(parsed.data, file);
+  const stubs = new Set(parsed.data.routers.flatMap((r) => r.stubs.map((stub) => stub.prefix)));
+  const names = new Set<string>();
+  parsed.data.hosts.forEach((host, k) => {
+    if (!stubs.has(host.stub)) throw new TopologyFileError(`${file}: hosts.${k}.stub: ${host.stub} is no router's stub network`);
+    if (names.has(host.name)) throw new TopologyFileError(`${file}: hosts.${k}.name: ${host.name} is listed twice`);
+    names.add(host.name);
+  });
+  return parsed.data;
 }
 
 /** The LSAs of a parsed topology, in a database (area 0.0.0.0), installed at time 0 with age 0: read it at time 0. */
-export function topologyDatabase(topology: z.infer<typeof SCHEMA>, label = 'topology'): LinkStateDatabase {
+export function topologyDatabase(topology: Omit<TopologySpec, 'hosts'>, label = 'topology'): LinkStateDatabase {
   const links = new Map<string, RouterLink[]>();
   const flags = new Map<string, { external: boolean }>();
   for (const router of topology.routers) {
