@@ -96,15 +96,24 @@ function schemaTag(): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 8);
 }
 
-export function recordsSql(from: number, to: number, total: number): string {
+/** The hosts the records are between: internal ones (one end of every record) and external ones. */
+export interface HostPopulation {
+  internal: number;
+  external: number;
+}
+
+/** The fleet and GROUP BY benchmarks' busy host: 4,000 internal hosts (dual-stack), 40,000 external ones. */
+const BUSY_HOST: HostPopulation = { internal: 4000, external: 40_000 };
+
+export function recordsSql(from: number, to: number, total: number, population: HostPopulation = BUSY_HOST): string {
   const unit = (k: number): string => `(hash(i, ${k}) % 4294967296)::DOUBLE / 4294967296`;
   const base = `
     SELECT i,
       ${BASE_US} + CAST(floor(i * ${SPAN_US / total}) AS BIGINT) AS start_us,
       ${BASE_US} + CAST(floor(i * ${SPAN_US / total}) AS BIGINT) + CAST(least(1800e6, floor(exp(${unit(13)} * ln(1800e6)))) AS BIGINT) AS end_us,
       ${unit(2)} < 0.25 AS v6, ${unit(3)} < 0.7 AS out, ${unit(4)} AS u4,
-      least(3999, CAST(floor(exp(${unit(5)} * ln(4001))) AS BIGINT) - 1) AS kint,
-      least(39999, CAST(floor(exp(${unit(6)} * ln(40001))) AS BIGINT) - 1) AS kext,
+      least(${population.internal - 1}, CAST(floor(exp(${unit(5)} * ln(${population.internal + 1}))) AS BIGINT) - 1) AS kint,
+      least(${population.external - 1}, CAST(floor(exp(${unit(6)} * ln(${population.external + 1}))) AS BIGINT) - 1) AS kext,
       ${unit(7)} AS u7, ${unit(8)} AS u8,
       hash(i, 9) AS h2, hash(i, 10) AS h3, hash(i, 11) AS h4, hash(i, 12) AS h5
     FROM range(${from}, ${to}) t(i)`;
@@ -134,8 +143,15 @@ export interface GroupByStore {
 }
 
 /** Builds (or reuses) a store of `records` synthetic flow records under `cacheDir`. */
-export async function ensureGroupByStore(cacheDir: string, records: number, log: (line: string) => void): Promise<GroupByStore> {
-  const dataDir = path.join(cacheDir, `groupby-store-v${STORE_GENERATOR_VERSION}-f${STORE_FORMAT_VERSION}-${schemaTag()}-${records}`);
+/**
+ * The store of `records` records (cached in `cacheDir`); `population` other than the busy host's, and
+ * `compact` false (hourly segments as written, for a store too large to merge quickly), make another.
+ */
+export async function ensureGroupByStore(cacheDir: string, records: number, log: (line: string) => void, options: { population?: HostPopulation; compact?: boolean } = {}): Promise<GroupByStore> {
+  const population = options.population ?? BUSY_HOST;
+  const compact = options.compact ?? true;
+  const variant = (population === BUSY_HOST ? '' : `-h${population.internal}x${population.external}`) + (compact ? '' : '-hourly');
+  const dataDir = path.join(cacheDir, `groupby-store-v${STORE_GENERATOR_VERSION}-f${STORE_FORMAT_VERSION}-${schemaTag()}-${records}${variant}`);
   const marker = path.join(dataDir, '.bench-complete');
   if (existsSync(marker)) {
     const usage = await directoryBytes(path.join(dataDir, 'flows'), (n) => n.endsWith('.parquet'));
@@ -149,15 +165,15 @@ export async function ensureGroupByStore(cacheDir: string, records: number, log:
   const instance = await DuckDBInstance.create(':memory:');
   const connection = await instance.connect();
   try {
-    // The address population: 4,000 internal hosts (dual-stack), 40,000 external ones.
-    await connection.run(`CREATE TEMP TABLE bench_int_hosts AS SELECT k,
-        '10.' || (1 + k // 254) || '.' || (k % 7) || '.' || (1 + k % 254) AS a4,
-        'fd00:1a2b:' || printf('%x', 1 + k // 254) || ':' || printf('%x', k % 7) || '::' || printf('%x', 1 + k) AS a6
-      FROM range(4000) t(k)`);
+    // The address population; up to 60,000 internal hosts in the busy host's numbering, more in one of 10/8's.
+    const internal = population.internal <= 60_000
+      ? `'10.' || (1 + k // 254) || '.' || (k % 7) || '.' || (1 + k % 254) AS a4, 'fd00:1a2b:' || printf('%x', 1 + k // 254) || ':' || printf('%x', k % 7) || '::' || printf('%x', 1 + k) AS a6`
+      : `'10.' || (k // 65536) || '.' || ((k // 256) % 256) || '.' || (k % 256) AS a4, 'fd00:1a2b:0:' || printf('%x', k // 65536) || '::' || printf('%x', 1 + k % 65536) AS a6`;
+    await connection.run(`CREATE TEMP TABLE bench_int_hosts AS SELECT k, ${internal} FROM range(${population.internal}) t(k)`);
     await connection.run(`CREATE TEMP TABLE bench_ext_hosts AS SELECT k,
         (1 + h % 223) || '.' || ((h >> 8) % 256) || '.' || ((h >> 16) % 256) || '.' || (1 + (h >> 24) % 254) AS a4,
         '2001:' || printf('%x', 1024 + h % 3072) || ':' || printf('%x', (h >> 12) % 65536) || '::' || printf('%x', 1 + (h >> 28) % 65535) AS a6
-      FROM (SELECT k, hash(k, 98) AS h FROM range(40000) t(k))`);
+      FROM (SELECT k, hash(k, 98) AS h FROM range(${population.external}) t(k))`);
     const segments = Math.min(SEGMENTS, records);
     for (let s = 0; s < segments; s++) {
       const from = Math.floor((s * records) / segments);
@@ -167,7 +183,7 @@ export async function ensureGroupByStore(cacheDir: string, records: number, log:
       const dir = path.join(dataDir, 'flows', `day=${day}`);
       await fs.mkdir(dir, { recursive: true });
       const file = path.join(dir, `${firstStartUs}-${Date.now() * 1000}-bench${s}.parquet`);
-      await connection.run(`COPY (${recordsSql(from, to, records)}) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION v2)`);
+      await connection.run(`COPY (${recordsSql(from, to, records, population)}) TO ${sqlString(file)} (FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION v2)`);
       if ((s + 1) % 8 === 0 || s + 1 === segments) log(`  groupby store: ${s + 1}/${segments} segments, ${to.toLocaleString('en-US')} records`);
     }
   } finally {
@@ -175,15 +191,7 @@ export async function ensureGroupByStore(cacheDir: string, records: number, log:
     instance.closeSync();
   }
   // Each past day merged as the agent's compaction does, and the hourly inputs deleted at once.
-  const store = await FlowStore.open(dataDir, { quotaBytes: 64 * 2 ** 30, retentionMs: 100 * 365 * 86_400_000 });
-  try {
-    for (let merged = await store.compact(); merged !== null; merged = await store.compact()) {
-      log(`  groupby store: ${merged.day} compacted, ${merged.segmentsMerged} segments, ${(merged.bytesBefore / 1e6).toFixed(1)} → ${(merged.bytesAfter / 1e6).toFixed(1)} MB`);
-    }
-  } finally {
-    await store.close();
-  }
-  await finishCompactions(dataDir, Date.now() + COMPACTION_GRACE_MS + 1000);
+  if (compact) await compactStore(dataDir, log);
   await fs.writeFile(marker, new Date().toISOString() + '\n');
   const usage = await directoryBytes(path.join(dataDir, 'flows'), (n) => n.endsWith('.parquet'));
   return {
@@ -263,4 +271,17 @@ async function timeRawGroupBy(dataDir: string, runs: number): Promise<number> {
     connection.closeSync();
     instance.closeSync();
   }
+}
+
+/** Merges each day of the store as the agent's compaction does, and deletes the merged segments at once. */
+async function compactStore(dataDir: string, log: (line: string) => void): Promise<void> {
+  const store = await FlowStore.open(dataDir, { quotaBytes: 64 * 2 ** 30, retentionMs: 100 * 365 * 86_400_000 });
+  try {
+    for (let merged = await store.compact(); merged !== null; merged = await store.compact()) {
+      log(`  groupby store: ${merged.day} compacted, ${merged.segmentsMerged} segments, ${(merged.bytesBefore / 1e6).toFixed(1)} → ${(merged.bytesAfter / 1e6).toFixed(1)} MB`);
+    }
+  } finally {
+    await store.close();
+  }
+  await finishCompactions(dataDir, Date.now() + COMPACTION_GRACE_MS + 1000);
 }

@@ -75,6 +75,7 @@ interface BenchOptions {
   onlyTopo: boolean;
   onlyCollect: boolean;
   onlyPlan: boolean;
+  coverageRecords: number;
   collectRecords: number;
   collectExporters: number;
   collectRate: number;
@@ -100,7 +101,7 @@ export interface BenchReport {
   finishedAt: string;
   machine: ReturnType<typeof machineInfo> & { loadAverageAfter: number[] };
   versions: Record<string, string>;
-  options: Omit<BenchOptions, 'json' | 'check' | 'agent' | 'onlyAgent' | 'onlyFleet' | 'fleetHosts' | 'fleetRuns' | 'fleetScale' | 'onlyTopo' | 'onlyCollect' | 'onlyPlan' | 'collectRecords' | 'collectExporters' | 'collectRate'>;
+  options: Omit<BenchOptions, 'json' | 'check' | 'agent' | 'onlyAgent' | 'onlyFleet' | 'fleetHosts' | 'fleetRuns' | 'fleetScale' | 'onlyTopo' | 'onlyCollect' | 'onlyPlan' | 'coverageRecords' | 'collectRecords' | 'collectExporters' | 'collectRate'>;
   capture: SyntheticCaptureResult & { reused: boolean };
   runs: ToolRun[];
   summary: ToolSummary[];
@@ -147,6 +148,7 @@ function parseOptions(argv: string[]): BenchOptions {
     .option('--only-plan', 'run only the coverage and probe placement measurement (300,000 hosts; 2,500 routers)')
     .option('--only-collect', 'run only the collector measurement: endsight collect and nfcapd on the same replayed IPFIX')
     .option('--collect-records <n>', 'with --only-collect: records replayed', '1000000')
+    .option('--coverage-records <n>', 'with --only-plan: also time endsight coverage end to end on a store of this many records (100000000: the issue\'s 100 million; 0: not)', '0')
     .option('--collect-exporters <n>', 'with --only-collect: exporters sending at once', '4')
     .option('--collect-rate <n>', 'with --only-collect: datagrams per second, all exporters together', '16000')
     .option('--fleet-hosts <list>', 'with --only-fleet: sizes of the virtual fleet, comma-separated', '1000,10000')
@@ -199,6 +201,7 @@ function parseOptions(argv: string[]): BenchOptions {
     onlyTopo: o.onlyTopo === true,
     onlyCollect: o.onlyCollect === true,
     onlyPlan: o.onlyPlan === true,
+    coverageRecords: int('coverage-records', o.coverageRecords, 0),
     collectRecords: Number(o.collectRecords),
     collectExporters: Number(o.collectExporters),
     collectRate: Number(o.collectRate),
@@ -477,8 +480,9 @@ export async function main(argv: string[]): Promise<number> {
   }
   if (o.onlyFleet) return runFleet(o);
   if (o.onlyPlan) {
-    const { runPlanBench, formatPlanBench } = await import('./plan-bench.js');
+    const { runPlanBench, runCoverageEndToEnd, formatPlanBench } = await import('./plan-bench.js');
     const plan = runPlanBench(log);
+    if (o.coverageRecords > 0) plan.endToEnd = await runCoverageEndToEnd(o.dir, o.coverageRecords, log);
     if (o.json) process.stdout.write(JSON.stringify({ machine: machineInfo(), plan }, null, 2) + '\n');
     else process.stdout.write(formatPlanBench(plan).join('\n') + '\n');
     return 0;
