@@ -19,7 +19,7 @@ import {
 } from '@duckdb/node-api';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { STORED_COLUMNS, segmentListing, sqlString } from '../store/index.js';
+import { STORED_COLUMNS, listSegments, sqlString } from '../store/index.js';
 import { SQL_MACROS, withCommunityId } from './sql-macros.js';
 import { QueryError } from './query-error.js';
 import type { TimeWindow } from './time-window.js';
@@ -174,10 +174,11 @@ export async function defineEmptyFlows(connection: DuckDBConnection): Promise<vo
 }
 
 async function flowsViewSql(root: string, window: TimeWindow | undefined): Promise<string> {
-  const { segments, hidden } = await segmentListing(root);
-  // While a compaction's inputs wait out their grace period, they are on disk but not segments:
-  // name the segments one by one (a glob would read the records twice).
-  return flowsViewOver(segments.length === 0 ? null : root, window, hidden > 0 ? segments.map((s) => s.path) : null);
+  const segments = await listSegments(root);
+  // The segments listed now, by name: a glob is expanded again at every statement, and would read a
+  // day twice once a compaction has renamed its merged segment in (its inputs are hidden only by
+  // their sidecar, and stay on disk for the grace period that keeps this list readable).
+  return flowsViewOver(segments.length === 0 ? null : root, window, segments.map((s) => s.path));
 }
 
 /** The `flows` view over the segments under `root` (all, or the `files` named), or over nothing when null. */

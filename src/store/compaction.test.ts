@@ -130,3 +130,17 @@ test('a store with the compaction option merges after a flush, at most once per 
   await store.close();
   assert.deepEqual(compactions, ['1:2'], 'the first flush that finds two segments of a past day, then not again within 10 minutes');
 });
+
+test('retention that deletes a merged segment within its grace deletes its hidden inputs too: nothing comes back', async () => {
+  const { dir, store } = await storeWithSegments();
+  const merged = (await store.compact())!;
+  await store.close();
+  const day1 = path.dirname(merged.segment);
+  const { enforceRetention } = await import('./retention.js');
+  // A quota that only the newest day's segments fit: the merged day 1 goes, within its grace.
+  const result = await enforceRetention(dir, { retentionMs: 1e12, quotaBytes: 1, nowMs: Date.now() });
+  assert.ok(result.deleted.includes(merged.segment));
+  assert.deepEqual(await fs.readdir(day1), [], 'the merged segment, its inputs and its sidecar are gone');
+  await (await FlowStore.open(dir, { quotaBytes: 1e9 })).close();
+  assert.deepEqual(await fs.readdir(day1), [], 'and nothing comes back at the next open');
+});

@@ -15,11 +15,15 @@
  * Readers (listSegments) skip every input named by a sidecar whose segment exists, so between 3 and
  * 4 they see the merged segment only, and before 3 the inputs only. A crash before 3 leaves a
  * sidecar without its segment, which is removed at the next open; a crash after 3 leaves what step 4
- * finishes later. The merged segment keeps the newest input's write time, so that retention (by
- * write time) neither extends nor cuts the life of its records.
+ * finishes later. A day is not merged again while a sidecar of its waits, so compactions never chain.
+ * The merged segment keeps the newest input's write time: retention (by write time) never cuts its
+ * records' life short, and extends it by at most the span of the inputs' write times (a day's, or
+ * more for a day whose records keep arriving late). Retention deleting a merged segment within its
+ * grace deletes its hidden inputs too; the quota counts them.
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
+import { fsyncPath } from './fsync.js';
 
 /** The sidecar's suffix: `NAME.replaces` beside `NAME.parquet`. */
 export const REPLACES_SUFFIX = '.replaces';
@@ -75,14 +79,46 @@ export async function finishCompactions(root: string, nowMs: number, graceMs = C
       }
       const written = (await fs.stat(sidecar)).mtimeMs;
       if (nowMs - written < graceMs) continue;
-      for (const input of inputs) {
-        const file = path.join(dayDir, input);
-        const size = await fs.stat(file).then((s) => s.size, () => 0);
-        await fs.rm(file, { force: true });
-        freed += size;
-      }
+      freed += await removeInputs(dayDir, inputs);
       await fs.rm(sidecar, { force: true });
+      await fsyncPath(dayDir);
     }
   }
   return freed;
+}
+
+/** Deletes a compaction's inputs, durably, before its sidecar may go (else they would come back). */
+async function removeInputs(dayDir: string, inputs: readonly string[]): Promise<number> {
+  let freed = 0;
+  for (const input of inputs) {
+    const file = path.join(dayDir, input);
+    freed += await fs.stat(file).then((s) => s.size, () => 0);
+    await fs.rm(file, { force: true });
+  }
+  await fsyncPath(dayDir);
+  return freed;
+}
+
+/**
+ * Deletes a segment (retention, quota) durably. A merged segment's inputs, if still waiting out their
+ * grace, go first: with their segment gone, its sidecar would hide them no more. Returns the bytes freed.
+ */
+export async function removeSegment(file: string): Promise<number> {
+  const dayDir = path.dirname(file);
+  const sidecar = file.replace(/\.parquet$/, REPLACES_SUFFIX);
+  let freed = 0;
+  const [inputs] = [...(await readSidecars(dayDir, [path.basename(sidecar)])).values()];
+  if (inputs) {
+    freed += await removeInputs(dayDir, inputs);
+    await fs.rm(sidecar, { force: true });
+  }
+  freed += await fs.stat(file).then((s) => s.size, () => 0);
+  await fs.rm(file, { force: true });
+  await fsyncPath(dayDir);
+  return freed;
+}
+
+/** Whether a day still has a compaction waiting out its grace (a day is not merged again meanwhile). */
+export async function hasPendingCompaction(dayDir: string): Promise<boolean> {
+  return (await fs.readdir(dayDir).catch(() => [] as string[])).some((n) => n.endsWith(REPLACES_SUFFIX));
 }

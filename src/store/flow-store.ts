@@ -24,8 +24,9 @@ import { SEGMENT_OPTIONS, SEGMENT_ORDER, StagedBatch } from './segment-writer.js
 import { StoreError } from './store-error.js';
 import { STORE_FORMAT_VERSION, STORED_COLUMNS } from './flow-schema.js';
 import { enforceRetention, listSegments, type RetentionResult, type SegmentInfo } from './retention.js';
-import { finishCompactions, REPLACES_SUFFIX } from './compaction.js';
+import { finishCompactions, hasPendingCompaction, REPLACES_SUFFIX } from './compaction.js';
 import { sqlString } from '../common/sql-string.js';
+import { fsyncPath } from './fsync.js';
 
 const DAY_US = 86_400_000_000;
 
@@ -160,7 +161,7 @@ export class FlowStore {
       try {
         for (const segment of planned) {
           await staged.writeDay(segment.day, segment.tmpPath, this.fastWrites);
-          await fsyncFile(segment.tmpPath);
+          await fsyncPath(segment.tmpPath);
           result.bytesWritten += (await fs.stat(segment.tmpPath)).size;
         }
       } finally {
@@ -169,7 +170,7 @@ export class FlowStore {
       for (const segment of planned) {
         await fs.mkdir(segment.dayDir, { recursive: true });
         await fs.rename(segment.tmpPath, segment.finalPath);
-        await fsyncDirectory(segment.dayDir);
+        await fsyncPath(segment.dayDir);
       }
     } catch (error) {
       for (const segment of planned) await fs.rm(segment.tmpPath, { force: true }).catch(() => undefined);
@@ -217,7 +218,12 @@ export class FlowStore {
       const day = path.basename(path.dirname(segment.path));
       byDay.set(day, [...(byDay.get(day) ?? []), segment]);
     }
-    const candidates = [...byDay].filter(([day, segments]) => wanted(day, segments.length)).sort((a, b) => b[1].length - a[1].length);
+    const candidates: [string, SegmentInfo[]][] = [];
+    for (const [day, segments] of byDay) {
+      // Not a day whose last compaction still waits out its grace: compactions never chain.
+      if (wanted(day, segments.length) && !(await hasPendingCompaction(path.join(this.dataDir, 'flows', day)))) candidates.push([day, segments]);
+    }
+    candidates.sort((a, b) => b[1].length - a[1].length);
     if (candidates.length === 0) return null;
     const [day, inputs] = candidates[0];
     const dayDir = path.join(this.dataDir, 'flows', day);
@@ -233,10 +239,10 @@ export class FlowStore {
       await this.connection.run(
         `COPY (SELECT ${columns} FROM read_parquet(${files}, hive_partitioning = false, union_by_name = true) ORDER BY ${SEGMENT_ORDER}) TO ${sqlString(tmpPath)} (${SEGMENT_OPTIONS})`,
       );
-      await fsyncFile(tmpPath);
+      await fsyncPath(tmpPath);
       await writeFileAtomic(path.join(this.dataDir, '.tmp', `${base}${REPLACES_SUFFIX}`), sidecar, JSON.stringify(inputs.map((s) => path.basename(s.path))) + '\n');
       await fs.rename(tmpPath, finalPath);
-      await fsyncDirectory(dayDir);
+      await fsyncPath(dayDir);
     } catch (error) {
       await fs.rm(tmpPath, { force: true }).catch(() => undefined);
       if (!(await fs.stat(finalPath).then(() => true, () => false))) await fs.rm(sidecar, { force: true }).catch(() => undefined);
@@ -336,26 +342,9 @@ async function writeFileAtomic(tmpPath: string, finalPath: string, text: string)
     await handle.close();
   }
   await fs.rename(tmpPath, finalPath);
-  await fsyncDirectory(path.dirname(finalPath));
+  await fsyncPath(path.dirname(finalPath));
 }
 
-async function fsyncFile(file: string): Promise<void> {
-  const handle = await fs.open(file, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function fsyncDirectory(dir: string): Promise<void> {
-  const handle = await fs.open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
 
 /** min(2 GiB, 10% of the free space of the file system holding the store). */
 async function defaultQuotaBytes(root: string): Promise<number> {

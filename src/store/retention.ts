@@ -7,7 +7,7 @@
  */
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { hiddenByCompaction, readSidecars } from './compaction.js';
+import { hiddenByCompaction, readSidecars, removeSegment } from './compaction.js';
 
 export interface SegmentInfo {
   path: string;
@@ -28,16 +28,17 @@ export async function listSegments(dataDir: string): Promise<SegmentInfo[]> {
   return (await segmentListing(dataDir)).segments;
 }
 
-/** The complete segments, and how many on disk are hidden because a compaction replaced them. */
-export async function segmentListing(dataDir: string): Promise<{ segments: SegmentInfo[]; hidden: number }> {
+/** The complete segments, and how many on disk (and their bytes) are hidden because a compaction replaced them. */
+export async function segmentListing(dataDir: string): Promise<{ segments: SegmentInfo[]; hidden: number; hiddenBytes: number }> {
   const flowsDir = path.join(dataDir, 'flows');
   const segments: SegmentInfo[] = [];
   let hiddenCount = 0;
+  let hiddenBytes = 0;
   let days: string[];
   try {
     days = await fs.readdir(flowsDir);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { segments, hidden: 0 };
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { segments, hidden: 0, hiddenBytes: 0 };
     throw error;
   }
   for (const day of days) {
@@ -51,6 +52,7 @@ export async function segmentListing(dataDir: string): Promise<{ segments: Segme
       if (!match) continue;
       if (hidden.has(name)) {
         hiddenCount++;
+        hiddenBytes += await fs.stat(path.join(dayDir, name)).then((s) => s.size, () => 0);
         continue;
       }
       const file = path.join(dayDir, name);
@@ -60,7 +62,7 @@ export async function segmentListing(dataDir: string): Promise<{ segments: Segme
     }
   }
   segments.sort((a, b) => a.writtenUs - b.writtenUs || a.firstStartUs - b.firstStartUs);
-  return { segments, hidden: hiddenCount };
+  return { segments, hidden: hiddenCount, hiddenBytes };
 }
 
 /** Deletes segments older than `retentionMs`, then the oldest ones until the total fits `quotaBytes`. */
@@ -68,16 +70,17 @@ export async function enforceRetention(
   dataDir: string,
   limits: { retentionMs: number; quotaBytes: number; nowMs: number },
 ): Promise<RetentionResult> {
-  const segments = await listSegments(dataDir);
+  const { segments, hiddenBytes } = await segmentListing(dataDir);
   const result: RetentionResult = { deleted: [], bytesFreed: 0 };
-  let total = segments.reduce((sum, s) => sum + s.bytes, 0);
+  // The inputs of a compaction waiting out its grace take disk too.
+  let total = segments.reduce((sum, s) => sum + s.bytes, 0) + hiddenBytes;
   const oldestAllowedUs = (limits.nowMs - limits.retentionMs) * 1000;
   for (const segment of segments) {
     if (segment.writtenUs >= oldestAllowedUs && total <= limits.quotaBytes) break;
-    await fs.rm(segment.path, { force: true });
+    const freed = await removeSegment(segment.path);
     result.deleted.push(segment.path);
-    result.bytesFreed += segment.bytes;
-    total -= segment.bytes;
+    result.bytesFreed += freed;
+    total -= freed;
   }
   return result;
 }
