@@ -287,6 +287,8 @@ export class Agent {
    * last batch), and the packets seen, and sets the packet sampling accordingly.
    */
   private enforceCpuBudget(): void {
+    // A store write (and a compaction after it) is work sampling cannot lower: its CPU is left out.
+    if (this.exportInFlight) return;
     const now = Date.now();
     const cpu = process.cpuUsage();
     const usedUs = cpu.user - this.lastCpu.user + (cpu.system - this.lastCpu.system) + (this.captureCpuUs - this.captureCpuCountedUs);
@@ -372,6 +374,11 @@ export class Agent {
       })
       .finally(() => {
         this.exportInFlight = null;
+        // The budget's next measure starts here, after the write (see enforceCpuBudget).
+        this.lastCpu = process.cpuUsage();
+        this.lastCpuAtMs = Date.now();
+        this.captureCpuCountedUs = this.captureCpuUs;
+        this.packetsSeenCounted = this.meter.stats().packetsSeen;
       });
     await this.exportInFlight;
   }
