@@ -26,9 +26,13 @@ import { fileURLToPath } from 'node:url';
 import { readTopologySpec, topologyDatabase, type TopologySpec } from '../topo/ospf/topology-file.js';
 import { NetworkModel } from '../topo/network-model.js';
 import { planProbes, type ProbePlan } from '../plan/probe-plan.js';
-import { CommandError, runCommand, sleep } from './netns.js';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { CommandError, requirePrograms, runCommand, sleep } from './netns.js';
 
 const FRR_DAEMONS = '/usr/lib/frr';
+/** Every ospfd writes its graceful-restart state here, whatever its namespace. */
+const FRR_GR_STATE_FILE = '/var/run/frr/ospfd-gr.json';
 const BIN = fileURLToPath(new URL('../../../bin/endsight.js', import.meta.url));
 const COLLECTOR_PORT = 2055;
 const PREFIX = 'esl';
@@ -41,6 +45,8 @@ interface LabInterface {
   /** `p2p A-B`, `lan PREFIX` or `stub PREFIX` (the plan's element names, and stubs). */
   element: string;
   cost: number;
+  /** On a LAN: whether this router is the one the file names its DR (it gets the highest priority). */
+  dr?: boolean;
 }
 
 interface LabRouter {
@@ -63,6 +69,8 @@ export interface LabState {
   probes: { router: string; interface: string }[];
   collector: { router: string; ns: string; address: string };
   netem: boolean;
+  /** Whether FRR's graceful-restart file was there before the lab (then `lab down` leaves it). */
+  grStateExisted: boolean;
 }
 
 export interface LabUpOptions {
@@ -75,11 +83,14 @@ export interface LabUpOptions {
   log?: (line: string) => void;
 }
 
-/** The lab's name from its topology file: `office.yaml` → `office` (letters and digits, at most 8). */
+/**
+ * The lab's name from its topology file: `office.yaml` → `office` (its letters and digits). A longer
+ * name than 16 is cut, with 6 hex digits of the whole name after it, so that two files never share a lab.
+ */
 export function labName(topologyFile: string): string {
-  const name = path.basename(topologyFile).replace(/\.ya?ml$/i, '').toLowerCase().replace(/[^a-z0-9]/g, '').slice(0, 8);
-  if (name === '') throw new RangeError(`Cannot name a lab after ${topologyFile}: its file name has no letter or digit`);
-  return name;
+  const full = path.basename(topologyFile).replace(/\.ya?ml$/i, '').toLowerCase().replace(/[^a-z0-9]/g, '');
+  if (full === '') throw new RangeError(`Cannot name a lab after ${topologyFile}: its file name has no letter or digit`);
+  return full.length <= 16 ? full : `${full.slice(0, 10)}${createHash('sha256').update(full).digest('hex').slice(0, 6)}`;
 }
 
 export function defaultStateDir(name: string): string {
@@ -102,10 +113,8 @@ function layout(spec: TopologySpec, name: string): { routers: LabRouter[]; lans:
   });
   const lans = spec.lans.map((lan, k) => {
     const [net, bits] = lan.prefix.split('/');
-    // The DR first: with equal priorities the first router up wins the election (§9.4 would pick
-    // the highest ID among routers that came up together); the file names which one should.
     const members = Object.keys(lan.members);
-    members.forEach((id, i) => byId.get(id)!.interfaces.push({ name: `l${k}`, address: quad(num(net) + 1 + i), bits: Number(bits), element: `lan ${lan.prefix}`, cost: lan.members[id] }));
+    members.forEach((id, i) => byId.get(id)!.interfaces.push({ name: `l${k}`, address: quad(num(net) + 1 + i), bits: Number(bits), element: `lan ${lan.prefix}`, cost: lan.members[id], dr: id === lan.dr }));
     return { prefix: lan.prefix, ns: ns(`lan${k}`), members: [lan.dr, ...members.filter((m) => m !== lan.dr)] };
   });
   spec.routers.forEach((r, i) => {
@@ -127,6 +136,8 @@ function ospfdConfig(router: LabRouter): string {
   for (const i of router.interfaces) {
     lines.push(`interface ${i.name}`, ' ip ospf hello-interval 1', ' ip ospf dead-interval 4', ` ip ospf cost ${i.cost}`);
     if (i.element.startsWith('p2p')) lines.push(' ip ospf network point-to-point');
+    // The DR the file names wins the election (§9.4: priority first, then the router ID).
+    if (i.dr !== undefined) lines.push(` ip ospf priority ${i.dr ? 255 : 1}`);
   }
   return lines.join('\n') + '\n';
 }
@@ -151,6 +162,16 @@ async function hasNetem(ns: string): Promise<boolean> {
   return true;
 }
 
+/**
+ * A state directory is the lab's to empty only if it is new, empty, or a lab's (it has lab.json, or
+ * the logs/ of a lab that failed half-way): `--state-dir /srv` must never wipe /srv.
+ */
+async function refuseForeignDirectory(stateDir: string): Promise<void> {
+  const names = await fs.readdir(stateDir).catch(() => null);
+  if (names === null || names.length === 0 || names.includes('lab.json') || names.includes('logs')) return;
+  throw new RangeError(`Cannot use ${stateDir} as a lab's state directory: it holds other files (${names.slice(0, 3).join(', ')}${names.length > 3 ? ', …' : ''}); give a new or empty --state-dir`);
+}
+
 /** The namespaces of lab `name` that exist now. */
 export async function labNamespaces(name: string): Promise<string[]> {
   const listed = await runCommand(['ip', 'netns', 'list'], { allowFailure: true });
@@ -164,6 +185,10 @@ export async function labNamespaces(name: string): Promise<string[]> {
 export async function labUp(topologyFile: string, options: LabUpOptions = {}): Promise<LabState> {
   const name = labName(topologyFile);
   const spec = readTopologySpec(topologyFile);
+  requirePrograms({ vtysh: 'frr', softflowd: 'softflowd', iperf3: 'iperf3', python3: 'python3', curl: 'curl', dig: 'dnsutils', tc: 'iproute2', ping: 'iputils-ping' });
+  if (!existsSync(path.join(FRR_DAEMONS, 'ospfd'))) throw new RangeError(`Cannot bring lab ${name} up: ${FRR_DAEMONS}/ospfd is missing: apt-get install frr`);
+  const stateDir = path.resolve(options.stateDir ?? defaultStateDir(name));
+  await refuseForeignDirectory(stateDir);
   if ((await labNamespaces(name)).length > 0) throw new RangeError(`Cannot bring lab ${name} up: it is up already (endsight lab down ${topologyFile})`);
   if (spec.hosts.length < 2) throw new RangeError(`Cannot bring lab ${name} up: ${topologyFile} needs at least two hosts (hosts: - {name, stub, agent}) to carry traffic`);
   try {
@@ -180,6 +205,7 @@ export async function labUp(topologyFile: string, options: LabUpOptions = {}): P
 async function buildLab(name: string, spec: TopologySpec, topologyFile: string, options: LabUpOptions): Promise<LabState> {
   const log = options.log ?? ((): void => undefined);
   const stateDir = path.resolve(options.stateDir ?? defaultStateDir(name));
+  const grStateExisted = existsSync(FRR_GR_STATE_FILE);
   await fs.rm(stateDir, { recursive: true, force: true });
   await fs.mkdir(path.join(stateDir, 'logs'), { recursive: true });
   await fs.chmod(stateDir, 0o755);
@@ -225,7 +251,7 @@ async function buildLab(name: string, spec: TopologySpec, topologyFile: string, 
   for (const host of spec.hosts) {
     const router = routers.find((r) => r.interfaces.some((i) => i.element === `stub ${host.stub}`))!;
     const stub = router.interfaces.find((i) => i.element === `stub ${host.stub}`)!;
-    const ns = `${PREFIX}-${name}-${host.name}`;
+    const ns = `${PREFIX}-${name}-h${host.name}`; // h: no host name meets a router's (r1) or a LAN's (lan0)
     await addNs(ns, false);
     const index = stubHosts.get(host.stub) ?? 0;
     stubHosts.set(host.stub, index + 1);
@@ -266,10 +292,7 @@ async function buildLab(name: string, spec: TopologySpec, topologyFile: string, 
     }
   }
 
-  // FRR: the DR of each LAN first, so that it wins the election.
-  const drs = new Set(lans.map((l) => l.members[0]));
-  const order = [...routers].sort((a, b) => Number(drs.has(b.id)) - Number(drs.has(a.id)));
-  for (const r of order) await startFrr(r, path.join(stateDir, 'frr', r.id));
+  for (const r of routers) await startFrr(r, path.join(stateDir, 'frr', r.id));
   log(`lab ${name}: FRR started on ${routers.length} routers; waiting for OSPF to converge`);
   const prefixes = new Set(routers.flatMap((r) => r.interfaces.map((i) => `${quad(num(i.address) - (num(i.address) % 2 ** (32 - i.bits)))}/${i.bits}`)));
   await waitForRoutes(routers, stateDir, prefixes);
@@ -296,14 +319,15 @@ async function buildLab(name: string, spec: TopologySpec, topologyFile: string, 
   for (const h of hosts.filter((x) => x.agent)) {
     const store = path.join(stateDir, 'hosts', h.name);
     await fs.mkdir(store, { recursive: true });
-    await fs.chmod(store, 0o777);
+    // The agent's worker drops to nobody: the store is that user's, as it would be under the agent's service.
+    await runCommand(['chown', 'nobody:nogroup', store]);
     daemon(h.ns, ['sh', '-c', 'mount -t cgroup2 cgroup2 /sys/fs/cgroup 2>/dev/null; exec "$@"', 'sh', process.execPath, BIN, 'agent', '--data-dir', store, '--config', agentConfig, '--id', h.name], logs(`agent-${h.name}.log`));
   }
   await startTraffic(hosts, stateDir);
   const state: LabState = {
     name, topology: path.resolve(topologyFile), stateDir, createdAt: new Date().toISOString(), namespaces,
     routers: routers.map((r) => ({ id: r.id, ns: r.ns, addresses: r.interfaces.map((i) => i.address) })),
-    hosts, plan, probes, collector: { router: collectorRouter.id, ns: collectorRouter.ns, address: collectorAddress }, netem,
+    hosts, plan, probes, collector: { router: collectorRouter.id, ns: collectorRouter.ns, address: collectorAddress }, netem, grStateExisted,
   };
   await fs.writeFile(path.join(stateDir, 'lab.json'), JSON.stringify(state, null, 2) + '\n');
   log(`lab ${name}: up: ${namespaces.length} namespaces, ${probes.length} probes, ${hosts.filter((h) => h.agent).length} agents, traffic between ${hosts.length} hosts; state in ${stateDir}`);
@@ -433,8 +457,14 @@ export async function labDown(topologyFile: string, options: { stateDir?: string
     const deleted = await runCommand(['ip', 'netns', 'del', ns], { allowFailure: true });
     if (deleted.code !== 0) problems.push(`ip netns del ${ns}: ${deleted.stderr.trim()}`);
   }
-  // Every ospfd writes its graceful-restart state here, whatever its namespace.
-  await fs.rm('/var/run/frr/ospfd-gr.json', { force: true }).catch(() => undefined);
-  if (!options.keepState) await fs.rm(path.resolve(options.stateDir ?? defaultStateDir(name)), { recursive: true, force: true });
+  const stateDir = path.resolve(options.stateDir ?? defaultStateDir(name));
+  const state = await fs.readFile(path.join(stateDir, 'lab.json'), 'utf8').then((t) => JSON.parse(t) as Partial<LabState>, () => null);
+  // The lab's ospfds wrote their graceful-restart state there; a file that was there before is the host's FRR's.
+  if (state !== null && state.grStateExisted === false) await fs.rm(FRR_GR_STATE_FILE, { force: true }).catch(() => undefined);
+  if (!options.keepState) {
+    const names = await fs.readdir(stateDir).catch(() => null);
+    // Only a lab's own directory is removed (see refuseForeignDirectory).
+    if (names !== null && (names.length === 0 || names.includes('lab.json') || names.includes('logs'))) await fs.rm(stateDir, { recursive: true, force: true });
+  }
   return { namespaces: namespaces.length, processes, problems };
 }

@@ -49,7 +49,13 @@ export async function formAdjacency(interfaceName: string, options: AdjacencyLis
     const now = Date.now();
     firstMs ??= now;
     lastMs = now;
-    adjacency.receive(packet.source, packet.payload, now);
+    try {
+      adjacency.receive(packet.source, packet.payload, now);
+    } catch (error) {
+      // Bytes from the wire never end the adjacency: counted (the fuzz test finds none).
+      adjacency.issues.add('ospf_internal_error');
+      options.log?.(`a packet from ${packet.source} could not be handled: ${(error as Error).message}`);
+    }
   });
   const openedMs = Date.now();
   let completeAtMs: number | null = null;
@@ -57,7 +63,11 @@ export async function formAdjacency(interfaceName: string, options: AdjacencyLis
     await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
         const now = Date.now();
-        adjacency.tick(now);
+        try {
+          adjacency.tick(now);
+        } catch (error) {
+          return finish(error as Error);
+        }
         if (adjacency.problem !== null) return finish(new RangeError(`Cannot form an adjacency on ${interfaceName}: ${adjacency.problem}`));
         if (completeAtMs === null && adjacency.complete()) {
           completeAtMs = now;

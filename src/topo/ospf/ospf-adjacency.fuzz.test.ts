@@ -74,7 +74,7 @@ test('100,000 packets from routers and the wire never make the adjacency throw, 
     switch (Math.floor(random() * 5)) {
       case 0:
         return helloPacket(origin, {
-          networkMask: random() < 0.9 ? '255.255.255.0' : '255.255.0.0', helloInterval: random() < 0.9 ? 1 : 10, options: pick([2, 0, 0x42, 8]), priority: pick([0, 1, 255]),
+          networkMask: random() < 0.9 ? '255.255.255.0' : '255.255.0.0', helloInterval: random() < 0.9 ? 1 : pick([0, 10]), options: pick([2, 0, 0x42, 8]), priority: pick([0, 1, 255]),
           deadInterval: 4, designatedRouter: pick(addresses), backupDesignatedRouter: pick(addresses), neighbors: routers.filter(() => random() < 0.5),
         });
       case 1:
@@ -107,4 +107,19 @@ test('100,000 packets from routers and the wire never make the adjacency throw, 
   adjacency.leave(now);
   assert.ok(sent > 1000, `it answered: ${sent} packets sent`);
   for (const { lsa } of adjacency.lsdb.entries(now)) assert.ok(typeof decodeLsaHeader(lsa.bytes, 0, lsa.bytes.length) !== 'string');
+});
+
+test('a flood of forged routers neither outgrows the Hello nor the MTU', () => {
+  const sent: Uint8Array[] = [];
+  const adjacency = new OspfAdjacency({ routerId: null, addresses: [{ address: '10.0.0.100', netmask: '255.255.255.0' }], mtu: 1500, send: (_to, packet) => sent.push(packet) });
+  for (let i = 1; i <= 5000; i++) {
+    const id = `172.16.${i >> 8}.${i & 255}`;
+    adjacency.receive(`10.0.0.${1 + (i % 250)}`, helloPacket({ routerId: id, areaId: AREA }, {
+      networkMask: '255.255.255.0', helloInterval: 10, options: 2, priority: 1, deadInterval: 40, designatedRouter: '10.0.0.1', backupDesignatedRouter: '0.0.0.0', neighbors: [],
+    }), 1_000_000 + i);
+    adjacency.tick(1_000_000 + i * 10);
+  }
+  assert.ok(adjacency.neighborStates().length <= (1500 - 20 - 24 - 20) / 4, `${adjacency.neighborStates().length} neighbours`);
+  assert.ok(adjacency.issues.get('ospf_too_many_neighbors') > 0);
+  assert.ok(sent.length > 0 && sent.every((p) => p.length + 20 <= 1500), 'every packet fits the MTU');
 });

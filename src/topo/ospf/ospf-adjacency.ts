@@ -131,7 +131,8 @@ export class OspfAdjacency {
    */
   complete(): boolean {
     const dr = this.neighborAt(this.dr);
-    return dr !== undefined && dr.state === 'full' && this.ownLsa !== null && !dr.ownUnacked;
+    const ownLink = this.ownLsa?.body.kind === 'router' ? this.ownLsa.body.links[0]?.linkId : undefined;
+    return dr !== undefined && dr.state === 'full' && ownLink === this.dr && !dr.ownUnacked;
   }
 
   /** One IPv4 packet of protocol 89 received on the interface. */
@@ -153,6 +154,10 @@ export class OspfAdjacency {
     }
     if (this.link === null) {
       if (body.kind !== 'hello') return;
+      if (body.helloInterval === 0 || body.deadInterval === 0) {
+        this.issues.add('ospf_hello_without_intervals');
+        return;
+      }
       this.learnLink(source, header, body);
       if (this.link === null) return;
     }
@@ -238,6 +243,12 @@ export class OspfAdjacency {
     }
     let n = this.neighbors.get(header.routerId);
     if (n === undefined) {
+      // Our Hello lists every neighbour: no more than one packet holds (a flood of forged router IDs
+      // must not push the real ones out of it, nor the packet past the MTU).
+      if (this.neighbors.size >= this.maxNeighbors()) {
+        this.issues.add('ospf_too_many_neighbors');
+        return;
+      }
       n = newNeighbor(header.routerId, source, now);
       this.neighbors.set(n.routerId, n);
       this.say(`neighbour ${n.routerId} (${source}): init`);
@@ -254,8 +265,11 @@ export class OspfAdjacency {
     // up declares no DR for a while (§9.4, the Waiting state), which must not undo the adjacencies.
     const saysItself = this.dr === '0.0.0.0' || source === this.dr || source === hello.designatedRouter || source === hello.backupDesignatedRouter;
     if (saysItself && (hello.designatedRouter !== this.dr || hello.backupDesignatedRouter !== this.bdr)) {
+      const drChanged = hello.designatedRouter !== this.dr;
       this.dr = hello.designatedRouter;
       this.bdr = hello.backupDesignatedRouter;
+      // §12.4: our router-LSA's transit link names the DR; a new DR we are Full with already gets a new one now.
+      if (drChanged && this.ownLsa !== null && this.neighborAt(this.dr)?.state === 'full') this.originate(now);
       // §10.3 AdjOK?: adjacencies follow the DR and BDR.
       for (const other of this.neighbors.values()) {
         if (other.state === '2-way' && this.adjacencyWanted(other)) this.startExchange(other, now);
@@ -535,6 +549,11 @@ export class OspfAdjacency {
       bytes += lsa.length;
     }
     if (batch.length > 0) this.options.send(destination, linkStateUpdatePacket(this.origin(), batch));
+  }
+
+  /** As many neighbours as our Hello can list within the MTU (A.3.2: 20 bytes, then 4 a neighbour). */
+  private maxNeighbors(): number {
+    return Math.max(1, Math.floor((this.options.mtu - IP_HEADER_BYTES - 24 - 20) / 4));
   }
 
   private neighborAt(address: string): Neighbor | undefined {

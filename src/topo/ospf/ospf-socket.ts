@@ -75,6 +75,7 @@ export class OspfSocket {
 
   /** Sends an OSPF packet to `destination` (an IPv4 address: a neighbour, 224.0.0.5 or 224.0.0.6). */
   send(destination: string, ospf: Uint8Array): void {
+    if (ospf.length > 65_535 - 4) return; // cannot be framed (nor sent in one IP packet); the caller keeps packets within the MTU
     const frame = Buffer.alloc(6 + ospf.length);
     frame.writeUInt16BE(4 + ospf.length, 0);
     destination.split('.').forEach((part, i) => (frame[2 + i] = Number(part)));
