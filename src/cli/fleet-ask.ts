@@ -45,6 +45,33 @@ export async function askFleet(
   }
 }
 
+/**
+ * The answer to `sql` from the fleet (with --nats: one signed query; who answered goes to stderr,
+ * after `label`) or from the local store (--data-dir, the window options); `localSql` when the local
+ * store has a cheaper way to the same rows.
+ */
+export async function flowsAnswer(
+  options: Partial<FleetAskOptions> & { dataDir: string; since?: string; between?: string },
+  sql: string,
+  label: string,
+  localSql = sql,
+): Promise<{ columns: { name: string; type: string }[]; rows: import('../query/index.js').CellValue[][] }> {
+  if (options.nats !== undefined) {
+    const { fleetAskSettings } = await import('./nats-cli-options.js');
+    const fleetOptions = options as FleetAskOptions;
+    const result = await askFleet(fleetOptions, await fleetAskSettings(fleetOptions, sql));
+    process.stderr.write(`${label ? `${label}: ` : ''}${fleetSummary(result)}\n`);
+    return { columns: result.columns, rows: result.rows };
+  }
+  const { QueryEngine } = await import('../query/index.js');
+  const engine = await QueryEngine.open(options.dataDir, { window: windowFromOptions(options) });
+  try {
+    return await engine.all(localSql);
+  } finally {
+    engine.close();
+  }
+}
+
 /** Who answered, who did not, and what was cut or approximate: one line for stderr. */
 export function fleetSummary(result: FleetResult): string {
   const failed = Object.entries(result.failed);

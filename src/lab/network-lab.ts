@@ -115,7 +115,7 @@ function layout(spec: TopologySpec, name: string): { routers: LabRouter[]; lans:
     const [net, bits] = lan.prefix.split('/');
     const members = Object.keys(lan.members);
     members.forEach((id, i) => byId.get(id)!.interfaces.push({ name: `l${k}`, address: quad(num(net) + 1 + i), bits: Number(bits), element: `lan ${lan.prefix}`, cost: lan.members[id], dr: id === lan.dr }));
-    return { prefix: lan.prefix, ns: ns(`lan${k}`), members: [lan.dr, ...members.filter((m) => m !== lan.dr)] };
+    return { prefix: lan.prefix, ns: ns(`lan${k}`), members };
   });
   spec.routers.forEach((r, i) => {
     r.stubs.forEach((stub, j) => {

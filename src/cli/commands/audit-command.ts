@@ -1,7 +1,7 @@
 /** `endsight audit`: who used a subnet, an address or a link, with bytes and times (docs/crosscheck.md#endsight-audit). */
 import { Command } from 'commander';
 import { sqlString } from '../../common/sql-string.js';
-import { addDataDirOption, addWindowOptions, windowFromOptions } from '../common-options.js';
+import { addDataDirOption, addWindowOptions } from '../common-options.js';
 import { addFleetAskOptions, type FleetAskCliOptions } from '../nats-cli-options.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
 import { APPLICATION_SQL } from '../../query/application-sql.js';
@@ -93,23 +93,8 @@ async function runAudit(options: AuditOptions): Promise<void> {
   const sql =
     `SELECT host, username, process, ${APPLICATION_SQL} AS app, sum(bytes) AS bytes, count(*) AS flows, min(start_time) AS first, max(end_time) AS last ` +
     `FROM flows WHERE ${condition} GROUP BY ALL ORDER BY bytes DESC, host LIMIT ${top}`;
-  if (options.nats !== undefined) {
-    const { fleetAskSettings } = await import('../nats-cli-options.js');
-    const { askFleet, fleetSummary } = await import('../fleet-ask.js');
-    const fleetOptions = options as AuditOptions & FleetAskCliOptions;
-    const result = await askFleet(fleetOptions, await fleetAskSettings(fleetOptions, sql));
-    process.stderr.write(`${fleetSummary(result)}\n`);
-    writer.rows(result.columns, result.rows);
-    writer.end();
-    return;
-  }
-  const { QueryEngine } = await import('../../query/index.js');
-  const engine = await QueryEngine.open(options.dataDir, { window: windowFromOptions(options) });
-  try {
-    const { columns, rows } = await engine.all(sql);
-    writer.rows(columns, rows);
-    writer.end();
-  } finally {
-    engine.close();
-  }
+  const { flowsAnswer } = await import('../fleet-ask.js');
+  const { columns, rows } = await flowsAnswer(options, sql, '');
+  writer.rows(columns, rows);
+  writer.end();
 }

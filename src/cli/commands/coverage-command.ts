@@ -1,6 +1,6 @@
 /** `endsight coverage`: how much traffic is seen against how many hosts are instrumented (docs/coverage.md). */
 import { Command } from 'commander';
-import { addDataDirOption, addWindowOptions, windowFromOptions } from '../common-options.js';
+import { addDataDirOption, addWindowOptions } from '../common-options.js';
 import { addFleetAskOptions, type FleetAskCliOptions } from '../nats-cli-options.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
 import { APPLICATION_GROUP_SQL, APPLICATION_SQL } from '../../query/application-sql.js';
@@ -117,44 +117,30 @@ function checkpoints(hosts: number, all: boolean): number[] {
 
 /** The pairs' rows, and whether they are the unordered pairs already (the local store's). */
 async function pairRows(options: CoverageOptions): Promise<{ rows: { src: string; dst: string; app: string; bytes: number; flows: number }[]; unordered: boolean }> {
+  let dataDir = options.dataDir;
+  let cleanup: (() => Promise<void>) | null = null;
+  if (options.from !== undefined) {
+    const { mkdtemp, rm } = await import('node:fs/promises');
+    const os = await import('node:os');
+    const path = await import('node:path');
+    dataDir = await mkdtemp(path.join(os.tmpdir(), 'endsight-coverage-'));
+    cleanup = () => rm(dataDir, { recursive: true, force: true });
+    const { FlowStore } = await import('../../store/index.js');
+    const { importCaptures } = await import('../../ingest/import-captures.js');
+    const store = await FlowStore.open(dataDir, { quotaBytes: 64 * 2 ** 30 });
+    try {
+      await importCaptures([options.from], store, { idleTimeoutUs: 90e6, activeTimeoutUs: 1800e6, finTimeoutUs: 5e6, exportIntervalUs: 60e6, maxFlows: 1_000_000 });
+    } finally {
+      await store.close();
+    }
+  }
   let columns: { name: string }[];
   let cells: unknown[][];
-  if (options.nats !== undefined) {
-    const { fleetAskSettings } = await import('../nats-cli-options.js');
-    const { askFleet, fleetSummary } = await import('../fleet-ask.js');
-    const fleetOptions = options as CoverageOptions & FleetAskCliOptions;
-    const result = await askFleet(fleetOptions, await fleetAskSettings(fleetOptions, PAIRS_SQL));
-    process.stderr.write(`flows: ${fleetSummary(result)}\n`);
-    ({ columns, rows: cells } = result);
-  } else {
-    let dataDir = options.dataDir;
-    let cleanup: (() => Promise<void>) | null = null;
-    if (options.from !== undefined) {
-      const { mkdtemp, rm } = await import('node:fs/promises');
-      const os = await import('node:os');
-      const path = await import('node:path');
-      dataDir = await mkdtemp(path.join(os.tmpdir(), 'endsight-coverage-'));
-      cleanup = () => rm(dataDir, { recursive: true, force: true });
-      const { FlowStore } = await import('../../store/index.js');
-      const { importCaptures } = await import('../../ingest/import-captures.js');
-      const store = await FlowStore.open(dataDir, { quotaBytes: 64 * 2 ** 30 });
-      try {
-        await importCaptures([options.from], store, { idleTimeoutUs: 90e6, activeTimeoutUs: 1800e6, finTimeoutUs: 5e6, exportIntervalUs: 60e6, maxFlows: 1_000_000 });
-      } finally {
-        await store.close();
-      }
-    }
-    try {
-      const { QueryEngine } = await import('../../query/index.js');
-      const engine = await QueryEngine.open(dataDir, { window: windowFromOptions(options) });
-      try {
-        ({ columns, rows: cells } = await engine.all(LOCAL_PAIRS_SQL));
-      } finally {
-        engine.close();
-      }
-    } finally {
-      await cleanup?.();
-    }
+  try {
+    const { flowsAnswer } = await import('../fleet-ask.js');
+    ({ columns, rows: cells } = await flowsAnswer({ ...options, dataDir }, PAIRS_SQL, 'flows', LOCAL_PAIRS_SQL));
+  } finally {
+    await cleanup?.();
   }
   const at = (name: string): number => columns.findIndex((c) => c.name === name);
   const [s, d, a, b, f] = ['src', 'dst', 'app', 'bytes', 'flows'].map(at);

@@ -1,9 +1,8 @@
 /** What `endsight topo` and `endsight whatif` read: the OSPF source, the traffic matrix, link capacities. */
 import type { Command } from 'commander';
-import type { CellValue } from '../../query/index.js';
 import type { Demand } from '../../topo/link-loads.js';
 import type { MatrixRow } from '../../topo/flow-matrix.js';
-import { addDataDirOption, addWindowOptions, windowFromOptions } from '../common-options.js';
+import { addDataDirOption, addWindowOptions } from '../common-options.js';
 import { addFleetAskOptions } from '../nats-cli-options.js';
 import type { LinkStateDatabase } from '../../topo/ospf/lsdb.js';
 
@@ -154,24 +153,8 @@ export async function loadMatrix(options: MatrixOptions, periodS: number | null 
   }
   const { matrixSql, matrixFromRows } = await import('../../topo/flow-matrix.js');
   const sql = matrixSql(periodS);
-  let columns: { name: string }[];
-  let cells: CellValue[][];
-  if (options.nats !== undefined) {
-    const { fleetAskSettings } = await import('../nats-cli-options.js');
-    const { askFleet, fleetSummary } = await import('../fleet-ask.js');
-    const fleetOptions = options as MatrixOptions & import('../nats-cli-options.js').FleetAskCliOptions;
-    const result = await askFleet(fleetOptions, await fleetAskSettings(fleetOptions, sql));
-    process.stderr.write(`traffic matrix: ${fleetSummary(result)}\n`);
-    ({ columns, rows: cells } = result);
-  } else {
-    const { QueryEngine } = await import('../../query/index.js');
-    const engine = await QueryEngine.open(options.dataDir, { window: windowFromOptions(options) });
-    try {
-      ({ columns, rows: cells } = await engine.all(sql));
-    } finally {
-      engine.close();
-    }
-  }
+  const { flowsAnswer } = await import('../fleet-ask.js');
+  const { columns, rows: cells } = await flowsAnswer(options, sql, 'traffic matrix');
   const rows = cells.map((row) => Object.fromEntries(columns.map((c, i) => [c.name, row[i]])) as unknown as MatrixRow);
   return matrixFromRows(rows);
 }
