@@ -84,6 +84,7 @@ function columnSql(column: ColumnLike): string {
       return `CAST(end_us - start_us AS ${column.sqlType})`;
     case 'number':
     case 'string':
+    case 'address':
       return `CAST(${value} AS ${column.sqlType})`;
     default:
       throw new Error(`groupby store generator does not know the column kind ${column.kind} (${column.name}): update src/bench/groupby.ts`);

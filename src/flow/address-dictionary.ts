@@ -21,6 +21,20 @@ export class AddressDictionary {
 
   constructor(private readonly strings: StringDictionary) {}
 
+  /**
+   * Row `row`'s address from `words[at .. at+4)` into a batch's columns (FlowRecordBatch): IPv4 as
+   * its number in `ipv4s` (code -1), any other as the code of its text (NaN in `ipv4s`).
+   */
+  put(codes: Int32Array, ipv4s: Float64Array, row: number, words: Uint32Array, at: number, ipVersion: number): void {
+    if (ipVersion === 4) {
+      codes[row] = -1;
+      ipv4s[row] = words[at] >>> 0;
+    } else {
+      codes[row] = this.code(words, at, ipVersion);
+      ipv4s[row] = NaN;
+    }
+  }
+
   /** The code of the address in `words[at .. at+4)` (IPv4 in the first word). */
   code(words: Uint32Array, at: number, ipVersion: number): number {
     const w0 = words[at];
@@ -32,7 +46,7 @@ export class AddressDictionary {
       const k = slot * WORDS;
       if (code < 0) {
         const text = formatAddress(words.subarray(at, at + 4), ipVersion as 4 | 6);
-        const fresh = this.strings.code(text);
+        const fresh = this.strings.add(text);
         this.keys[k] = w0; this.keys[k + 1] = w1; this.keys[k + 2] = w2; this.keys[k + 3] = w3; this.keys[k + 4] = ipVersion;
         this.codes[slot] = fresh;
         if (++this.count * 2 > this.mask) this.grow();

@@ -391,8 +391,8 @@ export class FlowMeter {
     }
     if (constant.source === -2) constant.source = strings.code(this.source);
     c.host[i] = constant.host;
-    c.srcAddr[i] = this.addresses.code(key, 0, ipVersion);
-    c.dstAddr[i] = this.addresses.code(key, 4, ipVersion);
+    this.addresses.put(c.srcAddr, n.srcIpv4, i, key, 0, ipVersion);
+    this.addresses.put(c.dstAddr, n.dstIpv4, i, key, 4, ipVersion);
     c.direction[i] = directionCode;
     const owner = this.options.ownerOf?.(key, ipVersion, n.startUs[i], n.endUs[i]) ?? null;
     if (owner === null) {

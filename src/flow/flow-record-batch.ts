@@ -5,10 +5,17 @@
  */
 import type { Direction, EndReason, FlowRecord } from './flow-record.js';
 import { StringDictionary } from './string-dictionary.js';
+import { formatAddress } from '../decode/format-address.js';
 
-/** Numeric columns (NaN stands for NULL where a column is nullable: pid, uid). */
+/**
+ * Numeric columns (NaN stands for NULL where a column is nullable: pid, uid). `srcIpv4`/`dstIpv4`
+ * hold an IPv4 address as its 32-bit number, with -1 in the `srcAddr`/`dstAddr` code; other
+ * addresses are text codes, with NaN here. Most addresses are IPv4, and a number costs nothing to
+ * make: the store formats them (segment-writer.ts), so a batch of a million distinct addresses
+ * does not make a million strings.
+ */
 export const NUMBER_COLUMNS = [
-  'startUs', 'endUs', 'srcPort', 'dstPort', 'protocol', 'packets', 'bytes', 'tcpFlags', 'pid', 'uid', 'sampling',
+  'startUs', 'endUs', 'srcPort', 'dstPort', 'protocol', 'packets', 'bytes', 'tcpFlags', 'pid', 'uid', 'sampling', 'srcIpv4', 'dstIpv4',
 ] as const;
 /** Text columns, stored as dictionary codes (-1 for NULL). */
 export const STRING_COLUMNS = [
@@ -52,6 +59,8 @@ export class FlowRecordBatch {
     n.pid[i] = record.pid ?? NaN;
     n.uid[i] = record.uid ?? NaN;
     n.sampling[i] = record.sampling;
+    n.srcIpv4[i] = NaN;
+    n.dstIpv4[i] = NaN;
     const c = this.codes;
     const s = this.strings;
     c.host[i] = s.code(record.host);
@@ -90,8 +99,8 @@ export class FlowRecordBatch {
       host: s.value(c.host[i])!,
       startUs: n.startUs[i],
       endUs: n.endUs[i],
-      srcAddr: s.value(c.srcAddr[i])!,
-      dstAddr: s.value(c.dstAddr[i])!,
+      srcAddr: c.srcAddr[i] >= 0 ? s.value(c.srcAddr[i])! : formatAddress([n.srcIpv4[i]], 4),
+      dstAddr: c.dstAddr[i] >= 0 ? s.value(c.dstAddr[i])! : formatAddress([n.dstIpv4[i]], 4),
       srcPort: n.srcPort[i],
       dstPort: n.dstPort[i],
       protocol: n.protocol[i],

@@ -15,6 +15,16 @@ export class StringDictionary {
     return code;
   }
 
+  /**
+   * A new code for `value` without looking it up or remembering it for `code`: for a caller that
+   * dedups on its own key (AddressDictionary), which spares a string hash per distinct value. The
+   * same text may then have two codes; each still reads back as the text.
+   */
+  add(value: string): number {
+    this.values.push(value);
+    return this.values.length - 1;
+  }
+
   /** The string of a code; null for -1. */
   value(code: number): string | null {
     return code < 0 ? null : this.values[code];

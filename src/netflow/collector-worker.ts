@@ -7,6 +7,12 @@ import { parentPort, workerData } from 'node:worker_threads';
 import { FlowStore, MINUTE_SEGMENTS_COMPACTION } from '../store/index.js';
 import { NetflowCollector } from './collector.js';
 
+/**
+ * Records held before a flush is due whatever the interval (a Parquet row group's worth): a busy
+ * collector writes a segment of this many sooner, so its memory stays bounded.
+ */
+const FLUSH_RECORDS = 1_000_000;
+
 export interface WorkerSettings {
   dataDir: string;
   retentionMs: number;
@@ -37,16 +43,21 @@ async function main(): Promise<void> {
   const collector = new NetflowCollector(store);
   let stored = 0;
   let writing: Promise<void> = Promise.resolve();
-  const flush = (): Promise<void> =>
-    (writing = writing.then(async () => {
+  let flushesQueued = 0;
+  const flush = (): Promise<void> => {
+    flushesQueued++;
+    return (writing = writing.then(async () => {
+      flushesQueued--;
       stored += await collector.flush();
     }).catch((error: Error) => port.postMessage({ kind: 'error', message: error.message } satisfies FromWorker)));
+  };
   const timer = setInterval(() => void flush(), settings.intervalMs);
   port.postMessage({ kind: 'ready', dataDir: store.dataDir } satisfies FromWorker);
   port.on('message', (message: ToWorker) => {
     if (message.kind === 'batch') {
       const { bytes, offsets, senders, ports } = message;
       for (let i = 0; i < senders.length; i++) collector.handleMessage(bytes.subarray(offsets[i], offsets[i + 1]), senders[i], ports[i]);
+      if (collector.pendingCount >= FLUSH_RECORDS && flushesQueued === 0) void flush();
       port.postMessage({ kind: 'done', bytes: bytes.length } satisfies FromWorker);
       return;
     }

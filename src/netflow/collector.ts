@@ -9,10 +9,9 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import { IssueCounter } from '../common/issue-counter.js';
-import { FlowRecordBatch, type FlowRecord } from '../flow/index.js';
-import type { EndReason } from '../flow/flow-record.js';
 import type { FlowStore } from '../store/index.js';
-import { decodeMessage, type CollectedFlow, type DecodedMessage, type SamplingRates } from './netflow-decoder.js';
+import { CollectedFlows } from './collected-flows.js';
+import { decodeMessage, type DecodedMessage, type SamplingRates } from './netflow-decoder.js';
 import { TemplateCache } from './template-cache.js';
 
 export interface ListenAddress {
@@ -38,9 +37,6 @@ export interface ExporterStats {
   issues: Record<string, number>;
 }
 
-/** IPFIX flowEndReason (IANA IE 136) in the flows table's words. */
-const END_REASONS: Record<number, EndReason> = { 1: 'idle', 2: 'active', 3: 'fin', 4: 'end', 5: 'evicted' };
-const VERSION_NAMES = { 5: 'netflow-v5', 9: 'netflow-v9', 10: 'ipfix' } as const;
 /** An IPFIX message is at most 65,535 bytes (its length field). */
 const MAX_TCP_BUFFER = 65_535 * 2;
 
@@ -48,7 +44,7 @@ export class NetflowCollector {
   private readonly cache = new TemplateCache();
   private readonly rates: SamplingRates = new Map();
   private readonly exporters = new Map<string, { stats: ExporterStats; issues: IssueCounter; next: Map<string, { sequence: number; advance: number }> }>();
-  private pending = new FlowRecordBatch();
+  private readonly pending = new CollectedFlows();
 
   constructor(
     private readonly store: FlowStore,
@@ -72,7 +68,7 @@ export class NetflowCollector {
     exporter.stats.messages++;
     let message: DecodedMessage | null;
     try {
-      message = decodeMessage(data, key, this.cache, this.rates, this.now(), exporter.issues);
+      message = decodeMessage(data, key, address, this.cache, this.rates, this.now(), exporter.issues, this.pending);
     } catch (error) {
       // The decoder checks every length; an exception here is a bug, counted rather than fatal.
       exporter.issues.add('netflow_decoder_error');
@@ -94,16 +90,13 @@ export class NetflowCollector {
       }
     }
     exporter.next.set(sequenceKey, { sequence: message.sequence, advance: message.sequenceAdvance });
-    const source = `${VERSION_NAMES[message.version]}:${address}`;
-    for (const flow of message.flows) this.pending.push(toRecord(flow, address, source));
-    exporter.stats.records += message.flows.length;
+    exporter.stats.records += message.flows;
   }
 
   /** Hands the queued records to the store and writes them. */
   async flush(): Promise<number> {
-    const batch = this.pending;
-    this.pending = new FlowRecordBatch();
-    if (batch.length === 0) return 0;
+    if (this.pending.length === 0) return 0;
+    const batch = this.pending.take();
     this.store.append(batch);
     return (await this.store.flush()).records;
   }
@@ -193,33 +186,4 @@ export class MessageListeners {
     const sockets = this.sockets.splice(0);
     await Promise.all(sockets.map((s) => new Promise<void>((resolve) => (s instanceof net.Server ? s.close(() => resolve()) : s.close(() => resolve())))));
   }
-}
-
-function toRecord(flow: CollectedFlow, exporter: string, source: string): FlowRecord {
-  const scale = flow.sampling > 1 ? flow.sampling : 1;
-  return {
-    host: exporter,
-    startUs: flow.startUs,
-    endUs: flow.endUs,
-    srcAddr: flow.srcAddr,
-    dstAddr: flow.dstAddr,
-    srcPort: flow.srcPort,
-    dstPort: flow.dstPort,
-    protocol: flow.protocol,
-    packets: flow.packets * scale,
-    bytes: flow.bytes * scale,
-    tcpFlags: flow.tcpFlags,
-    direction: (flow.context?.direction as FlowRecord['direction'] | null) ?? 'unknown',
-    endReason: (flow.endReason !== null ? END_REASONS[flow.endReason] : undefined) ?? 'exporter',
-    sampling: scale,
-    interfaceName: flow.inputInterface !== null ? `ifindex:${flow.inputInterface}` : null,
-    source,
-    process: flow.context?.process ?? null,
-    pid: flow.context?.pid ?? null,
-    username: flow.context?.username ?? null,
-    uid: flow.context?.uid ?? null,
-    container: flow.context?.container ?? null,
-    command: null,
-    tunnel: null,
-  };
 }

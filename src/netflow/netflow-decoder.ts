@@ -3,16 +3,17 @@
  * the wire: every length is checked against what is there before it is used, every problem is
  * counted by reason (NetflowIssue) and the rest of the message is still read where its framing
  * allows; nothing throws.
+ *
+ * Speed: flows go straight into the columns of a batch (CollectedFlows), and a template is turned
+ * once into a plan (what each field is for), so a data record costs a few typed-array reads and
+ * writes: no object, map or string per record unless the record carries text.
  */
 import type { IssueCounter } from '../common/issue-counter.js';
-import type { FlowRecord } from '../flow/index.js';
-import { formatAddress } from '../decode/format-address.js';
+import { CollectedFlows, DecodedFlow } from './collected-flows.js';
 import { TemplateCache, VARIABLE_LENGTH, type Template, type TemplateField } from './template-cache.js';
 import { DIRECTION_CODES, ENDSIGHT_ENTERPRISE } from './netflow-encoder.js';
 
 const utf8 = new TextDecoder('utf-8', { fatal: false });
-/** endsight's string elements: process, user, container. */
-const ENDSIGHT_STRINGS = new Set([1, 3, 5]);
 const DIRECTION_NAMES: Record<number, string> = Object.fromEntries(Object.entries(DIRECTION_CODES).map(([name, code]) => [code, name]));
 
 export const NetflowIssue = {
@@ -30,17 +31,6 @@ export const NetflowIssue = {
   RESERVED_SET: 'netflow_reserved_set_id',
 } as const;
 
-/** A flow as an exporter reported it: the flow record's own fields, and what the exporter says beside them. */
-export interface CollectedFlow extends Pick<FlowRecord, 'startUs' | 'endUs' | 'srcAddr' | 'dstAddr' | 'srcPort' | 'dstPort' | 'protocol' | 'packets' | 'bytes' | 'tcpFlags'> {
-  /** IPFIX flowEndReason (IE 136), or null. */
-  endReason: number | null;
-  inputInterface: number | null;
-  /** 1-in-N from the message (v5) or from the exporter's options (v9, IPFIX). */
-  sampling: number;
-  /** Host context from endsight's enterprise elements (netflow-encoder.ts), when an endsight exporter sent them. */
-  context: { process: string | null; pid: number | null; username: string | null; uid: number | null; container: string | null; direction: string | null } | null;
-}
-
 export interface DecodedMessage {
   version: 5 | 9 | 10;
   /** v9: the source ID; IPFIX: the observation domain; v5: engine type << 8 | engine ID. */
@@ -48,7 +38,8 @@ export interface DecodedMessage {
   /** The message's sequence number and how far the next one should be (v5, IPFIX: records; v9: messages). */
   sequence: number;
   sequenceAdvance: number;
-  flows: CollectedFlow[];
+  /** Flows written to the output. */
+  flows: number;
 }
 
 // Information elements (IANA "IPFIX Information Elements"; v9 uses the same numbers up to 127).
@@ -62,19 +53,6 @@ const IE = {
   systemInitTimeMilliseconds: 160, samplingPacketInterval: 305,
 } as const;
 
-/** IPv4 text by address: a collector sees the same addresses over and over (bounded: cleared when full). */
-const ipv4Text = new Map<number, string>();
-function formatIpv4(value: number): string {
-  let text = ipv4Text.get(value);
-  if (text === undefined) {
-    if (ipv4Text.size >= 100_000) ipv4Text.clear();
-    text = formatAddress([value], 4);
-    ipv4Text.set(value, text);
-  }
-  return text;
-}
-const ipv6At = (view: DataView, at: number): string => formatAddress([view.getUint32(at), view.getUint32(at + 4), view.getUint32(at + 8), view.getUint32(at + 12)], 6);
-
 /** Seconds from the NTP era (1900) to the Unix epoch, for the micro- and nanosecond IEs (RFC 7011 §6.1.10). */
 const NTP_TO_UNIX_S = 2_208_988_800;
 
@@ -82,25 +60,27 @@ const NTP_TO_UNIX_S = 2_208_988_800;
 export type SamplingRates = Map<string, number>;
 
 /**
- * Decodes one message from `exporter` (its address and port). `cache` holds the templates, `rates`
- * the sampling per domain; `nowMs` ages templates. Returns null when nothing in it can be used.
+ * Decodes one message from `exporter` (`address:port`; `address` names the flows' host and source)
+ * and writes its flows to `out`. `cache` holds the templates, `rates` the sampling per domain;
+ * `nowMs` ages templates. Returns null when nothing in it can be used.
  */
-export function decodeMessage(data: Uint8Array, exporter: string, cache: TemplateCache, rates: SamplingRates, nowMs: number, issues: IssueCounter): DecodedMessage | null {
+export function decodeMessage(data: Uint8Array, exporter: string, address: string, cache: TemplateCache, rates: SamplingRates, nowMs: number, issues: IssueCounter, out: CollectedFlows): DecodedMessage | null {
   if (data.length < 4) {
     issues.add(NetflowIssue.TRUNCATED_HEADER);
     return null;
   }
   const view = new DataView(data.buffer, data.byteOffset, data.byteLength);
   const version = view.getUint16(0);
-  if (version === 5) return decodeV5(view, issues);
-  if (version === 9) return decodeTemplated(view, 9, exporter, cache, rates, nowMs, issues);
-  if (version === 10) return decodeTemplated(view, 10, exporter, cache, rates, nowMs, issues);
+  if (version === 5) return decodeV5(view, address, issues, out);
+  if (version === 9 || version === 10) return decodeTemplated(view, version, exporter, address, cache, rates, nowMs, issues, out);
   issues.add(NetflowIssue.UNKNOWN_VERSION);
   return null;
 }
 
+const flow = new DecodedFlow();
+
 /** NetFlow v5: a 24-byte header and 1 to 30 records of 48 bytes. */
-function decodeV5(view: DataView, issues: IssueCounter): DecodedMessage | null {
+function decodeV5(view: DataView, address: string, issues: IssueCounter, out: CollectedFlows): DecodedMessage | null {
   if (view.byteLength < 24) {
     issues.add(NetflowIssue.TRUNCATED_HEADER);
     return null;
@@ -112,32 +92,30 @@ function decodeV5(view: DataView, issues: IssueCounter): DecodedMessage | null {
   }
   const uptimeMs = view.getUint32(4);
   const exportUs = view.getUint32(8) * 1e6 + Math.floor(view.getUint32(12) / 1000);
-  const samplingField = view.getUint16(22);
-  const sampling = Math.max(1, samplingField & 0x3fff);
-  const flows: CollectedFlow[] = [];
+  const sampling = Math.max(1, view.getUint16(22) & 0x3fff);
+  out.startMessage(address, 5);
+  resetContext(flow);
+  flow.sampling = sampling;
+  flow.endReason = -1;
+  flow.srcVersion = 4;
+  flow.dstVersion = 4;
   for (let i = 0; i < count; i++) {
     const at = 24 + i * 48;
     const protocol = view.getUint8(at + 38);
-    const first = view.getUint32(at + 24);
-    const last = view.getUint32(at + 28);
-    flows.push({
-      srcAddr: formatIpv4(view.getUint32(at)),
-      dstAddr: formatIpv4(view.getUint32(at + 4)),
-      inputInterface: view.getUint16(at + 12),
-      packets: view.getUint32(at + 16),
-      bytes: view.getUint32(at + 20),
-      startUs: uptimeTime(exportUs, uptimeMs, first),
-      endUs: uptimeTime(exportUs, uptimeMs, last),
-      srcPort: view.getUint16(at + 32),
-      dstPort: view.getUint16(at + 34),
-      tcpFlags: protocol === 6 ? view.getUint8(at + 37) : 0,
-      protocol,
-      endReason: null,
-      sampling,
-      context: null,
-    });
+    flow.srcAt = at;
+    flow.dstAt = at + 4;
+    flow.inputInterface = view.getUint16(at + 12);
+    flow.packets = view.getUint32(at + 16);
+    flow.bytes = view.getUint32(at + 20);
+    flow.startUs = uptimeTime(exportUs, uptimeMs, view.getUint32(at + 24));
+    flow.endUs = uptimeTime(exportUs, uptimeMs, view.getUint32(at + 28));
+    flow.srcPort = view.getUint16(at + 32);
+    flow.dstPort = view.getUint16(at + 34);
+    flow.tcpFlags = protocol === 6 ? view.getUint8(at + 37) : 0;
+    flow.protocol = protocol;
+    out.write(flow, view);
   }
-  return { version: 5, domain: (view.getUint8(20) << 8) | view.getUint8(21), sequence: view.getUint32(16), sequenceAdvance: count, flows };
+  return { version: 5, domain: (view.getUint8(20) << 8) | view.getUint8(21), sequence: view.getUint32(16), sequenceAdvance: count, flows: count };
 }
 
 /** A time given as sysUpTime ms, relative to the message's export time and uptime (RFC 3954 §5.1). */
@@ -147,7 +125,7 @@ function uptimeTime(exportUs: number, uptimeMs: number, atMs: number): number {
 }
 
 /** NetFlow v9 and IPFIX: a header, then sets of templates, options templates and data. */
-function decodeTemplated(view: DataView, version: 9 | 10, exporter: string, cache: TemplateCache, rates: SamplingRates, nowMs: number, issues: IssueCounter): DecodedMessage | null {
+function decodeTemplated(view: DataView, version: 9 | 10, exporter: string, address: string, cache: TemplateCache, rates: SamplingRates, nowMs: number, issues: IssueCounter, out: CollectedFlows): DecodedMessage | null {
   const headerBytes = version === 9 ? 20 : 16;
   if (view.byteLength < headerBytes) {
     issues.add(NetflowIssue.TRUNCATED_HEADER);
@@ -175,10 +153,15 @@ function decodeTemplated(view: DataView, version: 9 | 10, exporter: string, cach
     sequence = view.getUint32(8);
     domain = view.getUint32(12);
   }
+  out.startMessage(address, version);
   const scope = `${exporter}|${version}|${domain}`;
-  const message: DecodedMessage = { version, domain, sequence, sequenceAdvance: version === 9 ? 1 : 0, flows: [] };
+  const message: DecodedMessage = { version, domain, sequence, sequenceAdvance: version === 9 ? 1 : 0, flows: 0 };
   const context: RecordContext = { exportUs, uptimeMs, sampling: rates.get(scope) ?? 1, initUs: null };
   let at = headerBytes;
+  let lastSetId = -1;
+  let lastTemplate: Template | undefined;
+  let otherSetId = -1;
+  let otherTemplate: Template | undefined;
   while (at + 4 <= end) {
     const setId = view.getUint16(at);
     const setLength = view.getUint16(at + 2);
@@ -192,11 +175,20 @@ function decodeTemplated(view: DataView, version: 9 | 10, exporter: string, cach
     if (templateSet || optionsSet) {
       readTemplates(view, at + 4, bodyEnd, version, optionsSet, scope, cache, nowMs, issues);
     } else if (setId >= 256) {
-      const template = cache.get(`${scope}|${setId}`, nowMs);
+      // A message often has many short sets of the same few templates: each looked up once.
+      let template = setId === lastSetId ? lastTemplate : setId === otherSetId ? otherTemplate : undefined;
+      if (template === undefined) {
+        template = cache.get(`${scope}|${setId}`, nowMs);
+        otherSetId = lastSetId;
+        otherTemplate = lastTemplate;
+      }
+      lastSetId = setId;
+      lastTemplate = template;
       if (!template) {
         issues.add(NetflowIssue.DATA_WITHOUT_TEMPLATE);
       } else {
-        const records = readData(view, at + 4, bodyEnd, template, context, message.flows, issues);
+        const records = readData(view, at + 4, bodyEnd, template, context, out, issues);
+        message.flows += flowsRead;
         if (template.options && context.samplingFound !== undefined) {
           rates.set(scope, context.samplingFound);
           context.sampling = context.samplingFound;
@@ -273,52 +265,127 @@ interface RecordContext {
   samplingFound?: number;
 }
 
-/** Data records of one set; returns how many were read. A record that does not fit ends the set. */
 /**
- * A record's values by information element, reused from record to record (a Map per record cost
- * more than the rest of decoding): `set` lists the IDs to clear before the next record.
+ * The numeric elements a record can give, each a slot of `slotValues`: a template's plan names the
+ * slot of each of its fields, and `slotStamps` says which slots the current record set (a record
+ * number per slot, so nothing is cleared between records).
  */
-class FieldValues {
-  private readonly slots: (number | string | undefined)[] = new Array(512);
-  private readonly set: number[] = [];
-  private readonly others = new Map<number, number | string>();
+const NUMERIC = [
+  IE.octetDeltaCount, IE.packetDeltaCount, IE.protocolIdentifier, IE.tcpControlBits, IE.sourceTransportPort, IE.ingressInterface,
+  IE.destinationTransportPort, IE.flowEndSysUpTime, IE.flowStartSysUpTime, IE.icmpTypeCodeIPv4, IE.samplingInterval, IE.samplerRandomInterval,
+  IE.octetTotalCount, IE.packetTotalCount, IE.icmpTypeCodeIPv6, IE.flowEndReason, IE.flowStartSeconds, IE.flowEndSeconds,
+  IE.flowStartMilliseconds, IE.flowEndMilliseconds, IE.systemInitTimeMilliseconds, IE.samplingPacketInterval,
+] as const;
+/** NTP timestamps (RFC 7011 §6.1.9-10), kept in µs. */
+const NTP_TIMES = [IE.flowStartMicroseconds, IE.flowEndMicroseconds, IE.flowStartNanoseconds, IE.flowEndNanoseconds] as const;
+/** Slot by element ID (every element here is below 512), -1 for the others. */
+const SLOT = new Int16Array(512).fill(-1);
+[...NUMERIC, ...NTP_TIMES].forEach((id, slot) => (SLOT[id] = slot));
+const slotValues = new Float64Array(NUMERIC.length + NTP_TIMES.length);
+const slotStamps = new Uint32Array(NUMERIC.length + NTP_TIMES.length);
+let stamp = 0;
 
-  put(id: number, value: number | string): void {
-    if (id < 512) {
-      if (this.slots[id] === undefined) this.set.push(id);
-      this.slots[id] = value;
-    } else {
-      this.others.set(id, value);
-    }
-  }
+// What a field is for (a plan's `kinds`).
+const SKIP = 0;
+const NUMBER = 1;
+const NTP_TIME = 2;
+const SRC_V4 = 3;
+const DST_V4 = 4;
+const SRC_V6 = 5;
+const DST_V6 = 6;
+const ENDSIGHT_TEXT = 7;
+const ENDSIGHT_NUMBER = 8;
 
-  get(id: number): number | string | undefined {
-    return id < 512 ? this.slots[id] : this.others.get(id);
-  }
+/** endsight's enterprise elements (netflow-encoder.ts ENDSIGHT_ELEMENTS) by ID. */
+const ENDSIGHT_PROCESS = 1;
+const ENDSIGHT_PID = 2;
+const ENDSIGHT_USER = 3;
+const ENDSIGHT_UID = 4;
+const ENDSIGHT_CONTAINER = 5;
+const ENDSIGHT_DIRECTION = 6;
 
-  get size(): number {
-    return this.set.length + this.others.size;
-  }
-
-  clear(): void {
-    for (const id of this.set) this.slots[id] = undefined;
-    this.set.length = 0;
-    if (this.others.size > 0) this.others.clear();
-  }
+interface Plan {
+  kinds: Uint8Array;
+  /** The field's slot (NUMBER, NTP_TIME) or endsight element ID. */
+  targets: Int32Array;
+  lengths: Int32Array;
 }
 
-const values = new FieldValues();
-const endsightValues = new FieldValues();
+const plans = new WeakMap<Template, Plan>();
 
-function readData(view: DataView, at: number, end: number, template: Template, context: RecordContext, out: CollectedFlow[], issues: IssueCounter): number {
+/** What each field of `template` is for, worked out once per template. */
+function planOf(template: Template): Plan {
+  let plan = plans.get(template);
+  if (plan) return plan;
+  const count = template.fields.length;
+  plan = { kinds: new Uint8Array(count), targets: new Int32Array(count), lengths: new Int32Array(count) };
+  template.fields.forEach((field: TemplateField, i) => {
+    plan!.lengths[i] = field.length;
+    let kind = SKIP;
+    let target = 0;
+    if (field.enterprise === ENDSIGHT_ENTERPRISE) {
+      kind = field.id === ENDSIGHT_PROCESS || field.id === ENDSIGHT_USER || field.id === ENDSIGHT_CONTAINER ? ENDSIGHT_TEXT : ENDSIGHT_NUMBER;
+      target = field.id;
+    } else if (field.enterprise === 0) {
+      if (field.id === IE.sourceIPv4Address) kind = SRC_V4;
+      else if (field.id === IE.destinationIPv4Address) kind = DST_V4;
+      else if (field.id === IE.sourceIPv6Address) kind = SRC_V6;
+      else if (field.id === IE.destinationIPv6Address) kind = DST_V6;
+      else if ((NTP_TIMES as readonly number[]).includes(field.id)) [kind, target] = [NTP_TIME, SLOT[field.id]];
+      else if (field.id < 512 && SLOT[field.id] >= 0) [kind, target] = [NUMBER, SLOT[field.id]];
+    }
+    plan!.kinds[i] = kind;
+    plan!.targets[i] = target;
+  });
+  plans.set(template, plan);
+  return plan;
+}
+
+/** The slot's value in the current record, or undefined. */
+function get(id: number): number | undefined {
+  const slot = SLOT[id];
+  return slotStamps[slot] === stamp ? slotValues[slot] : undefined;
+}
+
+/** An unsigned integer of 1 to 8 bytes (RFC 7011 §6.2 reduced-size encoding). */
+function unsigned(view: DataView, at: number, length: number): number {
+  if (length === 4) return view.getUint32(at);
+  if (length === 2) return view.getUint16(at);
+  if (length === 1) return view.getUint8(at);
+  if (length === 8) return view.getUint32(at) * 4294967296 + view.getUint32(at + 4);
+  let value = 0;
+  for (let i = 0; i < length; i++) value = value * 256 + view.getUint8(at + i);
+  return value;
+}
+
+function resetContext(f: DecodedFlow): void {
+  f.direction = -1;
+  f.process = -1;
+  f.username = -1;
+  f.container = -1;
+  f.pid = NaN;
+  f.uid = NaN;
+}
+
+/** How many of the records the last readData read were flows (not options records). */
+let flowsRead = 0;
+
+/** Data records of one set; returns how many were read (flowsRead: how many were flows). A record that does not fit ends the set. */
+function readData(view: DataView, at: number, end: number, template: Template, context: RecordContext, out: CollectedFlows, issues: IssueCounter): number {
+  const { kinds, targets, lengths } = planOf(template);
+  const fieldCount = kinds.length;
   let records = 0;
+  let flows = 0;
   while (end - at >= template.minimumLength && template.minimumLength > 0) {
-    values.clear();
-    endsightValues.clear();
-    const endsight = endsightValues;
+    stamp = (stamp + 1) >>> 0 || 1;
+    let src = -1;
+    let dst = -1;
+    let srcV6 = -1;
+    let dstV6 = -1;
+    resetContext(flow);
     let ok = true;
-    for (const field of template.fields) {
-      let length = field.length;
+    for (let i = 0; i < fieldCount; i++) {
+      let length = lengths[i];
       if (length === VARIABLE_LENGTH) {
         // RFC 7011 §7: one length byte, or 255 and two more.
         if (at >= end) {
@@ -339,11 +406,38 @@ function readData(view: DataView, at: number, end: number, template: Template, c
         ok = false;
         break;
       }
-      if (field.enterprise === 0) {
-        const value = fieldValue(view, at, length, field.id);
-        if (value !== undefined) values.put(field.id, value);
-      } else if (field.enterprise === ENDSIGHT_ENTERPRISE) {
-        endsight.put(field.id, ENDSIGHT_STRINGS.has(field.id) ? (length === 0 ? '' : utf8.decode(new Uint8Array(view.buffer, view.byteOffset + at, length))) : fieldValue(view, at, length, -1) ?? 0);
+      switch (kinds[i]) {
+        case NUMBER:
+          if (length <= 8) {
+            slotValues[targets[i]] = unsigned(view, at, length);
+            slotStamps[targets[i]] = stamp;
+          }
+          break;
+        case NTP_TIME:
+          if (length === 8) {
+            // Seconds since 1900, then a binary fraction of a second.
+            slotValues[targets[i]] = (view.getUint32(at) - NTP_TO_UNIX_S) * 1e6 + Math.floor((view.getUint32(at + 4) / 2 ** 32) * 1e6);
+            slotStamps[targets[i]] = stamp;
+          }
+          break;
+        case SRC_V4:
+          if (length === 4) src = at;
+          break;
+        case DST_V4:
+          if (length === 4) dst = at;
+          break;
+        case SRC_V6:
+          if (length === 16) srcV6 = at;
+          break;
+        case DST_V6:
+          if (length === 16) dstV6 = at;
+          break;
+        case ENDSIGHT_TEXT:
+          readEndsightText(view, at, length, targets[i], out);
+          break;
+        case ENDSIGHT_NUMBER:
+          readEndsightNumber(length <= 8 ? unsigned(view, at, length) : 0, targets[i], out);
+          break;
       }
       at += length;
     }
@@ -353,99 +447,75 @@ function readData(view: DataView, at: number, end: number, template: Template, c
     }
     records++;
     if (template.options) {
-      const rate = values.get(IE.samplingInterval) ?? values.get(IE.samplingPacketInterval) ?? values.get(IE.samplerRandomInterval);
-      if (typeof rate === 'number' && rate >= 1) context.samplingFound = rate;
-      const init = values.get(IE.systemInitTimeMilliseconds);
-      if (typeof init === 'number') context.initUs = init * 1000;
+      const rate = get(IE.samplingInterval) ?? get(IE.samplingPacketInterval) ?? get(IE.samplerRandomInterval);
+      if (rate !== undefined && rate >= 1) context.samplingFound = rate;
+      const init = get(IE.systemInitTimeMilliseconds);
+      if (init !== undefined) context.initUs = init * 1000;
       continue;
     }
-    const flow = toFlow(values, context, endsight);
-    if (flow) out.push(flow);
-    else issues.add(NetflowIssue.RECORD_WITHOUT_FLOW);
+    if ((src < 0 && srcV6 < 0) || (dst < 0 && dstV6 < 0)) {
+      issues.add(NetflowIssue.RECORD_WITHOUT_FLOW);
+      continue;
+    }
+    flow.srcVersion = src >= 0 ? 4 : 6;
+    flow.srcAt = src >= 0 ? src : srcV6;
+    flow.dstVersion = dst >= 0 ? 4 : 6;
+    flow.dstAt = dst >= 0 ? dst : dstV6;
+    fillFlow(context);
+    out.write(flow, view);
+    flows++;
   }
+  flowsRead = flows;
   return records;
 }
 
-/** A field's value: addresses as text, unsigned integers of 1 to 8 bytes (RFC 7011 §6.2 reduced size) as numbers. */
-function fieldValue(view: DataView, at: number, length: number, id: number): number | string | undefined {
-  if (id === IE.sourceIPv4Address || id === IE.destinationIPv4Address) return length === 4 ? formatIpv4(view.getUint32(at)) : undefined;
-  if (id === IE.sourceIPv6Address || id === IE.destinationIPv6Address) {
-    return length === 16 ? ipv6At(view, at) : undefined;
-  }
-  if (id === IE.flowStartMicroseconds || id === IE.flowEndMicroseconds || id === IE.flowStartNanoseconds || id === IE.flowEndNanoseconds) {
-    if (length !== 8) return undefined;
-    // NTP timestamps (RFC 7011 §6.1.9-10): seconds since 1900, then a binary fraction.
-    const seconds = view.getUint32(at) - NTP_TO_UNIX_S;
-    return seconds * 1e6 + Math.floor((view.getUint32(at + 4) / 2 ** 32) * 1e6);
-  }
-  if (length > 8) return undefined;
-  let value = 0;
-  for (let i = 0; i < length; i++) value = value * 256 + view.getUint8(at + i);
-  return value;
+/** endsight's text elements: an empty string means unknown. */
+function readEndsightText(view: DataView, at: number, length: number, id: number, out: CollectedFlows): void {
+  const code = length === 0 ? -1 : out.text(utf8.decode(new Uint8Array(view.buffer, view.byteOffset + at, length)) || null);
+  if (id === ENDSIGHT_PROCESS) flow.process = code;
+  else if (id === ENDSIGHT_USER) flow.username = code;
+  else flow.container = code;
 }
 
-function num(values: FieldValues, id: number): number | undefined {
-  const v = values.get(id);
-  return typeof v === 'number' ? v : undefined;
+/** endsight's numeric elements: pid 0 and uid 2^32 − 1 mean unknown. */
+function readEndsightNumber(value: number, id: number, out: CollectedFlows): void {
+  if (id === ENDSIGHT_PID) flow.pid = value > 0 ? value : NaN;
+  else if (id === ENDSIGHT_UID) flow.uid = value !== 0xffffffff ? value : NaN;
+  else if (id === ENDSIGHT_DIRECTION) {
+    const name = DIRECTION_NAMES[value];
+    flow.direction = name === undefined ? -1 : out.text(name);
+  }
 }
 
 /** A flow's start or end from whichever time element the record has, µs. */
-function timeOf(values: FieldValues, context: RecordContext, seconds: number, millis: number, micros: number, nanos: number, uptime: number): number {
-  const s = num(values, seconds);
+function timeOf(context: RecordContext, seconds: number, millis: number, micros: number, nanos: number, uptime: number): number {
+  const s = get(seconds);
   if (s !== undefined) return s * 1e6;
-  const ms = num(values, millis);
+  const ms = get(millis);
   if (ms !== undefined) return ms * 1000;
-  const us = num(values, micros) ?? num(values, nanos);
+  const us = get(micros) ?? get(nanos);
   if (us !== undefined) return us;
-  const up = num(values, uptime);
+  const up = get(uptime);
   if (up !== undefined) return context.initUs !== null ? context.initUs + up * 1000 : uptimeTime(context.exportUs, context.uptimeMs, up);
   return context.exportUs;
 }
 
-function toFlow(values: FieldValues, context: RecordContext, endsight: FieldValues): CollectedFlow | null {
-  const src = values.get(IE.sourceIPv4Address) ?? values.get(IE.sourceIPv6Address);
-  const dst = values.get(IE.destinationIPv4Address) ?? values.get(IE.destinationIPv6Address);
-  if (typeof src !== 'string' || typeof dst !== 'string') return null;
-  const n = (id: number): number | undefined => num(values, id);
-  const protocol = n(IE.protocolIdentifier) ?? 0;
-  const icmpType = n(IE.icmpTypeCodeIPv4) ?? n(IE.icmpTypeCodeIPv6);
+/** The record's numbers into `flow`, as the flows table has them. */
+function fillFlow(context: RecordContext): void {
+  const protocol = get(IE.protocolIdentifier) ?? 0;
   const icmp = protocol === 1 || protocol === 58;
-  const endUs = timeOf(values, context, IE.flowEndSeconds, IE.flowEndMilliseconds, IE.flowEndMicroseconds, IE.flowEndNanoseconds, IE.flowEndSysUpTime);
-  const startUs = timeOf(values, context, IE.flowStartSeconds, IE.flowStartMilliseconds, IE.flowStartMicroseconds, IE.flowStartNanoseconds, IE.flowStartSysUpTime);
-  return {
-    startUs: Math.min(startUs, endUs),
-    endUs,
-    srcAddr: src,
-    dstAddr: dst,
-    srcPort: icmp ? 0 : (n(IE.sourceTransportPort) ?? 0),
-    // NetFlow's convention, as the flows table's: ICMP type*256+code in the destination port.
-    dstPort: icmp ? (icmpType ?? n(IE.destinationTransportPort) ?? 0) : (n(IE.destinationTransportPort) ?? 0),
-    protocol,
-    packets: n(IE.packetDeltaCount) ?? n(IE.packetTotalCount) ?? 0,
-    bytes: n(IE.octetDeltaCount) ?? n(IE.octetTotalCount) ?? 0,
-    tcpFlags: protocol === 6 ? (n(IE.tcpControlBits) ?? 0) & 0xff : 0,
-    endReason: n(IE.flowEndReason) ?? null,
-    inputInterface: n(IE.ingressInterface) ?? null,
-    sampling: context.sampling,
-    context: endsight.size === 0 ? null : endsightContext(endsight),
-  };
-}
-
-/** endsight's elements (ENDSIGHT_ELEMENTS): empty strings, pid 0 and uid 2^32 − 1 mean unknown. */
-function endsightContext(e: FieldValues): NonNullable<CollectedFlow['context']> {
-  const text = (id: number): string | null => {
-    const v = e.get(id);
-    return typeof v === 'string' && v.length > 0 ? v : null;
-  };
-  const pid = e.get(2);
-  const uid = e.get(4);
-  const direction = e.get(6);
-  return {
-    process: text(1),
-    pid: typeof pid === 'number' && pid > 0 ? pid : null,
-    username: text(3),
-    uid: typeof uid === 'number' && uid !== 0xffffffff ? uid : null,
-    container: text(5),
-    direction: typeof direction === 'number' ? (DIRECTION_NAMES[direction] ?? null) : null,
-  };
+  const endUs = timeOf(context, IE.flowEndSeconds, IE.flowEndMilliseconds, IE.flowEndMicroseconds, IE.flowEndNanoseconds, IE.flowEndSysUpTime);
+  const startUs = timeOf(context, IE.flowStartSeconds, IE.flowStartMilliseconds, IE.flowStartMicroseconds, IE.flowStartNanoseconds, IE.flowStartSysUpTime);
+  flow.startUs = Math.min(startUs, endUs);
+  flow.endUs = endUs;
+  flow.protocol = protocol;
+  flow.srcPort = icmp ? 0 : (get(IE.sourceTransportPort) ?? 0);
+  // NetFlow's convention, as the flows table's: ICMP type*256+code in the destination port.
+  flow.dstPort = icmp ? (get(IE.icmpTypeCodeIPv4) ?? get(IE.icmpTypeCodeIPv6) ?? get(IE.destinationTransportPort) ?? 0) : (get(IE.destinationTransportPort) ?? 0);
+  flow.packets = get(IE.packetDeltaCount) ?? get(IE.packetTotalCount) ?? 0;
+  flow.bytes = get(IE.octetDeltaCount) ?? get(IE.octetTotalCount) ?? 0;
+  flow.tcpFlags = protocol === 6 ? (get(IE.tcpControlBits) ?? 0) % 256 : 0;
+  flow.endReason = get(IE.flowEndReason) ?? -1;
+  flow.inputInterface = get(IE.ingressInterface) ?? -1;
+  flow.sampling = context.sampling;
 }

@@ -7,6 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { IssueCounter } from '../common/issue-counter.js';
+import type { FlowRecord } from '../flow/index.js';
+import { CollectedFlows } from './collected-flows.js';
 import { decodeMessage, NetflowIssue, type SamplingRates } from './netflow-decoder.js';
 import { NetflowEncoder } from './netflow-encoder.js';
 import { TemplateCache } from './template-cache.js';
@@ -14,8 +16,14 @@ import { sampleRecord } from './test-records.js';
 
 function decodeAll(messages: Uint8Array[], cache = new TemplateCache(), rates: SamplingRates = new Map(), exporter = '192.0.2.1:9995') {
   const issues = new IssueCounter();
-  const flows = messages.flatMap((m) => decodeMessage(m, exporter, cache, rates, 0, issues)?.flows ?? []);
-  return { flows, issues: issues.toJSON() };
+  const out = new CollectedFlows();
+  for (const m of messages) decodeMessage(m, exporter, exporter.replace(/:\d+$/, ''), cache, rates, 0, issues, out);
+  return { flows: out.take().toRecords(), issues: issues.toJSON() };
+}
+
+/** How many flows one message gives. */
+function flowsOf(message: Uint8Array, exporter: string, cache: TemplateCache, issues: IssueCounter): number | undefined {
+  return decodeMessage(message, exporter, exporter.replace(/:\d+$/, ''), cache, new Map(), 0, issues, new CollectedFlows())?.flows;
 }
 
 for (const version of [5, 9, 10] as const) {
@@ -39,9 +47,12 @@ for (const version of [5, 9, 10] as const) {
       // Milliseconds on the wire.
       assert.equal(f.startUs, Math.floor(r.startUs / 1000) * 1000);
       assert.equal(f.endUs, Math.floor(r.endUs / 1000) * 1000);
-      if (version !== 5) assert.equal(f.endReason, 3);
+      assert.equal(f.endReason, version === 5 ? 'exporter' : 'fin');
+      assert.equal(f.host, '192.0.2.1');
+      assert.equal(f.source, `${version === 5 ? 'netflow-v5' : version === 9 ? 'netflow-v9' : 'ipfix'}:192.0.2.1`);
       // The host context: in IPFIX's enterprise elements only.
-      assert.deepEqual(f.context, version === 10 ? { process: 'curl', pid: 4242, username: 'alice', uid: 1000, container: null, direction: 'out' } : null);
+      const context = (x: FlowRecord) => ({ process: x.process, pid: x.pid, username: x.username, uid: x.uid, container: x.container, direction: x.direction });
+      assert.deepEqual(context(f), version === 10 ? { process: 'curl', pid: 4242, username: 'alice', uid: 1000, container: null, direction: 'out' } : { process: null, pid: null, username: null, uid: null, container: null, direction: 'unknown' });
     });
   });
 }
@@ -54,11 +65,11 @@ test('templates: per exporter and domain, replaced with another layout (counted)
   const encoder = new NetflowEncoder(10, 2);
   encoder.encode([sampleRecord(0)]);
   const [dataOnly] = encoder.encode([sampleRecord(1)]);
-  assert.equal(decodeMessage(first, 'a:1', cache, new Map(), 0, issues)?.flows.length, 1);
-  assert.equal(decodeMessage(dataOnly, 'a:1', cache, new Map(), 0, issues)?.flows.length, 0);
+  assert.equal(flowsOf(first, 'a:1', cache, issues), 1);
+  assert.equal(flowsOf(dataOnly, 'a:1', cache, issues), 0);
   assert.equal(issues.toJSON()[NetflowIssue.DATA_WITHOUT_TEMPLATE], 1);
   // The same domain from another exporter: its own templates.
-  assert.equal(decodeMessage(first, 'b:1', cache, new Map(), 0, issues)?.flows.length, 1);
+  assert.equal(flowsOf(first, 'b:1', cache, issues), 1);
   // Bounded at 3: the least recently refreshed goes.
   assert.equal(cache.size, 3);
   assert.ok((issues.toJSON()[NetflowIssue.TEMPLATE_CACHE_FULL] ?? 0) >= 1);
@@ -70,12 +81,13 @@ test('templates: per exporter and domain, replaced with another layout (counted)
   assert.equal(c.set('x|10|0|256', [{ id: 12, enterprise: 0, length: 4 }], false, 0), 'changed');
 });
 
-test('sampling from an options record scales nothing in the decoder but is reported with each flow', () => {
+test('sampling from an options record (or the v5 header) is kept with each flow and scales its counts', () => {
   const rates: SamplingRates = new Map();
   const messages = new NetflowEncoder(10, 3, 64).encode([sampleRecord(0), sampleRecord(1)]);
   const { flows, issues } = decodeAll(messages, new TemplateCache(), rates);
   assert.deepEqual(issues, {});
   assert.deepEqual(flows.map((f) => f.sampling), [64, 64]);
+  assert.deepEqual(flows.map((f) => [f.packets, f.bytes]), [0, 1].map((i) => [sampleRecord(i).packets * 64, sampleRecord(i).bytes * 64]));
   const v9 = decodeAll(new NetflowEncoder(9, 3, 16).encode([sampleRecord(0)]));
   assert.deepEqual(v9.flows.map((f) => f.sampling), [16]);
   const v5 = decodeAll(new NetflowEncoder(5, 3, 100).encode([sampleRecord(0)]));
@@ -111,12 +123,12 @@ test('malformed messages are counted by reason and dropped; good ones around the
   for (const [label, bad, reason] of cases) {
     const issues = new IssueCounter();
     const cache = new TemplateCache();
-    const before = decodeMessage(good, 'x:1', cache, new Map(), 0, issues);
-    const middle = decodeMessage(bad, 'x:1', cache, new Map(), 0, issues);
-    const after = decodeMessage(good, 'x:1', cache, new Map(), 0, issues);
-    assert.equal(before?.flows.length, 1, label);
-    assert.equal(after?.flows.length, 1, `${label}: the good message after it`);
-    assert.equal(middle?.flows.length ?? 0, 0, label);
+    const before = flowsOf(good, 'x:1', cache, issues);
+    const middle = flowsOf(bad, 'x:1', cache, issues);
+    const after = flowsOf(good, 'x:1', cache, issues);
+    assert.equal(before, 1, label);
+    assert.equal(after, 1, `${label}: the good message after it`);
+    assert.equal(middle ?? 0, 0, label);
     if (reason !== 'none') assert.ok((issues.toJSON()[reason] ?? 0) >= 1, `${label}: ${JSON.stringify(issues.toJSON())}`);
   }
   // A v5 packet on the IPFIX port is just a v5 packet: read as v5.

@@ -1,0 +1,167 @@
+/**
+ * The collector's output: flows decoded from NetFlow/IPFIX written straight into the columns of a
+ * FlowRecordBatch, with no object per flow. An address is formatted once per batch however many
+ * records carry it (AddressDictionary), and the few other texts a record needs (the exporter, the
+ * source, `ifindex:N`, the end reason) are coded once per batch. A collector handles hundreds of
+ * thousands of records a second, so this is its hot path (issue 6's benchmark).
+ */
+import { AddressDictionary } from '../flow/address-dictionary.js';
+import { FlowRecordBatch } from '../flow/index.js';
+import type { EndReason } from '../flow/flow-record.js';
+
+const VERSION_NAMES: Record<number, string> = { 5: 'netflow-v5', 9: 'netflow-v9', 10: 'ipfix' };
+/** IPFIX flowEndReason (IANA IE 136) in the flows table's words; anything else is the exporter's. */
+const END_REASONS: Record<number, EndReason> = { 1: 'idle', 2: 'active', 3: 'fin', 4: 'end', 5: 'evicted' };
+
+/** One flow as the decoder fills it in, reused from record to record; codes come from CollectedFlows. */
+export class DecodedFlow {
+  startUs = 0;
+  endUs = 0;
+  /** Where the addresses are in the message, and their IP version. */
+  srcAt = 0;
+  srcVersion: 4 | 6 = 4;
+  dstAt = 0;
+  dstVersion: 4 | 6 = 4;
+  srcPort = 0;
+  dstPort = 0;
+  protocol = 0;
+  /** As the exporter counted them: CollectedFlows scales them by `sampling`. */
+  packets = 0;
+  bytes = 0;
+  tcpFlags = 0;
+  /** IPFIX flowEndReason, or -1. */
+  endReason = -1;
+  /** The ingress ifIndex, or -1. */
+  inputInterface = -1;
+  /** 1-in-N. */
+  sampling = 1;
+  /** Host context from endsight's enterprise elements (codes; -1 and NaN for unknown). */
+  direction = -1;
+  process = -1;
+  username = -1;
+  container = -1;
+  pid = NaN;
+  uid = NaN;
+}
+
+export class CollectedFlows {
+  private batch: FlowRecordBatch;
+  private addresses!: AddressDictionary;
+  private readonly words = new Uint32Array(4);
+  private exporterCodes = new Map<string, Int32Array>();
+  private interfaceCodes = new Map<number, number>();
+  private endReasonCodes = new Int32Array(256);
+  private unknownDirection = -1;
+  private host = -1;
+  private source = -1;
+
+  /** Rows the next batch starts with room for: as many as the last one took (growing copies every column). */
+  private capacity: number;
+
+  constructor(initialCapacity = 4096) {
+    this.capacity = initialCapacity;
+    this.batch = this.fresh();
+  }
+
+  get length(): number {
+    return this.batch.length;
+  }
+
+  /** The flows written so far; writing goes on into a new batch. */
+  take(): FlowRecordBatch {
+    const full = this.batch;
+    this.capacity = Math.max(4096, Math.min(1 << 21, Math.ceil(full.length * 1.25)));
+    this.batch = this.fresh();
+    return full;
+  }
+
+  /** The exporter and version of the message whose flows follow: the `host` and `source` of each. */
+  startMessage(address: string, version: number): void {
+    let codes = this.exporterCodes.get(address);
+    if (!codes) {
+      codes = new Int32Array([this.batch.strings.code(address), -2, -2, -2]);
+      this.exporterCodes.set(address, codes);
+    }
+    const slot = version === 5 ? 1 : version === 9 ? 2 : 3;
+    if (codes[slot] === -2) codes[slot] = this.batch.strings.code(`${VERSION_NAMES[version]}:${address}`);
+    this.host = codes[0];
+    this.source = codes[slot];
+  }
+
+  /** Row `row`'s address at `at` in `view` (4 bytes of IPv4 or 16 of IPv6, network order) into `codes` and `ipv4s`. */
+  private address(codes: Int32Array, ipv4s: Float64Array, row: number, view: DataView, at: number, ipVersion: 4 | 6): void {
+    const w = this.words;
+    w[0] = view.getUint32(at);
+    if (ipVersion === 6) {
+      w[1] = view.getUint32(at + 4);
+      w[2] = view.getUint32(at + 8);
+      w[3] = view.getUint32(at + 12);
+    }
+    this.addresses.put(codes, ipv4s, row, w, 0, ipVersion);
+  }
+
+  /** The code of a text (null: -1). */
+  text(value: string | null): number {
+    return this.batch.strings.code(value);
+  }
+
+  /** Appends `flow`, whose addresses are in `view`, as one row, its counts scaled by its sampling. */
+  write(flow: DecodedFlow, view: DataView): void {
+    const b = this.batch;
+    const i = b.addRow();
+    const n = b.numbers;
+    const c = b.codes;
+    const scale = flow.sampling > 1 ? flow.sampling : 1;
+    n.startUs[i] = flow.startUs;
+    n.endUs[i] = flow.endUs;
+    n.srcPort[i] = flow.srcPort;
+    n.dstPort[i] = flow.dstPort;
+    n.protocol[i] = flow.protocol;
+    n.packets[i] = flow.packets * scale;
+    n.bytes[i] = flow.bytes * scale;
+    n.tcpFlags[i] = flow.tcpFlags;
+    n.pid[i] = flow.pid;
+    n.uid[i] = flow.uid;
+    n.sampling[i] = scale;
+    c.host[i] = this.host;
+    c.source[i] = this.source;
+    this.address(c.srcAddr, n.srcIpv4, i, view, flow.srcAt, flow.srcVersion);
+    this.address(c.dstAddr, n.dstIpv4, i, view, flow.dstAt, flow.dstVersion);
+    c.direction[i] = flow.direction >= 0 ? flow.direction : this.unknownDirection;
+    c.process[i] = flow.process;
+    c.username[i] = flow.username;
+    c.container[i] = flow.container;
+    c.command[i] = -1;
+    c.tunnel[i] = -1;
+    c.endReason[i] = this.endReasonCode(flow.endReason);
+    c.interfaceName[i] = flow.inputInterface >= 0 ? this.interfaceCode(flow.inputInterface) : -1;
+  }
+
+  private endReasonCode(reason: number): number {
+    const slot = reason >= 0 && reason < 255 ? reason : 255;
+    let code = this.endReasonCodes[slot];
+    if (code === -2) code = this.endReasonCodes[slot] = this.batch.strings.code(END_REASONS[slot] ?? 'exporter');
+    return code;
+  }
+
+  private interfaceCode(ifIndex: number): number {
+    let code = this.interfaceCodes.get(ifIndex);
+    if (code === undefined) {
+      code = this.batch.strings.code(`ifindex:${ifIndex}`);
+      this.interfaceCodes.set(ifIndex, code);
+    }
+    return code;
+  }
+
+  /** A new batch, and the codes into its dictionary forgotten. */
+  private fresh(): FlowRecordBatch {
+    const batch = new FlowRecordBatch(this.capacity);
+    this.batch = batch;
+    this.addresses = new AddressDictionary(batch.strings);
+    this.exporterCodes = new Map();
+    this.interfaceCodes = new Map();
+    this.endReasonCodes = new Int32Array(256).fill(-2);
+    this.unknownDirection = batch.strings.code('unknown');
+    return batch;
+  }
+}
