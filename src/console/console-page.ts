@@ -1,19 +1,35 @@
 /**
- * The web console's page (issue 7, first part): one HTML document, no framework, drawing from the
- * JSON API of topo-serve.ts. The network map (routers and links, a line's width by its load, its
- * colour by utilisation when capacities are known), the top links and talkers, a link's breakdown on
- * a click (by source, application, user or entry router), and a what-if of a link going down with
- * the change per link. The access token comes in the page's URL fragment (#token=…), which browsers
- * never send, and goes with every API request as a bearer token.
+ * The web console's page (issue 7): one HTML document, no framework, drawing from the JSON API of
+ * topo-serve.ts (docs/console.md). Two tabs:
+ * - Map: the network map (routers and links, a line's width by its load, its colour by utilisation
+ *   when capacities are known), the top links and talkers, a link's breakdown on a click (by source,
+ *   application, user or entry router), and a what-if of a link going down with the change per link.
+ * - Query: SQL over `flows` (the columns listed), a target and a window; progress while hosts answer,
+ *   then who did not; the result as a table (only the rows in view are drawn: up to 10,000) and a
+ *   bar chart; CSV and JSON downloads.
+ * The access token comes in the page's URL fragment (#token=…), which browsers never send, and goes
+ * with every API request as a bearer token.
  */
 export const CONSOLE_PAGE = String.raw`<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>endsight console</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <style>
- body { font: 13px system-ui, sans-serif; margin: 0; display: grid; grid-template-columns: 1fr 420px; height: 100vh; }
- header { grid-column: 1 / 3; padding: 6px 12px; background: #1f3a5f; color: white; display: flex; gap: 16px; align-items: center; }
+ body { font: 13px system-ui, sans-serif; margin: 0; }
+ header { padding: 6px 12px; background: #1f3a5f; color: white; display: flex; gap: 16px; align-items: center; height: 22px; }
  header b { font-size: 15px; }
+ header button.tab { background: none; border: 0; color: #cfd8e3; cursor: pointer; padding: 2px 6px; }
+ header button.tab[aria-selected="true"] { color: white; border-bottom: 2px solid white; }
+ #tab-map { display: grid; grid-template-columns: 1fr 420px; height: calc(100vh - 34px); }
  #map { width: 100%; height: calc(100vh - 34px); background: #fafafa; }
+ #tab-query { padding: 8px 12px; height: calc(100vh - 50px); display: flex; flex-direction: column; gap: 6px; }
+ #q-sql { width: 100%; height: 90px; font: 12px ui-monospace, monospace; box-sizing: border-box; }
+ #q-columns span { display: inline-block; margin: 1px 3px; padding: 0 4px; background: #eef2f7; border-radius: 3px; cursor: pointer; font: 11px ui-monospace, monospace; }
+ #q-chart { width: 100%; height: 160px; flex: none; }
+ #q-rows { flex: 1; overflow: auto; border: 1px solid #ddd; position: relative; }
+ #q-rows table { position: absolute; top: 0; }
+ #q-rows th { position: sticky; top: 0; background: white; }
+ .missing { color: #b2182b; }
+ [hidden] { display: none !important; }
  aside { overflow: auto; padding: 8px 12px; border-left: 1px solid #ddd; height: calc(100vh - 50px); }
  h2 { font-size: 13px; margin: 14px 0 4px; text-transform: uppercase; color: #555; }
  table { border-collapse: collapse; width: 100%; }
@@ -25,7 +41,10 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
  select, button { font: inherit; }
 </style></head>
 <body>
-<header><b>endsight</b><span id="status">loading…</span></header>
+<header><b>endsight</b>
+ <button class="tab" data-tab="map" aria-selected="true">Map</button><button class="tab" data-tab="query" aria-selected="false">Query</button>
+ <span id="status">loading…</span></header>
+<main id="tab-map">
 <svg id="map" role="img" aria-label="network map"></svg>
 <aside>
  <h2>Most loaded links</h2><table id="links"></table>
@@ -37,6 +56,18 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
  <label>link down <select id="whatif-link"></select></label> <button id="whatif-run">run</button>
  <table id="whatif"></table>
 </aside>
+</main>
+<main id="tab-query" hidden>
+ <div><label>target <input id="q-target" value="all" size="18" title="all, host:ID, site:NAME, tag:T or net:CIDR"></label>
+  <label>since <input id="q-since" size="6" placeholder="e.g. 2h"></label>
+  <button id="q-run">Run</button> <button id="q-csv" disabled>CSV</button> <button id="q-json" disabled>JSON</button>
+  <span id="q-status"></span></div>
+ <textarea id="q-sql" spellcheck="false">SELECT src_addr, dst_addr, sum(bytes) AS bytes FROM flows GROUP BY ALL ORDER BY bytes DESC LIMIT 20</textarea>
+ <div id="q-columns"></div>
+ <div id="q-who"></div>
+ <svg id="q-chart" role="img" aria-label="result chart"></svg>
+ <div id="q-rows"><div id="q-spacer"></div><table id="q-result"></table></div>
+</main>
 <script>
 const token = new URLSearchParams(location.hash.slice(1)).get('token') || '';
 const api = async (path) => {
@@ -131,6 +162,108 @@ document.getElementById('whatif-run').addEventListener('click', async () => {
 function fail(error) {
   document.getElementById('status').innerHTML = '<span class="error">' + esc(error.message || error) + '</span>';
 }
+document.querySelectorAll('button.tab').forEach((b) => b.addEventListener('click', () => {
+  document.querySelectorAll('button.tab').forEach((x) => x.setAttribute('aria-selected', String(x === b)));
+  document.getElementById('tab-map').hidden = b.dataset.tab !== 'map';
+  document.getElementById('tab-query').hidden = b.dataset.tab !== 'query';
+}));
+
+// The query page.
+let result = null;
+const ROW_HEIGHT = 20;
+function drawRows() {
+  // Only the rows in view (and a few around) are in the document: results run to 10,000 rows.
+  const box = document.getElementById('q-rows');
+  const t = document.getElementById('q-result');
+  if (!result) { t.innerHTML = ''; return; }
+  const first = Math.max(0, Math.floor(box.scrollTop / ROW_HEIGHT) - 10);
+  const last = Math.min(result.rows.length, first + Math.ceil(box.clientHeight / ROW_HEIGHT) + 20);
+  document.getElementById('q-spacer').style.height = ((result.rows.length + 1) * ROW_HEIGHT) + 'px';
+  t.style.top = (first * ROW_HEIGHT) + 'px';
+  const cell = (v) => v !== null && typeof v === 'object' ? JSON.stringify(v) : v;
+  t.innerHTML = '<tr>' + result.columns.map((c) => '<th title="' + esc(c.type) + '">' + esc(c.name) + '</th>').join('') + '</tr>' +
+    result.rows.slice(first, last).map((r) => '<tr style="height:' + ROW_HEIGHT + 'px">' + r.map((v) => typeof v === 'number' ? '<td class="n">' + esc(v) + '</td>' : '<td>' + esc(cell(v)) + '</td>').join('') + '</tr>').join('');
+}
+document.getElementById('q-rows').addEventListener('scroll', drawRows);
+function drawChart() {
+  // Bars of the last numeric column against the first column, for the first 20 rows.
+  const svg = document.getElementById('q-chart');
+  const value = result ? result.columns.map((c, i) => i).filter((i) => result.rows.some((r) => typeof r[i] === 'number')).pop() : undefined;
+  if (!result || value === undefined || result.rows.length === 0) { svg.innerHTML = ''; return; }
+  const rows = result.rows.slice(0, 20);
+  const width = svg.clientWidth || 800, height = svg.clientHeight || 160;
+  const max = Math.max(1e-9, ...rows.map((r) => Number(r[value]) || 0));
+  const w = width / rows.length;
+  svg.innerHTML = rows.map((r, i) => {
+    const h = (height - 18) * (Number(r[value]) || 0) / max;
+    return '<rect class="bar" x="' + (i * w + 2) + '" y="' + (height - 14 - h) + '" width="' + Math.max(1, w - 4) + '" height="' + h + '" fill="#4575b4"><title>' + esc(r.filter((_, k) => k !== value).join(' ')) + ': ' + esc(r[value]) + '</title></rect>' +
+      '<text x="' + (i * w + 2) + '" y="' + (height - 2) + '" font-size="9">' + esc(String(r[0]).slice(0, Math.max(3, Math.floor(w / 6)))) + '</text>';
+  }).join('');
+}
+function download(name, type, text) {
+  const a = document.createElement('a');
+  a.href = URL.createObjectURL(new Blob([text], { type }));
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+const csvCell = (v) => { const t = v === null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v); return /[",\n\r]/.test(t) ? '"' + t.replace(/"/g, '""') + '"' : t; };
+document.getElementById('q-csv').addEventListener('click', () => download('endsight-query.csv', 'text/csv',
+  [result.columns.map((c) => csvCell(c.name)).join(','), ...result.rows.map((r) => r.map(csvCell).join(','))].join('\r\n') + '\r\n'));
+document.getElementById('q-json').addEventListener('click', () => download('endsight-query.json', 'application/json',
+  result.rows.map((r) => JSON.stringify(Object.fromEntries(result.columns.map((c, i) => [c.name, r[i]])))).join('\n') + '\n'));
+async function runQuery() {
+  const status = document.getElementById('q-status');
+  const who = document.getElementById('q-who');
+  status.textContent = 'asking…';
+  who.textContent = '';
+  document.body.dataset.query = 'running';
+  const response = await fetch('/api/query', { method: 'POST', headers: { authorization: 'Bearer ' + token, 'content-type': 'application/json' },
+    body: JSON.stringify({ sql: document.getElementById('q-sql').value, target: document.getElementById('q-target').value.trim() || 'all', since: document.getElementById('q-since').value.trim() }) });
+  if (!response.ok) { const body = await response.json().catch(() => ({})); throw new Error(body.error || response.statusText); }
+  // JSON lines: progress while hosts answer, then the result or an error.
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffered = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    buffered += decoder.decode(value || new Uint8Array(), { stream: !done });
+    let cut;
+    while ((cut = buffered.indexOf('\n')) >= 0) {
+      const message = JSON.parse(buffered.slice(0, cut));
+      buffered = buffered.slice(cut + 1);
+      if (message.progress) status.textContent = message.progress.answered + ' of ' + message.progress.expected + ' hosts answered' + (message.progress.failed ? ', ' + message.progress.failed + ' failed' : '') + '…';
+      if (message.error) throw new Error(message.error);
+      if (message.result) showResult(message.result);
+    }
+    if (done) break;
+  }
+}
+function showResult(answer) {
+  result = answer;
+  const failed = Object.entries(answer.failed);
+  document.getElementById('q-status').textContent = answer.rows.length + ' rows' + (answer.rows_cut ? ' (' + answer.rows_cut + ' more not shown: endsight query has them all)' : '') + ' in ' + answer.elapsed_ms + ' ms; ' + answer.answered.length + ' of ' + answer.expected.length + ' hosts answered';
+  document.getElementById('q-who').innerHTML = (answer.missing.length ? '<span class="missing" id="q-missing">no answer from ' + answer.missing.map(esc).join(', ') + '</span> ' : '') +
+    (failed.length ? '<span class="missing">refused or failed: ' + failed.map(([h, why]) => esc(h) + ' (' + esc(why) + ')').join(', ') + '</span>' : '');
+  document.getElementById('q-csv').disabled = document.getElementById('q-json').disabled = false;
+  document.getElementById('q-rows').scrollTop = 0;
+  drawRows();
+  drawChart();
+  document.body.dataset.query = 'done';
+}
+document.getElementById('q-run').addEventListener('click', () => runQuery().catch((error) => {
+  document.getElementById('q-status').innerHTML = '<span class="error">' + esc(error.message || error) + '</span>';
+  document.body.dataset.query = 'error';
+}));
+api('/api/columns').then((c) => {
+  const box = document.getElementById('q-columns');
+  box.innerHTML = 'columns: ' + c.columns.map((name) => '<span>' + esc(name) + '</span>').join('');
+  box.querySelectorAll('span').forEach((el) => el.addEventListener('click', () => {
+    const sql = document.getElementById('q-sql');
+    sql.setRangeText(el.textContent, sql.selectionStart, sql.selectionEnd, 'end');
+    sql.focus();
+  }));
+}).catch(fail);
 Promise.all([draw(), panels()]).catch(fail);
 </script>
 </body></html>

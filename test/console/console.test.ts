@@ -2,8 +2,11 @@
  * The web console in a real browser: `endsight console` serves the small network of the topo tests
  * with a hand-made matrix; Debian's chromium, driven by playwright-core (headless, no download),
  * opens it with the access token. The map draws every link; a click on a link shows a breakdown that
- * sums to the link's load; the what-if of a link going down shows the load it moves. The API refuses
- * requests without the token. Screenshots go to $TMPDIR/endsight-console-screenshots.
+ * sums to the link's load; the what-if of a link going down shows the load it moves. The query page
+ * over a store of known records shows exactly the rows DuckDB gives for the same SQL, its chart and
+ * its CSV download; a bad statement shows the engine's message. The API refuses requests without
+ * the token, and its OpenAPI document names every endpoint it serves and nothing else.
+ * Screenshots go to $TMPDIR/endsight-console-screenshots.
  * Needs chromium (installed by scripts/install-deps.sh --with-test-peers).
  */
 import { describe, it, before, after } from 'node:test';
@@ -16,6 +19,9 @@ import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { requirePrograms } from '../../src/lab/netns.js';
 import { HAND_DEMANDS, handTopology } from '../../src/topo/test-networks.js';
+import { FlowStore } from '../../src/store/index.js';
+import { testBatch } from '../../src/store/test-records.js';
+import { QueryEngine } from '../../src/query/index.js';
 
 const BIN = path.join(fileURLToPath(new URL('../../../', import.meta.url)), 'bin', 'endsight.js');
 const SHOTS = path.join(tmpdir(), 'endsight-console-screenshots');
@@ -34,7 +40,12 @@ describe('the web console in chromium', { timeout: 120_000 }, () => {
     // Carol's user name carries markup: the page must show it as text, never run it.
     const demands = HAND_DEMANDS.map((d) => (d.user === 'carol' ? { ...d, user: '<img src=x onerror=window.pwned=1>' } : d));
     writeFileSync(path.join(dir, 'm.csv'), 'src,dst,bytes,app,user\n' + demands.map((d) => `${d.src},${d.dst},${d.bytes},${d.app},${d.user}`).join('\n') + '\n');
-    server = spawn(process.execPath, [BIN, 'console', '--from', path.join(dir, 'net.yaml'), '--matrix', path.join(dir, 'm.csv'), '--http', '127.0.0.1:0', '--token', 'console-test-token'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // The query page's store: 3,000 known records.
+    const store = await FlowStore.open(path.join(dir, 'store'));
+    store.append(testBatch(3000, Date.now() * 1000 - 3_600_000_000, 1_000_000));
+    await store.flush();
+    await store.close();
+    server = spawn(process.execPath, [BIN, 'console', '--from', path.join(dir, 'net.yaml'), '--matrix', path.join(dir, 'm.csv'), '--data-dir', path.join(dir, 'store'), '--http', '127.0.0.1:0', '--token', 'console-test-token'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     server.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
     const deadline = Date.now() + 30_000;
@@ -57,6 +68,52 @@ describe('the web console in chromium', { timeout: 120_000 }, () => {
     const base = consoleUrl.replace(/\/#token=.*$/, '');
     assert.equal((await fetch(`${base}/api/links`)).status, 401);
     assert.equal((await fetch(`${base}/api/links`, { headers: { authorization: 'Bearer console-test-token' } })).status, 200);
+  });
+
+  it('documents every endpoint it serves in its OpenAPI document, and only those', async () => {
+    const base = consoleUrl.replace(/\/#token=.*$/, '');
+    const auth = { authorization: 'Bearer console-test-token' };
+    const document = (await (await fetch(`${base}/api/openapi.json`)).json()) as { openapi: string; paths: Record<string, Record<string, unknown>> };
+    assert.equal(document.openapi, '3.1.0');
+    const index = (await (await fetch(`${base}/api`, { headers: auth })).json()) as { endpoints: Record<string, string> };
+    const served = Object.keys(index.endpoints).map((key) => /\/api[^?\s]*/.exec(key)![0]);
+    assert.deepEqual([...new Set(served)].sort(), Object.keys(document.paths).filter((p) => p !== '/api').sort());
+    for (const [route, methods] of Object.entries(document.paths)) {
+      const method = Object.keys(methods)[0].toUpperCase();
+      const response = await fetch(`${base}${route}`, { method, headers: auth, body: method === 'POST' ? '{}' : undefined });
+      assert.notEqual(response.status, 404, `${method} ${route}`);
+      assert.notEqual(response.status, 405, `${method} ${route}`);
+    }
+    assert.equal((await fetch(`${base}/api/nothing`, { headers: auth })).status, 404);
+  });
+
+  it('answers a query with the rows the store holds, charts them, downloads them, and shows a bad statement\'s error', async () => {
+    const sql = 'SELECT dst_port, count(*) AS flows, sum(bytes) AS bytes FROM flows GROUP BY dst_port ORDER BY bytes DESC';
+    const engine = await QueryEngine.open(path.join(dir, 'store'));
+    const expected = await engine.all(sql).finally(() => engine.close());
+    assert.equal(expected.rows.length, 3, 'ports 53, 80 and 443');
+    const page = await browser.newPage({ viewport: { width: 1280, height: 800 }, acceptDownloads: true });
+    await page.goto(consoleUrl);
+    await page.locator('button.tab[data-tab="query"]').click();
+    await page.locator('#q-columns span', { hasText: 'community_id' }).waitFor();
+    assert.equal(await page.locator('#map').isVisible(), false, 'one tab at a time');
+    await page.locator('#q-sql').fill(sql);
+    await page.locator('#q-run').click();
+    await page.waitForSelector('body[data-query="done"]', { timeout: 30_000 });
+    const shown = await page.locator('#q-result tr').evaluateAll((rows) => rows.slice(1).map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent)));
+    assert.deepEqual(shown, expected.rows.map((r) => r.map(String)));
+    assert.match(await page.locator('#q-status').innerText(), /^3 rows in \d+ ms; 1 of 1 hosts answered/);
+    assert.equal(await page.locator('#q-chart rect.bar').count(), 3);
+    await page.screenshot({ path: path.join(SHOTS, 'query.png') });
+    const [download] = await Promise.all([page.waitForEvent('download'), page.locator('#q-csv').click()]);
+    const csv = await (await import('node:fs/promises')).readFile((await download.path())!, 'utf8');
+    assert.equal(csv, ['dst_port,flows,bytes', ...expected.rows.map((r) => r.join(','))].join('\r\n') + '\r\n');
+
+    await page.locator('#q-sql').fill('SELECT nonsense FROM flows');
+    await page.locator('#q-run').click();
+    await page.waitForSelector('body[data-query="error"]');
+    assert.match(await page.locator('#q-status').innerText(), /nonsense/);
+    await page.close();
   });
 
   it('draws every link, breaks a clicked link down to its load, and shows a what-if', async () => {

@@ -139,7 +139,7 @@ function serveOptions(command: Command): Command {
 
 /** `endsight console`: the web console over the network view, behind an access token (docs/console.md). */
 export function consoleCommand(): Command {
-  return serveOptions(new Command('console').summary('the web console: the network map, top links and talkers, click-through, what-if'))
+  return serveOptions(new Command('console').summary('the web console: the network map, top links and talkers, click-through, what-if, queries'))
     .option('--token <token>', 'the access token the console and its API ask for (default: a random one, printed at start)')
     .addHelpText('after', [
       '',
@@ -194,7 +194,9 @@ async function serve(options: ServeCliOptions, consolePage?: { page: string; tok
     return new NetworkView(lsdb, demands, options.area, nowMs, capacity);
   };
   const log = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
-  const server = await serveNetworkView(load, { http: options.http, refreshMs, ...consolePage }, log);
+  // The console's query page asks the fleet when there is one (--nats), else this store.
+  const query = consolePage ? (await import('../../console/console-query.js')).consoleQueryHandler(options.dataDir, options) : undefined;
+  const server = await serveNetworkView(load, { http: options.http, refreshMs, ...consolePage, query }, log);
   if (consolePage) log(`the console is on ${server.url}/#token=${consolePage.token} (Ctrl-C stops)`);
   else log(`serving the network view on ${server.url}/api (Ctrl-C stops)`);
   await new Promise<void>((resolve) => {

@@ -6,6 +6,8 @@
 import { timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import type { NetworkView } from '../../topo/network-view.js';
+import type { ConsoleQuery, ConsoleQueryHandler } from '../../console/console-query.js';
+import { CONSOLE_OPENAPI } from '../../console/openapi.js';
 
 export interface ServeOptions {
   /** host:port */
@@ -16,7 +18,12 @@ export interface ServeOptions {
   token?: string;
   /** An HTML page served at / (the console). */
   page?: string;
+  /** Answers POST /api/query (the console's query page); without it the endpoint is a 404. */
+  query?: ConsoleQueryHandler;
 }
+
+/** The largest query request body: a statement, not a data upload. */
+const MAX_QUERY_BODY = 64 * 1024;
 
 /** Starts serving; `load` builds the view (again at each refresh). Resolves once listening, with the address. */
 export async function serveNetworkView(load: () => Promise<NetworkView>, options: ServeOptions, log: (line: string) => void): Promise<{ url: string; close: () => Promise<void> }> {
@@ -77,6 +84,9 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
         '/api/whatif?link-down=A,B&cost=A,B=N&router-down=A&move=P=R&top=N': 'the links a scenario changes, most changed first',
         '/api/routes?router=ID': "one router's OSPF routes",
         '/api/graph': 'every router and link, with loads (the map)',
+        '/api/columns': 'the columns of the flows table',
+        'POST /api/query {"sql": …, "target": …, "since": …}': 'one SQL statement over flows (the store, or the fleet with --nats); JSON lines of progress, then the result',
+        '/api/openapi.json': 'all of this as an OpenAPI document',
       },
       loaded_at: loadedAt.toISOString(),
       routers: view.model.ids.length,
@@ -111,6 +121,7 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
         throw error;
       }
     },
+    '/api/columns': async () => ({ columns: (await import('../../query/index.js')).FLOW_COLUMNS }),
     '/api/routes': async (p) => {
       const { computeRoutes } = await import('../../topo/ospf/spf.js');
       const router = routerId(p, 'router');
@@ -125,13 +136,15 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
       response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
       response.end(JSON.stringify(body) + '\n');
     };
-    if (request.method !== 'GET') return reply(405, { error: 'only GET' });
     let url: URL;
     try {
       url = new URL(request.url ?? '/', 'http://localhost');
     } catch {
       return reply(400, { error: 'the request URL does not parse' });
     }
+    const post = url.pathname === '/api/query';
+    if (request.method !== (post ? 'POST' : 'GET')) return reply(405, { error: post ? 'only POST (a JSON body with sql)' : 'only GET' });
+    if (url.pathname === '/api/openapi.json') return reply(200, CONSOLE_OPENAPI);
     if (options.page !== undefined && url.pathname === '/') {
       response.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store', 'content-security-policy': "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'" });
       response.end(options.page);
@@ -141,6 +154,7 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
       const given = (request.headers.authorization ?? '').replace(/^Bearer\s+/i, '') || url.searchParams.get('token') || '';
       if (!timingSafeEqualText(given, options.token)) return reply(401, { error: 'a valid access token is needed: Authorization: Bearer TOKEN (the console takes it from #token= in its URL)' });
     }
+    if (post) return void answerQuery(request, response, options.query, log);
     const route = routes[url.pathname === '/' ? '/api' : url.pathname.replace(/\/$/, '')];
     if (!route) return reply(404, { error: `no such endpoint ${url.pathname}: GET /api lists them` });
     Promise.resolve()
@@ -163,6 +177,60 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * POST /api/query: reads and checks the body, then streams JSON lines: progress as hosts answer, and
+ * the result or the error last. A wrong request is a 400 before anything is streamed.
+ */
+function answerQuery(request: http.IncomingMessage, response: http.ServerResponse, handler: ConsoleQueryHandler | undefined, log: (line: string) => void): void {
+  const fail = (status: number, error: string): void => {
+    response.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'cache-control': 'no-store' });
+    response.end(JSON.stringify({ error }) + '\n');
+  };
+  if (!handler) return fail(404, 'this server answers no queries: the console does, over --data-dir or --nats');
+  const chunks: Buffer[] = [];
+  let size = 0;
+  request.on('data', (chunk: Buffer) => {
+    size += chunk.length;
+    if (size <= MAX_QUERY_BODY) chunks.push(chunk);
+  });
+  request.on('end', () => {
+    if (size > MAX_QUERY_BODY) return fail(413, `the request body is over ${MAX_QUERY_BODY} bytes: a query is one SQL statement`);
+    let query: ConsoleQuery;
+    try {
+      query = parseQueryBody(Buffer.concat(chunks).toString('utf8'));
+    } catch (error) {
+      return fail(400, (error as Error).message);
+    }
+    response.writeHead(200, { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store' });
+    const line = (value: unknown): void => void response.write(JSON.stringify(value) + '\n');
+    handler(query, (progress) => line({ progress }))
+      .then((result) => line({ result }))
+      .catch((error: Error) => {
+        // The engine's and the options' messages are for the person who asked; anything else is ours.
+        const known = error instanceof RangeError || error.name === 'QueryError';
+        if (!known) log(`internal error on /api/query: ${error.stack ?? error.message}`);
+        line({ error: known ? error.message : 'internal error' });
+      })
+      .finally(() => response.end());
+  });
+}
+
+/** The query request body: {"sql": "SELECT …", "target": "all", "since": "2h"}; one error line for anything else. */
+function parseQueryBody(body: string): ConsoleQuery {
+  let value: unknown;
+  try {
+    value = JSON.parse(body);
+  } catch {
+    throw new Error('the request body must be JSON: {"sql": "SELECT …", "target": "all", "since": "2h"}');
+  }
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new Error('the request body must be a JSON object with "sql"');
+  const { sql, target = 'all', since } = value as Record<string, unknown>;
+  if (typeof sql !== 'string' || sql.trim() === '') throw new Error('"sql" must be a SQL statement over flows');
+  if (typeof target !== 'string' || !/^(all|(host|site|tag|net):\S+)$/.test(target)) throw new Error('"target" must be all, host:ID, site:NAME, tag:T or net:CIDR');
+  if (since !== undefined && since !== '' && typeof since !== 'string') throw new Error('"since" must be a duration such as 2h');
+  return { sql, target, since: since === '' ? undefined : (since as string | undefined) };
 }
 
 /** Compares two strings in time independent of where they differ. */

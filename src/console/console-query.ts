@@ -1,0 +1,70 @@
+/**
+ * The console's query page behind `POST /api/query`: one SQL statement over `flows`, answered by the
+ * local store (--data-dir) or, when the console was started with --nats, by the fleet as one signed
+ * query (signed with the operator's --sign-key), with progress as hosts answer and, at the end, who
+ * answered, who did not and who refused.
+ */
+import type { CellValue, QueryColumn } from '../query/index.js';
+import type { FleetAskOptions } from '../cli/fleet-ask.js';
+
+/** What the page asks. */
+export interface ConsoleQuery {
+  sql: string;
+  /** all, host:ID, site:NAME, tag:T or net:CIDR (the fleet's targets; the local store is one host). */
+  target: string;
+  /** A --since duration such as 2h, or none. */
+  since?: string;
+}
+
+export interface ConsoleQueryProgress {
+  answered: number;
+  failed: number;
+  expected: number;
+}
+
+export interface ConsoleQueryAnswer {
+  source: 'store' | 'fleet';
+  columns: QueryColumn[];
+  rows: CellValue[][];
+  /** Rows left out past MAX_CONSOLE_ROWS (the page is not a bulk export: `endsight query` is). */
+  rows_cut: number;
+  elapsed_ms: number;
+  /** The fleet's host outcomes (the store: this host only). */
+  expected: string[];
+  answered: string[];
+  missing: string[];
+  failed: Record<string, string>;
+}
+
+export type ConsoleQueryHandler = (query: ConsoleQuery, onProgress: (progress: ConsoleQueryProgress) => void) => Promise<ConsoleQueryAnswer>;
+
+export const MAX_CONSOLE_ROWS = 10_000;
+
+/** The handler for a console over the store in `dataDir`, or over the fleet when `fleet.nats` is set. */
+export function consoleQueryHandler(dataDir: string, fleet: Partial<FleetAskOptions>): ConsoleQueryHandler {
+  return async (query, onProgress) => {
+    const started = Date.now();
+    const cut = (rows: CellValue[][]): { rows: CellValue[][]; rows_cut: number } => ({ rows: rows.slice(0, MAX_CONSOLE_ROWS), rows_cut: Math.max(0, rows.length - MAX_CONSOLE_ROWS) });
+    if (fleet.nats !== undefined) {
+      const { askFleet } = await import('../cli/fleet-ask.js');
+      const { fleetAskSettings } = await import('../cli/nats-cli-options.js');
+      const options = { ...(fleet as FleetAskOptions), target: query.target, since: query.since, between: undefined };
+      const result = await askFleet(options, await fleetAskSettings(options, query.sql), { onProgress });
+      return {
+        source: 'fleet', columns: result.columns, ...cut(result.rows), elapsed_ms: result.elapsedMs,
+        expected: result.expected, answered: result.answered, missing: result.missing, failed: result.failed,
+      };
+    }
+    if (query.target !== 'all') throw new RangeError(`Cannot ask ${JSON.stringify(query.target)} of a console over one store: start the console with --nats to ask the fleet`);
+    const { QueryEngine } = await import('../query/index.js');
+    const { windowFromOptions } = await import('../cli/common-options.js');
+    const engine = await QueryEngine.open(dataDir, { window: windowFromOptions({ since: query.since }) });
+    try {
+      onProgress({ answered: 0, failed: 0, expected: 1 });
+      const answer = await engine.all(query.sql);
+      return { source: 'store', columns: answer.columns, ...cut(answer.rows), elapsed_ms: Date.now() - started, expected: ['this host'], answered: ['this host'], missing: [], failed: {} };
+    } finally {
+      engine.close();
+    }
+  };
+}

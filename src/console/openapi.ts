@@ -1,0 +1,87 @@
+/**
+ * The console's JSON API as an OpenAPI 3.1 document (served at /api/openapi.json, without the token:
+ * it describes, it does not answer). topo-serve.ts answers these paths; its test checks that the two
+ * lists are the same.
+ */
+
+const text = { type: 'string' } as const;
+const number = { type: 'number' } as const;
+const integer = { type: 'integer' } as const;
+const top = { name: 'top', in: 'query', description: 'rows to return (1 to 100000)', schema: { ...integer, minimum: 1, maximum: 100_000, default: 20 } } as const;
+const router = (name: string, description: string) => ({ name, in: 'query', required: true, description, schema: { ...text, pattern: '^\\d{1,3}(\\.\\d{1,3}){3}$' } }) as const;
+const json = (description: string, schema: object = { type: 'object' }) => ({ description, content: { 'application/json': { schema } } });
+const errors = {
+  '400': json('the question is wrong: one error line', { type: 'object', properties: { error: text } }),
+  '401': json('no valid access token (Authorization: Bearer TOKEN)', { type: 'object', properties: { error: text } }),
+};
+const get = (summary: string, parameters: object[], description: string, schema?: object) => ({ get: { summary, parameters, responses: { '200': json(description, schema), ...errors } } });
+
+const column = { type: 'object', properties: { name: text, type: text } };
+const row = { type: 'array', items: {} };
+
+export const CONSOLE_OPENAPI = {
+  openapi: '3.1.0',
+  info: {
+    title: 'endsight console API',
+    version: '1',
+    description: 'The network view (OSPF topology joined with flows) and queries over flows. Every path but this document needs the access token the console prints at start.',
+  },
+  components: { securitySchemes: { token: { type: 'http', scheme: 'bearer' } } },
+  security: [{ token: [] }],
+  paths: {
+    '/api': get('what is served: the endpoints, when the data was read, routers and pairs', [], 'the index'),
+    '/api/graph': get('every router and link with its load (the map)', [], 'routers and links', {
+      type: 'object',
+      properties: {
+        routers: { type: 'array', items: text },
+        routedBytes: number,
+        links: { type: 'array', items: { type: 'object', properties: { from: text, to: text, via: { enum: ['p2p', 'transit'] }, from_address: text, cost: integer, bytes: number, utilisation: { type: ['number', 'null'] } } } },
+      },
+    }),
+    '/api/links': get('the most loaded links (most utilised first when capacities are known)', [top], 'links with bytes and shares'),
+    '/api/top': get('the most communicating hosts, sources, destinations, pairs, applications or users', [
+      { name: 'by', in: 'query', schema: { enum: ['host', 'src', 'dst', 'pair', 'app', 'user'], default: 'host' } }, top,
+    ], 'rows of key, bytes and share'),
+    '/api/link': get("what crosses one link, by a dimension (the map's click-through)", [
+      router('from', 'the router the link leaves'), router('to', 'the router it reaches'),
+      { name: 'address', in: 'query', description: 'the interface address, when two links join the same routers', schema: text },
+      { name: 'by', in: 'query', schema: { enum: ['pair', 'src', 'dst', 'app', 'user', 'entry'], default: 'pair' } }, top,
+    ], 'the link and its breakdown, whose rows sum to its bytes'),
+    '/api/whatif': get('the links a scenario changes, most changed first', [
+      { name: 'link-down', in: 'query', description: 'A,B: the link between routers A and B fails (repeatable)', schema: text },
+      { name: 'router-down', in: 'query', description: 'A: router A fails (repeatable)', schema: text },
+      { name: 'cost', in: 'query', description: 'A,B=N: the cost from A to B becomes N (repeatable)', schema: text },
+      { name: 'move', in: 'query', description: 'PREFIX=R: the prefix is served at router R (repeatable)', schema: text }, top,
+    ], 'per link: bytes before, after and the change'),
+    '/api/routes': get("one router's OSPF routes", [router('router', 'the router')], 'the routes with their costs and next hops'),
+    '/api/columns': get('the columns of the flows table, for the query editor', [], 'column names', { type: 'object', properties: { columns: { type: 'array', items: text } } }),
+    '/api/query': {
+      post: {
+        summary: 'one SQL statement over flows: the local store, or with --nats the fleet as one signed query',
+        requestBody: {
+          required: true,
+          content: { 'application/json': { schema: { type: 'object', required: ['sql'], properties: { sql: text, target: { ...text, default: 'all', description: 'all, host:ID, site:NAME, tag:T or net:CIDR' }, since: { ...text, description: 'only flows of this last duration, e.g. 2h' } } } } },
+        },
+        responses: {
+          '200': {
+            description: 'JSON lines: {"progress":{answered,failed,expected}} as hosts answer, then {"result":{source,columns,rows,rows_cut,elapsed_ms,expected,answered,missing,failed}} or {"error":"…"}',
+            content: {
+              'application/x-ndjson': {
+                schema: {
+                  type: 'object',
+                  properties: {
+                    progress: { type: 'object', properties: { answered: integer, failed: integer, expected: integer } },
+                    result: { type: 'object', properties: { source: { enum: ['store', 'fleet'] }, columns: { type: 'array', items: column }, rows: { type: 'array', items: row }, rows_cut: integer, elapsed_ms: number, expected: { type: 'array', items: text }, answered: { type: 'array', items: text }, missing: { type: 'array', items: text }, failed: { type: 'object' } } },
+                    error: text,
+                  },
+                },
+              },
+            },
+          },
+          ...errors,
+        },
+      },
+    },
+    '/api/openapi.json': { get: { summary: 'this document', security: [], responses: { '200': json('the OpenAPI document') } } },
+  },
+} as const;
