@@ -13,20 +13,61 @@ export interface FleetAskOptions extends FleetAskCliOptions {
 export async function askFleet(
   options: FleetAskOptions,
   settings: Awaited<ReturnType<typeof fleetAskSettings>>,
-  callbacks: { onProgress?: (p: { answered: number; failed: number; expected: number }) => void; onPartial?: (partial: FleetResult) => void } = {},
+  callbacks: FleetAskCallbacks = {},
 ): Promise<FleetResult> {
-  if (options.via !== 'hosts' && options.via !== 'sites') throw new RangeError(`Cannot use --via ${JSON.stringify(options.via)}: use hosts or sites`);
-  const window = windowFromOptions(options) ?? null;
-  const { connect } = await import('@nats-io/transport-node');
-  const { natsOptions } = await import('../fleet/fleet-member.js');
-  const { runFleetQuery } = await import('../fleet/nats-fleet.js');
-  const { openMergeEngine } = await import('../fleet/merge-engine.js');
-  const connection = await connect(natsOptions({ nats: options.nats, tls: settings.tls }, 'endsight coordinator')).catch((error: Error) => {
-    throw new RangeError(`Cannot connect to NATS at ${options.nats}: ${error.message}`);
-  });
-  const planner = await openMergeEngine();
+  const coordinator = await FleetCoordinator.connect(options, settings.tls, false);
   try {
-    return await runFleetQuery(connection, planner.connection, {
+    return await coordinator.ask(options, settings, callbacks);
+  } finally {
+    await coordinator.close();
+  }
+}
+
+export interface FleetAskCallbacks {
+  onProgress?: (p: { answered: number; failed: number; expected: number }) => void;
+  onPartial?: (partial: FleetResult) => void;
+}
+
+/**
+ * A connection to the fleet's NATS server that asks signed queries, one after another or at once.
+ * One-shot (askFleet), each query first listens for heartbeats to learn who is there. Long-lived
+ * (the console), it listens all along: queries start at once, and a host silent for less than
+ * `STALE_HOST_MS` is still expected, so that an agent that stopped shows as not answering.
+ */
+export class FleetCoordinator {
+  /** How long a long-lived coordinator keeps expecting a host whose heartbeats stopped. */
+  static readonly STALE_HOST_MS = 30_000;
+
+  private constructor(
+    private readonly connection: import('@nats-io/nats-core').NatsConnection,
+    private readonly planner: Awaited<ReturnType<typeof import('../fleet/merge-engine.js').openMergeEngine>>,
+    private readonly registry: import('../fleet/fleet-registry.js').FleetRegistry | undefined,
+    private readonly listeningSince: number,
+  ) {}
+
+  /** Connects; with `listen`, keeps a registry of the fleet's heartbeats from now on. */
+  static async connect(options: Pick<FleetAskOptions, 'nats' | 'fleet'>, tls: Awaited<ReturnType<typeof fleetAskSettings>>['tls'], listen: boolean): Promise<FleetCoordinator> {
+    const { connect } = await import('@nats-io/transport-node');
+    const { natsOptions } = await import('../fleet/fleet-member.js');
+    const { openMergeEngine } = await import('../fleet/merge-engine.js');
+    const { FleetRegistry } = await import('../fleet/fleet-registry.js');
+    const connection = await connect(natsOptions({ nats: options.nats, tls }, 'endsight coordinator')).catch((error: Error) => {
+      throw new RangeError(`Cannot connect to NATS at ${options.nats}: ${error.message}`);
+    });
+    const registry = listen ? new FleetRegistry(connection, options.fleet, { presentForMs: FleetCoordinator.STALE_HOST_MS }) : undefined;
+    return new FleetCoordinator(connection, await openMergeEngine(), registry, Date.now());
+  }
+
+  /** Asks the fleet one signed query and merges the answers. */
+  async ask(options: FleetAskOptions, settings: Awaited<ReturnType<typeof fleetAskSettings>>, callbacks: FleetAskCallbacks = {}): Promise<FleetResult> {
+    if (options.via !== 'hosts' && options.via !== 'sites') throw new RangeError(`Cannot use --via ${JSON.stringify(options.via)}: use hosts or sites`);
+    const window = windowFromOptions(options) ?? null;
+    const { runFleetQuery } = await import('../fleet/nats-fleet.js');
+    const { HEARTBEAT_INTERVAL_MS } = await import('../fleet/fleet-subjects.js');
+    // A registry that has just started listening has not heard every host yet.
+    const heardFor = Date.now() - this.listeningSince;
+    if (this.registry && heardFor < HEARTBEAT_INTERVAL_MS * 1.5) await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_INTERVAL_MS * 1.5 - heardFor));
+    return runFleetQuery(this.connection, this.planner.connection, {
       sql: settings.sql,
       target: options.target,
       via: options.via,
@@ -36,12 +77,16 @@ export async function askFleet(
       issuer: settings.issuer,
       limits: settings.limits,
       window,
+      registry: this.registry,
       onProgress: callbacks.onProgress,
       onPartial: callbacks.onPartial,
     });
-  } finally {
-    planner.close();
-    await connection.close();
+  }
+
+  async close(): Promise<void> {
+    this.registry?.stop();
+    this.planner.close();
+    await this.connection.close();
   }
 }
 

@@ -242,7 +242,7 @@ async function runQuery() {
 function showResult(answer) {
   result = answer;
   const failed = Object.entries(answer.failed);
-  document.getElementById('q-status').textContent = answer.rows.length + ' rows' + (answer.rows_cut ? ' (' + answer.rows_cut + ' more not shown: endsight query has them all)' : '') + ' in ' + answer.elapsed_ms + ' ms; ' + answer.answered.length + ' of ' + answer.expected.length + ' hosts answered';
+  document.getElementById('q-status').textContent = answer.rows.length + (answer.rows.length === 1 ? ' row' : ' rows') + (answer.rows_cut ? ' (' + answer.rows_cut + ' more not shown: endsight query has them all)' : '') + ' in ' + answer.elapsed_ms + ' ms; ' + answer.answered.length + ' of ' + answer.expected.length + ' hosts answered';
   document.getElementById('q-who').innerHTML = (answer.missing.length ? '<span class="missing" id="q-missing">no answer from ' + answer.missing.map(esc).join(', ') + '</span> ' : '') +
     (failed.length ? '<span class="missing">refused or failed: ' + failed.map(([h, why]) => esc(h) + ' (' + esc(why) + ')').join(', ') + '</span>' : '');
   document.getElementById('q-csv').disabled = document.getElementById('q-json').disabled = false;

@@ -5,7 +5,7 @@
  * answered, who did not and who refused.
  */
 import type { CellValue, QueryColumn } from '../query/index.js';
-import type { FleetAskOptions } from '../cli/fleet-ask.js';
+import type { FleetAskOptions, FleetCoordinator } from '../cli/fleet-ask.js';
 
 /** What the page asks. */
 export interface ConsoleQuery {
@@ -40,16 +40,26 @@ export type ConsoleQueryHandler = (query: ConsoleQuery, onProgress: (progress: C
 
 export const MAX_CONSOLE_ROWS = 10_000;
 
-/** The handler for a console over the store in `dataDir`, or over the fleet when `fleet.nats` is set. */
+/**
+ * The handler for a console over the store in `dataDir`, or over the fleet when `fleet.nats` is set:
+ * then one connection that listens to the fleet's heartbeats from the first query on (a host that
+ * stops is expected, and shown as not answering, for FleetCoordinator.STALE_HOST_MS).
+ */
 export function consoleQueryHandler(dataDir: string, fleet: Partial<FleetAskOptions>): ConsoleQueryHandler {
+  let coordinator: Promise<FleetCoordinator> | null = null;
   return async (query, onProgress) => {
     const started = Date.now();
     const cut = (rows: CellValue[][]): { rows: CellValue[][]; rows_cut: number } => ({ rows: rows.slice(0, MAX_CONSOLE_ROWS), rows_cut: Math.max(0, rows.length - MAX_CONSOLE_ROWS) });
     if (fleet.nats !== undefined) {
-      const { askFleet } = await import('../cli/fleet-ask.js');
+      const { FleetCoordinator } = await import('../cli/fleet-ask.js');
       const { fleetAskSettings } = await import('../cli/nats-cli-options.js');
       const options = { ...(fleet as FleetAskOptions), target: query.target, since: query.since, between: undefined };
-      const result = await askFleet(options, await fleetAskSettings(options, query.sql), { onProgress });
+      const settings = await fleetAskSettings(options, query.sql);
+      coordinator ??= FleetCoordinator.connect(options, settings.tls, true).catch((error: Error) => {
+        coordinator = null; // the next query tries again
+        throw error;
+      });
+      const result = await (await coordinator).ask(options, settings, { onProgress });
       return {
         source: 'fleet', columns: result.columns, ...cut(result.rows), elapsed_ms: result.elapsedMs,
         expected: result.expected, answered: result.answered, missing: result.missing, failed: result.failed,

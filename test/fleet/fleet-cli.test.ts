@@ -4,7 +4,8 @@
  * capture and socket events programs) with the repository's sample capture imported under different
  * host names, and `endsight query --nats … --sign-key …`. The merged answer equals the two local
  * answers together; a site target reaches one agent; a query signed by another key is refused by both.
- * Needs root and nats-server.
+ * Last, the console's Query tab in chromium asks the same fleet, then names the agent that was killed.
+ * Needs root, nats-server and chromium.
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
@@ -15,6 +16,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect } from '@nats-io/transport-node';
+import { chromium } from 'playwright-core';
 import { loadKey, signQuery } from '../../src/fleet/signed-query.js';
 import { Lab, requirePrograms, type BackgroundProcess } from '../../src/lab/netns.js';
 import { freeTcpPort } from '../../src/common/free-port.js';
@@ -245,5 +247,44 @@ describe('endsight query --nats against two agents', { timeout: 180_000 }, () =>
     const unmergeable = endsight(['query', '--nats', url, '--sign-key', path.join(dir, 'keys', 'authority.key'), "SELECT string_agg(host, ',') FROM flows"]);
     assert.equal(unmergeable.status, 1);
     assert.match(unmergeable.stderr, /^endsight: Cannot split the query: .*string_agg/);
+  });
+
+  // Last: it kills an agent.
+  it("answers the console's Query tab from both agents, then names the one that was killed", async () => {
+    requirePrograms({ chromium: 'chromium' });
+    const network = path.join(dir, 'console-net.yaml');
+    writeFileSync(network, ['routers:', '  - {id: 0.0.0.1}', '  - {id: 0.0.0.2}', 'links:', '  - {a: 0.0.0.1, b: 0.0.0.2, cost: 10, subnet: 10.0.12.0/30}', ''].join('\n'));
+    const server = lab.start('console', [
+      process.execPath, BIN, 'console', '--from', network, '--nats', url, '--sign-key', path.join(dir, 'keys', 'authority.key'),
+      '--between', '2026-11-22T00:00:00Z,2026-11-23T00:00:00Z', '--timeout', '2s', '--http', '127.0.0.1:0', '--token', 'fleet-console-token',
+    ]);
+    await server.waitForOutput(/the console is on (\S+)/, 60_000);
+    const consoleUrl = /the console is on (\S+)/.exec(server.stderr)![1];
+    const local = (id: string): string[][] =>
+      endsight(['query', '--data-dir', path.join(dir, id), '--format', 'json', SQL]).stdout.trim().split('\n').map((line) => Object.values(JSON.parse(line) as object).map(String));
+    const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless=new'] });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      await page.goto(consoleUrl);
+      await page.locator('button.tab[data-tab="query"]').click();
+      await page.locator('#q-sql').fill(SQL);
+      const run = async (): Promise<string[][]> => {
+        await page.locator('#q-run').click();
+        await page.waitForSelector('body[data-query="done"]', { timeout: 30_000 });
+        return page.locator('#q-result tr').evaluateAll((rows) => rows.slice(1).map((r) => [...r.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+      };
+      assert.deepEqual(await run(), [...local('alpha'), ...local('beta')]);
+      assert.match(await page.locator('#q-status').innerText(), /; 2 of 2 hosts answered$/);
+      assert.equal(await page.locator('#q-missing').count(), 0);
+
+      await agents[1].stop('SIGKILL');
+      assert.deepEqual(await run(), local('alpha'));
+      assert.match(await page.locator('#q-status').innerText(), /; 1 of 2 hosts answered$/);
+      assert.equal(await page.locator('#q-missing').innerText(), 'no answer from beta');
+      await page.screenshot({ path: path.join(tmpdir(), 'endsight-console-screenshots', 'query-fleet.png') });
+    } finally {
+      await browser.close();
+      await server.stop();
+    }
   });
 });
