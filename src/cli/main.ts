@@ -53,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
     .addCommand(planCommand())
     .addCommand(crosscheckCommand())
     .addCommand(auditCommand())
+    .addCommand((await import('./commands/capacity-command.js')).capacityCommand())
     .addCommand(consoleCommand())
     .addCommand(labCommand());
   const configure = (command: Command): void => {
