@@ -3,7 +3,9 @@
  * and defaults. Validated at start and at every reload; every problem is reported at once, each
  * naming the file, the key and what was expected.
  */
-import { readFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import os from 'node:os';
 import { LineCounter, parseDocument } from 'yaml';
 import { yamlValue } from '../common/yaml-value.js';
@@ -49,6 +51,15 @@ export interface AgentConfig {
   fleet: FleetConfig | null;
   /** NetFlow/IPFIX collectors the records also go to (`v9://host:port`, …; docs/netflow.md). */
   export: string[];
+  /** The privacy policy (docs/privacy.md): files read when the configuration is loaded, as the worker cannot read root's. */
+  privacy: {
+    /** A signed policy (endsight policy sign), or null: none until one is pushed over the fleet. */
+    policyText: string | null;
+    /** The key that verifies policies, PEM; null: fleet.authority's. */
+    authorityPem: string | null;
+    /** The pseudonymisation key, hex; null: pseudonymised fields are removed. */
+    keyHex: string | null;
+  };
 }
 
 export interface FleetConfig {
@@ -161,6 +172,14 @@ const FILE_SCHEMA = z
       .optional(),
     health: z.object({ listen }).strict().optional(),
     export: z.array(z.string().min(1)).optional(),
+    privacy: z
+      .object({
+        policy: z.string().min(1).optional(),
+        authority: z.string().min(1).optional(),
+        key_file: z.string().min(1).optional(),
+      })
+      .strict()
+      .optional(),
     fleet: z
       .object({
         nats: z.string().min(1).optional(),
@@ -238,6 +257,7 @@ export function loadAgentConfig(file: string | null, overrides: AgentOverrides =
       problems.push(`${overrides.exports && overrides.exports.length > 0 ? '--export' : `${label}: export`}: ${(error as Error).message}`);
     }
   }
+  const privacy = privacyConfig(c.privacy, label, problems);
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     dataDir: overrides.dataDir ?? c.data_dir ?? defaultDataDir(),
@@ -255,7 +275,41 @@ export function loadAgentConfig(file: string | null, overrides: AgentOverrides =
     health,
     fleet,
     export: exports,
+    privacy,
   };
+}
+
+/**
+ * The privacy section with its files read. The pseudonymisation key file is made (32 random bytes
+ * as hex, mode 0600) when it does not exist yet: deploy the same file to every host for pseudonyms
+ * that agree across the fleet.
+ */
+function privacyConfig(section: z.infer<typeof FILE_SCHEMA>['privacy'], label: string, problems: string[]): AgentConfig['privacy'] {
+  const read = (file: string | undefined, what: string): string | null => {
+    if (file === undefined) return null;
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (error) {
+      problems.push(`${label}: privacy.${what}: cannot read ${file}: ${(error as Error).message}`);
+      return null;
+    }
+  };
+  let keyHex: string | null = null;
+  if (section?.key_file !== undefined) {
+    const file = section.key_file;
+    try {
+      if (!existsSync(file)) {
+        mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+        writeFileSync(file, randomBytes(32).toString('hex') + '\n', { mode: 0o600, flag: 'wx' });
+      }
+      const text = readFileSync(file, 'utf8').trim();
+      if (/^[0-9a-f]{32,128}$/i.test(text) && text.length % 2 === 0) keyHex = text.toLowerCase();
+      else problems.push(`${label}: privacy.key_file: ${file} must hold 32 to 64 bytes as hex digits (delete it to have a new one made)`);
+    } catch (error) {
+      problems.push(`${label}: privacy.key_file: ${(error as Error).message}`);
+    }
+  }
+  return { policyText: read(section?.policy, 'policy'), authorityPem: read(section?.authority, 'authority'), keyHex };
 }
 
 type FleetSection = z.infer<typeof FILE_SCHEMA>['fleet'];

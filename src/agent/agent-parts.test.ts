@@ -162,8 +162,11 @@ describe('health metrics', () => {
       sampling: 8,
       cpuFraction: 0.31,
       cpuBudget: 0.25,
+      privacy: { version: 4, section: 'default', issuer: 'authority', dropped: 7, minGroupSize: 5 },
     };
     const text = formatMetrics(status);
+    assert.match(text, /^endsight_privacy_policy_version 4$/m);
+    assert.match(text, /^endsight_privacy_flows_dropped_total 7$/m);
     assert.match(text, /^endsight_capture_packets_dropped_total 4$/m);
     assert.match(text, /^endsight_packets_skipped_total\{reason="non_ip"\} 1$/m);
     assert.match(text, /^endsight_flows_active 2$/m);

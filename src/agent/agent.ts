@@ -15,6 +15,7 @@ import { IssueCounter } from '../common/issue-counter.js';
 import { FlowMeter, type FlowMeterStats } from '../flow/index.js';
 import type { FlowExporter } from '../netflow/exporter.js';
 import type { FlowStore, FlushResult } from '../store/index.js';
+import type { PolicyStatus, PrivacyGuard } from '../privacy/privacy-guard.js';
 import type { AgentConfig } from './agent-config.js';
 import type { AttributionFeed, StartAttribution } from './attribution/attribution-feed.js';
 import type { NatMapping } from './attribution/nat-events.js';
@@ -58,6 +59,8 @@ export interface AgentStatus {
   /** CPU used over the last second, as a fraction of one core, and the budget. */
   cpuFraction: number;
   cpuBudget: number;
+  /** The privacy policy in force, or null without a policy guard. */
+  privacy: PolicyStatus | null;
 }
 
 export class Agent {
@@ -109,6 +112,8 @@ export class Agent {
     private readonly helpers: { startCapture: StartCapture; startAttribution: StartAttribution },
     /** NetFlow/IPFIX collectors that get every record too (docs/netflow.md), or null. */
     private readonly exporter: FlowExporter | null = null,
+    /** The privacy policy every record passes before it is stored or exported (docs/privacy.md), or null: none. */
+    private readonly privacy: PrivacyGuard | null = null,
   ) {
     this.interfaces = new HostInterfaces(config.capture.interfaces);
     this.cpuBudget = new CpuBudget(config.capture.cpuBudget);
@@ -222,9 +227,14 @@ export class Agent {
     if (JSON.stringify(before.health) !== JSON.stringify(next.health)) needRestart.push('health');
     if (before.host !== next.host) needRestart.push('host');
     if (JSON.stringify(before.fleet) !== JSON.stringify(next.fleet)) needRestart.push('fleet');
+    if (before.privacy.authorityPem !== next.privacy.authorityPem || before.privacy.keyHex !== next.privacy.keyHex) needRestart.push('privacy');
+    // A new signed policy file applies at once, if it is newer than the policy in force.
+    if (next.privacy.policyText !== null && next.privacy.policyText !== before.privacy.policyText && this.privacy) {
+      await this.privacy.offer(next.privacy.policyText, 'privacy.policy');
+    }
     const captureChanged =
       before.capture.filter !== next.capture.filter || before.capture.snaplen !== next.capture.snaplen || before.capture.bufferBytes !== next.capture.bufferBytes;
-    this.config = { ...before, capture: next.capture, flows: { ...before.flows, exportIntervalUs: next.flows.exportIntervalUs } };
+    this.config = { ...before, capture: next.capture, flows: { ...before.flows, exportIntervalUs: next.flows.exportIntervalUs }, privacy: { ...before.privacy, policyText: next.privacy.policyText } };
     if (JSON.stringify(before.capture.interfaces) !== JSON.stringify(next.capture.interfaces)) {
       this.interfaces.setPatterns(next.capture.interfaces);
     }
@@ -257,6 +267,7 @@ export class Agent {
       sampling: this.sampling,
       cpuFraction: this.cpuFraction,
       cpuBudget: this.config.capture.cpuBudget,
+      privacy: this.privacy?.status() ?? null,
     };
   }
 
@@ -346,7 +357,7 @@ export class Agent {
   private async exportRecords(): Promise<void> {
     while (this.exportInFlight) await this.exportInFlight;
     if (this.meter.pendingRecords === 0 && this.store.pendingCount === 0) return;
-    const drained = this.meter.drain();
+    const drained = this.privacy ? this.privacy.apply(this.meter.drain()) : this.meter.drain();
     if (this.exporter && drained.length > 0) {
       // In order, one batch after the other, beside the store: a slow collector never holds storing up.
       const records = drained.toRecords();

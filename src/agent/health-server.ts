@@ -70,6 +70,8 @@ export function formatMetrics(s: AgentStatus): string {
   metric('endsight_flows_active', 'gauge', 'Flows in the flow table.', s.meter.flowsActive);
   metric('endsight_flows_ended_total', 'counter', 'Flow records finished by the meter.', s.meter.flowsEnded);
   metric('endsight_flows_evicted_total', 'counter', 'Flows ended early because the table was at max_flows.', s.meter.flowsEvicted);
+  metric('endsight_privacy_policy_version', 'gauge', 'Version of the privacy policy in force (0: none).', s.privacy?.version ?? 0);
+  metric('endsight_privacy_flows_dropped_total', 'counter', "Flow records the privacy policy's drop rules kept from the store.", s.privacy?.dropped ?? 0);
   metric('endsight_attribution_up', 'gauge', '1 while socket events attribute flows to processes, 0 when unavailable (see the log).', s.attributionUnavailable === null ? 1 : 0);
   metric('endsight_attribution_events_total', 'counter', 'Socket ownership events received from the kernel.', s.attribution.events);
   metric('endsight_attribution_event_delay_max_seconds', 'gauge', 'Longest delay from a socket event in the kernel to the agent.', s.eventDelayMaxMs / 1000);

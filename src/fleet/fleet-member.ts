@@ -10,6 +10,7 @@ import type { FleetConfig } from '../agent/agent-config.js';
 import { FleetHost } from './nats-fleet.js';
 import { QueryResponder } from './query-responder.js';
 import { loadKey, type HostIdentity } from './signed-query.js';
+import type { PrivacyGuard } from '../privacy/privacy-guard.js';
 
 const RETRY_MS = 5000;
 
@@ -44,18 +45,33 @@ export function natsOptions(fleet: Pick<FleetConfig, 'nats' | 'tls'>, name: stri
   };
 }
 
-export async function startFleetMember(fleet: FleetConfig, dataDir: string, version: string, log: Logger, standingDelayMs = 0): Promise<FleetMember> {
-  const authority = loadKey(fleet.authorityPem, 'public', 'fleet.authority');
-  const identity: HostIdentity = {
+/** The host as fleet targets see it; its addresses read at each use: they come and go (DHCP, VPN). */
+export function fleetIdentity(fleet: Pick<FleetConfig, 'id' | 'site' | 'tags'>): HostIdentity {
+  return {
     id: fleet.id,
     site: fleet.site,
     tags: fleet.tags,
-    // Read at each heartbeat and each net: query: addresses come and go (DHCP, VPN).
     get addresses() {
       return Object.values(os.networkInterfaces()).flatMap((list) => (list ?? []).map((a) => a.address.replace(/%.*$/, '')));
     },
   };
-  const responder = new QueryResponder({ identity, audience: fleet.name, authority, dataDir, log: log.child({ part: 'fleet' }), standingDelayMs });
+}
+
+export async function startFleetMember(
+  fleet: FleetConfig,
+  dataDir: string,
+  version: string,
+  log: Logger,
+  standingDelayMs = 0,
+  /** The host's privacy policy: its minimum group size holds for answers, and pushed policies are offered to it. */
+  privacy: PrivacyGuard | null = null,
+): Promise<FleetMember> {
+  const authority = loadKey(fleet.authorityPem, 'public', 'fleet.authority');
+  const identity = fleetIdentity(fleet);
+  const responder = new QueryResponder({
+    identity, audience: fleet.name, authority, dataDir, log: log.child({ part: 'fleet' }), standingDelayMs,
+    ...(privacy ? { minGroupSize: () => privacy.policy.minGroupSize } : {}),
+  });
   let connection: NatsConnection | null = null;
   let host: FleetHost | null = null;
   let stopped = false;
@@ -69,7 +85,7 @@ export async function startFleetMember(fleet: FleetConfig, dataDir: string, vers
         return;
       }
       connection = c;
-      host = new FleetHost(c, fleet.name, identity, version, responder);
+      host = new FleetHost(c, fleet.name, identity, version, responder, undefined, privacy);
       log.info({ nats: c.getServer(), fleet: fleet.name, id: fleet.id }, 'fleet: answering signed queries over NATS');
       void (async () => {
         for await (const status of c.status()) {

@@ -13,6 +13,8 @@ export interface Heartbeat extends HostIdentity {
   version: string;
   /** The host's clock when sent, ms since the epoch (the coordinator derives the clock offset). */
   sentAt: number;
+  /** The version of the privacy policy the host applies (0: none), when it has a policy guard. */
+  policyVersion?: number;
 }
 
 /** What a site aggregator announces: its site and the hosts of the site it hears. */

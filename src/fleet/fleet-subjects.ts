@@ -7,6 +7,7 @@
  *   endsight.F.agg.all, endsight.F.agg.site.NAME                                           queries to site aggregators (a queue group per site)
  *   endsight.F.shb.NAME                                                                    site aggregators' heartbeats
  *   endsight.F.sr.ID                                                                       standing query ID's results, each period, from each host
+ *   endsight.F.policy                                                                      signed privacy policies, to every host (docs/privacy.md)
  *
  * Answers go to the request's reply subject (an inbox of whoever asked). Every host checks the
  * signed envelope itself, so a query published on a subject it should not reach is still refused.
@@ -72,6 +73,11 @@ export function siteHeartbeatWildcard(fleet: string): string {
 /** Where hosts push standing query `id`'s results. */
 export function standingSubject(fleet: string, id: string): string {
   return `${base(fleet)}.sr.${subjectToken(id)}`;
+}
+
+/** Where signed privacy policies go: every host hears them and answers what it applies. */
+export function policySubject(fleet: string): string {
+  return `${base(fleet)}.policy`;
 }
 
 const encoder = new TextEncoder();

@@ -8,7 +8,7 @@ import { createInbox, type NatsConnection, type Subscription } from '@nats-io/tr
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { toCell, type CellValue, type QueryColumn } from '../query/index.js';
 import { FleetRegistry, type Heartbeat } from './fleet-registry.js';
-import { encodeJson, HEARTBEAT_INTERVAL_MS, heartbeatSubject, parseJson, querySubject, REASK_EVERY_MS, sendSafely, siteQuerySubject, standingSubject } from './fleet-subjects.js';
+import { encodeJson, HEARTBEAT_INTERVAL_MS, heartbeatSubject, parseJson, policySubject, querySubject, REASK_EVERY_MS, sendSafely, siteQuerySubject, standingSubject } from './fleet-subjects.js';
 import { defineHostsTable, fillHostsTable } from './hosts-table.js';
 import { answerProblem, mergeAnswers, mergeSpecOf, type PartialAnswer } from './merge-answers.js';
 import { planFleetQuery, type AggregatePlan, type RowsPlan } from './query-plan.js';
@@ -16,6 +16,7 @@ import type { HostAnswer, QueryResponder } from './query-responder.js';
 import { signQuery, targets, type HostIdentity, type QueryLimits, type SignedQuery } from './signed-query.js';
 import type { SiteAnswer } from './site-aggregator.js';
 import type { SignedCertificate, TemplateUse } from './analyst-certificate.js';
+import type { PrivacyGuard } from '../privacy/privacy-guard.js';
 
 /** Partial answers go out at most this often. */
 export const PARTIAL_EVERY_MS = 250;
@@ -32,6 +33,8 @@ export class FleetHost {
     version: string,
     private readonly responder: Pick<QueryResponder, 'answer'> & Partial<Pick<QueryResponder, 'standing'>>,
     heartbeatEveryMs = HEARTBEAT_INTERVAL_MS,
+    /** The host's privacy policy (privacy-guard.ts): pushed policies are offered to it, and its version goes in heartbeats. */
+    privacy: Pick<PrivacyGuard, 'offer' | 'status'> | null = null,
   ) {
     // Lost when the connection is down: the next heartbeat or period tries again.
     const publish = (subject: string, data: Uint8Array): void => void sendSafely(connection, () => connection.publish(subject, data));
@@ -59,7 +62,23 @@ export class FleetHost {
         }),
       );
     }
-    const beat = (): void => publish(heartbeatSubject(fleet, identity.site, identity.id), encodeJson({ ...this.identity, version, sentAt: Date.now() } satisfies Heartbeat));
+    if (privacy) {
+      this.subscriptions.push(
+        connection.subscribe(policySubject(fleet), {
+          callback: (error, msg) => {
+            if (error) return;
+            void privacy.offer(msg.data, 'the fleet').then((outcome) => {
+              if (msg.reply) sendSafely(connection, () => msg.respond(encodeJson({ host: identity.id, ...outcome })));
+            });
+          },
+        }),
+      );
+    }
+    const beat = (): void =>
+      publish(
+        heartbeatSubject(fleet, identity.site, identity.id),
+        encodeJson({ ...this.identity, version, sentAt: Date.now(), ...(privacy ? { policyVersion: privacy.status().version } : {}) } satisfies Heartbeat),
+      );
     beat();
     this.heartbeat = setInterval(beat, heartbeatEveryMs);
   }

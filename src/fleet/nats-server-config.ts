@@ -2,11 +2,11 @@
  * A nats-server configuration for one endsight fleet (docs/fleet.md): TLS on client and cluster
  * connections, and one credential per role whose subject permissions are all that role needs:
  *
- *   coordinator  publishes queries (endsight.F.q.>, endsight.F.agg.>), hears heartbeats (hb, shb),
+ *   coordinator  publishes queries (endsight.F.q.>, endsight.F.agg.>) and privacy policies (endsight.F.policy), hears heartbeats (hb, shb),
  *                standing query results (sr) and answers (its _INBOX.>)
  *   aggregator   serves the site aggregator subjects (endsight.F.agg.>): hears its site's heartbeats,
  *                asks its hosts (endsight.F.q.>), announces itself (shb) and replies to the coordinator
- *   agent        receives queries, publishes its heartbeat and standing query results (sr), and replies
+ *   agent        receives queries and privacy policies, publishes its heartbeat and standing query results (sr), and replies
  *                only to requests it got (allow_responses: one reply per request, to its reply subject)
  *
  * An agent's credential therefore cannot ask queries, listen to other hosts' answers or pose as the
@@ -44,9 +44,9 @@ export interface NatsServerConfigOptions {
 export function rolePermissions(fleet: string): Record<Role, { publish: string[]; subscribe: string[]; allowResponses: boolean }> {
   const f = `endsight.${subjectToken(fleet)}`;
   return {
-    coordinator: { publish: [`${f}.q.>`, `${f}.agg.>`], subscribe: [`${f}.hb.>`, `${f}.shb.>`, `${f}.sr.>`, '_INBOX.>'], allowResponses: false },
+    coordinator: { publish: [`${f}.q.>`, `${f}.agg.>`, `${f}.policy`], subscribe: [`${f}.hb.>`, `${f}.shb.>`, `${f}.sr.>`, '_INBOX.>'], allowResponses: false },
     aggregator: { publish: [`${f}.q.>`, `${f}.shb.>`], subscribe: [`${f}.hb.>`, `${f}.agg.>`, '_INBOX.>'], allowResponses: true },
-    agent: { publish: [`${f}.hb.>`, `${f}.sr.>`], subscribe: [`${f}.q.>`], allowResponses: true },
+    agent: { publish: [`${f}.hb.>`, `${f}.sr.>`], subscribe: [`${f}.q.>`, `${f}.policy`], allowResponses: true },
   };
 }
 

@@ -15,6 +15,7 @@ import { StandingQueries, type StandingSpec } from './standing-queries.js';
 import { canonicalJson, NonceCache, QueryRefused, verifySignedQuery, type HostIdentity, type QueryEnvelope, type VerifiedEnvelope } from './signed-query.js';
 import { openMergeEngine, type MergeEngine } from './merge-engine.js';
 import { checkTemplatePlan } from './template-check.js';
+import { MinimumGroupRefused, withMinimumGroup } from '../privacy/min-group.js';
 
 /** What a host answers; `host` names it in every case. */
 export type HostAnswer =
@@ -41,6 +42,8 @@ export interface ResponderOptions {
    * that much later.
    */
   standingDelayMs?: number;
+  /** The privacy policy's minimum group size (privacy/min-group.ts), read at each query; absent: 1. */
+  minGroupSize?: () => number;
 }
 
 /** Answers kept for repeated asks of the same query (queryId), each until its envelope expires. */
@@ -135,18 +138,29 @@ export class QueryResponder {
    * compares.
    */
   private async checkTemplate(envelope: QueryEnvelope, templateSql: string): Promise<void> {
-    // A planner that failed to open is tried again next time, not kept failed.
-    this.planner ??= openMergeEngine().catch((error: unknown) => {
-      this.planner = null;
-      throw error;
-    });
     let planner: MergeEngine;
     try {
-      planner = await this.planner;
+      planner = await this.openPlanner();
     } catch (error) {
       throw new QueryRefused('not_allowed', `cannot check template ${envelope.template?.name} on this host: ${(error as Error).message}`);
     }
     await checkTemplatePlan(planner.connection, envelope, templateSql, false);
+  }
+
+  /** The host's own planner (empty flows), opened on first use; one that failed to open is tried again next time. */
+  private openPlanner(): Promise<MergeEngine> {
+    this.planner ??= openMergeEngine().catch((error: unknown) => {
+      this.planner = null;
+      throw error;
+    });
+    return this.planner;
+  }
+
+  /** The query as this host runs it: under a minimum group size, with the small groups left out. */
+  private async policyQuery(query: string): Promise<string> {
+    const k = this.options.minGroupSize?.() ?? 1;
+    if (k <= 1) return query;
+    return withMinimumGroup((await this.openPlanner()).connection, query, k);
   }
 
   /** Closes the template planner, if one was opened. */
@@ -177,6 +191,13 @@ export class QueryResponder {
   private async run(envelope: QueryEnvelope): Promise<HostAnswer> {
     const host = this.options.identity.id;
     const started = Date.now();
+    let query: string;
+    try {
+      query = await this.policyQuery(envelope.query);
+    } catch (error) {
+      if (error instanceof MinimumGroupRefused) return { host, ok: false, code: 'privacy_policy', error: error.message };
+      return { host, ok: false, code: 'query_failed', error: (error as Error).message.split('\n')[0] };
+    }
     let engine: QueryEngine;
     try {
       // Opened per query: it sees the segments written since the last one.
@@ -194,7 +215,7 @@ export class QueryResponder {
       const rows: CellValue[][] = [];
       let bytes = 0;
       let truncated = false;
-      outer: for await (const part of engine.stream(envelope.query)) {
+      outer: for await (const part of engine.stream(query)) {
         columns = part.columns;
         for (const row of part.rows) {
           const size = JSON.stringify(row, (_, v: unknown) => (typeof v === 'bigint' ? v.toString() : v)).length;

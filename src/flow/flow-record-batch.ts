@@ -90,7 +90,10 @@ export class FlowRecordBatch {
     this.length += other.length;
   }
 
-  /** Row `i` as an object (for tests and small consumers). */
+  /**
+   * Row `i` as an object (for tests and small consumers). An address that is neither text nor number
+   * (removed by a privacy policy; NULL in the store) reads as the unspecified address 0.0.0.0.
+   */
   record(i: number): FlowRecord {
     const n = this.numbers;
     const c = this.codes;
@@ -99,8 +102,8 @@ export class FlowRecordBatch {
       host: s.value(c.host[i])!,
       startUs: n.startUs[i],
       endUs: n.endUs[i],
-      srcAddr: c.srcAddr[i] >= 0 ? s.value(c.srcAddr[i])! : formatAddress([n.srcIpv4[i]], 4),
-      dstAddr: c.dstAddr[i] >= 0 ? s.value(c.dstAddr[i])! : formatAddress([n.dstIpv4[i]], 4),
+      srcAddr: c.srcAddr[i] >= 0 ? s.value(c.srcAddr[i])! : formatAddress([n.srcIpv4[i] || 0], 4),
+      dstAddr: c.dstAddr[i] >= 0 ? s.value(c.dstAddr[i])! : formatAddress([n.dstIpv4[i] || 0], 4),
       srcPort: n.srcPort[i],
       dstPort: n.dstPort[i],
       protocol: n.protocol[i],

@@ -26,7 +26,7 @@ import { STORE_FORMAT_VERSION, STORED_COLUMNS } from './flow-schema.js';
 import { enforceRetention, listSegments, type RetentionResult, type SegmentInfo } from './retention.js';
 import { finishCompactions, hasPendingCompaction, REPLACES_SUFFIX } from './compaction.js';
 import { sqlString } from '../common/sql-string.js';
-import { fsyncPath } from './fsync.js';
+import { fsyncPath, writeFileAtomic } from './fsync.js';
 
 const DAY_US = 86_400_000_000;
 
@@ -332,19 +332,6 @@ async function writeManifest(root: string): Promise<void> {
     await writeFileAtomic(path.join(root, '.tmp', 'store.json'), manifestPath, JSON.stringify({ formatVersion: STORE_FORMAT_VERSION }) + '\n');
   }
 }
-
-async function writeFileAtomic(tmpPath: string, finalPath: string, text: string): Promise<void> {
-  const handle = await fs.open(tmpPath, 'w');
-  try {
-    await handle.writeFile(text);
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  await fs.rename(tmpPath, finalPath);
-  await fsyncPath(path.dirname(finalPath));
-}
-
 
 /** min(2 GiB, 10% of the free space of the file system holding the store). */
 async function defaultQuotaBytes(root: string): Promise<number> {
