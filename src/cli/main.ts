@@ -20,11 +20,12 @@ import { coverageCommand } from './commands/coverage-command.js';
 import { planCommand } from './commands/plan-command.js';
 import { crosscheckCommand } from './commands/crosscheck-command.js';
 import { auditCommand } from './commands/audit-command.js';
+import { policyCommand } from './commands/policy-command.js';
 
 /** Error classes whose message is meant for the user as it is. */
 const USER_ERRORS = new Set(['CaptureError', 'StoreError', 'QueryError', 'FilterError', 'RangeError', 'CaptureStartError', 'FleetQueryError']);
 /** User errors that list several problems, one per line (every problem of a configuration at once). */
-const MULTI_LINE_ERRORS = new Set(['ConfigError']);
+const MULTI_LINE_ERRORS = new Set(['ConfigError', 'PolicyError']);
 
 /** Commander's usage errors as one line like every other error: `endsight: <message> (run with --help for usage)`. */
 const ONE_LINE_ERRORS = {
@@ -53,6 +54,7 @@ export async function main(argv: string[]): Promise<number> {
     .addCommand(planCommand())
     .addCommand(crosscheckCommand())
     .addCommand(auditCommand())
+    .addCommand(policyCommand())
     .addCommand((await import('./commands/capacity-command.js')).capacityCommand())
     .addCommand(consoleCommand())
     .addCommand(labCommand());
