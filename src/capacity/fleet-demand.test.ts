@@ -17,29 +17,7 @@ import { parseApplication } from './application-spec.js';
 import { stepWindow } from './capacity-window.js';
 import { demandSql } from './demand-sql.js';
 import { demandGroups, demandRows } from './demand-table.js';
-import { expectedStatistics, hourlyBytes, HOUR_MS, HOURS, T0_MS, writeFlows, type Flow } from './test-demand.js';
-
-/** Each host: its site, and the base and weekly growth of its HTTPS demand. */
-const HOSTS = [
-  { host: 'web-1', site: 'paris', base: 40_000, growth: 0.1 },
-  { host: 'web-2', site: 'paris', base: 25_000, growth: -0.02 },
-  { host: 'web-3', site: 'lyon', base: 60_000, growth: 0.03 },
-];
-
-function hostFlows(h: (typeof HOSTS)[number], index: number): Flow[] {
-  const flows: Flow[] = [];
-  for (let k = 0; k < HOURS; k++) {
-    const bytes = hourlyBytes(k, h.base, h.growth);
-    // Served by this host: the server's own records of its responses (out) and requests (in).
-    if (bytes > 0) {
-      flows.push({ host: h.host, src: `10.9.${index}.1`, dst: '198.51.100.7', srcPort: 443, dstPort: 51000 + (k % 1000), proto: 6, bytes, startMs: T0_MS + k * HOUR_MS + 59 * 60_000, direction: 'out', process: 'nginx' });
-      flows.push({ host: h.host, src: '198.51.100.7', dst: `10.9.${index}.1`, srcPort: 51000 + (k % 1000), dstPort: 443, proto: 6, bytes: 700, startMs: T0_MS + k * HOUR_MS, direction: 'in', process: 'nginx' });
-    }
-    // Other traffic, which --app tcp/443 leaves out.
-    flows.push({ host: h.host, src: `10.9.${index}.1`, dst: '192.0.2.53', srcPort: 40000, dstPort: 53, proto: 17, bytes: 90, startMs: T0_MS + k * HOUR_MS + 5, direction: 'out' });
-  }
-  return flows;
-}
+import { expectedStatistics, hostFlows, HOSTS, HOUR_MS, HOURS, siteSeries, T0_MS, writeFlows } from './test-demand.js';
 
 describe('capacity demand over a fleet, by site', () => {
   let dir = '';
@@ -74,8 +52,7 @@ describe('capacity demand over a fleet, by site', () => {
     const groups = demandGroups(demandRows(merged.columns, merged.rows), window, (host) => site.get(host ?? '') ?? null, 24, 12 * 604_800);
     assert.deepEqual(groups.map((g) => [g.app, g.site, g.hosts]).sort(), [['tcp/443', 'lyon', 1], ['tcp/443', 'paris', 2]]);
     for (const name of ['paris', 'lyon']) {
-      const members = HOSTS.filter((h) => h.site === name);
-      const series = Array.from({ length: HOURS }, (_, k) => members.reduce((sum, h) => sum + (hourlyBytes(k, h.base, h.growth) > 0 ? hourlyBytes(k, h.base, h.growth) + 700 : 0), 0));
+      const series = siteSeries(name);
       const group = groups.find((g) => g.site === name)!;
       assert.deepEqual(Array.from(group.series), series, `${name}: every step, zeros included`);
       const want = expectedStatistics(series, 3600, 24, 12 * 604_800);

@@ -83,3 +83,31 @@ export function expectedStatistics(series: readonly number[], stepS: number, bin
     projected: (p95 * (my + slope * (endWeeks + horizonS / 604_800 - mx))) / my,
   };
 }
+
+/** A small fleet: per host its site, and the base and weekly growth of the HTTPS demand it serves. */
+export const HOSTS = [
+  { host: 'web-1', site: 'paris', base: 40_000, growth: 0.1 },
+  { host: 'web-2', site: 'paris', base: 25_000, growth: -0.02 },
+  { host: 'web-3', site: 'lyon', base: 60_000, growth: 0.03 },
+];
+
+export function hostFlows(h: (typeof HOSTS)[number], index: number): Flow[] {
+  const flows: Flow[] = [];
+  for (let k = 0; k < HOURS; k++) {
+    const bytes = hourlyBytes(k, h.base, h.growth);
+    // Served by this host: the server's own records of its responses (out) and requests (in).
+    if (bytes > 0) {
+      flows.push({ host: h.host, src: `10.9.${index}.1`, dst: '198.51.100.7', srcPort: 443, dstPort: 51000 + (k % 1000), proto: 6, bytes, startMs: T0_MS + k * HOUR_MS + 59 * 60_000, direction: 'out', process: 'nginx' });
+      flows.push({ host: h.host, src: '198.51.100.7', dst: `10.9.${index}.1`, srcPort: 51000 + (k % 1000), dstPort: 443, proto: 6, bytes: 700, startMs: T0_MS + k * HOUR_MS, direction: 'in', process: 'nginx' });
+    }
+    // Other traffic, which --app tcp/443 leaves out.
+    flows.push({ host: h.host, src: `10.9.${index}.1`, dst: '192.0.2.53', srcPort: 40000, dstPort: 53, proto: 17, bytes: 90, startMs: T0_MS + k * HOUR_MS + 5, direction: 'out' });
+  }
+  return flows;
+}
+
+/** The HTTPS bytes per hour of a site's hosts together, as hostFlows writes them. */
+export function siteSeries(site: string): number[] {
+  const members = HOSTS.filter((h) => h.site === site);
+  return Array.from({ length: HOURS }, (_, k) => members.reduce((sum, h) => sum + (hourlyBytes(k, h.base, h.growth) > 0 ? hourlyBytes(k, h.base, h.growth) + 700 : 0), 0));
+}

@@ -86,6 +86,12 @@ test('endsight capacity: demand, projection onto links, bad input', async () => 
     close(flat.growth_bps_per_week, 0, 'dns growth', 1e-6);
     close(flat.projected_p95_bps, (5000 * 8) / 3600, 'dns projected', 1e-5);
 
+    // --sites names the host's site, before --site.
+    writeFileSync(path.join(dir, 'sites.csv'), 'host,site\nclient-1,lyon\n');
+    const named = run(['--app', 'udp/53', '--sites', path.join(dir, 'sites.csv'), '--site', 'paris']);
+    assert.equal(named.status, 0, named.stderr);
+    assert.deepEqual(lines(named.stdout).map((r) => [r.app, r.site]), [['udp/53', 'lyon']]);
+
     // Five-minute steps: eleven of every twelve are empty, and still count.
     const fine = run(['--app', 'udp/53', '--step', '5m', '--trend', 'week']);
     assert.equal(fine.status, 0, fine.stderr);

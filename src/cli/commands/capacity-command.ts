@@ -1,7 +1,7 @@
 /** `endsight capacity`: per-application demand by site and time, and its projection onto links (docs/capacity.md). */
 import { Command } from 'commander';
 import type { CellValue } from '../../query/index.js';
-import { addDataDirOption, addWindowOptions, repeatable } from '../common-options.js';
+import { addDataDirOption, addFormatOption, addWindowOptions, positiveInteger, repeatable } from '../common-options.js';
 import { addFleetAskOptions, type FleetAskCliOptions } from '../nats-cli-options.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
 // Light modules (no DuckDB), so that --help and bad options answer at once.
@@ -56,7 +56,6 @@ export function capacityCommand(): Command {
     .option('--area <id>', 'with --move: the area whose paths are followed', '0.0.0.0')
     .option('--capacity <file>', "with --move: link capacities, CSV address,bps by the sending interface's address (as topo links)")
     .option('--top <n>', 'how many rows: applications by bytes, or links by change', '20')
-    .option('--format <format>', 'table, csv or json', 'table')
     .addHelpText('after', [
       '',
       'Window: --since (default 4w) or --between START/END, cut to whole steps (boundaries on multiples of --step from',
@@ -91,16 +90,13 @@ export function capacityCommand(): Command {
       '  endsight capacity --since 4w --topology frr:/var/tmp/ospf --move tcp/443=0.0.0.3 --capacity caps.csv',
       '  endsight capacity --between 2026-11-01T00:00Z/2026-12-01T00:00Z --nats … --sign-key … --topology net.yaml --move tcp/25=10.0.0.4 --format csv',
     ].join('\n'));
-  addWindowOptions(command);
-  addDataDirOption(command);
-  addFleetAskOptions(command);
-  return command.action((options: CapacityOptions) => runCapacity(options));
+  // The store or the fleet, as every verb that reads flows; the format as a choice commander checks.
+  addFormatOption(addDataDirOption(addWindowOptions(command)));
+  return addFleetAskOptions(command).action((options: CapacityOptions) => runCapacity(options));
 }
 
 async function runCapacity(options: CapacityOptions): Promise<void> {
-  if (!['table', 'csv', 'json'].includes(options.format)) throw new RangeError(`Cannot use --format ${JSON.stringify(options.format)}: use table, csv or json`);
-  const top = Number(options.top);
-  if (!Number.isInteger(top) || top < 1) throw new RangeError(`Cannot use --top ${JSON.stringify(options.top)}: a whole number of at least 1`);
+  const top = positiveInteger(options.top, '--top');
   const window = stepWindow(options);
   const stepS = window.stepUs / 1e6;
   const binS = TREND_BINS[options.trend];
