@@ -54,6 +54,7 @@ export async function main(argv: string[]): Promise<number> {
     .addCommand(planCommand())
     .addCommand(crosscheckCommand())
     .addCommand(auditCommand())
+    .addCommand((await import('./commands/anomalies-command.js')).anomaliesCommand())
     .addCommand(policyCommand())
     .addCommand((await import('./commands/capacity-command.js')).capacityCommand())
     .addCommand(consoleCommand())

@@ -17,8 +17,12 @@
  *
  * Row queries (no aggregate): each host runs the query with its ORDER BY and LIMIT (LIMIT + OFFSET);
  * the coordinator unions the rows in a table `rows` and applies ORDER BY, OFFSET and LIMIT again.
+ *
+ * Instead of `flows`, a query may read a table macro over flows that every host defines
+ * (FLOW_TABLE_MACRO_NAMES: app_anomalies): each host runs the macro on its own flows.
  */
 import type { DuckDBConnection } from '@duckdb/node-api';
+import { FLOW_TABLE_MACRO_NAMES } from '../anomaly/anomaly-sql.js';
 import { hllStateSql, HLL_RELATIVE_ERROR, quantileStateSql, QUANTILE_RELATIVE_ERROR } from './sketches.js';
 
 /** A fleet query that cannot be split, with the reason for the operator. */
@@ -97,9 +101,16 @@ export async function planFleetQuery(connection: DuckDBConnection, sql: string):
   if (from && from.type === 'BASE_TABLE' && from.table_name === 'hosts' && from.schema_name === '' && from.catalog_name === '') {
     return { kind: 'registry', sql, columns };
   }
-  if (!from || from.type !== 'BASE_TABLE' || from.table_name !== 'flows' || from.schema_name !== '' || from.catalog_name !== '') {
+  const isFlows = from?.type === 'BASE_TABLE' && from.table_name === 'flows' && from.schema_name === '' && from.catalog_name === '';
+  // A table macro over flows that every host defines (app_anomalies): each host runs it on its own flows.
+  const macro = from?.type === 'TABLE_FUNCTION' ? (from.function as Node) : null;
+  const isFlowMacro = macro !== null && FLOW_TABLE_MACRO_NAMES.includes(String(macro.function_name)) && macro.schema === '' && macro.catalog === '';
+  if (!from || !(isFlows || isFlowMacro)) {
     throw new FleetQueryError('Cannot split the query: a fleet query reads one table, flows or hosts (no join, subquery or other source)');
   }
+  const fromSql = isFlowMacro
+    ? `${String(macro.function_name)}(${(await Promise.all((macro.children as Node[]).map((c) => syntax.expressionSql(c)))).join(', ')})${from.alias ? ` AS ${quoteIdentifier(String(from.alias))}` : ''}`
+    : 'flows';
   if ((select.cte_map as { map: unknown[] }).map.length > 0) throw new FleetQueryError('Cannot split the query: WITH is not supported in fleet queries');
   if (select.qualify || select.sample || from.sample) throw new FleetQueryError('Cannot split the query: QUALIFY and SAMPLE are not supported in fleet queries');
   forEachNode(select, (node) => {
@@ -113,11 +124,11 @@ export async function planFleetQuery(connection: DuckDBConnection, sql: string):
   const isAggregate = (node: Node): boolean => node.class === 'FUNCTION' && aggregateNames.has(String(node.function_name));
   const hasAggregate = [...selectList, select.having as Node | null].some((n) => n !== null && containsNode(n, isAggregate));
   const grouped = (select.group_expressions as Node[]).length > 0 || select.aggregate_handling === 'FORCE_AGGREGATES';
-  if (hasAggregate || grouped) return planAggregate(syntax, select, columns, isAggregate);
-  return planRows(syntax, select, columns);
+  if (hasAggregate || grouped) return planAggregate(syntax, select, columns, isAggregate, fromSql);
+  return planRows(syntax, select, columns, fromSql);
 }
 
-async function planAggregate(syntax: Syntax, select: Node, columns: { name: string; type: string }[], isAggregate: (n: Node) => boolean): Promise<AggregatePlan> {
+async function planAggregate(syntax: Syntax, select: Node, columns: { name: string; type: string }[], isAggregate: (n: Node) => boolean, fromSql: string): Promise<AggregatePlan> {
   const selectList = select.select_list as Node[];
   const groupSets = select.group_sets as number[][];
   const groupExpressions = resolveGroups(select, isAggregate);
@@ -159,7 +170,7 @@ async function planAggregate(syntax: Syntax, select: Node, columns: { name: stri
     if (approximation) approximations.push(approximation);
   }
   const groupBy = groupExpressions.length > 0 ? ` GROUP BY ${groupExpressions.map((_, i) => `g${i}`).join(', ')}` : '';
-  const hostSql = `SELECT ${hostColumns.join(', ')} FROM flows${whereSql ? ` WHERE ${whereSql}` : ''}${groupBy}`;
+  const hostSql = `SELECT ${hostColumns.join(', ')} FROM ${fromSql}${whereSql ? ` WHERE ${whereSql}` : ''}${groupBy}`;
 
   const outer: string[] = [];
   const distinct = modifiers.some((m) => m.type === 'DISTINCT_MODIFIER') ? 'DISTINCT ' : '';
@@ -178,7 +189,7 @@ async function planAggregate(syntax: Syntax, select: Node, columns: { name: stri
   };
 }
 
-async function planRows(syntax: Syntax, select: Node, columns: { name: string; type: string }[]): Promise<RowsPlan> {
+async function planRows(syntax: Syntax, select: Node, columns: { name: string; type: string }[], fromSql: string): Promise<RowsPlan> {
   const selectList = select.select_list as Node[];
   const modifiers = select.modifiers as Node[];
   const distinct = modifiers.some((m) => m.type === 'DISTINCT_MODIFIER');
@@ -217,7 +228,7 @@ async function planRows(syntax: Syntax, select: Node, columns: { name: string; t
     }
   }
   const where = select.where_clause as Node | null;
-  const host = [`SELECT ${distinct ? 'DISTINCT ' : ''}${hostItems.join(', ')} FROM flows`];
+  const host = [`SELECT ${distinct ? 'DISTINCT ' : ''}${hostItems.join(', ')} FROM ${fromSql}`];
   if (where) host.push(`WHERE ${await syntax.expressionSql(where)}`);
   if (hostOrders.length > 0) host.push(`ORDER BY ${hostOrders.join(', ')}`);
   host.push(`LIMIT ${effectiveLimit + offset}`);

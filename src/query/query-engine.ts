@@ -21,6 +21,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { STORED_COLUMNS, listSegments, sqlString } from '../store/index.js';
 import { SQL_MACROS, withCommunityId } from './sql-macros.js';
+import { ANOMALY_MACROS } from '../anomaly/anomaly-sql.js';
 import { QueryError } from './query-error.js';
 import type { TimeWindow } from './time-window.js';
 
@@ -72,6 +73,7 @@ export class QueryEngine {
     try {
       for (const macro of SQL_MACROS) await connection.run(macro);
       await connection.run(await flowsViewSql(root, options.window));
+      for (const macro of ANOMALY_MACROS) await connection.run(macro); // table macros over flows: after the view
       await connection.run(await importsViewSql(connection, root));
       const allowed = [path.join(root, 'flows') + '/', path.join(root, 'imports') + '/'];
       await connection.run(`SET allowed_directories = [${allowed.map(sqlString).join(', ')}]`);
@@ -171,6 +173,7 @@ export class QueryEngine {
 export async function defineEmptyFlows(connection: DuckDBConnection): Promise<void> {
   for (const macro of SQL_MACROS) await connection.run(macro);
   await connection.run(flowsViewOver(null, undefined));
+  for (const macro of ANOMALY_MACROS) await connection.run(macro);
 }
 
 async function flowsViewSql(root: string, window: TimeWindow | undefined): Promise<string> {
