@@ -46,8 +46,14 @@ export async function projectCapacity(asked: Asked, window: StepWindow, moves: r
   // The moved applications' demand per step, each pair counted once, on every step of the window.
   const perStep = await matrixOf(asked, window, applicationsCondition(apps), true, `${names} per step`);
   const series = new Float64Array(window.steps);
+  const stepOf = (period: string): number => {
+    // time_bucket's periods start on the same boundaries as the window's steps (capacity-window.ts).
+    const at = (Date.parse(period) * 1000 - window.startUs) / window.stepUs;
+    if (!(Number.isInteger(at) && at >= 0 && at < window.steps)) throw new Error(`the matrix period ${period} is not a step of the window`);
+    return at;
+  };
   for (const [period, demands] of perStep) {
-    const k = Math.round((Date.parse(period) * 1000 - window.startUs) / window.stepUs);
+    const k = stepOf(period);
     for (const d of demands) series[k] += d.bytes;
   }
   const stepS = window.stepUs / 1e6;
@@ -67,7 +73,7 @@ export async function projectCapacity(asked: Asked, window: StepWindow, moves: r
   }));
 
   const peakWindow: StepWindow = { startUs: window.startUs + stats.peakStep * window.stepUs, endUs: window.startUs + (stats.peakStep + 1) * window.stepUs, stepUs: window.stepUs, steps: 1 };
-  const peak = perStep.get([...perStep.keys()].find((p) => Math.round((Date.parse(p) * 1000 - window.startUs) / window.stepUs) === stats.peakStep)!) ?? [];
+  const peak = perStep.get([...perStep.keys()].find((p) => stepOf(p) === stats.peakStep)!) ?? [];
   // The window's pairs scaled so that they add up to the p95 step's bytes.
   const scale = (stats.p95Bps * stepS) / 8 / stats.bytes;
   const p95 = [...perStep.values()].flat().map((d) => ({ ...d, bytes: d.bytes * scale }));

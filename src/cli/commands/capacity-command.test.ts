@@ -153,6 +153,7 @@ test('endsight capacity: demand, projection onto links, bad input', async () => 
     for (const args of [
       ['--app', 'http'], ['--app', 'tcp/99999'], ['--move', 'tcp/443', '--topology', path.join(dir, 'net.yaml')], ['--move', 'tcp/443=0.0.0.9', '--topology', path.join(dir, 'net.yaml')],
       ['--move', 'tcp/443=0.0.0.2'], ['--move', 'icmp=0.0.0.2', '--topology', path.join(dir, 'net.yaml')], ['--step', '7m'], ['--trend', 'month'],
+      ['--move', 'tcp/443=0.0.0.2', '--topology', path.join(dir, 'net.yaml'), '--app', 'udp/53'], ['--between', '2026-10-05T00:10Z/2026-10-05T00:50Z'],
     ]) {
       const bad = run(args);
       assert.equal(bad.status, 1, `${args.join(' ')}: ${bad.stderr}`);

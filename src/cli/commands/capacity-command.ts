@@ -107,6 +107,7 @@ async function runCapacity(options: CapacityOptions): Promise<void> {
   const moves = options.move.map(parseMove);
   if (moves.length > 0 && options.topology === undefined) throw new RangeError('Cannot move an application without the network: give --topology (a topology file, frr:DIR or an OSPF capture)');
   if (moves.length === 0 && (options.topology !== undefined || options.capacity !== undefined)) throw new RangeError('Cannot use --topology or --capacity without --move APP=ROUTER: they are for the projection onto links');
+  if (moves.length > 0 && (apps.length > 0 || options.byProcess === true)) throw new RangeError('Cannot use --app or --by-process with --move: the projection is of the moved applications, named by --move');
   if (new Set(moves.map((m) => m.app.name)).size !== moves.length) throw new RangeError('Cannot move one application to two routers: give each application one --move');
   // Every store (and the fleet) gets the window's whole steps as its own window, which prunes segments.
   const asked = { ...options, since: undefined, between: betweenText(window) };
