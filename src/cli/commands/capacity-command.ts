@@ -1,5 +1,5 @@
 /** `endsight capacity`: per-application demand by site and time, and its projection onto links (docs/capacity.md). */
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import type { CellValue } from '../../query/index.js';
 import { addDataDirOption, addFormatOption, addWindowOptions, positiveInteger, repeatable } from '../common-options.js';
 import { addFleetAskOptions, type FleetAskCliOptions } from '../nats-cli-options.js';
@@ -43,7 +43,7 @@ export function capacityCommand(): Command {
         'to that router, as the load of every link at the application\'s peak and p95, before and after.',
     )
     .option('--step <duration>', 'the length of a step (e.g. 5m, 1h, 1d)', '1h')
-    .option('--app <app>', 'only this application: tcp/443, udp/53, sctp/PORT, icmp, icmpv6 or ipN; repeatable (default: all)', repeatable, [])
+    .addOption(new Option('--app <app>', 'only this application: tcp/443, udp/53, sctp/PORT, icmp, icmpv6 or ipN; repeatable').argParser(repeatable).default([], 'every application'))
     .option('--by-process', 'one row per application and process (the process owning the socket) instead of per application')
     .option('--trend <bin>', 'fit the growth trend through the mean rate of each day or week', 'day')
     .option('--horizon <duration>', 'how far past the window the p95 is projected (e.g. 12w, 90d)', '12w')
@@ -52,7 +52,7 @@ export function capacityCommand(): Command {
     .option('--nats <url>', "the fleet's flows: one signed query to every host over this NATS server")
     .option('--via <path>', 'with --nats: hosts or sites', 'hosts')
     .option('--topology <source>', 'with --move: the network, as endsight topo --from (a topology FILE.yaml, frr:DIR or an OSPF capture)')
-    .option('--move <app=router>', 'move the servers of an application to a router, e.g. tcp/443=0.0.0.3; repeatable (one router per application)', repeatable, [])
+    .addOption(new Option('--move <app=router>', 'move the servers of an application to a router, e.g. tcp/443=0.0.0.3; repeatable (one router per application)').argParser(repeatable).default([], 'none'))
     .option('--area <id>', 'with --move: the area whose paths are followed', '0.0.0.0')
     .option('--capacity <file>', "with --move: link capacities, CSV address,bps by the sending interface's address (as topo links)")
     .option('--top <n>', 'how many rows: applications by bytes, or links by change', '20')
