@@ -33,7 +33,7 @@ export function timestampSql(us: number): string {
 
 /** The columns the command shows, rounded for reading. */
 const SELECTED = [
-  'host', 'app', 'kind', 'round(score, 1) AS score', 'feature', 'round(observed, 1) AS observed', 'round(median, 1) AS median',
+  'host', 'app', 'kind', 'anomalous', 'round(score, 1) AS score', 'feature', 'round(observed, 1) AS observed', 'round(median, 1) AS median',
   'round(mad, 1) AS mad', 'baseline_periods', 'baseline', 'bytes', 'sent', 'flows', 'peers', 'ports', 'process', 'pair', 'window_start', 'window_end',
 ];
 

@@ -5,8 +5,10 @@
  * (the lab's real normal traffic, or records a test builds). Every past hour gets a copy of the
  * template scaled by a diurnal and weekly pattern (busy afternoons, quiet nights, quieter weekends)
  * and by log-normal noise per application and hour; each copied record keeps its minute in the hour
- * and gets its bytes and packets jittered. The pattern is 1 at the template's own hour of the week,
- * so the template is what that hour normally looks like.
+ * and gets its bytes and packets jittered. An application runs every hour: where the pattern asks for
+ * twice the template or more, records are repeated (more flows); otherwise each record is kept with
+ * its bytes scaled (quiet hours are slower, not absent). The pattern is 1 at the template's
+ * own hour of the week, so the template is what that hour normally looks like.
  */
 import { Rng } from '../bench/prng.js';
 import { FlowRecordBatch, type FlowRecord } from '../flow/index.js';
@@ -53,9 +55,10 @@ export function* historyRecords(template: readonly FlowRecord[], options: Histor
     const scale = new Map(apps.map((app) => [app, level * rng.logNormal(1, sigma)]));
     for (const record of template) {
       const factor = scale.get(applicationOf(record))!;
-      const copies = Math.floor(factor) + (rng.chance(factor - Math.floor(factor)) ? 1 : 0);
+      const copies = Math.max(1, Math.floor(factor));
+      const volume = factor / copies;
       for (let c = 0; c < copies; c++) {
-        const jitter = rng.logNormal(1, 0.1);
+        const jitter = volume * rng.logNormal(1, 0.1);
         const offsetUs = (((record.startUs - options.hourStartUs) % HOUR_US) + HOUR_US) % HOUR_US;
         const durationUs = record.endUs - record.startUs;
         yield {
