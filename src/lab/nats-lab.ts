@@ -10,7 +10,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { freeTcpPort } from '../common/free-port.js';
 import { natsOptions } from '../fleet/fleet-member.js';
 import { natsServerConfig, ROLES, type Role } from '../fleet/nats-server-config.js';
-import { runCommand, type BackgroundProcess, type Lab } from './netns.js';
+import { runCommand, type BackgroundProcess, type Lab, type Netns } from './netns.js';
 
 export interface TestCertificates {
   caFile: string;
@@ -46,7 +46,12 @@ export interface NatsLab {
 }
 
 /** Starts `count` nats-servers for fleet `fleet` (a cluster when count > 1) and waits until they are ready. */
-export async function startNats(lab: Lab, dir: string, options: { fleet: string; count?: number; tls?: boolean; monitor?: boolean; agentRepliesPerRequest?: number }): Promise<NatsLab> {
+export async function startNats(
+  lab: Lab,
+  dir: string,
+  /** netns: run the servers in this network namespace (on its loopback) instead of the host's. */
+  options: { fleet: string; count?: number; tls?: boolean; monitor?: boolean; agentRepliesPerRequest?: number; netns?: Netns },
+): Promise<NatsLab> {
   const count = options.count ?? 1;
   await fs.mkdir(dir, { recursive: true });
   const certificates = options.tls === false ? null : await makeCertificates(path.join(dir, 'certs'));
@@ -83,7 +88,8 @@ export async function startNats(lab: Lab, dir: string, options: { fleet: string;
           : undefined,
     });
     await fs.writeFile(file, config, { mode: 0o600 });
-    servers.push(lab.start(`nats-server n${i}`, ['nats-server', '-c', file]));
+    const command = ['nats-server', '-c', file];
+    servers.push(lab.start(`nats-server n${i}`, options.netns ? options.netns.exec(command) : command));
   }
   for (const server of servers) await server.waitForOutput(/Server is ready/, 15_000);
   // A cluster is ready for queries once every server has a route to every other one.

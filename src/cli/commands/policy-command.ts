@@ -10,6 +10,7 @@ import { parseYamlText } from '../../common/yaml-value.js';
 import { addNatsTlsOptions, natsTls, readOptionFile, type NatsTlsCliOptions } from '../nats-cli-options.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
 import type { SignedPolicy } from '../../privacy/signed-policy.js';
+import { ExitCode } from './agent-command.js';
 
 const EXAMPLE_POLICY = [
   '  version: 2',
@@ -239,5 +240,5 @@ async function pushPolicy(file: string, options: PushOptions): Promise<void> {
   );
   writer.end();
   if (hosts.length === 0) process.stderr.write('no host answered or was heard: are the agents connected to this NATS server, in this fleet?\n');
-  if (hosts.length === 0 || rows.some((row) => row[1] === 'refused' || row[1] === 'no answer')) process.exitCode = 1;
+  if (hosts.length === 0 || rows.some((row) => row[1] === 'refused' || row[1] === 'no answer')) throw new ExitCode(1);
 }
