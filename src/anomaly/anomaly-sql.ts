@@ -70,8 +70,7 @@ const FEATURE_LIST = (prefix: string, make: (f: Feature) => string): string => F
 
 const BODY = `
 WITH flow AS (
-  SELECT host, ${APPLICATION_SQL} AS app, bytes, process, start_time,
-    least(src_addr, dst_addr) || ' <-> ' || greatest(src_addr, dst_addr) AS pair,
+  SELECT host, ${APPLICATION_SQL} AS app, bytes, process, start_time, src_addr, dst_addr,
     CASE WHEN direction IN ('out', 'in', 'local', 'transit') THEN direction = 'out'
          ELSE proto IN (6, 17, 132) AND dst_port = least(src_port, dst_port) END AS sent_flag,
     -- Whole days before the window: a flow d days back lies in the period shifted by d days when it
@@ -82,26 +81,30 @@ WITH flow AS (
               THEN error('app_anomalies: the window must end after it starts and last at most a day') ELSE true END)
     AND start_time >= ${WS} - INTERVAL ${LOOKBACK_DAYS} DAY AND start_time < ${WE}
 ),
+-- Only the flows of the window and of the past periods go on (a few percent of the lookback's):
+-- this relation is read many times below, so it is kept small.
 period AS (
-  SELECT *, CASE
+  SELECT * EXCLUDE (src_addr, dst_addr), least(src_addr, dst_addr) || ' <-> ' || greatest(src_addr, dst_addr) AS pair
+  FROM (SELECT *, CASE
       WHEN d = 0 THEN 'window'
       WHEN start_time + to_days(d) >= ${WE} THEN NULL
       WHEN d % 7 = 0 AND d <= ${7 * WEEKS_BACK} THEN 'week'
       WHEN d <= ${DAYS_BACK} AND (isodow(${WS} - to_days(d)) >= 6) = (isodow(${WS}) >= 6) THEN 'day'
-    END AS period_kind
-  FROM flow
+    END AS period_kind FROM flow)
+  WHERE period_kind IS NOT NULL
 ),
-known AS (SELECT DISTINCT host, app FROM flow WHERE d >= 1),
+-- Applications seen at any time in the lookback before the window (a scan of three columns).
+known AS (SELECT DISTINCT host, ${APPLICATION_SQL} AS app FROM flows WHERE start_time >= ${WS} - INTERVAL ${LOOKBACK_DAYS} DAY AND start_time < ${WS}),
 active AS (SELECT host, d, any_value(period_kind) AS kind FROM period WHERE period_kind IN ('week', 'day') GROUP BY host, d),
 weeks AS (SELECT host, count(*) FILTER (WHERE kind = 'week') AS weeks FROM active GROUP BY host),
 used AS (SELECT a.host, a.d, w.weeks FROM active a JOIN weeks w USING (host) WHERE a.kind = 'week' OR w.weeks < ${MIN_WEEKLY_PERIODS}),
 features AS (
   SELECT host, app, d, sum(bytes) AS bytes, coalesce(sum(bytes) FILTER (WHERE sent_flag), 0) AS sent, count(*) AS flows,
     count(DISTINCT pair) AS peers, CAST(NULL AS BIGINT) AS ports
-  FROM period WHERE period_kind IS NOT NULL GROUP BY host, app, d
+  FROM period GROUP BY host, app, d
   UNION ALL
   SELECT host, '*', d, sum(bytes), coalesce(sum(bytes) FILTER (WHERE sent_flag), 0), count(*), count(DISTINCT pair), count(DISTINCT app)
-  FROM period WHERE period_kind IS NOT NULL GROUP BY host, d
+  FROM period GROUP BY host, d
 ),
 now AS (SELECT * FROM features WHERE d = 0),
 history AS (
