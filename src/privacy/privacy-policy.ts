@@ -148,8 +148,8 @@ export function parsePolicyDocument(value: unknown, label: string): PolicyDocume
   if (!parsed.success) {
     throw new PolicyError(
       parsed.error.issues.map((issue) => {
-        const where = issue.path.length > 0 ? issue.path.join('.') : 'top level';
-        const message = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')} (docs/privacy.md lists them)` : issue.message;
+        const where = issue.path.length > 0 ? issue.path.map((key) => keyText(String(key))).join('.') : 'top level';
+        const message = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map(keyText).join(', ')} (docs/privacy.md lists them)` : issue.message;
         return `${label}: ${where}: ${message}`;
       }),
     );
@@ -181,6 +181,11 @@ export function parsePolicyDocument(value: unknown, label: string): PolicyDocume
   };
   if (problems.length > 0) throw new PolicyError(problems);
   return document;
+}
+
+/** A key as an error message shows it: quoted when it is not a plain name (it may hold a line break). */
+function keyText(key: string): string {
+  return /^[\w-]+$/.test(key) ? key : JSON.stringify(key);
 }
 
 /** The policy `document` gives the host: its first matching `hosts` section, or the default. */
