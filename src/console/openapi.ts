@@ -55,6 +55,18 @@ export const CONSOLE_OPENAPI = {
     ], 'per link: bytes before, after and the change'),
     '/api/routes': get("one router's OSPF routes", [router('router', 'the router')], 'the routes with their costs and next hops'),
     '/api/columns': get('the columns of the flows table, for the query editor', [], 'column names', { type: 'object', properties: { columns: { type: 'array', items: text } } }),
+    '/api/audit': get(
+      'who used a subnet or an address (network auditing): every flow to or from it, by reporting host, user, process and application, most bytes first; from the store, or with --nats the fleet',
+      [
+        { name: 'subnet', in: 'query', description: 'a prefix such as 10.20.0.0/16 (this or address)', schema: text },
+        { name: 'address', in: 'query', description: 'an IPv4 or IPv6 address (this or subnet)', schema: text },
+        { name: 'since', in: 'query', description: 'only flows of this last duration, e.g. 4w', schema: text },
+        { name: 'target', in: 'query', description: 'with --nats: all, host:ID, site:NAME, tag:T or net:CIDR', schema: { ...text, default: 'all' } },
+        top,
+      ],
+      'columns host, username, process, app, bytes, flows, first, last; and who answered',
+      { type: 'object', properties: { source: { enum: ['store', 'fleet'] }, columns: { type: 'array', items: column }, rows: { type: 'array', items: row }, rows_cut: integer, elapsed_ms: number, expected: { type: 'array', items: text }, answered: { type: 'array', items: text }, missing: { type: 'array', items: text }, failed: { type: 'object' } } },
+    ),
     '/api/query': {
       post: {
         summary: 'one SQL statement over flows: the local store, or with --nats the fleet as one signed query',

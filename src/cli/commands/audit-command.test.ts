@@ -1,11 +1,11 @@
 /**
  * `endsight audit` on a store written by hand: who used a subnet and an address (hosts, users,
  * processes, applications, bytes, times), and who used a link of a small network; wrong subjects
- * are one error line.
+ * are one error line. The console's GET /api/audit answers the same.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -53,6 +53,39 @@ test('endsight audit: a subnet, an address, a link', async () => {
       const bad = run(args);
       assert.equal(bad.status, 1, args.join(' '));
       assert.equal(bad.stderr.trim().split('\n').length, 1, bad.stderr);
+    }
+
+    // The same as an API: the console's GET /api/audit gives the command's rows.
+    const matrix = path.join(dir, 'm.csv');
+    writeFileSync(matrix, 'src,dst,bytes\n10.1.0.5,10.4.0.5,1\n');
+    const server = spawn(process.execPath, [BIN, 'console', '--from', path.join(dir, 'net.yaml'), '--matrix', matrix, '--data-dir', path.join(dir, 'store'), '--http', '127.0.0.1:0', '--token', 'audit-token'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let stderr = '';
+      server.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      const deadline = Date.now() + 30_000;
+      while (!/the console is on (\S+)/.test(stderr)) {
+        assert.ok(Date.now() < deadline && server.exitCode === null, `the console did not start: ${stderr}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const base = /the console is on (\S+)/.exec(stderr)![1].replace(/\/#token=.*$/, '');
+      const api = async (query: string) => {
+        const response = await fetch(`${base}/api/audit?${query}`, { headers: { authorization: 'Bearer audit-token' } });
+        return { status: response.status, body: (await response.json()) as { columns: { name: string }[]; rows: unknown[][]; answered: string[]; error?: string } };
+      };
+      const answer = await api('subnet=10.4.0.0/24');
+      assert.equal(answer.status, 200, JSON.stringify(answer.body));
+      const names = answer.body.columns.map((c) => c.name);
+      assert.deepEqual(answer.body.rows.map((row) => Object.fromEntries(names.map((n, i) => [n, row[i]]))), lines(subnet.stdout));
+      assert.deepEqual(answer.body.answered, ['this host']);
+      assert.equal((await api('address=192.0.2.1&top=1')).body.rows.length, 1);
+      for (const wrong of ['', 'subnet=10.0.0.0/8&address=10.1.0.5', 'subnet=nonsense', 'address=10.1.0.5&top=0']) {
+        const bad = await api(wrong);
+        assert.equal(bad.status, 400, wrong);
+        assert.ok(bad.body.error && !bad.body.error.includes('\n'), JSON.stringify(bad.body));
+      }
+    } finally {
+      server.kill('SIGTERM');
+      if (server.exitCode === null) await new Promise((r) => server.once('close', r));
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -1,10 +1,8 @@
 /** `endsight audit`: who used a subnet, an address or a link, with bytes and times (docs/crosscheck.md#endsight-audit). */
 import { Command } from 'commander';
-import { sqlString } from '../../common/sql-string.js';
 import { addDataDirOption, addWindowOptions } from '../common-options.js';
 import { addFleetAskOptions, type FleetAskCliOptions } from '../nats-cli-options.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
-import { APPLICATION_SQL } from '../../query/application-sql.js';
 
 interface AuditOptions extends Partial<FleetAskCliOptions> {
   subnet?: string;
@@ -87,12 +85,8 @@ async function runAudit(options: AuditOptions): Promise<void> {
     writer.end();
     return;
   }
-  const condition = options.subnet !== undefined
-    ? `(in_cidr(src_addr, ${sqlString(options.subnet)}) OR in_cidr(dst_addr, ${sqlString(options.subnet)}))`
-    : `(src_addr = ${sqlString(options.address!)} OR dst_addr = ${sqlString(options.address!)})`;
-  const sql =
-    `SELECT host, username, process, ${APPLICATION_SQL} AS app, sum(bytes) AS bytes, count(*) AS flows, min(start_time) AS first, max(end_time) AS last ` +
-    `FROM flows WHERE ${condition} GROUP BY ALL ORDER BY bytes DESC, host LIMIT ${top}`;
+  const { auditSql } = await import('../../crosscheck/audit-query.js');
+  const sql = auditSql(options.subnet !== undefined ? { subnet: options.subnet } : { address: options.address! }, top);
   const { flowsAnswer } = await import('../fleet-ask.js');
   const { columns, rows } = await flowsAnswer(options, sql, '');
   writer.rows(columns, rows);

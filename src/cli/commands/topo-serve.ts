@@ -85,6 +85,7 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
         '/api/routes?router=ID': "one router's OSPF routes",
         '/api/graph': 'every router and link, with loads (the map)',
         '/api/columns': 'the columns of the flows table',
+        '/api/audit?subnet=CIDR|address=A[&since=4w&target=T&top=N]': 'who used a subnet or an address: hosts, users, processes, applications, with bytes and times',
         'POST /api/query {"sql": …, "target": …, "since": …}': 'one SQL statement over flows (the store, or the fleet with --nats); JSON lines of progress, then the result',
         '/api/openapi.json': 'all of this as an OpenAPI document',
       },
@@ -122,6 +123,25 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
       }
     },
     '/api/columns': async () => ({ columns: (await import('../../query/index.js')).FLOW_COLUMNS }),
+    '/api/audit': async (p) => {
+      if (!options.query) throw new BadRequest('this server has no flows to audit: the console does, over --data-dir or --nats', 404);
+      const subnet = p.get('subnet');
+      const address = p.get('address');
+      if ((subnet === null) === (address === null)) throw new BadRequest('an audit needs exactly one of subnet=CIDR and address=A');
+      const { auditSql } = await import('../../crosscheck/audit-query.js');
+      let sql: string;
+      try {
+        sql = auditSql(subnet !== null ? { subnet } : { address: address! }, topOf(p));
+      } catch (error) {
+        throw new BadRequest((error as Error).message);
+      }
+      try {
+        return await options.query({ sql, target: p.get('target') ?? 'all', since: p.get('since') ?? undefined }, () => undefined);
+      } catch (error) {
+        if (error instanceof RangeError || (error as Error).name === 'QueryError') throw new BadRequest((error as Error).message);
+        throw error;
+      }
+    },
     '/api/routes': async (p) => {
       const { computeRoutes } = await import('../../topo/ospf/spf.js');
       const router = routerId(p, 'router');
