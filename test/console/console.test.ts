@@ -11,24 +11,22 @@
  */
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { requirePrograms } from '../../src/lab/netns.js';
 import { HAND_DEMANDS, handTopology } from '../../src/topo/test-networks.js';
 import { FlowStore } from '../../src/store/index.js';
 import { testBatch } from '../../src/store/test-records.js';
+import { startConsole } from '../../src/console/test-console.js';
 import { QueryEngine } from '../../src/query/index.js';
 
-const BIN = path.join(fileURLToPath(new URL('../../../', import.meta.url)), 'bin', 'endsight.js');
 const SHOTS = path.join(tmpdir(), 'endsight-console-screenshots');
 
 describe('the web console in chromium', { timeout: 120_000 }, () => {
   let dir = '';
-  let server: ChildProcess;
+  let served: Awaited<ReturnType<typeof startConsole>> | undefined;
   let browser: Browser;
   let consoleUrl = '';
 
@@ -45,22 +43,14 @@ describe('the web console in chromium', { timeout: 120_000 }, () => {
     store.append(testBatch(3000, Date.now() * 1000 - 3_600_000_000, 1_000_000));
     await store.flush();
     await store.close();
-    server = spawn(process.execPath, [BIN, 'console', '--from', path.join(dir, 'net.yaml'), '--matrix', path.join(dir, 'm.csv'), '--data-dir', path.join(dir, 'store'), '--http', '127.0.0.1:0', '--token', 'console-test-token'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    server.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const deadline = Date.now() + 30_000;
-    while (!/the console is on (\S+)/.test(stderr)) {
-      assert.ok(Date.now() < deadline && server.exitCode === null, `the console did not start: ${stderr}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
-    consoleUrl = /the console is on (\S+)/.exec(stderr)![1];
+    served = await startConsole(['--from', path.join(dir, 'net.yaml'), '--matrix', path.join(dir, 'm.csv'), '--data-dir', path.join(dir, 'store'), '--http', '127.0.0.1:0', '--token', 'console-test-token']);
+    consoleUrl = served.url;
     browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--no-sandbox', '--headless=new'] });
   });
 
   after(async () => {
     await browser?.close();
-    server?.kill('SIGTERM');
-    if (server && server.exitCode === null) await new Promise((r) => server.once('close', r));
+    await served?.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { FlowRecordBatch, type FlowRecord } from '../../flow/index.js';
 import { FlowStore } from '../../store/index.js';
 import { handTopology } from '../../topo/test-networks.js';
+import { startConsole } from '../../console/test-console.js';
 
 const BIN = path.join(fileURLToPath(new URL('../../../../', import.meta.url)), 'bin', 'endsight.js');
 const T0 = Date.UTC(2026, 10, 20, 9) * 1000;
@@ -58,16 +59,9 @@ test('endsight audit: a subnet, an address, a link', async () => {
     // The same as an API: the console's GET /api/audit gives the command's rows.
     const matrix = path.join(dir, 'm.csv');
     writeFileSync(matrix, 'src,dst,bytes\n10.1.0.5,10.4.0.5,1\n');
-    const server = spawn(process.execPath, [BIN, 'console', '--from', path.join(dir, 'net.yaml'), '--matrix', matrix, '--data-dir', path.join(dir, 'store'), '--http', '127.0.0.1:0', '--token', 'audit-token'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const server = await startConsole(['--from', path.join(dir, 'net.yaml'), '--matrix', matrix, '--data-dir', path.join(dir, 'store'), '--http', '127.0.0.1:0', '--token', 'audit-token']);
     try {
-      let stderr = '';
-      server.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      const deadline = Date.now() + 30_000;
-      while (!/the console is on (\S+)/.test(stderr)) {
-        assert.ok(Date.now() < deadline && server.exitCode === null, `the console did not start: ${stderr}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
-      const base = /the console is on (\S+)/.exec(stderr)![1].replace(/\/#token=.*$/, '');
+      const base = server.base;
       const api = async (query: string) => {
         const response = await fetch(`${base}/api/audit?${query}`, { headers: { authorization: 'Bearer audit-token' } });
         return { status: response.status, body: (await response.json()) as { columns: { name: string }[]; rows: unknown[][]; answered: string[]; error?: string } };
@@ -84,8 +78,7 @@ test('endsight audit: a subnet, an address, a link', async () => {
         assert.ok(bad.body.error && !bad.body.error.includes('\n'), JSON.stringify(bad.body));
       }
     } finally {
-      server.kill('SIGTERM');
-      if (server.exitCode === null) await new Promise((r) => server.once('close', r));
+      await server.stop();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
