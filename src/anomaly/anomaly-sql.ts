@@ -29,7 +29,7 @@ export const FLOW_TABLE_MACRO_NAMES: readonly string[] = ['app_anomalies'];
 export const ANOMALY_COLUMNS: readonly { name: string; meaning: string }[] = [
   { name: 'host', meaning: 'the reporting host' },
   { name: 'app', meaning: "the application: protocol and the lower port (tcp/443); '*' is the host as a whole, scored on peers and ports only" },
-  { name: 'kind', meaning: 'new_application (not seen in 28 days), scan (peers or ports), exfiltration (bytes sent), volume (bytes or flows), or normal' },
+  { name: 'kind', meaning: 'new_application (not seen in 28 days), scan (peers or ports), exfiltration (bytes sent, most of the growth), volume (bytes or flows), or normal' },
   { name: 'anomalous', meaning: `score >= ${SCORE_THRESHOLD}` },
   { name: 'score', meaning: 'the largest robust z-score of the scored features: (observed - median) / max(1.4826 MAD, 0.25 median, floor)' },
   { name: 'feature', meaning: 'the feature the kind rests on, whose evidence follows: bytes, sent, flows, peers or ports' },
@@ -139,7 +139,9 @@ kinds AS (
     greatest(${FEATURES.map((f) => `z_${f}`).join(', ')}) AS score,
     CASE WHEN new THEN 'new_application'
          WHEN greatest(z_peers, z_ports) >= ${SCORE_THRESHOLD} THEN 'scan'
-         WHEN z_sent >= ${SCORE_THRESHOLD} THEN 'exfiltration'
+         -- Exfiltration when the host sent much more than usual and that is most of the growth: a
+         -- large upload *to* the host's own server also raises what it sends back, but it is volume.
+         WHEN z_sent >= ${SCORE_THRESHOLD} AND sent - sent_median >= 0.5 * (bytes - bytes_median) THEN 'exfiltration'
          WHEN greatest(z_bytes, z_flows) >= ${SCORE_THRESHOLD} THEN 'volume'
          ELSE 'normal' END AS kind
   FROM scored
