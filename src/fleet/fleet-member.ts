@@ -11,6 +11,7 @@ import { FleetHost } from './nats-fleet.js';
 import { QueryResponder } from './query-responder.js';
 import { loadKey, type HostIdentity } from './signed-query.js';
 import type { PrivacyGuard } from '../privacy/privacy-guard.js';
+import type { HostHealth } from './fleet-registry.js';
 
 const RETRY_MS = 5000;
 
@@ -65,6 +66,8 @@ export async function startFleetMember(
   standingDelayMs = 0,
   /** The host's privacy policy: its minimum group size holds for answers, and pushed policies are offered to it. */
   privacy: PrivacyGuard | null = null,
+  /** The agent's health for its heartbeats. */
+  health: (() => HostHealth) | null = null,
 ): Promise<FleetMember> {
   const authority = loadKey(fleet.authorityPem, 'public', 'fleet.authority');
   const identity = fleetIdentity(fleet);
@@ -85,7 +88,7 @@ export async function startFleetMember(
         return;
       }
       connection = c;
-      host = new FleetHost(c, fleet.name, identity, version, responder, undefined, privacy);
+      host = new FleetHost(c, fleet.name, identity, version, responder, undefined, { privacy, health });
       log.info({ nats: c.getServer(), fleet: fleet.name, id: fleet.id }, 'fleet: answering signed queries over NATS');
       void (async () => {
         for await (const status of c.status()) {

@@ -15,6 +15,25 @@ export interface Heartbeat extends HostIdentity {
   sentAt: number;
   /** The version of the privacy policy the host applies (0: none), when it has a policy guard. */
   policyVersion?: number;
+  /** The agent's health figures (its /metrics in brief), when the host is an agent. */
+  health?: HostHealth;
+}
+
+/** What an agent's heartbeat says of its health: the console's fleet page and the `hosts` table. */
+export interface HostHealth {
+  /** Packets that reached the meter, and those the kernel dropped (libpcap's ps_drop), since the agent started. */
+  packets: number;
+  dropped: number;
+  flowsActive: number;
+  recordsStored: number;
+  storeBytes: number;
+  /** CPU over the last second, as a share of one core; resident memory. */
+  cpu: number;
+  rssBytes: number;
+  /** Finished TCP/UDP flows attributed to a process, as a share (null before the first). */
+  attributedRatio: number | null;
+  /** 1-in-N packet sampling in force. */
+  sampling: number;
 }
 
 /** What a site aggregator announces: its site and the hosts of the site it hears. */

@@ -27,6 +27,8 @@ const IDENTITIES: HostIdentity[] = [
   { id: 'host-2', site: 'lyon', tags: ['web'], addresses: ['10.2.0.10'] },
 ];
 
+const HEALTH = { packets: 123_456, dropped: 7, flowsActive: 42, recordsStored: 9_000, storeBytes: 150_000, cpu: 0.031, rssBytes: 180_000_000, attributedRatio: 0.98, sampling: 1 };
+
 describe('fleet queries over NATS', { timeout: 120_000 }, () => {
   const lab = new Lab(`es-nats-${process.pid}`);
   let dir = '';
@@ -57,7 +59,9 @@ describe('fleet queries over NATS', { timeout: 120_000 }, () => {
       const connection = await connect({ servers: url, name: IDENTITIES[h].id });
       connections.push(connection);
       const responder = new QueryResponder({ identity: IDENTITIES[h], audience: FLEET, authority: loadKey(keys.publicKeyPem, 'public', 'pub'), dataDir: stores.hosts[h], log });
-      hosts.push(new FleetHost(connection, FLEET, IDENTITIES[h], 'test', responder));
+      // host-0 reports health and a policy version, as an agent does; the others, as older agents, none.
+      const extras = h === 0 ? { health: () => HEALTH, privacy: { status: () => ({ version: 4, section: 'default', issuer: null, dropped: 0, minGroupSize: 1 }), offer: async () => ({ ok: false as const, version: 4, error: 'test' }) } } : {};
+      hosts.push(new FleetHost(connection, FLEET, IDENTITIES[h], 'test', responder, undefined, extras));
     }
     coordinator = await connect({ servers: url, name: 'coordinator' });
     single = await QueryEngine.open(stores.all);
@@ -114,6 +118,12 @@ describe('fleet queries over NATS', { timeout: 120_000 }, () => {
     const result = await runFleetQuery(coordinator, planner, options(sql));
     assert.deepEqual(result.rows, IDENTITIES.map((h) => [h.id, h.site, [...h.tags], [...h.addresses], 'test', true, true]));
     assert.deepEqual(result.answered, ['host-0', 'host-1', 'host-2']);
+    const health = await runFleetQuery(coordinator, planner, options('SELECT id, policy_version, packets, dropped, flows_active, records_stored, store_bytes, cpu, rss_bytes, attributed_ratio, sampling FROM hosts ORDER BY id'));
+    assert.deepEqual(health.rows, [
+      ['host-0', 4, HEALTH.packets, HEALTH.dropped, HEALTH.flowsActive, HEALTH.recordsStored, HEALTH.storeBytes, HEALTH.cpu, HEALTH.rssBytes, HEALTH.attributedRatio, HEALTH.sampling],
+      ['host-1', null, null, null, null, null, null, null, null, null, null],
+      ['host-2', null, null, null, null, null, null, null, null, null, null],
+    ]);
     const paris = await runFleetQuery(coordinator, planner, options('SELECT site, count(*) AS n FROM hosts GROUP BY site', 'site:paris'));
     assert.deepEqual(paris.rows, [['paris', 2]]);
     await assert.rejects(runFleetQuery(coordinator, planner, options('SELECT count(*) FROM flows JOIN hosts ON flows.host = hosts.id')), /reads one table, flows or hosts/);

@@ -7,7 +7,7 @@ import { randomBytes, type KeyObject } from 'node:crypto';
 import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { DuckDBConnection } from '@duckdb/node-api';
 import { toCell, type CellValue, type QueryColumn } from '../query/index.js';
-import { FleetRegistry, type Heartbeat } from './fleet-registry.js';
+import { FleetRegistry, type Heartbeat, type HostHealth } from './fleet-registry.js';
 import { encodeJson, HEARTBEAT_INTERVAL_MS, heartbeatSubject, parseJson, policySubject, querySubject, REASK_EVERY_MS, sendSafely, siteQuerySubject, standingSubject } from './fleet-subjects.js';
 import { defineHostsTable, fillHostsTable } from './hosts-table.js';
 import { answerProblem, mergeAnswers, mergeSpecOf, type PartialAnswer } from './merge-answers.js';
@@ -33,9 +33,15 @@ export class FleetHost {
     version: string,
     private readonly responder: Pick<QueryResponder, 'answer'> & Partial<Pick<QueryResponder, 'standing'>>,
     heartbeatEveryMs = HEARTBEAT_INTERVAL_MS,
-    /** The host's privacy policy (privacy-guard.ts): pushed policies are offered to it, and its version goes in heartbeats. */
-    privacy: Pick<PrivacyGuard, 'offer' | 'status'> | null = null,
+    extras: {
+      /** The host's privacy policy (privacy-guard.ts): pushed policies are offered to it, and its version goes in heartbeats. */
+      privacy?: Pick<PrivacyGuard, 'offer' | 'status'> | null;
+      /** The agent's health, read at each heartbeat. */
+      health?: (() => HostHealth) | null;
+    } = {},
   ) {
+    const privacy = extras.privacy ?? null;
+    const health = extras.health ?? null;
     // Lost when the connection is down: the next heartbeat or period tries again.
     const publish = (subject: string, data: Uint8Array): void => void sendSafely(connection, () => connection.publish(subject, data));
     if (responder.standing) responder.standing.publish = (result) => publish(standingSubject(fleet, result.standing), encodeJson(result));
@@ -77,7 +83,11 @@ export class FleetHost {
     const beat = (): void =>
       publish(
         heartbeatSubject(fleet, identity.site, identity.id),
-        encodeJson({ ...this.identity, version, sentAt: Date.now(), ...(privacy ? { policyVersion: privacy.status().version } : {}) } satisfies Heartbeat),
+        encodeJson({
+          ...this.identity, version, sentAt: Date.now(),
+          ...(privacy ? { policyVersion: privacy.status().version } : {}),
+          ...(health ? { health: health() } : {}),
+        } satisfies Heartbeat),
       );
     beat();
     this.heartbeat = setInterval(beat, heartbeatEveryMs);

@@ -143,7 +143,7 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
       const { startFleetMember } = await import('../../fleet/fleet-member.js');
       // A standing query's period is run once its flows are stored: ended (idle timeout), then exported, with a few seconds' slack.
       const standingDelayMs = (config.flows.idleTimeoutUs + config.flows.exportIntervalUs) / 1000 + 5000;
-      fleet = await startFleetMember(config.fleet, store.dataDir, VERSION, log, standingDelayMs, privacy);
+      fleet = await startFleetMember(config.fleet, store.dataDir, VERSION, log, standingDelayMs, privacy, () => heartbeatHealth(agent.status()));
     }
     const onStop = (signal: string): void => {
       log.info({ signal }, 'stopping: storing every active flow');
@@ -210,6 +210,15 @@ async function openPrivacyGuard(config: AgentConfig, dataDir: string, log: impor
     },
     config.privacy.policyText,
   );
+}
+
+/** The agent's status in brief, for its fleet heartbeats (the console's fleet page). */
+function heartbeatHealth(s: import('../../agent/agent.js').AgentStatus): import('../../fleet/fleet-registry.js').HostHealth {
+  const decided = s.attribution.attributed + s.attribution.ambiguous + s.attribution.unknown;
+  return {
+    packets: s.meter.packetsSeen, dropped: s.capture.droppedByKernel, flowsActive: s.meter.flowsActive, recordsStored: s.recordsStored, storeBytes: s.storeBytes,
+    cpu: s.cpuFraction, rssBytes: process.memoryUsage.rss(), attributedRatio: decided > 0 ? s.attribution.attributed / decided : null, sampling: s.sampling,
+  };
 }
 
 async function localHelpers(): Promise<ConstructorParameters<typeof import('../../agent/agent.js').Agent>[4]> {
