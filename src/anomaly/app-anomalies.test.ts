@@ -183,5 +183,17 @@ describe('app_anomalies on synthetic history', () => {
       const topMerged = await mergeAnswers(coordinator, top, await Promise.all([stores.a, stores.b].map(async (s) => (await open(s)).all(top.hostSql))));
       assert.deepEqual(topMerged.rows, one.rows.slice(0, 2));
     });
+
+    it('plans aggregates over the macro too, and still refuses other table functions', async () => {
+      const sql = `SELECT kind, count(*) AS n, max(score) AS worst FROM app_anomalies(${timestampSql(window.fromUs)}, ${timestampSql(window.toUs)}) WHERE anomalous GROUP BY kind ORDER BY kind`;
+      const plan = await planFleetQuery(coordinator, sql);
+      assert.equal(plan.kind, 'aggregate');
+      if (plan.kind !== 'aggregate') return;
+      const merged = await mergeAnswers(coordinator, plan, await Promise.all([stores.a, stores.b].map(async (s) => (await open(s)).all(plan.hostSql))));
+      assert.deepEqual(merged.rows, (await (await open(stores.all)).all(sql)).rows);
+      for (const other of ["SELECT * FROM read_csv('/etc/passwd')", "SELECT * FROM range(10)"]) {
+        await assert.rejects(planFleetQuery(coordinator, other), /reads one table, flows or hosts/);
+      }
+    });
   });
 });
