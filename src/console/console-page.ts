@@ -1,12 +1,14 @@
 /**
  * The web console's page (issue 7): one HTML document, no framework, drawing from the JSON API of
- * topo-serve.ts (docs/console.md). Two tabs:
+ * topo-serve.ts (docs/console.md). Three tabs:
  * - Map: the network map (routers and links, a line's width by its load, its colour by utilisation
  *   when capacities are known), the top links and talkers, a link's breakdown on a click (by source,
  *   application, user or entry router), and a what-if of a link going down with the change per link.
  * - Query: SQL over `flows` (the columns listed), a target and a window; progress while hosts answer,
  *   then who did not; the result as a table (only the rows in view are drawn: up to 10,000) and a
  *   bar chart; CSV and JSON downloads.
+ * - Fleet: every agent the coordinator hears (a console started with --nats): site, version, last
+ *   heartbeat and the health its heartbeats carry; per site, agents heard and lately heard.
  * The access token comes in the page's URL fragment (#token=…), which browsers never send, and goes
  * with every API request as a bearer token.
  */
@@ -21,6 +23,8 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
  header button.tab[aria-selected="true"] { color: white; border-bottom: 2px solid white; }
  #tab-map { display: grid; grid-template-columns: 1fr 420px; height: calc(100vh - 34px); }
  #map { width: 100%; height: calc(100vh - 34px); background: #fafafa; }
+ .page { padding: 8px 12px; overflow: auto; height: calc(100vh - 50px); }
+ tr.stale td { color: #b2182b; }
  #tab-query { padding: 8px 12px; height: calc(100vh - 50px); display: flex; flex-direction: column; gap: 6px; }
  #q-sql { width: 100%; height: 90px; font: 12px ui-monospace, monospace; box-sizing: border-box; }
  #q-columns span { display: inline-block; margin: 1px 3px; padding: 0 4px; background: #eef2f7; border-radius: 3px; cursor: pointer; font: 11px ui-monospace, monospace; }
@@ -42,7 +46,7 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
 </style></head>
 <body>
 <header><b>endsight</b>
- <button class="tab" data-tab="map" aria-selected="true">Map</button><button class="tab" data-tab="query" aria-selected="false">Query</button>
+ <button class="tab" data-tab="map" aria-selected="true">Map</button><button class="tab" data-tab="query" aria-selected="false">Query</button><button class="tab" data-tab="fleet" aria-selected="false">Fleet</button>
  <span id="status">loading…</span></header>
 <main id="tab-map">
 <svg id="map" role="img" aria-label="network map"></svg>
@@ -67,6 +71,11 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
  <div id="q-who"></div>
  <svg id="q-chart" role="img" aria-label="result chart"></svg>
  <div id="q-rows"><div id="q-spacer"></div><table id="q-result"></table></div>
+</main>
+<main id="tab-fleet" class="page" hidden>
+ <div><button id="fleet-refresh">Refresh</button> <span id="fleet-status"></span></div>
+ <h2>Sites</h2><table id="fleet-sites"></table>
+ <h2>Agents</h2><table id="fleet-hosts"></table>
 </main>
 <script>
 const token = new URLSearchParams(location.hash.slice(1)).get('token') || '';
@@ -162,11 +171,51 @@ document.getElementById('whatif-run').addEventListener('click', async () => {
 function fail(error) {
   document.getElementById('status').innerHTML = '<span class="error">' + esc(error.message || error) + '</span>';
 }
+const TABS = ['map', 'query', 'fleet'];
 document.querySelectorAll('button.tab').forEach((b) => b.addEventListener('click', () => {
   document.querySelectorAll('button.tab').forEach((x) => x.setAttribute('aria-selected', String(x === b)));
-  document.getElementById('tab-map').hidden = b.dataset.tab !== 'map';
-  document.getElementById('tab-query').hidden = b.dataset.tab !== 'query';
+  for (const tab of TABS) document.getElementById('tab-' + tab).hidden = b.dataset.tab !== tab;
+  if (b.dataset.tab === 'fleet') showFleet().catch(fleetFailed);
 }));
+
+// The fleet page: every agent the coordinator hears, its health and its site (GET /api/fleet).
+const STALE_MS = 10000;
+async function showFleet() {
+  const status = document.getElementById('fleet-status');
+  status.textContent = 'asking…';
+  const answer = await api('/api/fleet');
+  const names = answer.columns.map((c) => c.name);
+  const hosts = answer.rows.map((r) => Object.fromEntries(names.map((n, i) => [n, r[i]])));
+  const now = Date.now();
+  const age = (h) => now - Date.parse(h.last_heartbeat.replace(' ', 'T') + (h.last_heartbeat.endsWith('Z') ? '' : 'Z'));
+  const pct = (x) => x === null || x === undefined ? '' : (100 * x).toFixed(1) + '%';
+  const t = document.getElementById('fleet-hosts');
+  t.innerHTML = '<tr>' + ['agent', 'site', 'version', 'last heartbeat', 'packets', 'dropped', 'active flows', 'records', 'store', 'CPU', 'RSS', 'attributed', 'sampling', 'policy'].map((h) => '<th>' + esc(h) + '</th>').join('') + '</tr>' +
+    hosts.map((h) => '<tr class="host' + (age(h) > STALE_MS ? ' stale' : '') + '" data-host="' + esc(h.id) + '">' +
+      [h.id, h.site ?? '', h.agent_version, Math.round(age(h) / 1000) + ' s ago'].map((c) => '<td>' + esc(c) + '</td>').join('') +
+      [h.packets, h.dropped, h.flows_active, h.records_stored].map((n) => '<td class="n">' + (n === null ? '' : fmt(n)) + '</td>').join('') +
+      '<td class="n">' + (h.store_bytes === null ? '' : fmt(h.store_bytes) + 'B') + '</td>' +
+      '<td class="n">' + pct(h.cpu) + '</td><td class="n">' + (h.rss_bytes === null ? '' : fmt(h.rss_bytes) + 'B') + '</td><td class="n">' + pct(h.attributed_ratio) + '</td>' +
+      '<td class="n">' + (h.sampling === null ? '' : '1 in ' + h.sampling) + '</td><td class="n">' + (h.policy_version === null ? '' : esc(h.policy_version)) + '</td></tr>').join('');
+  // Per site: agents heard, agents heard lately, and what they saw.
+  const sites = new Map();
+  for (const h of hosts) {
+    const site = sites.get(h.site ?? '') ?? { hosts: 0, live: 0, packets: 0, dropped: 0 };
+    site.hosts++;
+    if (age(h) <= STALE_MS) site.live++;
+    site.packets += h.packets ?? 0;
+    site.dropped += h.dropped ?? 0;
+    sites.set(h.site ?? '', site);
+  }
+  table('fleet-sites', ['site', 'agents', 'heard in the last 10 s', 'packets', 'dropped'], [...sites].map(([name, v]) => [name || '(no site)', String(v.hosts), String(v.live), v.packets, v.dropped]));
+  status.textContent = hosts.length + ' agents, ' + hosts.filter((h) => age(h) > STALE_MS).length + ' silent for more than 10 s';
+  document.body.dataset.fleet = 'done';
+}
+function fleetFailed(error) {
+  document.getElementById('fleet-status').innerHTML = '<span class="error">' + esc(error.message || error) + '</span>';
+  document.body.dataset.fleet = 'error';
+}
+document.getElementById('fleet-refresh').addEventListener('click', () => showFleet().catch(fleetFailed));
 
 // The query page.
 let result = null;

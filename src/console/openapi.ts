@@ -55,6 +55,12 @@ export const CONSOLE_OPENAPI = {
     ], 'per link: bytes before, after and the change'),
     '/api/routes': get("one router's OSPF routes", [router('router', 'the router')], 'the routes with their costs and next hops'),
     '/api/columns': get('the columns of the flows table, for the query editor', [], 'column names', { type: 'object', properties: { columns: { type: 'array', items: text } } }),
+    '/api/fleet': get(
+      'every agent the coordinator hears (a console started with --nats): the hosts table, with site, version, last heartbeat and health',
+      [],
+      'columns as the hosts table (docs/fleet.md), and who was expected',
+      { type: 'object', properties: { source: { enum: ['fleet'] }, columns: { type: 'array', items: column }, rows: { type: 'array', items: row } } },
+    ),
     '/api/audit': get(
       'who used a subnet or an address (network auditing): every flow to or from it, by reporting host, user, process and application, most bytes first; from the store, or with --nats the fleet',
       [

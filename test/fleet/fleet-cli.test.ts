@@ -4,7 +4,8 @@
  * capture and socket events programs) with the repository's sample capture imported under different
  * host names, and `endsight query --nats … --sign-key …`. The merged answer equals the two local
  * answers together; a site target reaches one agent; a query signed by another key is refused by both.
- * Last, the console's Query tab in chromium asks the same fleet, then names the agent that was killed.
+ * Last, the console's Query tab in chromium asks the same fleet, then names the agent that was killed;
+ * its Fleet tab lists both agents with their health, and marks the killed one once it is silent.
  * Needs root, nats-server and chromium.
  */
 import { describe, it, before, after } from 'node:test';
@@ -277,11 +278,39 @@ describe('endsight query --nats against two agents', { timeout: 180_000 }, () =>
       assert.match(await page.locator('#q-status').innerText(), /; 2 of 2 hosts answered$/);
       assert.equal(await page.locator('#q-missing').count(), 0);
 
+      // The Fleet tab: both agents with their sites and the health their heartbeats carry.
+      const fleetRows = async (): Promise<{ cells: string[]; stale: boolean }[]> => {
+        await page.evaluate('delete document.body.dataset.fleet');
+        await page.locator('#fleet-refresh').click();
+        await page.waitForSelector('body[data-fleet="done"]', { timeout: 30_000 });
+        return page.locator('#fleet-hosts tr.host').evaluateAll((rows) => rows.map((r) => ({ cells: [...r.querySelectorAll('td')].map((td) => td.textContent ?? ''), stale: r.classList.contains('stale') })));
+      };
+      await page.locator('button.tab[data-tab="fleet"]').click();
+      const heard = await fleetRows();
+      assert.deepEqual(heard.map((r) => [r.cells[0], r.cells[1], r.stale]), [['alpha', 'north', false], ['beta', 'south', false]]);
+      for (const row of heard) {
+        assert.match(row.cells[4], /^\d/, `packets of ${row.cells[0]}: ${row.cells.join(' | ')}`);
+        assert.equal(row.cells[13], '0', 'no privacy policy');
+      }
+      assert.deepEqual(await page.locator('#fleet-sites tr').evaluateAll((rows) => rows.slice(1).map((r) => [...r.querySelectorAll('td')].slice(0, 3).map((td) => td.textContent))), [['north', '1', '1'], ['south', '1', '1']]);
+      await page.screenshot({ path: path.join(tmpdir(), 'endsight-console-screenshots', 'fleet.png') });
+      await page.locator('button.tab[data-tab="query"]').click();
+
       await agents[1].stop('SIGKILL');
       assert.deepEqual(await run(), local('alpha'));
       assert.match(await page.locator('#q-status').innerText(), /; 1 of 2 hosts answered$/);
       assert.equal(await page.locator('#q-missing').innerText(), 'no answer from beta');
       await page.screenshot({ path: path.join(tmpdir(), 'endsight-console-screenshots', 'query-fleet.png') });
+      // Beta's heartbeats have stopped: the Fleet tab marks it once it has been silent for 10 s.
+      await page.locator('button.tab[data-tab="fleet"]').click();
+      const deadline = Date.now() + 20_000;
+      let rows = await fleetRows();
+      while (!rows.find((r) => r.cells[0] === 'beta')?.stale && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        rows = await fleetRows();
+      }
+      assert.deepEqual(rows.map((r) => [r.cells[0], r.stale]), [['alpha', false], ['beta', true]]);
+      assert.match(await page.locator('#fleet-status').innerText(), /^2 agents, 1 silent for more than 10 s$/);
     } finally {
       await browser.close();
       await server.stop();

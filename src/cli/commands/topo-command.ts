@@ -196,7 +196,7 @@ async function serve(options: ServeCliOptions, consolePage?: { page: string; tok
   const log = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   // The console's query page asks the fleet when there is one (--nats), else this store.
   const query = consolePage ? (await import('../../console/console-query.js')).consoleQueryHandler(options.dataDir, options) : undefined;
-  const server = await serveNetworkView(load, { http: options.http, refreshMs, ...consolePage, query }, log);
+  const server = await serveNetworkView(load, { http: options.http, refreshMs, ...consolePage, query, fleet: options.nats !== undefined }, log);
   if (consolePage) log(`the console is on ${server.url}/#token=${consolePage.token} (Ctrl-C stops)`);
   else log(`serving the network view on ${server.url}/api (Ctrl-C stops)`);
   await new Promise<void>((resolve) => {

@@ -20,6 +20,8 @@ export interface ServeOptions {
   page?: string;
   /** Answers POST /api/query (the console's query page); without it the endpoint is a 404. */
   query?: ConsoleQueryHandler;
+  /** Whether `query` asks the fleet (the console's --nats), which GET /api/fleet needs. */
+  fleet?: boolean;
 }
 
 /** The largest query request body: a statement, not a data upload. */
@@ -85,6 +87,7 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
         '/api/routes?router=ID': "one router's OSPF routes",
         '/api/graph': 'every router and link, with loads (the map)',
         '/api/columns': 'the columns of the flows table',
+        '/api/fleet': 'every agent the coordinator hears, with its health (a console over the fleet)',
         '/api/audit?subnet=CIDR|address=A[&since=4w&target=T&top=N]': 'who used a subnet or an address: hosts, users, processes, applications, with bytes and times',
         'POST /api/query {"sql": …, "target": …, "since": …}': 'one SQL statement over flows (the store, or the fleet with --nats); JSON lines of progress, then the result',
         '/api/openapi.json': 'all of this as an OpenAPI document',
@@ -123,6 +126,15 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
       }
     },
     '/api/columns': async () => ({ columns: (await import('../../query/index.js')).FLOW_COLUMNS }),
+    '/api/fleet': async () => {
+      if (!options.query || !options.fleet) throw new BadRequest('this console answers from one store: start it with --nats (and --sign-key) to see the fleet', 404);
+      try {
+        return await options.query({ sql: 'SELECT * FROM hosts ORDER BY site NULLS FIRST, id', target: 'all' }, () => undefined);
+      } catch (error) {
+        if (error instanceof RangeError || (error as Error).name === 'QueryError' || (error as Error).name === 'FleetQueryError') throw new BadRequest((error as Error).message);
+        throw error;
+      }
+    },
     '/api/audit': async (p) => {
       if (!options.query) throw new BadRequest('this server has no flows to audit: the console does, over --data-dir or --nats', 404);
       const subnet = p.get('subnet');
