@@ -127,7 +127,7 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
     },
     '/api/columns': async () => ({ columns: (await import('../../query/index.js')).FLOW_COLUMNS }),
     '/api/fleet': async () => {
-      if (!options.query || !options.fleet) throw new BadRequest('this console answers from one store: start it with --nats (and --sign-key) to see the fleet', 404);
+      if (!options.query || !options.fleet) throw new BadRequest('this console answers from one store: start it with --nats (and --sign-key) to see the fleet');
       try {
         return await options.query({ sql: 'SELECT * FROM hosts ORDER BY site NULLS FIRST, id', target: 'all' }, () => undefined);
       } catch (error) {
