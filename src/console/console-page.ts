@@ -1,6 +1,6 @@
 /**
  * The web console's page (issue 7): one HTML document, no framework, drawing from the JSON API of
- * topo-serve.ts (docs/console.md). Three tabs:
+ * topo-serve.ts (docs/console.md). Four tabs:
  * - Map: the network map (routers and links, a line's width by its load, its colour by utilisation
  *   when capacities are known), the top links and talkers, a link's breakdown on a click (by source,
  *   application, user or entry router), and a what-if of a link going down with the change per link.
@@ -9,6 +9,8 @@
  *   bar chart; CSV and JSON downloads.
  * - Fleet: every agent the coordinator hears (a console started with --nats): site, version, last
  *   heartbeat and the health its heartbeats carry; per site, agents heard and lately heard.
+ * - Coverage: traffic seen against hosts instrumented, best-first and random (95% intervals), per
+ *   application, and the fewest hosts that see a share of the bytes.
  * The access token comes in the page's URL fragment (#token=…), which browsers never send, and goes
  * with every API request as a bearer token.
  */
@@ -46,7 +48,7 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
 </style></head>
 <body>
 <header><b>endsight</b>
- <button class="tab" data-tab="map" aria-selected="true">Map</button><button class="tab" data-tab="query" aria-selected="false">Query</button><button class="tab" data-tab="fleet" aria-selected="false">Fleet</button>
+ <button class="tab" data-tab="map" aria-selected="true">Map</button><button class="tab" data-tab="query" aria-selected="false">Query</button><button class="tab" data-tab="fleet" aria-selected="false">Fleet</button><button class="tab" data-tab="coverage" aria-selected="false">Coverage</button>
  <span id="status">loading…</span></header>
 <main id="tab-map">
 <svg id="map" role="img" aria-label="network map"></svg>
@@ -76,6 +78,14 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
  <div><button id="fleet-refresh">Refresh</button> <span id="fleet-status"></span></div>
  <h2>Sites</h2><table id="fleet-sites"></table>
  <h2>Agents</h2><table id="fleet-hosts"></table>
+</main>
+<main id="tab-coverage" class="page" hidden>
+ <div><label>since <input id="cov-since" size="6" placeholder="e.g. 24h"></label> <label>target <input id="cov-target" value="all" size="14"></label>
+  <label>hosts that see <input id="cov-cover" value="0.99" size="5"> of the bytes</label> <button id="cov-run">Run</button> <span id="cov-status"></span></div>
+ <p id="cov-cover-answer"></p>
+ <div id="cov-chart"></div>
+ <h2>Best-first and random</h2><table id="cov-points"></table>
+ <h2>Per application (share of its bytes seen, best-first)</h2><table id="cov-apps"></table>
 </main>
 <script>
 const token = new URLSearchParams(location.hash.slice(1)).get('token') || '';
@@ -171,12 +181,43 @@ document.getElementById('whatif-run').addEventListener('click', async () => {
 function fail(error) {
   document.getElementById('status').innerHTML = '<span class="error">' + esc(error.message || error) + '</span>';
 }
-const TABS = ['map', 'query', 'fleet'];
+const TABS = ['map', 'query', 'fleet', 'coverage'];
 document.querySelectorAll('button.tab').forEach((b) => b.addEventListener('click', () => {
   document.querySelectorAll('button.tab').forEach((x) => x.setAttribute('aria-selected', String(x === b)));
   for (const tab of TABS) document.getElementById('tab-' + tab).hidden = b.dataset.tab !== tab;
   if (b.dataset.tab === 'fleet') showFleet().catch(fleetFailed);
+  if (b.dataset.tab === 'coverage' && !document.body.dataset.coverage) showCoverage().catch(coverageFailed);
 }));
+
+// The coverage page: traffic seen against hosts instrumented (GET /api/coverage).
+async function showCoverage() {
+  const status = document.getElementById('cov-status');
+  status.textContent = 'computing…';
+  document.body.dataset.coverage = 'running';
+  const q = new URLSearchParams({ target: document.getElementById('cov-target').value.trim() || 'all', cover: document.getElementById('cov-cover').value.trim() || '0.99' });
+  const since = document.getElementById('cov-since').value.trim();
+  if (since) q.set('since', since);
+  const answer = await api('/api/coverage?' + q);
+  // The chart is made by the server from numbers and application names it escapes (coverage-chart.ts).
+  document.getElementById('cov-chart').innerHTML = answer.svg;
+  const pct = (x) => (100 * x).toFixed(2) + '%';
+  // Every k up to 10, then 1-2-5 steps, and all: the chart has every k.
+  const shown = answer.points.filter((p) => p.k <= 10 || p.k === answer.hosts || /^[125]0*$/.test(String(p.k)));
+  table('cov-points', ['hosts', 'share of hosts', 'bytes seen', 'flows seen', 'random: bytes', '95% interval', 'random: flows'],
+    shown.map((p) => [String(p.k), pct(p.k / Math.max(1, answer.hosts)), pct(p.bytes), pct(p.flows), pct(p.random_bytes.mean), pct(p.random_bytes.low) + ' – ' + pct(p.random_bytes.high), pct(p.random_flows.mean)]));
+  const ks = shown.map((p) => p.k).filter((k) => k > 0).slice(0, 6);
+  table('cov-apps', ['application', 'bytes', ...ks.map((k) => k + ' hosts')], answer.apps.map((a) => [a.app, a.bytes, ...ks.map((k) => pct(a.coverage[k]))]));
+  const named = answer.hosts_to_instrument;
+  document.getElementById('cov-cover-answer').textContent = named.length + ' of ' + answer.hosts + ' hosts see ' + pct(answer.cover_bytes) + ' of the bytes: ' +
+    named.slice(0, 20).join(', ') + (named.length > 20 ? ' and ' + (named.length - 20) + ' more (endsight coverage --cover lists them all)' : '');
+  status.textContent = answer.hosts + ' hosts, ' + fmt(answer.total_bytes) + ' bytes, ' + fmt(answer.total_flows) + ' flows; ' + answer.answered.length + ' of ' + answer.expected.length + ' reporting hosts answered' + (answer.missing.length ? ' (no answer from ' + answer.missing.join(', ') + ')' : '');
+  document.body.dataset.coverage = 'done';
+}
+function coverageFailed(error) {
+  document.getElementById('cov-status').innerHTML = '<span class="error">' + esc(error.message || error) + '</span>';
+  document.body.dataset.coverage = 'error';
+}
+document.getElementById('cov-run').addEventListener('click', () => showCoverage().catch(coverageFailed));
 
 // The fleet page: every agent the coordinator hears, its health and its site (GET /api/fleet).
 const STALE_MS = 10000;

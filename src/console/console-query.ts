@@ -14,6 +14,8 @@ export interface ConsoleQuery {
   target: string;
   /** A --since duration such as 2h, or none. */
   since?: string;
+  /** Rows to keep (default MAX_CONSOLE_ROWS): the console's own computations (coverage) need them all. */
+  maxRows?: number;
 }
 
 export interface ConsoleQueryProgress {
@@ -49,7 +51,8 @@ export function consoleQueryHandler(dataDir: string, fleet: Partial<FleetAskOpti
   let coordinator: Promise<FleetCoordinator> | null = null;
   return async (query, onProgress) => {
     const started = Date.now();
-    const cut = (rows: CellValue[][]): { rows: CellValue[][]; rows_cut: number } => ({ rows: rows.slice(0, MAX_CONSOLE_ROWS), rows_cut: Math.max(0, rows.length - MAX_CONSOLE_ROWS) });
+    const limit = query.maxRows ?? MAX_CONSOLE_ROWS;
+    const cut = (rows: CellValue[][]): { rows: CellValue[][]; rows_cut: number } => ({ rows: rows.slice(0, limit), rows_cut: Math.max(0, rows.length - limit) });
     if (fleet.nats !== undefined) {
       const { FleetCoordinator } = await import('../cli/fleet-ask.js');
       const { fleetAskSettings } = await import('../cli/nats-cli-options.js');

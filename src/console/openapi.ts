@@ -61,6 +61,16 @@ export const CONSOLE_OPENAPI = {
       'columns as the hosts table (docs/fleet.md), and who was expected',
       { type: 'object', properties: { source: { enum: ['fleet'] }, columns: { type: 'array', items: column }, rows: { type: 'array', items: row } } },
     ),
+    '/api/coverage': get(
+      'traffic seen against hosts instrumented (docs/coverage.md): best-first and random with 95% intervals, per application, the fewest hosts that see a share of the bytes, and the chart as SVG',
+      [
+        { name: 'since', in: 'query', description: 'only flows of this last duration, e.g. 24h', schema: text },
+        { name: 'target', in: 'query', description: 'with --nats: all, host:ID, site:NAME, tag:T or net:CIDR', schema: { ...text, default: 'all' } },
+        { name: 'trials', in: 'query', description: 'random choices per size (1 to 1000)', schema: { ...integer, minimum: 1, maximum: 1000, default: 50 } },
+        { name: 'cover', in: 'query', description: 'the share of bytes hosts_to_instrument must see', schema: { ...number, default: 0.99 } },
+      ],
+      'as endsight coverage --format json, with cover_bytes, svg, and who answered',
+    ),
     '/api/audit': get(
       'who used a subnet or an address (network auditing): every flow to or from it, by reporting host, user, process and application, most bytes first; from the store, or with --nats the fleet',
       [

@@ -20,9 +20,12 @@ import { HAND_DEMANDS, handTopology } from '../../src/topo/test-networks.js';
 import { FlowStore } from '../../src/store/index.js';
 import { testBatch } from '../../src/store/test-records.js';
 import { startConsole } from '../../src/console/test-console.js';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { QueryEngine } from '../../src/query/index.js';
 
 const SHOTS = path.join(tmpdir(), 'endsight-console-screenshots');
+const BIN = path.join(fileURLToPath(new URL('../../../', import.meta.url)), 'bin', 'endsight.js');
 
 describe('the web console in chromium', { timeout: 120_000 }, () => {
   let dir = '';
@@ -134,6 +137,38 @@ describe('the web console in chromium', { timeout: 120_000 }, () => {
     await page.waitForSelector('#whatif[data-done="true"]');
     assert.match(await page.locator('#whatif').innerText(), /0\.0\.0\.1 → 0\.0\.0\.2\s+620\s+1\.2 k\s+\+620/);
     await page.screenshot({ path: path.join(SHOTS, 'whatif.png') });
+    await page.close();
+  });
+
+  it('shows the coverage curve of the store, as endsight coverage computes it', async () => {
+    const cli = spawnSync(process.execPath, [BIN, 'coverage', '--data-dir', path.join(dir, 'store'), '--format', 'json', '--cover', '0.9', '--trials', '50'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(cli.status, 0, cli.stderr);
+    const expected = JSON.parse(cli.stdout) as { hosts: number; hosts_to_instrument: string[]; points: { k: number; bytes: number; random_bytes: { mean: number; low: number; high: number } }[]; apps: { app: string }[] };
+    const page = await browser.newPage({ viewport: { width: 1280, height: 1000 } });
+    await page.goto(consoleUrl);
+    await page.locator('button.tab[data-tab="coverage"]').click();
+    await page.waitForSelector('body[data-coverage="done"]', { timeout: 30_000 });
+    await page.locator('#cov-cover').fill('0.9');
+    await page.locator('#cov-run').click();
+    await page.waitForSelector('body[data-coverage="done"]', { timeout: 30_000 });
+    assert.equal(await page.locator('#cov-chart svg').count(), 1, 'the chart');
+    const answer = await page.locator('#cov-cover-answer').innerText();
+    assert.ok(answer.startsWith(`${expected.hosts_to_instrument.length} of ${expected.hosts} hosts see `), answer);
+    const named = expected.hosts_to_instrument;
+    assert.ok(answer.includes(`: ${named.slice(0, 20).join(', ')}${named.length > 20 ? ` and ${named.length - 20} more` : ''}`), answer);
+    const rows = await page.locator('#cov-points tr').evaluateAll((trs) => trs.slice(1).map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+    assert.ok(rows.length >= 11, `${rows.length} rows`);
+    const pct = (x: number): string => (100 * x).toFixed(2) + '%';
+    for (const row of rows) {
+      const point = expected.points[Number(row[0])];
+      assert.equal(row[2], pct(point.bytes), `best-first, k = ${row[0]}`);
+      // Random choices come out of a seeded generator over the pairs in the order the engine returns
+      // them, which varies: the page's mean must lie within the command's 95% interval.
+      const mean = Number(row[4].replace('%', '')) / 100;
+      assert.ok(mean >= point.random_bytes.low - 1e-4 && mean <= point.random_bytes.high + 1e-4, `random, k = ${row[0]}: ${mean} in [${point.random_bytes.low}, ${point.random_bytes.high}]`);
+    }
+    assert.deepEqual(await page.locator('#cov-apps tr td:first-child').allInnerTexts(), expected.apps.map((a) => a.app));
+    await page.screenshot({ path: path.join(SHOTS, 'coverage.png'), fullPage: true });
     await page.close();
   });
 });

@@ -3,25 +3,7 @@ import { Command } from 'commander';
 import { addDataDirOption, addWindowOptions } from '../common-options.js';
 import { addFleetAskOptions, type FleetAskCliOptions } from '../nats-cli-options.js';
 import { ResultWriter, type OutputFormat } from '../output.js';
-import { APPLICATION_GROUP_SQL, APPLICATION_SQL } from '../../query/application-sql.js';
-
-/** Per source, destination and application: bytes and flows (the application: protocol and the lower port). */
-const PAIRS_SQL =
-  'SELECT src_addr AS src, dst_addr AS dst, ' +
-  `${APPLICATION_SQL} AS app, ` +
-  'sum(bytes)::DOUBLE AS bytes, count(*)::DOUBLE AS flows FROM flows GROUP BY ALL';
-/**
- * The same from the local store, cheaper, and already the unordered pairs (each pair and application
- * once): both directions grouped at once (least and greatest address), the application's text made
- * once per group rather than once per record, then the groups of one application merged (100 million
- * records: 17 s → 13 s, and no merging in JavaScript). The fleet asks PAIRS_SQL, whose single
- * GROUP BY ALL its planner splits, and the pairs are merged here.
- */
-const LOCAL_PAIRS_SQL =
-  'SELECT src, dst, app, sum(bytes) AS bytes, sum(flows) AS flows FROM (' +
-  `SELECT least(src_addr, dst_addr) AS src, greatest(src_addr, dst_addr) AS dst, ${APPLICATION_SQL} AS app, ` +
-  'sum(bytes)::DOUBLE AS bytes, count(*)::DOUBLE AS flows FROM flows ' +
-  `GROUP BY least(src_addr, dst_addr), greatest(src_addr, dst_addr), ${APPLICATION_GROUP_SQL}) GROUP BY ALL`;
+import { pairRowsOf, type PairRow } from '../../coverage/coverage-report.js';
 
 interface CoverageOptions extends Partial<FleetAskCliOptions> {
   dataDir: string;
@@ -75,27 +57,21 @@ async function runCoverage(options: CoverageOptions): Promise<void> {
   if (target !== null && !(target > 0 && target <= 1)) throw new RangeError(`Cannot use --cover ${JSON.stringify(options.cover)}: a share above 0 and at most 1, e.g. 0.99`);
   if (options.from !== undefined && options.nats !== undefined) throw new RangeError('Cannot read both --from and --nats: pick one source of flows');
   const { rows, unordered } = await pairRows(options);
-  const { coverage, unorderedPairs } = await import('../../coverage/coverage.js');
-  const pairs = unordered ? rows.map((r) => ({ a: r.src, b: r.dst, bytes: r.bytes, flows: r.flows, app: r.app })) : unorderedPairs(rows);
-  const hosts = new Set(pairs.flatMap((p) => [p.a, p.b])).size;
-  const ks = checkpoints(hosts, options.format === 'json');
-  const result = coverage(pairs, { points: ks, trials });
+  const { coverageReport, coverageJson } = await import('../../coverage/coverage-report.js');
+  const report = coverageReport(rows, unordered, { trials, allPoints: options.format === 'json', cover: target });
+  const { result, hosts } = report;
   if (options.chart) {
     const { coverageSvg } = await import('../../coverage/coverage-chart.js');
     const { writeFile } = await import('node:fs/promises');
-    await writeFile(options.chart, coverageSvg(coverage(pairs, { points: checkpoints(hosts, true), trials })));
+    await writeFile(options.chart, coverageSvg(options.format === 'json' ? result : coverageReport(rows, unordered, { trials, allPoints: true, cover: null }).result));
     process.stderr.write(`wrote the chart to ${options.chart}\n`);
   }
-  let named: string[] | null = null;
-  if (target !== null) {
-    let k = 0;
-    const full = coverage(pairs, { points: Array.from({ length: hosts + 1 }, (_, i) => i), trials: 1 });
-    while (k < hosts && full.points[k].bytes + 1e-12 < target) k++;
-    named = full.order.slice(0, k);
-    process.stderr.write(`${k} of ${hosts} hosts see ${(full.points[k].bytes * 100).toFixed(3)}% of the bytes (asked ${(target * 100).toFixed(3)}%): ${named.join(' ')}\n`);
+  if (report.cover) {
+    const { cover } = report;
+    process.stderr.write(`${cover.hosts.length} of ${hosts} hosts see ${(cover.bytes * 100).toFixed(3)}% of the bytes (asked ${(cover.target * 100).toFixed(3)}%): ${cover.hosts.join(' ')}\n`);
   }
   if (options.format === 'json') {
-    process.stdout.write(JSON.stringify({ hosts: result.hosts, total_bytes: result.totalBytes, total_flows: result.totalFlows, best_first: result.order, ...(named ? { cover: target, hosts_to_instrument: named } : {}), points: result.points.map((p) => ({ k: p.k, bytes: p.bytes, flows: p.flows, random_bytes: p.randomBytes, random_flows: p.randomFlows })), apps: result.apps.map((a) => ({ app: a.app, bytes: a.bytes, coverage: a.coverage })) }) + '\n');
+    process.stdout.write(JSON.stringify(coverageJson(report)) + '\n');
     return;
   }
   const columns = ['hosts', 'share', 'bytes', 'flows', 'random_bytes', 'random_bytes_low', 'random_bytes_high', 'random_flows', ...result.apps.slice(0, 3).map((a) => `bytes_${a.app}`)].map((name) => ({ name, type: name === 'hosts' ? 'INTEGER' : 'DOUBLE' }));
@@ -105,18 +81,8 @@ async function runCoverage(options: CoverageOptions): Promise<void> {
   writer.end();
 }
 
-/** k = 0..10, then 1-2-5 steps, and every host; with `all`, every k. */
-function checkpoints(hosts: number, all: boolean): number[] {
-  if (all) return Array.from({ length: hosts + 1 }, (_, k) => k);
-  const ks = new Set<number>();
-  for (let k = 0; k <= Math.min(10, hosts); k++) ks.add(k);
-  for (let decade = 10; decade <= hosts; decade *= 10) for (const f of [1, 2, 5]) if (decade * f <= hosts) ks.add(decade * f);
-  ks.add(hosts);
-  return [...ks].sort((a, b) => a - b);
-}
-
 /** The pairs' rows, and whether they are the unordered pairs already (the local store's). */
-async function pairRows(options: CoverageOptions): Promise<{ rows: { src: string; dst: string; app: string; bytes: number; flows: number }[]; unordered: boolean }> {
+async function pairRows(options: CoverageOptions): Promise<{ rows: PairRow[]; unordered: boolean }> {
   let dataDir = options.dataDir;
   let cleanup: (() => Promise<void>) | null = null;
   if (options.from !== undefined) {
@@ -138,11 +104,10 @@ async function pairRows(options: CoverageOptions): Promise<{ rows: { src: string
   let cells: unknown[][];
   try {
     const { flowsAnswer } = await import('../fleet-ask.js');
+    const { PAIRS_SQL, LOCAL_PAIRS_SQL } = await import('../../coverage/coverage-report.js');
     ({ columns, rows: cells } = await flowsAnswer({ ...options, dataDir }, PAIRS_SQL, 'flows', LOCAL_PAIRS_SQL));
   } finally {
     await cleanup?.();
   }
-  const at = (name: string): number => columns.findIndex((c) => c.name === name);
-  const [s, d, a, b, f] = ['src', 'dst', 'app', 'bytes', 'flows'].map(at);
-  return { rows: cells.map((row) => ({ src: String(row[s]), dst: String(row[d]), app: String(row[a]), bytes: Number(row[b]), flows: Number(row[f]) })), unordered: options.nats === undefined };
+  return { rows: pairRowsOf(columns, cells), unordered: options.nats === undefined };
 }

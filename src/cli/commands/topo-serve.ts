@@ -88,6 +88,7 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
         '/api/graph': 'every router and link, with loads (the map)',
         '/api/columns': 'the columns of the flows table',
         '/api/fleet': 'every agent the coordinator hears, with its health (a console over the fleet)',
+        '/api/coverage?[since=24h&target=T&trials=N&cover=0.99]': 'traffic seen against hosts instrumented, best-first and random, per application, with the chart',
         '/api/audit?subnet=CIDR|address=A[&since=4w&target=T&top=N]': 'who used a subnet or an address: hosts, users, processes, applications, with bytes and times',
         'POST /api/query {"sql": …, "target": …, "since": …}': 'one SQL statement over flows (the store, or the fleet with --nats); JSON lines of progress, then the result',
         '/api/openapi.json': 'all of this as an OpenAPI document',
@@ -134,6 +135,26 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
         if (error instanceof RangeError || (error as Error).name === 'QueryError' || (error as Error).name === 'FleetQueryError') throw new BadRequest((error as Error).message);
         throw error;
       }
+    },
+    '/api/coverage': async (p) => {
+      if (!options.query) throw new BadRequest('this server has no flows: the console does, over --data-dir or --nats', 404);
+      const trials = Number(p.get('trials') ?? '50');
+      if (!Number.isInteger(trials) || trials < 1 || trials > 1000) throw new BadRequest(`trials must be a whole number from 1 to 1000 (got ${JSON.stringify(p.get('trials'))})`);
+      const cover = Number(p.get('cover') ?? '0.99');
+      if (!(cover > 0 && cover <= 1)) throw new BadRequest(`cover must be a share above 0 and at most 1, e.g. 0.99 (got ${JSON.stringify(p.get('cover'))})`);
+      const { coverageJson, coverageReport, LOCAL_PAIRS_SQL, PAIRS_SQL, pairRowsOf } = await import('../../coverage/coverage-report.js');
+      const { coverageSvg } = await import('../../coverage/coverage-chart.js');
+      let answer: Awaited<ReturnType<ConsoleQueryHandler>>;
+      try {
+        // The store gives the unordered pairs at once; the fleet's rows are merged here (as endsight coverage does).
+        answer = await options.query({ sql: options.fleet ? PAIRS_SQL : LOCAL_PAIRS_SQL, target: p.get('target') ?? 'all', since: p.get('since') ?? undefined, maxRows: Number.MAX_SAFE_INTEGER }, () => undefined);
+      } catch (error) {
+        if (error instanceof RangeError || (error as Error).name === 'QueryError') throw new BadRequest((error as Error).message);
+        throw error;
+      }
+      const report = coverageReport(pairRowsOf(answer.columns, answer.rows), !options.fleet, { trials, allPoints: true, cover });
+      const { columns: _c, rows: _r, rows_cut: _cut, ...who } = answer;
+      return { ...coverageJson(report), cover_bytes: report.cover?.bytes ?? null, svg: coverageSvg(report.result), ...who };
     },
     '/api/audit': async (p) => {
       if (!options.query) throw new BadRequest('this server has no flows to audit: the console does, over --data-dir or --nats', 404);
