@@ -226,7 +226,10 @@ describe('anomaly detection on lab traffic', { timeout: 600_000 }, () => {
     for (let h = 1; h <= 168; h++) {
       const rows = await anomaliesAll(controlStore, hourUs - h * HOUR_US);
       syntheticScored += rows.length;
-      syntheticFalse += rows.filter((r) => r.anomalous === true).length;
+      for (const r of rows.filter((row) => row.anomalous === true)) {
+        syntheticFalse++;
+        console.log(`  synthetic false positive: ${new Date((hourUs - h * HOUR_US) / 1000).toISOString()} ${r.app} ${r.kind} score ${r.score} (${r.feature} ${r.observed} vs median ${r.median}, MAD ${r.mad})`);
+      }
     }
     console.log(
       `anomaly detection on lab traffic: recall ${recall.toFixed(2)} (${found} of 6 injections${missed.length > 0 ? `; missed ${missed.join(', ')}` : ''}), ` +
