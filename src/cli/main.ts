@@ -21,6 +21,8 @@ import { planCommand } from './commands/plan-command.js';
 import { crosscheckCommand } from './commands/crosscheck-command.js';
 import { auditCommand } from './commands/audit-command.js';
 import { policyCommand } from './commands/policy-command.js';
+import { anomaliesCommand } from './commands/anomalies-command.js';
+import { capacityCommand } from './commands/capacity-command.js';
 
 /** Error classes whose message is meant for the user as it is. */
 const USER_ERRORS = new Set(['CaptureError', 'StoreError', 'QueryError', 'FilterError', 'RangeError', 'CaptureStartError', 'FleetQueryError']);
@@ -54,9 +56,9 @@ export async function main(argv: string[]): Promise<number> {
     .addCommand(planCommand())
     .addCommand(crosscheckCommand())
     .addCommand(auditCommand())
-    .addCommand((await import('./commands/anomalies-command.js')).anomaliesCommand())
     .addCommand(policyCommand())
-    .addCommand((await import('./commands/capacity-command.js')).capacityCommand())
+    .addCommand(anomaliesCommand())
+    .addCommand(capacityCommand())
     .addCommand(consoleCommand())
     .addCommand(labCommand());
   const configure = (command: Command): void => {
