@@ -144,6 +144,15 @@ function layout(nodes, edges, width, height) {
 async function draw() {
   const graph = await api('/api/graph');
   const svg = document.getElementById('map');
+  if (graph.routers.length === 0) {
+    // A console without a network (endsight up): the flow pages are what there is.
+    svg.innerHTML = '<text x="20" y="40" font-size="14">No network to draw: start the console with --from (an OSPF source) and a traffic matrix.</text>' +
+      '<text x="20" y="62" font-size="13">The Query, Fleet and Coverage tabs work on the flows.</text>';
+    document.getElementById('status').textContent = 'no network to draw: the Query, Fleet and Coverage tabs have the flows';
+    document.body.dataset.ready = 'true';
+    document.querySelector('button.tab[data-tab="query"]').click();
+    return;
+  }
   const width = svg.clientWidth || 800, height = svg.clientHeight || 600;
   const index = new Map(graph.routers.map((r, i) => [r, i]));
   const edges = graph.links.map((l) => ({ a: index.get(l.from), b: index.get(l.to), l }));

@@ -2,6 +2,7 @@
  * `endsight agent`: the daemon that meters this host's traffic into the local store, and
  * `endsight up`: the agent on the embedded defaults, with a short guide printed first.
  */
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { VERSION } from '../../common/version.js';
 import { Command, Option } from 'commander';
@@ -23,6 +24,8 @@ interface AgentCliOptions {
   site?: string;
   tag?: string[];
   export?: string[];
+  /** `up` only: the console's address, or off. */
+  console?: string;
 }
 
 const LOG_LEVELS = ['debug', 'info', 'warn', 'error'];
@@ -57,10 +60,11 @@ export function upCommand(): Command {
     .summary('monitor this machine now: the agent on the embedded defaults (no broker needed)')
     .description(
       'Starts the agent on this machine with the embedded defaults (every interface, the default store, the health ' +
-        'endpoint on 127.0.0.1:9469, records exported every 10 s) and prints where to look. Stop it with Ctrl-C: ' +
-        'every active flow is stored first.',
+        'endpoint on 127.0.0.1:9469, records exported every 10 s) and the web console on 127.0.0.1:9470 over its store, ' +
+        'and prints where to look. Stop it with Ctrl-C: every active flow is stored first.',
     );
   addAgentOptions(command, '10s');
+  command.option('--console <host:port>', 'where the web console listens, or off', '127.0.0.1:9470');
   return command.action(async (options: AgentCliOptions) => {
     await runAgent(options, true);
   });
@@ -118,8 +122,15 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
     const user = findWorkerUser(config.user);
     log.info({ user: user.name }, 'metering as an unprivileged worker; capture and attribution helpers stay privileged');
     if (guide) printGuide(config, config.dataDir, config.health?.port ?? null);
+    // The console reads the store the worker writes, as the worker's user.
+    const console = guide ? startConsoleBeside(config.dataDir, options.console ?? 'off', user, log) : null;
     const workerArgv = [process.argv[1], 'agent', '--worker', '--log-level', options.logLevel];
-    const code = await runSupervisor({ config, user, workerArgv, reload: load, log });
+    let code: number;
+    try {
+      code = await runSupervisor({ config, user, workerArgv, reload: load, log });
+    } finally {
+      await console?.stop();
+    }
     if (code !== 0) throw new ExitCode(code);
     return;
   }
@@ -173,9 +184,11 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
     else process.on('SIGTERM', onStop).on('SIGINT', onStop).on('SIGHUP', onReload);
     const running = agent.run();
     if (guide && !options.worker) printGuide(config, store.dataDir, health?.port ?? null);
+    const console = guide && !options.worker ? startConsoleBeside(store.dataDir, options.console ?? 'off', null, log) : null;
     try {
       await running;
     } finally {
+      await console?.stop();
       process.off('SIGTERM', onStop).off('SIGINT', onStop).off('SIGHUP', onReload).off('SIGHUP', ignore).off('message', onMessage).off('disconnect', onDisconnect);
     }
   } finally {
@@ -244,6 +257,42 @@ export class ExitCode extends Error {
   constructor(readonly code: number) {
     super(`exit code ${code}`);
   }
+}
+
+/**
+ * `endsight up`'s console: `endsight console --data-dir DIR` as a child process (as `user` when
+ * given: the worker's, which owns the store), its URL printed once it listens. It failing to start
+ * (the port taken) is logged; the agent goes on.
+ */
+function startConsoleBeside(dataDir: string, address: string, user: { uid: number; gid: number } | null, log: import('pino').Logger): { stop: () => Promise<void> } | null {
+  if (address === 'off') return null;
+  const child = spawn(process.execPath, [process.argv[1], 'console', '--data-dir', dataDir, '--http', address], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    ...(user ? { uid: user.uid, gid: user.gid } : {}),
+  });
+  let stderr = '';
+  let announced = false;
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-4000);
+    const url = /the console is on (\S+)/.exec(stderr)?.[1];
+    if (url && !announced) {
+      announced = true;
+      process.stdout.write(`web console: ${url}\n`);
+    }
+  });
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  child.once('close', (code, signal) => {
+    if (signal === null && !stopping) log.warn({ code, reason: stderr.trim().split('\n').pop() }, 'the console stopped; the agent goes on');
+  });
+  child.once('error', (error) => log.warn({ err: error.message }, 'the console did not start; the agent goes on'));
+  let stopping = false;
+  return {
+    stop: async () => {
+      stopping = true;
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+    },
+  };
 }
 
 function printGuide(config: AgentConfig, dataDir: string, healthPort: number | null): void {

@@ -5,9 +5,11 @@ import { addListenOptions, addMatrixOptions, loadMatrix, readCapacities, readSou
 
 const TYPE_NAMES: Record<number, string> = { 1: 'router', 2: 'network', 3: 'summary', 4: 'asbr-summary', 5: 'external', 7: 'nssa-external' };
 
-function withSource(command: Command): Command {
+const FROM_HELP = 'a capture file of OSPF packets, if:NAME (listen on an interface), frr:DIR (FRR\'s database listings as JSON), or a topology FILE.yaml';
+
+function withSource(command: Command, required = true): Command {
   return addListenOptions(
-    command.requiredOption('--from <source>', 'a capture file of OSPF packets, if:NAME (listen on an interface), frr:DIR (FRR\'s database listings as JSON), or a topology FILE.yaml'),
+    required ? command.requiredOption('--from <source>', FROM_HELP) : command.option('--from <source>', `${FROM_HELP}; without it the map is empty and the flow pages still work`),
   ).option('--format <format>', `output: ${FORMATS.join(', ')}`, 'table');
 }
 
@@ -128,8 +130,8 @@ export function topoCommand(): Command {
 }
 
 /** The options `topo serve` and `console` share: the network, the matrix, where to listen. */
-function serveOptions(command: Command): Command {
-  return addMatrixOptions(withSource(command))
+function serveOptions(command: Command, sourceRequired = true): Command {
+  return addMatrixOptions(withSource(command, sourceRequired))
     .option('--http <host:port>', 'where to listen (port 0: any free port)', '127.0.0.1:9470')
     .option('--refresh <duration>', 're-read the network and the matrix this often (e.g. 5m); default: never')
     .option('--capacity <file>', 'link capacities: CSV with a header address,bps; with --window (or --since) for utilisations')
@@ -139,15 +141,19 @@ function serveOptions(command: Command): Command {
 
 /** `endsight console`: the web console over the network view, behind an access token (docs/console.md). */
 export function consoleCommand(): Command {
-  return serveOptions(new Command('console').summary('the web console: the network map, top links and talkers, click-through, what-if, queries'))
+  return serveOptions(new Command('console').summary('the web console: the network map, top links and talkers, click-through, what-if, queries, fleet, coverage'), false)
     .option('--token <token>', 'the access token the console and its API ask for (default: a random one, printed at start)')
     .addHelpText('after', [
       '',
       'Open the URL it prints (it carries the token after #). The page draws from the JSON API of topo serve, which needs the token',
       '(Authorization: Bearer TOKEN). Listens on 127.0.0.1 unless --http says otherwise. docs/console.md describes the page.',
       '',
-      'Example:',
+      'Without --from (and a matrix) the map is empty; the Query, Fleet and Coverage tabs work on the flows of --data-dir, or of the',
+      'fleet with --nats. endsight up starts one so, beside the agent.',
+      '',
+      'Examples:',
       '  endsight console --from frr:/var/tmp/ospf --flows --since 1h --refresh 5m',
+      '  endsight console --data-dir /var/lib/endsight',
     ].join('\n'))
     .action(async (options: ServeCliOptions & { token?: string }) => {
       const { randomBytes } = await import('node:crypto');
@@ -189,6 +195,12 @@ async function serve(options: ServeCliOptions, consolePage?: { page: string; tok
   const { NetworkView } = await import('../../topo/network-view.js');
   const { serveNetworkView } = await import('./topo-serve.js');
   const load = async (): Promise<import('../../topo/network-view.js').NetworkView> => {
+    if (options.from === undefined) {
+      // A console without a network (endsight up): an empty map; the flow pages answer from the store or the fleet.
+      if (options.matrix !== undefined || options.flows === true) throw new RangeError('Cannot map a traffic matrix without the network: give --from too');
+      const { LinkStateDatabase } = await import('../../topo/ospf/lsdb.js');
+      return new NetworkView(new LinkStateDatabase(), [], options.area, Date.now(), capacity);
+    }
     const demands = [...(await loadMatrix(options)).periods.values()].flat();
     const { lsdb, nowMs } = await readSource(options);
     return new NetworkView(lsdb, demands, options.area, nowMs, capacity);
