@@ -1,9 +1,10 @@
 /**
  * The web console's page (issue 7): one HTML document, no framework, drawing from the JSON API of
- * topo-serve.ts (docs/console.md). Four tabs:
+ * topo-serve.ts (docs/console.md). Five tabs:
  * - Map: the network map (routers and links, a line's width by its load, its colour by utilisation
- *   when capacities are known), the top links and talkers, a link's breakdown on a click (by source,
- *   application, user or entry router), and a what-if of a link going down with the change per link.
+ *   when capacities are known), the top links and talkers with sparklines, a link's breakdown on a
+ *   click (by source, application, user or entry router), and a what-if of a link going down with
+ *   the change per link. With periods (--every), a time slider and Play step the map through them.
  * - Query: SQL over `flows` (the columns listed), a target and a window; progress while hosts answer,
  *   then who did not; the result as a table (only the rows in view are drawn: up to 10,000) and a
  *   bar chart; CSV and JSON downloads.
@@ -11,6 +12,8 @@
  *   heartbeat and the health its heartbeats carry; per site, agents heard and lately heard.
  * - Coverage: traffic seen against hosts instrumented, best-first and random (95% intervals), per
  *   application, and the fewest hosts that see a share of the bytes.
+ * - Anomalies: the most abnormal applications of a window against each host's own history, with
+ *   the evidence (the anomalous ones in red).
  * The access token comes in the page's URL fragment (#token=…), which browsers never send, and goes
  * with every API request as a bearer token.
  */
@@ -42,17 +45,21 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
  td, th { padding: 2px 4px; border-bottom: 1px solid #eee; text-align: left; }
  td.n { text-align: right; font-variant-numeric: tabular-nums; }
  line.link { cursor: pointer; }
+ svg.spark { width: 80px; height: 16px; vertical-align: middle; }
+ svg.spark polyline { fill: none; stroke: #4575b4; stroke-width: 1.2; }
  line.link:hover { stroke: #e08214 !important; }
  .error { color: #b2182b; }
  select, button { font: inherit; }
 </style></head>
 <body>
 <header><b>endsight</b>
- <button class="tab" data-tab="map" aria-selected="true">Map</button><button class="tab" data-tab="query" aria-selected="false">Query</button><button class="tab" data-tab="fleet" aria-selected="false">Fleet</button><button class="tab" data-tab="coverage" aria-selected="false">Coverage</button>
+ <button class="tab" data-tab="map" aria-selected="true">Map</button><button class="tab" data-tab="query" aria-selected="false">Query</button><button class="tab" data-tab="fleet" aria-selected="false">Fleet</button><button class="tab" data-tab="coverage" aria-selected="false">Coverage</button><button class="tab" data-tab="anomalies" aria-selected="false">Anomalies</button>
  <span id="status">loading…</span></header>
 <main id="tab-map">
 <svg id="map" role="img" aria-label="network map"></svg>
 <aside>
+ <div id="timebar" hidden><h2>Time</h2>
+  <button id="play">▶ Play</button> <input type="range" id="period" min="0" max="0" value="0" style="width: 220px"> <span id="period-name">all periods</span></div>
  <h2>Most loaded links</h2><table id="links"></table>
  <h2>Top talkers</h2><table id="talkers"></table>
  <h2>Link <span id="link-name">(click a link on the map)</span></h2>
@@ -87,6 +94,13 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
  <h2>Best-first and random</h2><table id="cov-points"></table>
  <h2>Per application (share of its bytes seen, best-first)</h2><table id="cov-apps"></table>
 </main>
+<main id="tab-anomalies" class="page" hidden>
+ <div><label>last <input id="an-since" value="1h" size="5"></label> <label>or between <input id="an-between" size="38" placeholder="2026-11-02T09:00Z/2026-11-02T10:00Z"></label>
+  <label>target <input id="an-target" value="all" size="14"></label> <label><input type="checkbox" id="an-all"> every application</label>
+  <button id="an-run">Run</button> <span id="an-status"></span></div>
+ <p>Each application against the same hours of the host's past weeks (docs/anomaly.md): score = robust z of its worst feature; 5 or more is anomalous.</p>
+ <table id="an-rows"></table>
+</main>
 <script>
 const token = new URLSearchParams(location.hash.slice(1)).get('token') || '';
 const api = async (path) => {
@@ -108,7 +122,8 @@ async function showLink(from, to) {
   selected = { from, to };
   document.getElementById('link-name').textContent = from + ' → ' + to;
   const by = document.getElementById('by').value;
-  const answer = await api('/api/link?from=' + from + '&to=' + to + '&by=' + by + '&top=50');
+  const period = document.getElementById('map').dataset.period;
+  const answer = await api('/api/link?from=' + from + '&to=' + to + '&by=' + by + '&top=50' + (period ? '&period=' + encodeURIComponent(period) : ''));
   const t = document.getElementById('breakdown');
   t.dataset.total = String(answer.link.bytes);
   table('breakdown', [by, 'bytes', 'share'], answer.rows.map((r) => [Object.values(r.key).join(' '), r.bytes, (r.share * 100).toFixed(1) + '%']));
@@ -141,6 +156,58 @@ function layout(nodes, edges, width, height) {
   }
   return pos;
 }
+let periods = [];
+let maxPeriodLinkBytes = 1;
+/** Redraws the map's line widths and titles for one period (null: the whole matrix), keeping the layout. */
+async function showPeriod(index) {
+  const name = index === null ? null : periods[index].name;
+  const graph = await api('/api/graph' + (name === null ? '' : '?period=' + encodeURIComponent(name)));
+  const max = name === null ? Math.max(1, ...graph.links.map((l) => l.bytes)) : maxPeriodLinkBytes;
+  document.querySelectorAll('line.link').forEach((el, i) => {
+    const l = graph.links[i];
+    el.dataset.bytes = String(l.bytes);
+    el.setAttribute('stroke-width', (1 + 9 * l.bytes / max).toFixed(1));
+    el.querySelector('title').textContent = l.from + ' → ' + l.to + ' (' + l.via + '): ' + fmt(l.bytes) + ' bytes';
+  });
+  document.getElementById('period-name').textContent = name === null ? 'all periods' : name;
+  document.getElementById('map').dataset.period = name === null ? '' : name;
+  if (selected) await showLink(selected.from, selected.to);
+}
+let playing = null;
+document.getElementById('period').addEventListener('input', (e) => {
+  const i = Number(e.target.value);
+  showPeriod(i === periods.length ? null : i).catch(fail);
+});
+document.getElementById('play').addEventListener('click', () => {
+  const slider = document.getElementById('period');
+  if (playing) { clearInterval(playing); playing = null; document.getElementById('play').textContent = '▶ Play'; return; }
+  let i = 0;
+  document.getElementById('play').textContent = '■ Stop';
+  const step = () => {
+    slider.value = String(i);
+    showPeriod(i === periods.length ? null : i).catch(fail);
+    if (i === periods.length) { clearInterval(playing); playing = null; document.getElementById('play').textContent = '▶ Play'; }
+    i++;
+  };
+  step();
+  playing = setInterval(step, 1000);
+});
+async function timebar() {
+  periods = (await api('/api/periods')).periods;
+  if (periods.length === 0) return;
+  maxPeriodLinkBytes = Math.max(1, ...periods.map((p) => p.max_link_bytes));
+  const slider = document.getElementById('period');
+  slider.max = String(periods.length);
+  slider.value = String(periods.length);
+  document.getElementById('timebar').hidden = false;
+}
+/** A sparkline of a series of numbers (bytes per period). */
+const spark = (series) => {
+  if (!series || series.length < 2) return '';
+  const max = Math.max(1e-9, ...series);
+  const points = series.map((v, i) => (i * 80 / (series.length - 1)).toFixed(1) + ',' + (15 - 14 * v / max).toFixed(1)).join(' ');
+  return '<svg class="spark" viewBox="0 0 80 16"><polyline points="' + points + '"/></svg>';
+};
 async function draw() {
   const graph = await api('/api/graph');
   const svg = document.getElementById('map');
@@ -175,10 +242,17 @@ async function draw() {
   document.body.dataset.ready = 'true';
 }
 async function panels() {
-  const links = await api('/api/links?top=10');
-  table('links', ['link', 'bytes', 'share'], links.links.map((l) => [l.from + ' → ' + l.to, l.bytes, (l.share * 100).toFixed(1) + '%']));
-  const talkers = await api('/api/top?by=host&top=10');
-  table('talkers', ['host', 'bytes'], talkers.rows.map((r) => [r.key.host, r.bytes]));
+  await timebar();
+  const series = periods.length > 1 ? '&series=true' : '';
+  const links = await api('/api/links?top=10' + series);
+  table('links', ['link', 'bytes', 'share', ''], links.links.map((l) => [l.from + ' → ' + l.to, l.bytes, (l.share * 100).toFixed(1) + '%', '']));
+  const talkers = await api('/api/top?by=host&top=10' + series);
+  table('talkers', ['host', 'bytes', ''], talkers.rows.map((r) => [r.key.host, r.bytes, '']));
+  // Sparklines (bytes per period) go in the last cells: made here from numbers, not from the data's text.
+  if (series) {
+    document.querySelectorAll('#links tr').forEach((tr, i) => { if (i > 0) tr.lastElementChild.innerHTML = spark(links.links[i - 1].series); });
+    document.querySelectorAll('#talkers tr').forEach((tr, i) => { if (i > 0) tr.lastElementChild.innerHTML = spark(talkers.rows[i - 1].series); });
+  }
 }
 document.getElementById('whatif-run').addEventListener('click', async () => {
   const link = document.getElementById('whatif-link').value;
@@ -190,50 +264,82 @@ document.getElementById('whatif-run').addEventListener('click', async () => {
 function fail(error) {
   document.getElementById('status').innerHTML = '<span class="error">' + esc(error.message || error) + '</span>';
 }
-const TABS = ['map', 'query', 'fleet', 'coverage'];
+const TABS = ['map', 'query', 'fleet', 'coverage', 'anomalies'];
 document.querySelectorAll('button.tab').forEach((b) => b.addEventListener('click', () => {
   document.querySelectorAll('button.tab').forEach((x) => x.setAttribute('aria-selected', String(x === b)));
   for (const tab of TABS) document.getElementById('tab-' + tab).hidden = b.dataset.tab !== tab;
-  if (b.dataset.tab === 'fleet') showFleet().catch(fleetFailed);
-  if (b.dataset.tab === 'coverage' && !document.body.dataset.coverage) showCoverage().catch(coverageFailed);
+  if (b.dataset.tab === 'fleet') showFleet();
+  if (b.dataset.tab === 'coverage' && !document.body.dataset.coverage) showCoverage();
+  if (b.dataset.tab === 'anomalies' && !document.body.dataset.anomalies) showAnomalies();
 }));
 
+// The flow pages' requests: NAME-status shows progress, the answer's summary or the error;
+// body[data-NAME] is running, done or error; only the latest run's answer is shown.
+const pageRuns = {};
+async function runPage(name, prefix, busy, ask, show) {
+  const asked = pageRuns[name] = (pageRuns[name] || 0) + 1;
+  const status = document.getElementById(prefix + '-status');
+  status.textContent = busy;
+  document.body.dataset[name] = 'running';
+  try {
+    const answer = await ask();
+    if (asked !== pageRuns[name]) return;
+    status.textContent = show(answer);
+    document.body.dataset[name] = 'done';
+  } catch (error) {
+    if (asked !== pageRuns[name]) return;
+    status.innerHTML = '<span class="error">' + esc(error.message || error) + '</span>';
+    document.body.dataset[name] = 'error';
+  }
+}
+const answered = (answer, what) => answer.answered.length + ' of ' + answer.expected.length + ' ' + what + ' answered' + (answer.missing.length ? ' (no answer from ' + answer.missing.join(', ') + ')' : '');
+
+// The anomalies page: the most abnormal applications with the evidence (GET /api/anomalies).
+function showAnomalies() {
+  const q = new URLSearchParams({ target: document.getElementById('an-target').value.trim() || 'all', all: String(document.getElementById('an-all').checked), top: '100' });
+  const between = document.getElementById('an-between').value.trim();
+  if (between) q.set('between', between); else q.set('since', document.getElementById('an-since').value.trim() || '1h');
+  return runPage('anomalies', 'an', 'scoring…', () => api('/api/anomalies?' + q), (answer) => {
+    const names = answer.columns.map((c) => c.name);
+    const rows = answer.rows.map((r) => Object.fromEntries(names.map((n, i) => [n, r[i]])));
+    const shown = ['host', 'app', 'kind', 'score', 'feature', 'observed', 'median', 'mad', 'baseline_periods', 'process', 'pair'];
+    const t = document.getElementById('an-rows');
+    t.innerHTML = '<tr>' + shown.map((h) => '<th>' + esc(h) + '</th>').join('') + '</tr>' +
+      rows.map((r) => '<tr class="anomaly' + (r.anomalous ? ' missing' : '') + '">' + shown.map((c) => typeof r[c] === 'number' ? '<td class="n">' + esc(r[c]) + '</td>' : '<td>' + esc(r[c] ?? '') + '</td>').join('') + '</tr>').join('');
+    return rows.filter((r) => r.anomalous).length + ' anomalous of ' + rows.length + ' shown; ' + answered(answer, 'hosts');
+  });
+}
+document.getElementById('an-run').addEventListener('click', showAnomalies);
+
 // The coverage page: traffic seen against hosts instrumented (GET /api/coverage).
-async function showCoverage() {
-  const status = document.getElementById('cov-status');
-  status.textContent = 'computing…';
-  document.body.dataset.coverage = 'running';
+function showCoverage() {
   const q = new URLSearchParams({ target: document.getElementById('cov-target').value.trim() || 'all', cover: document.getElementById('cov-cover').value.trim() || '0.99' });
   const since = document.getElementById('cov-since').value.trim();
   if (since) q.set('since', since);
-  const answer = await api('/api/coverage?' + q);
-  // The chart is made by the server from numbers and application names it escapes (coverage-chart.ts).
-  document.getElementById('cov-chart').innerHTML = answer.svg;
-  const pct = (x) => (100 * x).toFixed(2) + '%';
-  // Every k up to 10, then 1-2-5 steps, and all: the chart has every k.
-  const shown = answer.points.filter((p) => p.k <= 10 || p.k === answer.hosts || /^[125]0*$/.test(String(p.k)));
-  table('cov-points', ['hosts', 'share of hosts', 'bytes seen', 'flows seen', 'random: bytes', '95% interval', 'random: flows'],
-    shown.map((p) => [String(p.k), pct(p.k / Math.max(1, answer.hosts)), pct(p.bytes), pct(p.flows), pct(p.random_bytes.mean), pct(p.random_bytes.low) + ' – ' + pct(p.random_bytes.high), pct(p.random_flows.mean)]));
-  const ks = shown.map((p) => p.k).filter((k) => k > 0).slice(0, 6);
-  table('cov-apps', ['application', 'bytes', ...ks.map((k) => k + ' hosts')], answer.apps.map((a) => [a.app, a.bytes, ...ks.map((k) => pct(a.coverage[k]))]));
-  const named = answer.hosts_to_instrument;
-  document.getElementById('cov-cover-answer').textContent = named.length + ' of ' + answer.hosts + ' hosts see ' + pct(answer.cover_bytes) + ' of the bytes: ' +
-    named.slice(0, 20).join(', ') + (named.length > 20 ? ' and ' + (named.length - 20) + ' more (endsight coverage --cover lists them all)' : '');
-  status.textContent = answer.hosts + ' hosts, ' + fmt(answer.total_bytes) + ' bytes, ' + fmt(answer.total_flows) + ' flows; ' + answer.answered.length + ' of ' + answer.expected.length + ' reporting hosts answered' + (answer.missing.length ? ' (no answer from ' + answer.missing.join(', ') + ')' : '');
-  document.body.dataset.coverage = 'done';
+  return runPage('coverage', 'cov', 'computing…', () => api('/api/coverage?' + q), (answer) => {
+    // The chart is made by the server from numbers and application names it escapes (coverage-chart.ts).
+    document.getElementById('cov-chart').innerHTML = answer.svg;
+    const pct = (x) => (100 * x).toFixed(2) + '%';
+    // Every k up to 10, then 1-2-5 steps, and all: the chart has every k.
+    const shown = answer.points.filter((p) => p.k <= 10 || p.k === answer.hosts || /^[125]0*$/.test(String(p.k)));
+    table('cov-points', ['hosts', 'share of hosts', 'bytes seen', 'flows seen', 'random: bytes', '95% interval', 'random: flows'],
+      shown.map((p) => [String(p.k), pct(p.k / Math.max(1, answer.hosts)), pct(p.bytes), pct(p.flows), pct(p.random_bytes.mean), pct(p.random_bytes.low) + ' – ' + pct(p.random_bytes.high), pct(p.random_flows.mean)]));
+    const ks = shown.map((p) => p.k).filter((k) => k > 0).slice(0, 6);
+    table('cov-apps', ['application', 'bytes', ...ks.map((k) => k + ' hosts')], answer.apps.map((a) => [a.app, a.bytes, ...ks.map((k) => pct(a.coverage[k]))]));
+    const named = answer.hosts_to_instrument;
+    document.getElementById('cov-cover-answer').textContent = named.length + ' of ' + answer.hosts + ' hosts see ' + pct(answer.cover_bytes) + ' of the bytes: ' +
+      named.slice(0, 20).join(', ') + (named.length > 20 ? ' and ' + (named.length - 20) + ' more (endsight coverage --cover lists them all)' : '');
+    return answer.hosts + ' hosts, ' + fmt(answer.total_bytes) + ' bytes, ' + fmt(answer.total_flows) + ' flows; ' + answered(answer, 'reporting hosts');
+  });
 }
-function coverageFailed(error) {
-  document.getElementById('cov-status').innerHTML = '<span class="error">' + esc(error.message || error) + '</span>';
-  document.body.dataset.coverage = 'error';
-}
-document.getElementById('cov-run').addEventListener('click', () => showCoverage().catch(coverageFailed));
+document.getElementById('cov-run').addEventListener('click', showCoverage);
 
 // The fleet page: every agent the coordinator hears, its health and its site (GET /api/fleet).
 const STALE_MS = 10000;
-async function showFleet() {
-  const status = document.getElementById('fleet-status');
-  status.textContent = 'asking…';
-  const answer = await api('/api/fleet');
+function showFleet() {
+  return runPage('fleet', 'fleet', 'asking…', () => api('/api/fleet'), showAgents);
+}
+function showAgents(answer) {
   const names = answer.columns.map((c) => c.name);
   const hosts = answer.rows.map((r) => Object.fromEntries(names.map((n, i) => [n, r[i]])));
   const now = Date.now();
@@ -258,14 +364,9 @@ async function showFleet() {
     sites.set(h.site ?? '', site);
   }
   table('fleet-sites', ['site', 'agents', 'heard in the last 10 s', 'packets', 'dropped'], [...sites].map(([name, v]) => [name || '(no site)', String(v.hosts), String(v.live), v.packets, v.dropped]));
-  status.textContent = hosts.length + ' agents, ' + hosts.filter((h) => age(h) > STALE_MS).length + ' silent for more than 10 s';
-  document.body.dataset.fleet = 'done';
+  return hosts.length + ' agents, ' + hosts.filter((h) => age(h) > STALE_MS).length + ' silent for more than 10 s';
 }
-function fleetFailed(error) {
-  document.getElementById('fleet-status').innerHTML = '<span class="error">' + esc(error.message || error) + '</span>';
-  document.body.dataset.fleet = 'error';
-}
-document.getElementById('fleet-refresh').addEventListener('click', () => showFleet().catch(fleetFailed));
+document.getElementById('fleet-refresh').addEventListener('click', showFleet);
 
 // The query page.
 let result = null;

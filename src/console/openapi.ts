@@ -8,6 +8,8 @@ const text = { type: 'string' } as const;
 const number = { type: 'number' } as const;
 const integer = { type: 'integer' } as const;
 const top = { name: 'top', in: 'query', description: 'rows to return (1 to 100000)', schema: { ...integer, minimum: 1, maximum: 100_000, default: 20 } } as const;
+const period = { name: 'period', in: 'query', description: 'one period of the matrix (GET /api/periods lists them); default: the whole matrix', schema: text } as const;
+const series = { name: 'series', in: 'query', description: 'true: also each row\'s bytes in every period (sparklines)', schema: { type: 'boolean', default: false } } as const;
 const router = (name: string, description: string) => ({ name, in: 'query', required: true, description, schema: { ...text, pattern: '^\\d{1,3}(\\.\\d{1,3}){3}$' } }) as const;
 const json = (description: string, schema: object = { type: 'object' }) => ({ description, content: { 'application/json': { schema } } });
 const errors = {
@@ -30,7 +32,11 @@ export const CONSOLE_OPENAPI = {
   security: [{ token: [] }],
   paths: {
     '/api': get('what is served: the endpoints, when the data was read, routers and pairs', [], 'the index'),
-    '/api/graph': get('every router and link with its load (the map)', [], 'routers and links', {
+    '/api/periods': get('the periods of the matrix (a console with --every), oldest first: the time slider', [], 'periods with name, pairs, routed_bytes, max_link_bytes', {
+      type: 'object',
+      properties: { periods: { type: 'array', items: { type: 'object', properties: { name: text, pairs: integer, routed_bytes: number, max_link_bytes: number } } } },
+    }),
+    '/api/graph': get('every router and link with its load (the map), of the whole matrix or one period', [period], 'routers and links', {
       type: 'object',
       properties: {
         routers: { type: 'array', items: text },
@@ -38,14 +44,14 @@ export const CONSOLE_OPENAPI = {
         links: { type: 'array', items: { type: 'object', properties: { from: text, to: text, via: { enum: ['p2p', 'transit'] }, from_address: text, cost: integer, bytes: number, utilisation: { type: ['number', 'null'] } } } },
       },
     }),
-    '/api/links': get('the most loaded links (most utilised first when capacities are known)', [top], 'links with bytes and shares'),
+    '/api/links': get('the most loaded links (most utilised first when capacities are known)', [top, period, series], 'links with bytes and shares (and series: bytes per period)'),
     '/api/top': get('the most communicating hosts, sources, destinations, pairs, applications or users', [
-      { name: 'by', in: 'query', schema: { enum: ['host', 'src', 'dst', 'pair', 'app', 'user'], default: 'host' } }, top,
-    ], 'rows of key, bytes and share'),
+      { name: 'by', in: 'query', schema: { enum: ['host', 'src', 'dst', 'pair', 'app', 'user'], default: 'host' } }, top, period, series,
+    ], 'rows of key, bytes and share (and series: bytes per period)'),
     '/api/link': get("what crosses one link, by a dimension (the map's click-through)", [
       router('from', 'the router the link leaves'), router('to', 'the router it reaches'),
       { name: 'address', in: 'query', description: 'the interface address, when two links join the same routers', schema: text },
-      { name: 'by', in: 'query', schema: { enum: ['pair', 'src', 'dst', 'app', 'user', 'entry'], default: 'pair' } }, top,
+      { name: 'by', in: 'query', schema: { enum: ['pair', 'src', 'dst', 'app', 'user', 'entry'], default: 'pair' } }, top, period,
     ], 'the link and its breakdown, whose rows sum to its bytes'),
     '/api/whatif': get('the links a scenario changes, most changed first', [
       { name: 'link-down', in: 'query', description: 'A,B: the link between routers A and B fails (repeatable)', schema: text },
@@ -60,6 +66,18 @@ export const CONSOLE_OPENAPI = {
       [],
       'columns as the hosts table (docs/fleet.md), and who was expected',
       { type: 'object', properties: { source: { enum: ['fleet'] }, columns: { type: 'array', items: column }, rows: { type: 'array', items: row } } },
+    ),
+    '/api/anomalies': get(
+      "the most abnormal applications of a window against each host's own history (docs/anomaly.md), worst first, with the evidence; from the store, or with --nats every host",
+      [
+        { name: 'since', in: 'query', description: 'the last duration scored, at most a day (default 1h)', schema: text },
+        { name: 'between', in: 'query', description: 'or a window START/END, at most a day', schema: text },
+        { name: 'target', in: 'query', description: 'with --nats: all, host:ID, site:NAME, tag:T or net:CIDR', schema: { ...text, default: 'all' } },
+        { name: 'all', in: 'query', description: 'every scored application, not only the anomalous ones', schema: { type: 'boolean', default: false } },
+        top,
+      ],
+      'the columns of endsight anomalies, and who answered',
+      { type: 'object', properties: { source: { enum: ['store', 'fleet'] }, columns: { type: 'array', items: column }, rows: { type: 'array', items: row }, expected: { type: 'array', items: text }, answered: { type: 'array', items: text }, missing: { type: 'array', items: text }, failed: { type: 'object' } } },
     ),
     '/api/coverage': get(
       'traffic seen against hosts instrumented (docs/coverage.md): best-first and random with 95% intervals, per application, the fewest hosts that see a share of the bytes, and the chart as SVG',

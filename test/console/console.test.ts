@@ -18,8 +18,11 @@ import { chromium, type Browser } from 'playwright-core';
 import { requirePrograms } from '../../src/lab/netns.js';
 import { HAND_DEMANDS, handTopology } from '../../src/topo/test-networks.js';
 import { FlowStore } from '../../src/store/index.js';
+import { FlowRecordBatch } from '../../src/flow/index.js';
 import { testBatch } from '../../src/store/test-records.js';
 import { startConsole } from '../../src/console/test-console.js';
+import { historyRecords, HOUR_US, writeRecords } from '../../src/anomaly/synthetic-history.js';
+import { connection, normalHour } from '../../src/anomaly/test-traffic.js';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { QueryEngine } from '../../src/query/index.js';
@@ -170,5 +173,90 @@ describe('the web console in chromium', { timeout: 120_000 }, () => {
     assert.deepEqual(await page.locator('#cov-apps tr td:first-child').allInnerTexts(), expected.apps.map((a) => a.app));
     await page.screenshot({ path: path.join(SHOTS, 'coverage.png'), fullPage: true });
     await page.close();
+  });
+
+  it('plays the map period by period from the flows, with sparklines of the top links', async () => {
+    // One pair, three ten-minute periods: 6,000, 2,000 and 10,000 bytes from r1's LAN to r4's.
+    const baseUs = (Math.floor(Date.now() / 600_000) * 600_000 - 3 * 600_000) * 1000;
+    const store = path.join(dir, 'periods');
+    const bytes = [6000, 2000, 10000];
+    const batch = new FlowRecordBatch();
+    bytes.forEach((b, i) => {
+      const startUs = baseUs + i * 600_000_000 + 60_000_000;
+      batch.push({
+        host: 'ws1', startUs, endUs: startUs + 1_000_000, srcAddr: '10.1.0.5', dstAddr: '10.4.0.5', srcPort: 40000 + i, dstPort: 443, protocol: 6, packets: 10, bytes: b, tcpFlags: 0x1b,
+        direction: 'out', endReason: 'fin', sampling: 1, interfaceName: 'eth0', source: 'live', process: 'curl', pid: 1, username: 'alice', uid: 1000, container: null, command: null, tunnel: null,
+      });
+    });
+    const written = await FlowStore.open(store);
+    written.append(batch);
+    await written.flush();
+    await written.close();
+    const third = await startConsole(['--from', path.join(dir, 'net.yaml'), '--flows', '--every', '10m', '--since', '1h', '--data-dir', store, '--http', '127.0.0.1:0', '--token', 'periods-token']);
+    try {
+      const periods = ((await (await fetch(`${third.base}/api/periods`, { headers: { authorization: 'Bearer periods-token' } })).json()) as { periods: { name: string; routed_bytes: number }[] }).periods;
+      assert.deepEqual(periods.map((p) => p.routed_bytes), bytes);
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      await page.goto(third.url);
+      await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+      await page.waitForSelector('#timebar:not([hidden])');
+      const r2r3 = page.locator('line.link[data-from="0.0.0.2"][data-to="0.0.0.3"]');
+      assert.equal(Number(await r2r3.getAttribute('data-bytes')), bytes.reduce((a, b) => a + b) / 2, 'all periods: half of every byte (two equal paths)');
+      for (let i = 0; i < periods.length; i++) {
+        await page.locator('#period').fill(String(i));
+        await page.waitForSelector(`svg#map[data-period="${periods[i].name}"]`);
+        assert.equal(Number(await r2r3.getAttribute('data-bytes')), bytes[i] / 2, `period ${periods[i].name}`);
+        assert.equal(await page.locator('#period-name').innerText(), periods[i].name);
+      }
+      await page.screenshot({ path: path.join(SHOTS, 'map-period.png') });
+      // The top links' sparklines: one point per period, the highest at the last period.
+      const points = await page.locator('#links tr:nth-child(2) svg.spark polyline').getAttribute('points');
+      const ys = points!.split(' ').map((xy) => Number(xy.split(',')[1]));
+      assert.equal(ys.length, 3);
+      assert.equal(Math.min(...ys), ys[2], 'the last period is the busiest');
+      await page.locator('#play').click();
+      await page.waitForSelector(`svg#map[data-period="${periods[0].name}"]`, { timeout: 5000 });
+      await page.close();
+    } finally {
+      await third.stop();
+    }
+  });
+
+  it('lists the abnormal applications of a window, as endsight anomalies does', async () => {
+    // Four weeks of a host's usual hours, then one with a 30 MB upload and a port never used before.
+    const hourUs = Math.floor((Date.now() * 1000) / HOUR_US) * HOUR_US - 2 * HOUR_US;
+    const template = normalHour('ws', hourUs, '10.5.0.1');
+    const store = path.join(dir, 'anomalies');
+    await writeRecords(store, [
+      ...historyRecords(template, { hourStartUs: hourUs, days: 28, seed: 11 }),
+      ...template,
+      ...connection('ws', hourUs + 100e6, '10.5.0.1', '203.0.113.5', 45000, 443, 6, 30e6, 400_000, 'rclone'),
+      ...connection('ws', hourUs + 300e6, '10.5.0.1', '198.51.100.9', 46000, 7777, 6, 2e6, 50_000, 'nc'),
+    ]);
+    const between = `${new Date(hourUs / 1000).toISOString()}/${new Date((hourUs + HOUR_US) / 1000).toISOString()}`;
+    const cli = spawnSync(process.execPath, [BIN, 'anomalies', '--data-dir', store, '--between', between, '--format', 'json'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(cli.status, 0, cli.stderr);
+    const expected = cli.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
+    assert.ok(expected.length >= 2, cli.stdout);
+    const second = await startConsole(['--data-dir', store, '--http', '127.0.0.1:0', '--token', 'anomalies-token']);
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      await page.goto(second.url);
+      await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+      await page.locator('button.tab[data-tab="anomalies"]').click();
+      await page.waitForSelector('body[data-anomalies="done"]', { timeout: 30_000 });
+      await page.locator('#an-between').fill(between);
+      await page.evaluate('delete document.body.dataset.anomalies');
+      await page.locator('#an-run').click();
+      await page.waitForSelector('body[data-anomalies="done"]', { timeout: 30_000 });
+      const rows = await page.locator('#an-rows tr.anomaly').evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent ?? '')));
+      assert.deepEqual(rows.map((r) => [r[0], r[1], r[2], r[3], r[4]]), expected.map((e) => [e.host, e.app, e.kind, String(e.score), e.feature]));
+      assert.ok(rows.some((r) => r[1] === 'tcp/7777' && r[2] === 'new_application'), JSON.stringify(rows));
+      assert.match(await page.locator('#an-status').innerText(), new RegExp(`^${expected.length} anomalous of ${expected.length} shown; 1 of 1 hosts answered$`));
+      await page.screenshot({ path: path.join(SHOTS, 'anomalies.png') });
+      await page.close();
+    } finally {
+      await second.stop();
+    }
   });
 });

@@ -132,6 +132,7 @@ export function topoCommand(): Command {
 /** The options `topo serve` and `console` share: the network, the matrix, where to listen. */
 function serveOptions(command: Command, sourceRequired = true): Command {
   return addMatrixOptions(withSource(command, sourceRequired))
+    .option('--every <duration>', 'with --flows or --nats: also one view per period of this length (e.g. 10m): the console\'s time slider and sparklines')
     .option('--http <host:port>', 'where to listen (port 0: any free port)', '127.0.0.1:9470')
     .option('--refresh <duration>', 're-read the network and the matrix this often (e.g. 5m); default: never')
     .option('--capacity <file>', 'link capacities: CSV with a header address,bps; with --window (or --since) for utilisations')
@@ -183,7 +184,7 @@ async function topTalkers(options: TopCliOptions): Promise<void> {
   writer.end();
 }
 
-type ServeCliOptions = SourceOptions & MatrixOptions & { http: string; refresh?: string; capacity?: string; window?: string; area: string };
+type ServeCliOptions = SourceOptions & MatrixOptions & { http: string; refresh?: string; capacity?: string; window?: string; area: string; every?: string };
 
 async function serve(options: ServeCliOptions, consolePage?: { page: string; token: string }): Promise<void> {
   const { parseDurationMs } = await import('../../common/duration.js');
@@ -194,16 +195,22 @@ async function serve(options: ServeCliOptions, consolePage?: { page: string; tok
   const capacity = options.capacity === undefined ? null : { bps: await readCapacities(options.capacity), windowS: parseDurationMs(windowText!, options.window === undefined ? '--since' : '--window') / 1000 };
   const { NetworkView } = await import('../../topo/network-view.js');
   const { serveNetworkView } = await import('./topo-serve.js');
-  const load = async (): Promise<import('../../topo/network-view.js').NetworkView> => {
+  const periodS = options.every === undefined ? null : parseDurationMs(options.every, '--every') / 1000;
+  if (periodS !== null && !(periodS >= 1)) throw new RangeError(`Cannot use --every ${JSON.stringify(options.every)}: a period of at least 1 s`);
+  // Utilisation per period: the bytes of one period over its length.
+  const periodCapacity = capacity && periodS !== null ? { ...capacity, windowS: periodS } : capacity;
+  const load = async (): Promise<import('./topo-serve.js').ServedNetwork> => {
     if (options.from === undefined) {
       // A console without a network (endsight up): an empty map; the flow pages answer from the store or the fleet.
       if (options.matrix !== undefined || options.flows === true) throw new RangeError('Cannot map a traffic matrix without the network: give --from too');
       const { LinkStateDatabase } = await import('../../topo/ospf/lsdb.js');
-      return new NetworkView(new LinkStateDatabase(), [], options.area, Date.now(), capacity);
+      return { view: new NetworkView(new LinkStateDatabase(), [], options.area, Date.now(), capacity), periods: [] };
     }
-    const demands = [...(await loadMatrix(options)).periods.values()].flat();
+    const matrix = await loadMatrix(options, periodS);
     const { lsdb, nowMs } = await readSource(options);
-    return new NetworkView(lsdb, demands, options.area, nowMs, capacity);
+    const view = new NetworkView(lsdb, [...matrix.periods.values()].flat(), options.area, nowMs, capacity);
+    const periods = periodS === null ? [] : [...matrix.periods].map(([name, demands]) => ({ name, view: new NetworkView(lsdb, demands, options.area, nowMs, periodCapacity) }));
+    return { view, periods };
   };
   const log = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   // The console's query page asks the fleet when there is one (--nats), else this store.

@@ -27,24 +27,46 @@ export interface ServeOptions {
 /** The largest query request body: a statement, not a data upload. */
 const MAX_QUERY_BODY = 64 * 1024;
 
-/** Starts serving; `load` builds the view (again at each refresh). Resolves once listening, with the address. */
-export async function serveNetworkView(load: () => Promise<NetworkView>, options: ServeOptions, log: (line: string) => void): Promise<{ url: string; close: () => Promise<void> }> {
+/** What is served: the view of the whole matrix, and (with --every) one per period, oldest first, over the same network. */
+export interface ServedNetwork {
+  view: NetworkView;
+  periods: { name: string; view: NetworkView }[];
+}
+
+/** Starts serving; `load` builds the views (again at each refresh). Resolves once listening, with the address. */
+export async function serveNetworkView(load: () => Promise<ServedNetwork>, options: ServeOptions, log: (line: string) => void): Promise<{ url: string; close: () => Promise<void> }> {
   const match = /^(.+):(\d{1,5})$/.exec(options.http);
   if (!match || Number(match[2]) > 65535) throw new RangeError(`Cannot serve on --http ${JSON.stringify(options.http)}: expected host:port such as 127.0.0.1:9470`);
   const { TOP_DIMENSIONS, LINK_DIMENSIONS } = await import('../../topo/network-view.js');
   const { parseStep, WhatIfError } = await import('../../topo/whatif.js');
-  let view = await load();
+  let served = await load();
   let loadedAt = new Date();
   let refreshing = false;
   const timer = options.refreshMs === null ? null : setInterval(() => {
     if (refreshing) return;
     refreshing = true;
-    load().then((v) => {
-      view = v;
+    load().then((next) => {
+      served = next;
       loadedAt = new Date();
-      log(`refreshed: ${v.demands.length} pairs, ${v.model.ids.length} routers`);
+      log(`refreshed: ${next.view.demands.length} pairs, ${next.view.model.ids.length} routers${next.periods.length > 0 ? `, ${next.periods.length} periods` : ''}`);
     }, (error: Error) => log(`refresh failed, serving the previous data: ${error.message}`)).finally(() => (refreshing = false));
   }, options.refreshMs);
+  /** The whole matrix's view, or with period=NAME that period's. */
+  const viewOf = (params: URLSearchParams): NetworkView => {
+    const name = params.get('period');
+    if (name === null) return served.view;
+    const period = served.periods.find((p) => p.name === name);
+    if (!period) throw new BadRequest(`no period ${JSON.stringify(name)}: GET /api/periods lists them (the console needs --every)`, 404);
+    return period.view;
+  };
+  /** Each period's value of `valueOf` for every key, for sparklines (?series=true). */
+  const seriesOf = <T>(params: URLSearchParams, rowsOf: (view: NetworkView) => T[], keyOf: (row: T) => string, valueOf: (row: T) => number): ((row: T) => number[]) | null => {
+    const flag = params.get('series') ?? 'false';
+    if (!['true', 'false'].includes(flag)) throw new BadRequest(`series must be true or false (got ${JSON.stringify(flag)})`);
+    if (flag === 'false') return null;
+    const maps = served.periods.map((period) => new Map(rowsOf(period.view).map((row) => [keyOf(row), valueOf(row)])));
+    return (row) => maps.map((map) => map.get(keyOf(row)) ?? 0);
+  };
 
   const topOf = (params: URLSearchParams): number => {
     const text = params.get('top') ?? '20';
@@ -80,24 +102,33 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
   const routes: Record<string, (params: URLSearchParams) => unknown> = {
     '/api': () => ({
       endpoints: {
-        '/api/links?top=N': 'the most loaded links (most utilised first with capacities)',
-        '/api/top?by=host|src|dst|pair|app|user&top=N': 'the most communicating hosts, sources, destinations, pairs, applications or users',
+        '/api/periods': 'the periods of the matrix (with --every), oldest first: the map\'s time slider',
+        '/api/links?top=N[&period=P&series=true]': 'the most loaded links (most utilised first with capacities); series: bytes per period',
+        '/api/top?by=host|src|dst|pair|app|user&top=N[&period=P&series=true]': 'the most communicating hosts, sources, destinations, pairs, applications or users',
         '/api/link?from=ID&to=ID[&address=A]&by=pair|src|dst|app|user|entry&top=N': 'what crosses one link (click-through; entry: where it enters the network)',
         '/api/whatif?link-down=A,B&cost=A,B=N&router-down=A&move=P=R&top=N': 'the links a scenario changes, most changed first',
         '/api/routes?router=ID': "one router's OSPF routes",
-        '/api/graph': 'every router and link, with loads (the map)',
+        '/api/graph?[period=P]': 'every router and link, with loads (the map), of the whole matrix or one period',
         '/api/columns': 'the columns of the flows table',
         '/api/fleet': 'every agent the coordinator hears, with its health (a console over the fleet)',
+        '/api/anomalies?[since=1h|between=A/B&target=T&top=N&all=true]': 'the most abnormal applications against each host\'s own history, with the evidence',
         '/api/coverage?[since=24h&target=T&trials=N&cover=0.99]': 'traffic seen against hosts instrumented, best-first and random, per application, with the chart',
         '/api/audit?subnet=CIDR|address=A[&since=4w&target=T&top=N]': 'who used a subnet or an address: hosts, users, processes, applications, with bytes and times',
         'POST /api/query {"sql": …, "target": …, "since": …}': 'one SQL statement over flows (the store, or the fleet with --nats); JSON lines of progress, then the result',
         '/api/openapi.json': 'all of this as an OpenAPI document',
       },
       loaded_at: loadedAt.toISOString(),
-      routers: view.model.ids.length,
-      pairs: view.demands.length,
+      routers: served.view.model.ids.length,
+      pairs: served.view.demands.length,
+      periods: served.periods.length,
     }),
-    '/api/graph': () => {
+    '/api/periods': () => ({
+      periods: served.periods.map((p) => ({
+        name: p.name, pairs: p.view.demands.length, routed_bytes: p.view.loads.routedBytes, max_link_bytes: Math.max(0, ...p.view.loads.links.map((l) => l.bytes)),
+      })),
+    }),
+    '/api/graph': (p) => {
+      const view = viewOf(p);
       const loads = new Map(view.loads.links.map((l) => [`${l.from}>${l.to}|${l.via}|${l.fromAddress}`, l.bytes]));
       const rows = new Map(view.links(Number.MAX_SAFE_INTEGER).map((l) => [`${l.from}>${l.to}|${l.from_address}`, l]));
       return {
@@ -111,16 +142,29 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
         }),
       };
     },
-    '/api/links': (p) => ({ routed_bytes: view.loads.routedBytes, local_bytes: view.loads.localBytes, unrouted: view.loads.unrouted, links: view.links(topOf(p)) }),
-    '/api/top': (p) => ({ by: oneOf(p, 'by', TOP_DIMENSIONS, 'host'), rows: view.top(oneOf(p, 'by', TOP_DIMENSIONS, 'host'), topOf(p)) }),
+    '/api/links': (p) => {
+      const view = viewOf(p);
+      const linkId = (l: { from: string; to: string; from_address: string }): string => `${l.from}>${l.to}|${l.from_address}`;
+      const series = seriesOf(p, (v) => v.links(Number.MAX_SAFE_INTEGER), linkId, (l) => l.bytes);
+      const links = view.links(topOf(p));
+      return { routed_bytes: view.loads.routedBytes, local_bytes: view.loads.localBytes, unrouted: view.loads.unrouted, links: series ? links.map((l) => ({ ...l, series: series(l) })) : links };
+    },
+    '/api/top': (p) => {
+      const view = viewOf(p);
+      const by = oneOf(p, 'by', TOP_DIMENSIONS, 'host');
+      const series = seriesOf(p, (v) => v.top(by, Number.MAX_SAFE_INTEGER), (r) => JSON.stringify(r.key), (r) => r.bytes);
+      const rows = view.top(by, topOf(p));
+      return { by, rows: series ? rows.map((r) => ({ ...r, series: series(r) })) : rows };
+    },
     '/api/link': (p) => {
+      const view = viewOf(p);
       const answer = view.link(routerId(p, 'from'), routerId(p, 'to'), p.get('address') ?? undefined, oneOf(p, 'by', LINK_DIMENSIONS, 'pair'), topOf(p));
       if ('error' in answer) throw new BadRequest(answer.error, 404);
       return answer;
     },
     '/api/whatif': (p) => {
       try {
-        return view.whatIf(steps(p), topOf(p));
+        return viewOf(p).whatIf(steps(p), topOf(p));
       } catch (error) {
         if (error instanceof WhatIfError) throw new BadRequest(error.message);
         throw error;
@@ -131,6 +175,28 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
       if (!options.query || !options.fleet) throw new BadRequest('this console answers from one store: start it with --nats (and --sign-key) to see the fleet');
       try {
         return await options.query({ sql: 'SELECT * FROM hosts ORDER BY site NULLS FIRST, id', target: 'all' }, () => undefined);
+      } catch (error) {
+        if (error instanceof RangeError || (error as Error).name === 'QueryError' || (error as Error).name === 'FleetQueryError') throw new BadRequest((error as Error).message);
+        throw error;
+      }
+    },
+    '/api/anomalies': async (p) => {
+      if (!options.query) throw new BadRequest('this server has no flows: the console does, over --data-dir or --nats', 404);
+      const { anomaliesSql, scoredWindow } = await import('../../anomaly/anomaly-query.js');
+      const { windowFromOptions } = await import('../common-options.js');
+      const all = p.get('all') ?? 'false';
+      if (!['true', 'false'].includes(all)) throw new BadRequest(`all must be true or false (got ${JSON.stringify(all)})`);
+      let sql: string;
+      try {
+        const window = windowFromOptions({ since: p.get('since') ?? undefined, between: p.get('between') ?? undefined });
+        sql = anomaliesSql(scoredWindow(window, Date.now() * 1000), topOf(p), all === 'true');
+      } catch (error) {
+        if (error instanceof BadRequest) throw error;
+        throw new BadRequest((error as Error).message.replace(/--(since|between)/g, '$1'));
+      }
+      try {
+        // The window is in the SQL: the baseline reads the weeks before it, so the flows are not cut to it.
+        return await options.query({ sql, target: p.get('target') ?? 'all' }, () => undefined);
       } catch (error) {
         if (error instanceof RangeError || (error as Error).name === 'QueryError' || (error as Error).name === 'FleetQueryError') throw new BadRequest((error as Error).message);
         throw error;
@@ -178,6 +244,7 @@ export async function serveNetworkView(load: () => Promise<NetworkView>, options
     '/api/routes': async (p) => {
       const { computeRoutes } = await import('../../topo/ospf/spf.js');
       const router = routerId(p, 'router');
+      const view = served.view;
       const table = computeRoutes(view.lsdb, router, view.nowMs);
       if (!view.model.index.has(router) && table.networks.length === 0) throw new BadRequest(`the database has no router ${router}`, 404);
       return { router, routes: table.networks.map((r) => ({ prefix: r.prefix, type: r.pathType, cost: r.cost, type2_cost: r.type2Cost, area: r.area, next_hops: r.nextHops.map((h) => ({ gateway: h.gateway, interface_address: h.interfaceAddress })) })) };
