@@ -1,6 +1,6 @@
 /**
  * The web console's page (issue 7): one HTML document, no framework, drawing from the JSON API of
- * topo-serve.ts (docs/console.md). Five tabs:
+ * topo-serve.ts (docs/console.md). Six tabs:
  * - Map: the network map (routers and links, a line's width by its load, its colour by utilisation
  *   when capacities are known), the top links and talkers with sparklines, a link's breakdown on a
  *   click (by source, application, user or entry router), and a what-if of a link going down with
@@ -12,6 +12,8 @@
  *   heartbeat and the health its heartbeats carry; per site, agents heard and lately heard.
  * - Coverage: traffic seen against hosts instrumented, best-first and random (95% intervals), per
  *   application, and the fewest hosts that see a share of the bytes.
+ * - What-if: links or routers down, costs changed, prefixes moved, or the traffic-engineering
+ *   search's cost changes; the map before and after side by side, and the links that change.
  * - Anomalies: the most abnormal applications of a window against each host's own history, with
  *   the evidence (the anomalous ones in red).
  * The access token comes in the page's URL fragment (#token=…), which browsers never send, and goes
@@ -45,6 +47,7 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
  td, th { padding: 2px 4px; border-bottom: 1px solid #eee; text-align: left; }
  td.n { text-align: right; font-variant-numeric: tabular-nums; }
  line.link { cursor: pointer; }
+ svg.small-map { width: 48vw; height: 44vh; background: #fafafa; border: 1px solid #ddd; }
  svg.spark { width: 80px; height: 16px; vertical-align: middle; }
  svg.spark polyline { fill: none; stroke: #4575b4; stroke-width: 1.2; }
  line.link:hover { stroke: #e08214 !important; }
@@ -53,7 +56,7 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
 </style></head>
 <body>
 <header><b>endsight</b>
- <button class="tab" data-tab="map" aria-selected="true">Map</button><button class="tab" data-tab="query" aria-selected="false">Query</button><button class="tab" data-tab="fleet" aria-selected="false">Fleet</button><button class="tab" data-tab="coverage" aria-selected="false">Coverage</button><button class="tab" data-tab="anomalies" aria-selected="false">Anomalies</button>
+ <button class="tab" data-tab="map" aria-selected="true">Map</button><button class="tab" data-tab="query" aria-selected="false">Query</button><button class="tab" data-tab="fleet" aria-selected="false">Fleet</button><button class="tab" data-tab="coverage" aria-selected="false">Coverage</button><button class="tab" data-tab="whatif" aria-selected="false">What-if</button><button class="tab" data-tab="anomalies" aria-selected="false">Anomalies</button>
  <span id="status">loading…</span></header>
 <main id="tab-map">
 <svg id="map" role="img" aria-label="network map"></svg>
@@ -93,6 +96,16 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
  <div id="cov-chart"></div>
  <h2>Best-first and random</h2><table id="cov-points"></table>
  <h2>Per application (share of its bytes seen, best-first)</h2><table id="cov-apps"></table>
+</main>
+<main id="tab-whatif" class="page" hidden>
+ <div><label>link down <select id="wi-link"></select></label> <button id="wi-add-link">add</button>
+  <label>router down <select id="wi-router"></select></label> <button id="wi-add-router">add</button>
+  <label>cost of <select id="wi-cost-link"></select> = <input id="wi-cost" size="5" value="100"></label> <button id="wi-add-cost">add</button>
+  <label>move <input id="wi-prefix" size="16" placeholder="10.1.0.25/32"> to <select id="wi-move-router"></select></label> <button id="wi-add-move">add</button></div>
+ <div>steps: <span id="wi-steps">none</span> <button id="wi-clear">clear</button> <button id="wi-run">Run</button>
+  <label>or suggest at most <input id="wi-max" size="2" value="3"> cost changes</label> <button id="wi-tune">Suggest</button> <span id="wi-status"></span></div>
+ <div style="display: flex; gap: 8px"><div><h2>Before</h2><svg id="wi-before" class="small-map"></svg></div><div><h2>After</h2><svg id="wi-after" class="small-map"></svg></div></div>
+ <h2>Links that change, most first</h2><table id="wi-links"></table>
 </main>
 <main id="tab-anomalies" class="page" hidden>
  <div><label>last <input id="an-since" value="1h" size="5"></label> <label>or between <input id="an-between" size="38" placeholder="2026-11-02T09:00Z/2026-11-02T10:00Z"></label>
@@ -208,6 +221,25 @@ const spark = (series) => {
   const points = series.map((v, i) => (i * 80 / (series.length - 1)).toFixed(1) + ',' + (15 - 14 * v / max).toFixed(1)).join(' ');
   return '<svg class="spark" viewBox="0 0 80 16"><polyline points="' + points + '"/></svg>';
 };
+// The layout of the first drawing, kept for every later one (periods, the what-if maps).
+let mapGraph = null;
+let mapPos = [];
+let mapSize = { width: 800, height: 600 };
+const colour = (u) => u === null ? '#4575b4' : u > 0.8 ? '#d73027' : u > 0.5 ? '#fc8d59' : '#1a9850';
+/** The map's lines and routers at pos, widths by each link's bytes against max. */
+function mapHtml(graph, pos, max) {
+  const index = new Map(graph.routers.map((r, i) => [r, i]));
+  let html = '';
+  for (const l of graph.links) {
+    const a = index.get(l.from), b = index.get(l.to);
+    // Each direction drawn beside the other: offset along the normal.
+    const dx = pos[b].x - pos[a].x, dy = pos[b].y - pos[a].y, d = Math.max(1, Math.hypot(dx, dy)), ox = -dy / d * 3, oy = dx / d * 3;
+    html += '<line class="link" data-from="' + esc(l.from) + '" data-to="' + esc(l.to) + '" data-bytes="' + l.bytes + '" x1="' + (pos[a].x + ox) + '" y1="' + (pos[a].y + oy) + '" x2="' + (pos[b].x + ox) + '" y2="' + (pos[b].y + oy) +
+      '" stroke="' + (l.down ? '#bbb' : colour(l.utilisation)) + '"' + (l.down ? ' stroke-dasharray="4 3"' : '') + ' stroke-width="' + (1 + 9 * l.bytes / max).toFixed(1) + '"><title>' + esc(l.from) + ' → ' + esc(l.to) + ' (' + esc(l.via) + '): ' + fmt(l.bytes) + ' bytes</title></line>';
+  }
+  graph.routers.forEach((r, i) => { html += '<g class="router"><circle cx="' + pos[i].x + '" cy="' + pos[i].y + '" r="6" fill="#333"/><text x="' + (pos[i].x + 8) + '" y="' + (pos[i].y - 8) + '" font-size="11">' + esc(r) + '</text></g>'; });
+  return html;
+}
 async function draw() {
   const graph = await api('/api/graph');
   const svg = document.getElementById('map');
@@ -222,19 +254,10 @@ async function draw() {
   }
   const width = svg.clientWidth || 800, height = svg.clientHeight || 600;
   const index = new Map(graph.routers.map((r, i) => [r, i]));
-  const edges = graph.links.map((l) => ({ a: index.get(l.from), b: index.get(l.to), l }));
-  const pos = layout(graph.routers, edges, width, height);
-  const max = Math.max(1, ...graph.links.map((l) => l.bytes));
-  const colour = (u) => u === null ? '#4575b4' : u > 0.8 ? '#d73027' : u > 0.5 ? '#fc8d59' : '#1a9850';
-  let html = '';
-  for (const { a, b, l } of edges) {
-    // Each direction drawn beside the other: offset along the normal.
-    const dx = pos[b].x - pos[a].x, dy = pos[b].y - pos[a].y, d = Math.max(1, Math.hypot(dx, dy)), ox = -dy / d * 3, oy = dx / d * 3;
-    html += '<line class="link" data-from="' + esc(l.from) + '" data-to="' + esc(l.to) + '" data-bytes="' + l.bytes + '" x1="' + (pos[a].x + ox) + '" y1="' + (pos[a].y + oy) + '" x2="' + (pos[b].x + ox) + '" y2="' + (pos[b].y + oy) +
-      '" stroke="' + colour(l.utilisation) + '" stroke-width="' + (1 + 9 * l.bytes / max).toFixed(1) + '"><title>' + esc(l.from) + ' → ' + esc(l.to) + ' (' + esc(l.via) + '): ' + fmt(l.bytes) + ' bytes</title></line>';
-  }
-  graph.routers.forEach((r, i) => { html += '<g class="router"><circle cx="' + pos[i].x + '" cy="' + pos[i].y + '" r="6" fill="#333"/><text x="' + (pos[i].x + 8) + '" y="' + (pos[i].y - 8) + '" font-size="11">' + esc(r) + '</text></g>'; });
-  svg.innerHTML = html;
+  mapGraph = graph;
+  mapSize = { width, height };
+  mapPos = layout(graph.routers, graph.links.map((l) => ({ a: index.get(l.from), b: index.get(l.to) })), width, height);
+  svg.innerHTML = mapHtml(graph, mapPos, Math.max(1, ...graph.links.map((l) => l.bytes)));
   svg.querySelectorAll('line.link').forEach((el) => el.addEventListener('click', () => showLink(el.dataset.from, el.dataset.to).catch(fail)));
   const choice = document.getElementById('whatif-link');
   choice.innerHTML = graph.links.filter((l) => l.via === 'p2p' && l.from < l.to).map((l) => '<option value="' + esc(l.from + ',' + l.to) + '">' + esc(l.from) + ' – ' + esc(l.to) + '</option>').join('');
@@ -264,13 +287,82 @@ document.getElementById('whatif-run').addEventListener('click', async () => {
 function fail(error) {
   document.getElementById('status').innerHTML = '<span class="error">' + esc(error.message || error) + '</span>';
 }
-const TABS = ['map', 'query', 'fleet', 'coverage', 'anomalies'];
+const TABS = ['map', 'query', 'fleet', 'coverage', 'whatif', 'anomalies'];
 document.querySelectorAll('button.tab').forEach((b) => b.addEventListener('click', () => {
   document.querySelectorAll('button.tab').forEach((x) => x.setAttribute('aria-selected', String(x === b)));
   for (const tab of TABS) document.getElementById('tab-' + tab).hidden = b.dataset.tab !== tab;
   if (b.dataset.tab === 'fleet') showFleet();
   if (b.dataset.tab === 'coverage' && !document.body.dataset.coverage) showCoverage();
   if (b.dataset.tab === 'anomalies' && !document.body.dataset.anomalies) showAnomalies();
+  if (b.dataset.tab === 'whatif') whatifChoices();
+}));
+
+// The what-if page: a scenario of steps (GET /api/whatif), or the traffic-engineering search's cost
+// changes (GET /api/tune), with the map before and after side by side on the main map's layout.
+let whatifSteps = [];
+function whatifChoices() {
+  if (!mapGraph || document.getElementById('wi-link').options.length > 0) return;
+  const links = mapGraph.links.filter((l) => l.via === 'p2p' && l.from < l.to);
+  const option = (value, label) => '<option value="' + esc(value) + '">' + esc(label) + '</option>';
+  document.getElementById('wi-link').innerHTML = links.map((l) => option(l.from + ',' + l.to, l.from + ' – ' + l.to)).join('');
+  document.getElementById('wi-cost-link').innerHTML = mapGraph.links.filter((l) => l.via === 'p2p').map((l) => option(l.from + ',' + l.to, l.from + ' → ' + l.to + ' (cost ' + l.cost + ')')).join('');
+  const routers = mapGraph.routers.map((r) => option(r, r)).join('');
+  document.getElementById('wi-router').innerHTML = routers;
+  document.getElementById('wi-move-router').innerHTML = routers;
+  drawWhatif(null);
+}
+function showSteps() {
+  document.getElementById('wi-steps').textContent = whatifSteps.length === 0 ? 'none' : whatifSteps.map((s) => s.kind + ' ' + s.text).join('; ');
+}
+const addStep = (kind, text) => { whatifSteps.push({ kind, text }); showSteps(); };
+document.getElementById('wi-add-link').addEventListener('click', () => addStep('link-down', document.getElementById('wi-link').value));
+document.getElementById('wi-add-router').addEventListener('click', () => addStep('router-down', document.getElementById('wi-router').value));
+document.getElementById('wi-add-cost').addEventListener('click', () => addStep('cost', document.getElementById('wi-cost-link').value + '=' + document.getElementById('wi-cost').value.trim()));
+document.getElementById('wi-add-move').addEventListener('click', () => addStep('move', document.getElementById('wi-prefix').value.trim() + '=' + document.getElementById('wi-move-router').value));
+document.getElementById('wi-clear').addEventListener('click', () => { whatifSteps = []; showSteps(); drawWhatif(null); document.getElementById('wi-links').innerHTML = ''; });
+/** Both maps: before (the whole matrix), and after a what-if's answer (null: the same as before). */
+function drawWhatif(answer) {
+  const svgBefore = document.getElementById('wi-before');
+  const svgAfter = document.getElementById('wi-after');
+  const viewBox = '0 0 ' + mapSize.width + ' ' + mapSize.height;
+  svgBefore.setAttribute('viewBox', viewBox);
+  svgAfter.setAttribute('viewBox', viewBox);
+  const changed = new Map((answer ? answer.links : []).map((l) => [l.from + '>' + l.to + '|' + l.from_address, l]));
+  const down = (l) => whatifSteps.some((s) => (s.kind === 'link-down' && [l.from + ',' + l.to, l.to + ',' + l.from].includes(s.text)) || (s.kind === 'router-down' && (s.text === l.from || s.text === l.to)));
+  const after = { routers: mapGraph.routers, links: mapGraph.links.map((l) => {
+    const key = l.from + '>' + l.to + '|' + l.from_address;
+    const now = changed.get(key);
+    return { ...l, bytes: now ? now.bytes : l.bytes, utilisation: now ? (now.utilisation ?? null) : l.utilisation, down: answer !== null && down(l) };
+  }) };
+  const max = Math.max(1, ...mapGraph.links.map((l) => l.bytes), ...after.links.map((l) => l.bytes));
+  svgBefore.innerHTML = mapHtml(mapGraph, mapPos, max);
+  svgAfter.innerHTML = mapHtml(answer ? after : mapGraph, mapPos, max);
+}
+function whatifQuery() {
+  const q = new URLSearchParams({ top: '100000' });
+  for (const step of whatifSteps) q.append(step.kind, step.text);
+  return '/api/whatif?' + q;
+}
+function showWhatif(answer) {
+  drawWhatif(answer);
+  const rows = answer.links.filter((l) => l.change_bytes !== 0);
+  table('wi-links', ['link', 'before', 'after', 'change'], rows.map((l) => [l.from + ' → ' + l.to, l.before_bytes, l.bytes, (l.change_bytes >= 0 ? '+' : '−') + fmt(Math.abs(l.change_bytes))]));
+  return rows.length + ' links change; ' + fmt(answer.before.routed) + ' bytes routed before, ' + fmt(answer.after.routed) + ' after' + (answer.after.unrouted ? ', ' + fmt(answer.after.unrouted) + ' not routable' : '');
+}
+function runWhatif() {
+  if (whatifSteps.length === 0) { document.getElementById('wi-status').textContent = 'add a step first'; return Promise.resolve(); }
+  return runPage('whatif', 'wi', 'routing…', () => api(whatifQuery()), showWhatif);
+}
+document.getElementById('wi-run').addEventListener('click', runWhatif);
+// The search's cost changes become the scenario's steps, and are routed at once.
+document.getElementById('wi-tune').addEventListener('click', () => runPage('whatif', 'wi', 'searching…', async () => {
+  const tune = await api('/api/tune?max=' + encodeURIComponent(document.getElementById('wi-max').value.trim()));
+  whatifSteps = tune.changes.map((c) => ({ kind: 'cost', text: c.step }));
+  showSteps();
+  return { tune, routed: whatifSteps.length > 0 ? await api(whatifQuery()) : null };
+}, ({ tune, routed }) => {
+  if (!routed) { drawWhatif(null); document.getElementById('wi-links').innerHTML = ''; return 'no cost change lowers the highest utilisation (' + tune.before.max_utilisation.toFixed(3) + ')'; }
+  return 'highest utilisation ' + tune.before.max_utilisation.toFixed(3) + ' → ' + tune.after.max_utilisation.toFixed(3) + ' with ' + tune.changes.length + ' cost changes; ' + showWhatif(routed);
 }));
 
 // The flow pages' requests: NAME-status shows progress, the answer's summary or the error;

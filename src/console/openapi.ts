@@ -59,6 +59,11 @@ export const CONSOLE_OPENAPI = {
       { name: 'cost', in: 'query', description: 'A,B=N: the cost from A to B becomes N (repeatable)', schema: text },
       { name: 'move', in: 'query', description: 'PREFIX=R: the prefix is served at router R (repeatable)', schema: text }, top,
     ], 'per link: bytes before, after and the change'),
+    '/api/tune': get(
+      'the traffic-engineering search: at most max OSPF interface costs changed to lower the highest link utilisation (a console with --capacity and --window)',
+      [{ name: 'max', in: 'query', description: 'interfaces that may change cost (1 to 50)', schema: { ...integer, minimum: 1, maximum: 50, default: 3 } }],
+      'changes (router, address, toward, before_cost, after_cost, step: the what-if cost step), before and after (max_utilisation, worst_link, links_over), steps',
+    ),
     '/api/routes': get("one router's OSPF routes", [router('router', 'the router')], 'the routes with their costs and next hops'),
     '/api/columns': get('the columns of the flows table, for the query editor', [], 'column names', { type: 'object', properties: { columns: { type: 'array', items: text } } }),
     '/api/fleet': get(

@@ -175,6 +175,60 @@ describe('the web console in chromium', { timeout: 120_000 }, () => {
     await page.close();
   });
 
+  it('shows a what-if scenario and the traffic-engineering search, before and after side by side', async () => {
+    const auth = { authorization: 'Bearer console-test-token' };
+    const base = consoleUrl.replace(/\/#token=.*$/, '');
+    const expected = (await (await fetch(`${base}/api/whatif?router-down=0.0.0.3&top=100000`, { headers: auth })).json()) as { links: { from: string; to: string; bytes: number; before_bytes: number; change_bytes: number }[] };
+    const page = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    await page.goto(consoleUrl);
+    await page.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+    await page.locator('button.tab[data-tab="whatif"]').click();
+    await page.locator('#wi-router').selectOption('0.0.0.3');
+    await page.locator('#wi-add-router').click();
+    assert.equal(await page.locator('#wi-steps').innerText(), 'router-down 0.0.0.3');
+    await page.locator('#wi-run').click();
+    await page.waitForSelector('body[data-whatif="done"]', { timeout: 30_000 });
+    const changed = expected.links.filter((l) => l.change_bytes !== 0);
+    assert.ok(changed.length > 0);
+    assert.equal(await page.locator('#wi-links tr').count(), changed.length + 1);
+    // r3 down: everything to r4 is unroutable; r1→r2 over the LAN loses what it carried toward r3.
+    for (const l of changed) {
+      const after = page.locator(`#wi-after line.link[data-from="${l.from}"][data-to="${l.to}"]`).first();
+      const before = page.locator(`#wi-before line.link[data-from="${l.from}"][data-to="${l.to}"]`).first();
+      assert.equal(Number(await after.getAttribute('data-bytes')), l.bytes, `${l.from} → ${l.to} after`);
+      assert.equal(Number(await before.getAttribute('data-bytes')), l.before_bytes, `${l.from} → ${l.to} before`);
+    }
+    assert.ok((await page.locator('#wi-after line.link[stroke-dasharray]').count()) >= 4, "r3's links drawn as down");
+    await page.screenshot({ path: path.join(SHOTS, 'whatif-page.png') });
+    await page.close();
+
+    // The search, on a console with capacities: the costs endsight topo tune finds, routed at once.
+    const graph = (await (await fetch(`${base}/api/graph`, { headers: auth })).json()) as { links: { from: string; to: string; from_address: string }[] };
+    const caps = path.join(dir, 'caps.csv');
+    // The r1→r3 interface is far too small: the search moves r1's traffic to r4 over the LAN.
+    writeFileSync(caps, 'address,bps\n' + graph.links.map((l) => `${l.from_address},${l.from === '0.0.0.1' && l.to === '0.0.0.3' ? 1 : 100}`).join('\n') + '\n');
+    const common = ['--from', path.join(dir, 'net.yaml'), '--matrix', path.join(dir, 'm.csv'), '--capacity', caps, '--window', '1h'];
+    const cli = spawnSync(process.execPath, [BIN, 'topo', 'tune', ...common, '--max-changes', '3', '--format', 'json'], { encoding: 'utf8', timeout: 60_000 });
+    assert.equal(cli.status, 0, cli.stderr);
+    const changes = cli.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { router: string; toward: string; after_cost: number });
+    assert.ok(changes.length > 0, cli.stderr);
+    const tuned = await startConsole([...common, '--http', '127.0.0.1:0', '--token', 'tune-token']);
+    try {
+      const tunePage = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+      await tunePage.goto(tuned.url);
+      await tunePage.waitForSelector('body[data-ready="true"]', { timeout: 30_000 });
+      await tunePage.locator('button.tab[data-tab="whatif"]').click();
+      await tunePage.locator('#wi-tune').click();
+      await tunePage.waitForSelector('body[data-whatif="done"]', { timeout: 30_000 });
+      assert.equal(await tunePage.locator('#wi-steps').innerText(), changes.map((c) => `cost ${c.router},${c.toward}=${c.after_cost}`).join('; '));
+      assert.match(await tunePage.locator('#wi-status').innerText(), new RegExp(`^highest utilisation 1\\.\\d+ → 0\\.\\d+ with ${changes.length} cost changes; \\d+ links change`));
+      await tunePage.screenshot({ path: path.join(SHOTS, 'whatif-tune.png') });
+      await tunePage.close();
+    } finally {
+      await tuned.stop();
+    }
+  });
+
   it('plays the map period by period from the flows, with sparklines of the top links', async () => {
     // One pair, three ten-minute periods: 6,000, 2,000 and 10,000 bytes from r1's LAN to r4's.
     const baseUs = (Math.floor(Date.now() / 600_000) * 600_000 - 3 * 600_000) * 1000;

@@ -107,6 +107,7 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
         '/api/top?by=host|src|dst|pair|app|user&top=N[&period=P&series=true]': 'the most communicating hosts, sources, destinations, pairs, applications or users',
         '/api/link?from=ID&to=ID[&address=A]&by=pair|src|dst|app|user|entry&top=N': 'what crosses one link (click-through; entry: where it enters the network)',
         '/api/whatif?link-down=A,B&cost=A,B=N&router-down=A&move=P=R&top=N': 'the links a scenario changes, most changed first',
+        '/api/tune?max=K': 'OSPF costs that lower the highest utilisation (the traffic-engineering search; needs --capacity and --window)',
         '/api/routes?router=ID': "one router's OSPF routes",
         '/api/graph?[period=P]': 'every router and link, with loads (the map), of the whole matrix or one period',
         '/api/columns': 'the columns of the flows table',
@@ -169,6 +170,21 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
         if (error instanceof WhatIfError) throw new BadRequest(error.message);
         throw error;
       }
+    },
+    '/api/tune': async (p) => {
+      const view = served.view;
+      if (!view.capacity) throw new BadRequest('the traffic-engineering search needs link capacities: start the console with --capacity FILE and --window (or --since)');
+      const text = p.get('max') ?? '3';
+      const maxChanges = Number(text);
+      if (!Number.isInteger(maxChanges) || maxChanges < 1 || maxChanges > 50) throw new BadRequest(`max must be a whole number from 1 to 50 (got ${JSON.stringify(text)})`);
+      const { tuneCosts } = await import('../../topo/traffic-engineering.js');
+      const result = tuneCosts(view.model, view.demands, { capacities: view.capacity.bps, windowS: view.capacity.windowS, maxChanges });
+      return {
+        changes: result.changes.map((c) => ({ router: c.router, address: c.address, toward: c.toward, before_cost: c.before, after_cost: c.after, step: `${c.router},${c.toward}=${c.after}` })),
+        before: { max_utilisation: result.before.maxUtilisation, worst_link: result.worstBefore, links_over: result.before.linksOverTarget },
+        after: { max_utilisation: result.after.maxUtilisation, worst_link: result.worstAfter, links_over: result.after.linksOverTarget },
+        steps: result.steps,
+      };
     },
     '/api/columns': async () => ({ columns: (await import('../../query/index.js')).FLOW_COLUMNS }),
     '/api/fleet': async () => {
