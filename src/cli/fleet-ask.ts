@@ -83,9 +83,36 @@ export class FleetCoordinator {
     });
   }
 
+  /**
+   * Registers a standing query with the fleet, as `endsight watch` does, on this connection and its
+   * registry, with a merge engine of its own (merges of several watches must not share one).
+   */
+  async watch(
+    options: Pick<FleetAskOptions, 'target' | 'fleet'>,
+    settings: Awaited<ReturnType<typeof fleetAskSettings>>,
+    spec: { id: string; periodMs: number; alert: string | null; webhook: string | null },
+    callbacks: Pick<import('../fleet/standing-watch.js').StandingWatchOptions, 'onPeriod' | 'onProblem' | 'onRegistered'>,
+  ): Promise<import('../fleet/standing-watch.js').StandingWatch> {
+    const { StandingWatch } = await import('../fleet/standing-watch.js');
+    const { openMergeEngine } = await import('../fleet/merge-engine.js');
+    const { HEARTBEAT_INTERVAL_MS } = await import('../fleet/fleet-subjects.js');
+    // Each period expects the hosts the registry has heard: give it a heartbeat and a half first.
+    const heardFor = Date.now() - this.listeningSince;
+    if (this.registry && heardFor < HEARTBEAT_INTERVAL_MS * 1.5) await new Promise((resolve) => setTimeout(resolve, HEARTBEAT_INTERVAL_MS * 1.5 - heardFor));
+    const planner = await openMergeEngine();
+    this.watchPlanners.push(planner);
+    return StandingWatch.start(this.connection, planner.connection, {
+      sql: settings.sql, target: options.target, fleet: options.fleet, signKey: settings.signKey, issuer: settings.issuer, limits: settings.limits,
+      analyst: settings.analyst, registry: this.registry, ...spec, ...callbacks,
+    });
+  }
+
+  private readonly watchPlanners: Awaited<ReturnType<typeof import('../fleet/merge-engine.js').openMergeEngine>>[] = [];
+
   async close(): Promise<void> {
     this.registry?.stop();
     this.planner.close();
+    for (const planner of this.watchPlanners) planner.close();
     await this.connection.close();
   }
 }

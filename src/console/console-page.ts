@@ -1,6 +1,6 @@
 /**
  * The web console's page (issue 7): one HTML document, no framework, drawing from the JSON API of
- * topo-serve.ts (docs/console.md). Six tabs:
+ * topo-serve.ts (docs/console.md). Seven tabs:
  * - Map: the network map (routers and links, a line's width by its load, its colour by utilisation
  *   when capacities are known), the top links and talkers with sparklines, a link's breakdown on a
  *   click (by source, application, user or entry router), and a what-if of a link going down with
@@ -16,6 +16,7 @@
  *   search's cost changes; the map before and after side by side, and the links that change.
  * - Anomalies: the most abnormal applications of a window against each host's own history, with
  *   the evidence (the anomalous ones in red).
+ * - Alerts: the console's standing queries (--alerts) and the alerts they fired, newest first.
  * The access token comes in the page's URL fragment (#token=…), which browsers never send, and goes
  * with every API request as a bearer token.
  */
@@ -56,7 +57,7 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
 </style></head>
 <body>
 <header><b>endsight</b>
- <button class="tab" data-tab="map" aria-selected="true">Map</button><button class="tab" data-tab="query" aria-selected="false">Query</button><button class="tab" data-tab="fleet" aria-selected="false">Fleet</button><button class="tab" data-tab="coverage" aria-selected="false">Coverage</button><button class="tab" data-tab="whatif" aria-selected="false">What-if</button><button class="tab" data-tab="anomalies" aria-selected="false">Anomalies</button>
+ <button class="tab" data-tab="map" aria-selected="true">Map</button><button class="tab" data-tab="query" aria-selected="false">Query</button><button class="tab" data-tab="fleet" aria-selected="false">Fleet</button><button class="tab" data-tab="coverage" aria-selected="false">Coverage</button><button class="tab" data-tab="whatif" aria-selected="false">What-if</button><button class="tab" data-tab="anomalies" aria-selected="false">Anomalies</button><button class="tab" data-tab="alerts" aria-selected="false">Alerts</button>
  <span id="status">loading…</span></header>
 <main id="tab-map">
 <svg id="map" role="img" aria-label="network map"></svg>
@@ -106,6 +107,11 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
   <label>or suggest at most <input id="wi-max" size="2" value="3"> cost changes</label> <button id="wi-tune">Suggest</button> <span id="wi-status"></span></div>
  <div style="display: flex; gap: 8px"><div><h2>Before</h2><svg id="wi-before" class="small-map"></svg></div><div><h2>After</h2><svg id="wi-after" class="small-map"></svg></div></div>
  <h2>Links that change, most first</h2><table id="wi-links"></table>
+</main>
+<main id="tab-alerts" class="page" hidden>
+ <div><button id="al-refresh">Refresh</button> <span id="al-status"></span></div>
+ <h2>Standing queries</h2><table id="al-watches"></table>
+ <h2>Alerts, newest first</h2><table id="al-alerts"></table>
 </main>
 <main id="tab-anomalies" class="page" hidden>
  <div><label>last <input id="an-since" value="1h" size="5"></label> <label>or between <input id="an-between" size="38" placeholder="2026-11-02T09:00Z/2026-11-02T10:00Z"></label>
@@ -287,7 +293,7 @@ document.getElementById('whatif-run').addEventListener('click', async () => {
 function fail(error) {
   document.getElementById('status').innerHTML = '<span class="error">' + esc(error.message || error) + '</span>';
 }
-const TABS = ['map', 'query', 'fleet', 'coverage', 'whatif', 'anomalies'];
+const TABS = ['map', 'query', 'fleet', 'coverage', 'whatif', 'anomalies', 'alerts'];
 document.querySelectorAll('button.tab').forEach((b) => b.addEventListener('click', () => {
   document.querySelectorAll('button.tab').forEach((x) => x.setAttribute('aria-selected', String(x === b)));
   for (const tab of TABS) document.getElementById('tab-' + tab).hidden = b.dataset.tab !== tab;
@@ -295,7 +301,25 @@ document.querySelectorAll('button.tab').forEach((b) => b.addEventListener('click
   if (b.dataset.tab === 'coverage' && !document.body.dataset.coverage) showCoverage();
   if (b.dataset.tab === 'anomalies' && !document.body.dataset.anomalies) showAnomalies();
   if (b.dataset.tab === 'whatif') whatifChoices();
+  if (b.dataset.tab === 'alerts') showAlerts();
 }));
+
+// The alerts page: the console's standing queries (--alerts) and what they fired (GET /api/alerts).
+function showAlerts() {
+  return runPage('alerts', 'al', 'asking…', () => api('/api/alerts'), (answer) => {
+    table('al-watches', ['name', 'every', 'condition', 'state', 'hosts', 'periods', 'last period', 'answered', 'alerts then'], answer.watches.map((w) => [
+      w.name, (w.every_ms / 1000) + ' s', w.alert, w.state + (w.error ? ': ' + w.error : ''), String(w.registered.length) + (Object.keys(w.refused).length ? ' (' + Object.keys(w.refused).length + ' refused)' : ''),
+      String(w.periods), w.last_period ? w.last_period.start + ' – ' + w.last_period.end : '', w.last_period ? w.last_period.answered + ' of ' + w.last_period.expected + (w.last_period.missing.length ? ' (no answer from ' + w.last_period.missing.join(', ') + ')' : '') : '',
+      w.last_period ? String(w.last_period.alerts) : '']));
+    const t = document.getElementById('al-alerts');
+    t.innerHTML = '<tr><th>alert</th><th>period</th><th>condition</th><th>rows where it holds</th><th>hosts</th></tr>' + answer.alerts.map((a) => '<tr class="alert">' +
+      '<td>' + esc(a.name) + '</td><td>' + esc(a.period_start + ' – ' + a.period_end) + '</td><td>' + esc(a.condition) + '</td><td>' + a.rows.map((r) => esc(JSON.stringify(r))).join('<br>') + '</td>' +
+      '<td>' + esc(a.answered.length + ' of ' + a.expected.length) + (a.webhook_error ? ' <span class="error">' + esc(a.webhook_error) + '</span>' : '') + '</td></tr>').join('');
+    return answer.watches.length === 0 ? 'no standing queries: start the console with --nats and --alerts FILE (docs/console.md)' : answer.watches.length + ' standing queries, ' + answer.alerts.length + ' alerts kept';
+  });
+}
+document.getElementById('al-refresh').addEventListener('click', showAlerts);
+setInterval(() => { if (!document.getElementById('tab-alerts').hidden) showAlerts(); }, 5000);
 
 // The what-if page: a scenario of steps (GET /api/whatif), or the traffic-engineering search's cost
 // changes (GET /api/tune), with the map before and after side by side on the main map's layout.

@@ -47,22 +47,16 @@ export const MAX_CONSOLE_ROWS = 10_000;
  * then one connection that listens to the fleet's heartbeats from the first query on (a host that
  * stops is expected, and shown as not answering, for FleetCoordinator.STALE_HOST_MS).
  */
-export function consoleQueryHandler(dataDir: string, fleet: Partial<FleetAskOptions>): ConsoleQueryHandler {
-  let coordinator: Promise<FleetCoordinator> | null = null;
+export function consoleQueryHandler(dataDir: string, fleet: Partial<FleetAskOptions>, connectFleet = sharedCoordinator(fleet)): ConsoleQueryHandler {
   return async (query, onProgress) => {
     const started = Date.now();
     const limit = query.maxRows ?? MAX_CONSOLE_ROWS;
     const cut = (rows: CellValue[][]): { rows: CellValue[][]; rows_cut: number } => ({ rows: rows.slice(0, limit), rows_cut: Math.max(0, rows.length - limit) });
     if (fleet.nats !== undefined) {
-      const { FleetCoordinator } = await import('../cli/fleet-ask.js');
       const { fleetAskSettings } = await import('../cli/nats-cli-options.js');
       const options = { ...(fleet as FleetAskOptions), target: query.target, since: query.since, between: undefined };
       const settings = await fleetAskSettings(options, query.sql);
-      coordinator ??= FleetCoordinator.connect(options, settings.tls, true).catch((error: Error) => {
-        coordinator = null; // the next query tries again
-        throw error;
-      });
-      const result = await (await coordinator).ask(options, settings, { onProgress });
+      const result = await (await connectFleet(settings.tls)).ask(options, settings, { onProgress });
       return {
         source: 'fleet', columns: result.columns, ...cut(result.rows), elapsed_ms: result.elapsedMs,
         expected: result.expected, answered: result.answered, missing: result.missing, failed: result.failed,
@@ -79,5 +73,20 @@ export function consoleQueryHandler(dataDir: string, fleet: Partial<FleetAskOpti
     } finally {
       engine.close();
     }
+  };
+}
+
+/**
+ * The console's one connection to the fleet, made on first use and listening to heartbeats from then
+ * on (queries and standing alerts share it); one that failed to connect is tried again next time.
+ */
+export function sharedCoordinator(fleet: Partial<FleetAskOptions>): (tls: Parameters<typeof FleetCoordinator.connect>[1]) => Promise<FleetCoordinator> {
+  let coordinator: Promise<FleetCoordinator> | null = null;
+  return (tls) => {
+    coordinator ??= import('../cli/fleet-ask.js').then(({ FleetCoordinator }) => FleetCoordinator.connect(fleet as FleetAskOptions, tls, true)).catch((error: Error) => {
+      coordinator = null;
+      throw error;
+    });
+    return coordinator;
   };
 }

@@ -72,6 +72,11 @@ export const CONSOLE_OPENAPI = {
       'columns as the hosts table (docs/fleet.md), and who was expected',
       { type: 'object', properties: { source: { enum: ['fleet'] }, columns: { type: 'array', items: column }, rows: { type: 'array', items: row } } },
     ),
+    '/api/alerts': get(
+      "the console's standing-query alerts (--alerts FILE with --nats): each watch (name, every_ms, sql, alert, target, state, error, registered, refused, periods, last_period, problems) and the alerts fired, newest first (name, period_start, period_end, condition, rows, answered, expected, missing, webhook_error)",
+      [],
+      'watches and alerts',
+    ),
     '/api/anomalies': get(
       "the most abnormal applications of a window against each host's own history (docs/anomaly.md), worst first, with the evidence; from the store, or with --nats every host",
       [

@@ -5,7 +5,8 @@
  * host names, and `endsight query --nats … --sign-key …`. The merged answer equals the two local
  * answers together; a site target reaches one agent; a query signed by another key is refused by both.
  * Last, the console's Query tab in chromium asks the same fleet, then names the agent that was killed;
- * its Fleet tab lists both agents with their health, and marks the killed one once it is silent.
+ * its Fleet tab lists both agents with their health, and marks the killed one once it is silent; its
+ * Alerts tab shows a standing query registered on both and the alerts of its periods.
  * Needs root, nats-server and chromium.
  */
 import { describe, it, before, after } from 'node:test';
@@ -255,8 +256,11 @@ describe('endsight query --nats against two agents', { timeout: 180_000 }, () =>
     requirePrograms({ chromium: 'chromium' });
     const network = path.join(dir, 'console-net.yaml');
     writeFileSync(network, ['routers:', '  - {id: 0.0.0.1}', '  - {id: 0.0.0.2}', 'links:', '  - {a: 0.0.0.1, b: 0.0.0.2, cost: 10, subnet: 10.0.12.0/30}', ''].join('\n'));
+    // A standing query whose condition holds every period: each period is an alert, with who answered.
+    const alerts = path.join(dir, 'alerts.yaml');
+    writeFileSync(alerts, ['- name: flows-seen', '  every: 2s', '  sql: SELECT count(*) AS n FROM flows', '  alert: n >= 0', ''].join('\n'));
     const server = lab.start('console', [
-      process.execPath, BIN, 'console', '--from', network, '--nats', url, '--sign-key', path.join(dir, 'keys', 'authority.key'),
+      process.execPath, BIN, 'console', '--from', network, '--nats', url, '--sign-key', path.join(dir, 'keys', 'authority.key'), '--alerts', alerts,
       '--between', '2026-11-22T00:00:00Z,2026-11-23T00:00:00Z', '--timeout', '2s', '--http', '127.0.0.1:0', '--token', 'fleet-console-token',
     ]);
     await server.waitForOutput(/the console is on (\S+)/, 60_000);
@@ -294,6 +298,19 @@ describe('endsight query --nats against two agents', { timeout: 180_000 }, () =>
       }
       assert.deepEqual(await page.locator('#fleet-sites tr').evaluateAll((rows) => rows.slice(1).map((r) => [...r.querySelectorAll('td')].slice(0, 3).map((td) => td.textContent))), [['north', '1', '1'], ['south', '1', '1']]);
       await page.screenshot({ path: path.join(tmpdir(), 'endsight-console-screenshots', 'fleet.png') });
+
+      // The Alerts tab: the standing query registered on both agents, and its periods' alerts.
+      await page.locator('button.tab[data-tab="alerts"]').click();
+      await page.waitForSelector('#al-alerts tr.alert', { timeout: 40_000 });
+      const watch = await page.locator('#al-watches tr:nth-child(2) td').allInnerTexts();
+      assert.deepEqual([watch[0], watch[1], watch[2], watch[3], watch[4]], ['flows-seen', '2 s', 'n >= 0', 'watching', '2']);
+      for (const row of await page.locator('#al-alerts tr.alert').all()) {
+        const fired = await row.locator('td').allInnerTexts();
+        assert.equal(fired[0], 'flows-seen');
+        assert.match(fired[3], /^\{"n":\d+\}$/);
+        assert.equal(fired[4], '2 of 2', 'every period expects and hears both agents');
+      }
+      await page.screenshot({ path: path.join(tmpdir(), 'endsight-console-screenshots', 'alerts.png') });
       await page.locator('button.tab[data-tab="query"]').click();
 
       await agents[1].stop('SIGKILL');

@@ -144,6 +144,7 @@ function serveOptions(command: Command, sourceRequired = true): Command {
 export function consoleCommand(): Command {
   return serveOptions(new Command('console').summary('the web console: the network map, top links and talkers, click-through, what-if, queries, fleet, coverage'), false)
     .option('--token <token>', 'the access token the console and its API ask for (default: a random one, printed at start)')
+    .option('--alerts <file>', "with --nats: standing queries with alert conditions (YAML: name, every, sql, alert[, target, webhook]) the console registers with the fleet and shows on its Alerts tab")
     .addHelpText('after', [
       '',
       'Open the URL it prints (it carries the token after #). The page draws from the JSON API of topo serve, which needs the token',
@@ -156,12 +157,14 @@ export function consoleCommand(): Command {
       '  endsight console --from frr:/var/tmp/ospf --flows --since 1h --refresh 5m',
       '  endsight console --data-dir /var/lib/endsight',
     ].join('\n'))
-    .action(async (options: ServeCliOptions & { token?: string }) => {
+    .action(async (options: ServeCliOptions & { token?: string; alerts?: string }) => {
       const { randomBytes } = await import('node:crypto');
       const { CONSOLE_PAGE } = await import('../../console/console-page.js');
       const token = options.token ?? randomBytes(18).toString('base64url');
       if (token.length < 8) throw new RangeError('Cannot use a --token shorter than 8 characters');
-      await serve(options, { page: CONSOLE_PAGE, token });
+      if (options.alerts !== undefined && options.nats === undefined) throw new RangeError('Cannot watch --alerts without the fleet: standing queries need --nats (and --sign-key)');
+      const { readAlertsFile } = await import('../../console/console-alerts.js');
+      await serve(options, { page: CONSOLE_PAGE, token, alerts: options.alerts === undefined ? [] : readAlertsFile(options.alerts) });
     });
 }
 
@@ -186,7 +189,7 @@ async function topTalkers(options: TopCliOptions): Promise<void> {
 
 type ServeCliOptions = SourceOptions & MatrixOptions & { http: string; refresh?: string; capacity?: string; window?: string; area: string; every?: string };
 
-async function serve(options: ServeCliOptions, consolePage?: { page: string; token: string }): Promise<void> {
+async function serve(options: ServeCliOptions, consolePage?: { page: string; token: string; alerts: import('../../console/console-alerts.js').AlertSpec[] }): Promise<void> {
   const { parseDurationMs } = await import('../../common/duration.js');
   const refreshMs = options.refresh === undefined ? null : parseDurationMs(options.refresh, '--refresh');
   if (refreshMs !== null && !(refreshMs >= 1000)) throw new RangeError(`Cannot use --refresh ${JSON.stringify(options.refresh)}: at least 1 s`);
@@ -214,14 +217,27 @@ async function serve(options: ServeCliOptions, consolePage?: { page: string; tok
   };
   const log = (line: string): void => void process.stderr.write(`${new Date().toISOString()} ${line}\n`);
   // The console's query page asks the fleet when there is one (--nats), else this store.
-  const query = consolePage ? (await import('../../console/console-query.js')).consoleQueryHandler(options.dataDir, options) : undefined;
-  const server = await serveNetworkView(load, { http: options.http, refreshMs, ...consolePage, query, fleet: options.nats !== undefined }, log);
+  const { consoleQueryHandler, sharedCoordinator } = await import('../../console/console-query.js');
+  const connectFleet = sharedCoordinator(options);
+  const query = consolePage ? consoleQueryHandler(options.dataDir, options, connectFleet) : undefined;
+  let alerts: import('../../console/console-alerts.js').ConsoleAlerts | undefined;
+  if (consolePage && consolePage.alerts.length > 0) {
+    const { ConsoleAlerts } = await import('../../console/console-alerts.js');
+    const { fleetAskSettings } = await import('../nats-cli-options.js');
+    alerts = new ConsoleAlerts(consolePage.alerts, async (spec, callbacks) => {
+      const asked = { ...(options as unknown as import('../fleet-ask.js').FleetAskOptions), target: spec.target };
+      const settings = await fleetAskSettings(asked, spec.sql);
+      return (await connectFleet(settings.tls)).watch(asked, settings, { id: `console-${spec.name}`, periodMs: spec.periodMs, alert: spec.alert, webhook: spec.webhook }, callbacks);
+    });
+  }
+  const server = await serveNetworkView(load, { http: options.http, refreshMs, page: consolePage?.page, token: consolePage?.token, query, alerts, fleet: options.nats !== undefined }, log);
   if (consolePage) log(`the console is on ${server.url}/#token=${consolePage.token} (Ctrl-C stops)`);
   else log(`serving the network view on ${server.url}/api (Ctrl-C stops)`);
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
   });
+  await alerts?.stop();
   await server.close();
 }
 

@@ -22,6 +22,8 @@ export interface ServeOptions {
   query?: ConsoleQueryHandler;
   /** Whether `query` asks the fleet (the console's --nats), which GET /api/fleet needs. */
   fleet?: boolean;
+  /** The console's standing-query alerts (--alerts), for GET /api/alerts. */
+  alerts?: Pick<import('../../console/console-alerts.js').ConsoleAlerts, 'list'>;
 }
 
 /** The largest query request body: a statement, not a data upload. */
@@ -112,6 +114,7 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
         '/api/graph?[period=P]': 'every router and link, with loads (the map), of the whole matrix or one period',
         '/api/columns': 'the columns of the flows table',
         '/api/fleet': 'every agent the coordinator hears, with its health (a console over the fleet)',
+        '/api/alerts': "the console's standing-query alerts (--alerts): each watch's state, and the alerts fired, newest first",
         '/api/anomalies?[since=1h|between=A/B&target=T&top=N&all=true]': 'the most abnormal applications against each host\'s own history, with the evidence',
         '/api/coverage?[since=24h&target=T&trials=N&cover=0.99]': 'traffic seen against hosts instrumented, best-first and random, per application, with the chart',
         '/api/audit?subnet=CIDR|address=A[&since=4w&target=T&top=N]': 'who used a subnet or an address: hosts, users, processes, applications, with bytes and times',
@@ -196,6 +199,7 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
         throw error;
       }
     },
+    '/api/alerts': () => options.alerts?.list() ?? { watches: [], alerts: [] },
     '/api/anomalies': async (p) => {
       if (!options.query) throw new BadRequest('this server has no flows: the console does, over --data-dir or --nats', 404);
       const { anomaliesSql, scoredWindow } = await import('../../anomaly/anomaly-query.js');
