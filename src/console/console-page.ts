@@ -5,6 +5,7 @@
  *   when capacities are known), the top links and talkers with sparklines, a link's breakdown on a
  *   click (by source, application, user or entry router), and a what-if of a link going down with
  *   the change per link. With periods (--every), a time slider and Play step the map through them.
+ *   Above 400 routers the map is a level up: groups of routers around hubs, a click lists a group.
  * - Query: SQL over `flows` (the columns listed), a target and a window; progress while hosts answer,
  *   then who did not; the result as a table (only the rows in view are drawn: up to 10,000) and a
  *   bar chart; CSV and JSON downloads.
@@ -69,6 +70,7 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
  <h2>Link <span id="link-name">(click a link on the map)</span></h2>
  <label>by <select id="by"><option>src</option><option>app</option><option>user</option><option>entry</option><option>dst</option></select></label>
  <table id="breakdown"></table>
+ <div id="group-panel" hidden><h2>Group <span id="group-name"></span></h2><table id="group-links"></table></div>
  <h2>What if</h2>
  <label>link down <select id="whatif-link"></select></label> <button id="whatif-run">run</button>
  <table id="whatif"></table>
@@ -180,6 +182,14 @@ let maxPeriodLinkBytes = 1;
 /** Redraws the map's line widths and titles for one period (null: the whole matrix), keeping the layout. */
 async function showPeriod(index) {
   const name = index === null ? null : periods[index].name;
+  if (groupMode) {
+    const level = await api('/api/groups' + (name === null ? '' : '?period=' + encodeURIComponent(name)));
+    const max = Math.max(1, ...level.links.map((l) => l.bytes));
+    document.querySelectorAll('line.glink').forEach((el, i) => { el.dataset.bytes = String(level.links[i].bytes); el.setAttribute('stroke-width', (1 + 9 * level.links[i].bytes / max).toFixed(1)); });
+    document.getElementById('period-name').textContent = name === null ? 'all periods' : name;
+    document.getElementById('map').dataset.period = name === null ? '' : name;
+    return;
+  }
   const graph = await api('/api/graph' + (name === null ? '' : '?period=' + encodeURIComponent(name)));
   const max = name === null ? Math.max(1, ...graph.links.map((l) => l.bytes)) : maxPeriodLinkBytes;
   document.querySelectorAll('line.link').forEach((el, i) => {
@@ -246,7 +256,43 @@ function mapHtml(graph, pos, max) {
   graph.routers.forEach((r, i) => { html += '<g class="router"><circle cx="' + pos[i].x + '" cy="' + pos[i].y + '" r="6" fill="#333"/><text x="' + (pos[i].x + 8) + '" y="' + (pos[i].y - 8) + '" font-size="11">' + esc(r) + '</text></g>'; });
   return html;
 }
+// Above this many routers the map is drawn a level up: groups of routers around hubs (GET /api/groups).
+const DETAIL_LIMIT = 400;
+let groupMode = false;
+async function drawGroups(routers) {
+  groupMode = true;
+  const level = await api('/api/groups');
+  const svg = document.getElementById('map');
+  const width = svg.clientWidth || 800, height = svg.clientHeight || 600;
+  const pos = layout(level.groups, level.links.map((l) => ({ a: l.from, b: l.to })), width, height);
+  const max = Math.max(1, ...level.links.map((l) => l.bytes));
+  let html = '';
+  for (const l of level.links) {
+    const a = pos[l.from], b = pos[l.to], dx = b.x - a.x, dy = b.y - a.y, d = Math.max(1, Math.hypot(dx, dy)), ox = -dy / d * 3, oy = dx / d * 3;
+    html += '<line class="glink" data-from="' + l.from + '" data-to="' + l.to + '" data-bytes="' + l.bytes + '" x1="' + (a.x + ox) + '" y1="' + (a.y + oy) + '" x2="' + (b.x + ox) + '" y2="' + (b.y + oy) +
+      '" stroke="#4575b4" stroke-width="' + (1 + 9 * l.bytes / max).toFixed(1) + '"><title>group ' + l.from + ' → ' + l.to + ': ' + l.links + ' links, ' + fmt(l.bytes) + ' bytes</title></line>';
+  }
+  level.groups.forEach((g, i) => {
+    html += '<circle class="group" data-group="' + g.id + '" cx="' + pos[i].x + '" cy="' + pos[i].y + '" r="' + (3 + Math.sqrt(g.routers)).toFixed(1) + '" fill="#333" style="cursor: pointer"><title>' + esc(g.hub) + ' and ' + (g.routers - 1) + ' more</title></circle>';
+  });
+  svg.innerHTML = html;
+  svg.querySelectorAll('circle.group').forEach((el) => el.addEventListener('click', () => showGroup(el.dataset.group).catch(fail)));
+  // A link-down what-if of one router link is for the router map; endsight whatif has it at this size.
+  document.getElementById('whatif-run').disabled = true;
+  document.getElementById('status').textContent = routers + ' routers in ' + level.groups.length + ' groups (click one), ' + level.links.length + ' links between groups, ' + fmt(level.routedBytes) + ' bytes routed';
+  document.body.dataset.ready = 'true';
+}
+async function showGroup(id) {
+  const period = document.getElementById('map').dataset.period;
+  const group = await api('/api/group?id=' + id + '&top=50' + (period ? '&period=' + encodeURIComponent(period) : ''));
+  document.getElementById('group-panel').hidden = false;
+  document.getElementById('group-name').textContent = group.hub + ' and ' + (group.routers.length - 1) + ' more routers (' + group.link_count + ' links)';
+  table('group-links', ['link', 'within', 'bytes'], group.links.map((l) => [l.from + ' → ' + l.to, l.within ? 'yes' : 'out', l.bytes]));
+  document.getElementById('group-links').dataset.group = String(id);
+}
 async function draw() {
+  const about = await api('/api');
+  if (about.routers > DETAIL_LIMIT) return drawGroups(about.routers);
   const graph = await api('/api/graph');
   const svg = document.getElementById('map');
   if (graph.routers.length === 0) {
@@ -325,6 +371,7 @@ setInterval(() => { if (!document.getElementById('tab-alerts').hidden) showAlert
 // changes (GET /api/tune), with the map before and after side by side on the main map's layout.
 let whatifSteps = [];
 function whatifChoices() {
+  if (groupMode) { document.getElementById('wi-status').textContent = 'the network is too large for router maps side by side: endsight whatif gives the same per link'; return; }
   if (!mapGraph || document.getElementById('wi-link').options.length > 0) return;
   const links = mapGraph.links.filter((l) => l.via === 'p2p' && l.from < l.to);
   const option = (value, label) => '<option value="' + esc(value) + '">' + esc(label) + '</option>';

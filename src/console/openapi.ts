@@ -36,6 +36,10 @@ export const CONSOLE_OPENAPI = {
       type: 'object',
       properties: { periods: { type: 'array', items: { type: 'object', properties: { name: text, pairs: integer, routed_bytes: number, max_link_bytes: number } } } },
     }),
+    '/api/groups': get('the aggregated map of a large network: groups of routers around hubs (id, hub, routers, bytes_within) and the links between groups (from, to: group ids; bytes; links)', [period], 'groups and group links'),
+    '/api/group': get('one group of the aggregated map: its routers and its links, most loaded first', [
+      { name: 'id', in: 'query', required: true, description: 'the group (GET /api/groups)', schema: integer }, period, top,
+    ], 'id, hub, routers, links (from, to, via, from_address, bytes, within), link_count'),
     '/api/graph': get('every router and link with its load (the map), of the whole matrix or one period', [period], 'routers and links', {
       type: 'object',
       properties: {

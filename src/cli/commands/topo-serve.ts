@@ -41,6 +41,7 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
   if (!match || Number(match[2]) > 65535) throw new RangeError(`Cannot serve on --http ${JSON.stringify(options.http)}: expected host:port such as 127.0.0.1:9470`);
   const { TOP_DIMENSIONS, LINK_DIMENSIONS } = await import('../../topo/network-view.js');
   const { parseStep, WhatIfError } = await import('../../topo/whatif.js');
+  const { groupRouters, groupLinks } = await import('../../topo/router-groups.js');
   let served = await load();
   let loadedAt = new Date();
   let refreshing = false;
@@ -60,6 +61,23 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
     const period = served.periods.find((p) => p.name === name);
     if (!period) throw new BadRequest(`no period ${JSON.stringify(name)}: GET /api/periods lists them (the console needs --every)`, 404);
     return period.view;
+  };
+  // One grouping per network (the periods share it: same routers), and each view's bytes per edge.
+  const groupings = new WeakMap<object, import('../../topo/router-groups.js').RouterGroups>();
+  const groupsOf = (view: NetworkView): import('../../topo/router-groups.js').RouterGroups => {
+    let grouping = groupings.get(view.lsdb);
+    if (!grouping) groupings.set(view.lsdb, (grouping = groupRouters(view.model)));
+    return grouping;
+  };
+  const edgeBytesCache = new WeakMap<NetworkView, Float64Array>();
+  const edgeBytes = (view: NetworkView): Float64Array => {
+    let bytes = edgeBytesCache.get(view);
+    if (!bytes) {
+      const loads = new Map(view.loads.links.map((l) => [`${l.from}>${l.to}|${l.via}|${l.fromAddress}`, l.bytes]));
+      bytes = Float64Array.from(view.model.edgeList, (e) => loads.get(`${view.model.ids[e.from]}>${view.model.ids[e.to]}|${e.via}|${e.fromAddress}`) ?? 0);
+      edgeBytesCache.set(view, bytes);
+    }
+    return bytes;
   };
   /** Each period's value of `valueOf` for every key, for sparklines (?series=true). */
   const seriesOf = <T>(params: URLSearchParams, rowsOf: (view: NetworkView) => T[], keyOf: (row: T) => string, valueOf: (row: T) => number): ((row: T) => number[]) | null => {
@@ -111,6 +129,8 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
         '/api/whatif?link-down=A,B&cost=A,B=N&router-down=A&move=P=R&top=N': 'the links a scenario changes, most changed first',
         '/api/tune?max=K': 'OSPF costs that lower the highest utilisation (the traffic-engineering search; needs --capacity and --window)',
         '/api/routes?router=ID': "one router's OSPF routes",
+        '/api/groups?[period=P]': 'the aggregated map of a large network: groups of routers around hubs, and the links between groups',
+        '/api/group?id=N[&period=P&top=N]': 'one group: its routers, and its links (within it and out of it), most loaded first',
         '/api/graph?[period=P]': 'every router and link, with loads (the map), of the whole matrix or one period',
         '/api/columns': 'the columns of the flows table',
         '/api/fleet': 'every agent the coordinator hears, with its health (a console over the fleet)',
@@ -131,6 +151,32 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
         name: p.name, pairs: p.view.demands.length, routed_bytes: p.view.loads.routedBytes, max_link_bytes: Math.max(0, ...p.view.loads.links.map((l) => l.bytes)),
       })),
     }),
+    '/api/groups': (p) => {
+      // The aggregated level: groups of routers and the links between them (router-groups.ts).
+      const view = viewOf(p);
+      const grouping = groupsOf(view);
+      const bytes = edgeBytes(view);
+      return {
+        routers: view.model.ids.length,
+        routedBytes: view.loads.routedBytes,
+        groups: grouping.groups.map((g, i) => ({ id: i, hub: g.hub, routers: g.routers.length, bytes_within: view.model.edgeList.reduce((sum, e) => sum + (grouping.groupOf[e.from] === i && grouping.groupOf[e.to] === i ? bytes[e.id] : 0), 0) })),
+        links: groupLinks(view.model, grouping, (id) => bytes[id]),
+      };
+    },
+    '/api/group': (p) => {
+      const view = viewOf(p);
+      const grouping = groupsOf(view);
+      const text = p.get('id') ?? '';
+      const id = Number(text);
+      if (!/^\d+$/.test(text) || id >= grouping.groups.length) throw new BadRequest(`id must be a group number from 0 to ${grouping.groups.length - 1} (GET /api/groups lists them; got ${JSON.stringify(text)})`);
+      const bytes = edgeBytes(view);
+      const members = new Set(grouping.groups[id].routers);
+      const links = view.model.edgeList
+        .filter((e) => members.has(view.model.ids[e.from]) || members.has(view.model.ids[e.to]))
+        .map((e) => ({ from: view.model.ids[e.from], to: view.model.ids[e.to], via: e.via, from_address: e.fromAddress, bytes: bytes[e.id], within: members.has(view.model.ids[e.from]) && members.has(view.model.ids[e.to]) }))
+        .sort((a, b) => b.bytes - a.bytes);
+      return { id, hub: grouping.groups[id].hub, routers: grouping.groups[id].routers, links: links.slice(0, topOf(p)), link_count: links.length };
+    },
     '/api/graph': (p) => {
       const view = viewOf(p);
       const loads = new Map(view.loads.links.map((l) => [`${l.from}>${l.to}|${l.via}|${l.fromAddress}`, l.bytes]));
