@@ -3,7 +3,8 @@
  * topo-serve.ts (docs/console.md). Seven tabs:
  * - Map: the network map (routers and links, a line's width by its load, its colour by utilisation
  *   when capacities are known), the top links and talkers with sparklines, a link's breakdown on a
- *   click (by source, application, user or entry router), and a what-if of a link going down with
+ *   click (by source, application, user or entry router; by pair, a row's click draws that pair's
+ *   path), a router's links on a click on it, and a what-if of a link going down with
  *   the change per link. With periods (--every), a time slider and Play step the map through them.
  *   Above 400 routers the map is a level up: groups of routers around hubs, a click lists a group.
  * - Query: SQL over `flows` (the columns listed), a target and a window; progress while hosts answer,
@@ -53,6 +54,8 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
  svg.spark { width: 80px; height: 16px; vertical-align: middle; }
  svg.spark polyline { fill: none; stroke: #4575b4; stroke-width: 1.2; }
  line.link:hover { stroke: #e08214 !important; }
+ line.link.path { stroke: #e08214 !important; }
+ g.router { cursor: pointer; }
  .error { color: #b2182b; }
  select, button { font: inherit; }
 </style></head>
@@ -68,8 +71,10 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
  <h2>Most loaded links</h2><table id="links"></table>
  <h2>Top talkers</h2><table id="talkers"></table>
  <h2>Link <span id="link-name">(click a link on the map)</span></h2>
- <label>by <select id="by"><option>src</option><option>app</option><option>user</option><option>entry</option><option>dst</option></select></label>
+ <label>by <select id="by"><option>src</option><option>app</option><option>user</option><option>entry</option><option>dst</option><option>pair</option></select></label>
  <table id="breakdown"></table>
+ <p id="path"></p>
+ <div id="router-panel" hidden><h2>Router <span id="router-name"></span></h2><table id="router-links"></table></div>
  <div id="group-panel" hidden><h2>Group <span id="group-name"></span></h2><table id="group-links"></table></div>
  <h2>What if</h2>
  <label>link down <select id="whatif-link"></select></label> <button id="whatif-run">run</button>
@@ -149,6 +154,33 @@ async function showLink(from, to) {
   t.dataset.total = String(answer.link.bytes);
   table('breakdown', [by, 'bytes', 'share'], answer.rows.map((r) => [Object.values(r.key).join(' '), r.bytes, (r.share * 100).toFixed(1) + '%']));
   t.dataset.sum = String(answer.rows.reduce((s, r) => s + r.bytes, 0));
+  // By pair, a row's click draws that pair's path on the map.
+  if (by === 'pair') t.querySelectorAll('tr').forEach((tr, i) => {
+    if (i === 0) return;
+    tr.style.cursor = 'pointer';
+    tr.title = 'show its path';
+    tr.addEventListener('click', () => showPath(answer.rows[i - 1].key.src, answer.rows[i - 1].key.dst).catch(fail));
+  });
+}
+/** Marks a pair's path on the map (its share on each link) and says it in words. */
+async function showPath(src, dst) {
+  const path = await api('/api/path?src=' + encodeURIComponent(src) + '&dst=' + encodeURIComponent(dst));
+  const share = new Map(path.links.map((l) => [l.from + '>' + l.to, l.share]));
+  document.querySelectorAll('#map line.link').forEach((el) => el.classList.toggle('path', share.has(el.dataset.from + '>' + el.dataset.to)));
+  const box = document.getElementById('path');
+  box.textContent = path.links.length === 0 ? src + ' → ' + dst + ': ' + (path.local ? 'both ends on one router' : 'not routed (' + (path.unrouted || 'no route') + ')')
+    : src + ' → ' + dst + ': ' + path.links.map((l) => l.from + ' → ' + l.to + (l.share < 1 ? ' (' + Math.round(l.share * 100) + '%)' : '')).join(', ');
+  box.dataset.links = String(path.links.length);
+}
+/** A router's traffic: every link into and out of it, with its load (from the map's data). */
+function showRouter(id) {
+  const links = mapGraph.links.filter((l) => l.from === id || l.to === id).sort((a, b) => b.bytes - a.bytes);
+  const out = links.filter((l) => l.from === id).reduce((sum, l) => sum + l.bytes, 0);
+  const into = links.filter((l) => l.to === id).reduce((sum, l) => sum + l.bytes, 0);
+  document.getElementById('router-panel').hidden = false;
+  document.getElementById('router-name').textContent = id + ': ' + fmt(out) + ' bytes out, ' + fmt(into) + ' in';
+  table('router-links', ['link', 'via', 'bytes'], links.map((l) => [l.from + ' → ' + l.to, l.via, l.bytes]));
+  document.getElementById('router-links').dataset.router = id;
 }
 document.getElementById('by').addEventListener('change', () => selected && showLink(selected.from, selected.to));
 function layout(nodes, edges, width, height) {
@@ -253,7 +285,7 @@ function mapHtml(graph, pos, max) {
     html += '<line class="link" data-from="' + esc(l.from) + '" data-to="' + esc(l.to) + '" data-bytes="' + l.bytes + '" x1="' + (pos[a].x + ox) + '" y1="' + (pos[a].y + oy) + '" x2="' + (pos[b].x + ox) + '" y2="' + (pos[b].y + oy) +
       '" stroke="' + (l.down ? '#bbb' : colour(l.utilisation)) + '"' + (l.down ? ' stroke-dasharray="4 3"' : '') + ' stroke-width="' + (1 + 9 * l.bytes / max).toFixed(1) + '"><title>' + esc(l.from) + ' → ' + esc(l.to) + ' (' + esc(l.via) + '): ' + fmt(l.bytes) + ' bytes</title></line>';
   }
-  graph.routers.forEach((r, i) => { html += '<g class="router"><circle cx="' + pos[i].x + '" cy="' + pos[i].y + '" r="6" fill="#333"/><text x="' + (pos[i].x + 8) + '" y="' + (pos[i].y - 8) + '" font-size="11">' + esc(r) + '</text></g>'; });
+  graph.routers.forEach((r, i) => { html += '<g class="router" data-router="' + esc(r) + '"><circle cx="' + pos[i].x + '" cy="' + pos[i].y + '" r="6" fill="#333"/><text x="' + (pos[i].x + 8) + '" y="' + (pos[i].y - 8) + '" font-size="11">' + esc(r) + '</text></g>'; });
   return html;
 }
 // Above this many routers the map is drawn a level up: groups of routers around hubs (GET /api/groups).
@@ -310,6 +342,7 @@ async function draw() {
   mapSize = { width, height };
   mapPos = layout(graph.routers, graph.links.map((l) => ({ a: index.get(l.from), b: index.get(l.to) })), width, height);
   svg.innerHTML = mapHtml(graph, mapPos, Math.max(1, ...graph.links.map((l) => l.bytes)));
+  svg.querySelectorAll('g.router').forEach((el) => el.addEventListener('click', () => showRouter(el.dataset.router)));
   svg.querySelectorAll('line.link').forEach((el) => el.addEventListener('click', () => showLink(el.dataset.from, el.dataset.to).catch(fail)));
   const choice = document.getElementById('whatif-link');
   choice.innerHTML = graph.links.filter((l) => l.via === 'p2p' && l.from < l.to).map((l) => '<option value="' + esc(l.from + ',' + l.to) + '">' + esc(l.from) + ' – ' + esc(l.to) + '</option>').join('');

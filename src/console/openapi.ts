@@ -36,6 +36,10 @@ export const CONSOLE_OPENAPI = {
       type: 'object',
       properties: { periods: { type: 'array', items: { type: 'object', properties: { name: text, pairs: integer, routed_bytes: number, max_link_bytes: number } } } },
     }),
+    '/api/path': get("the path of one pair's traffic over the network: its share on each link it crosses (equal-cost paths split it)", [
+      { name: 'src', in: 'query', required: true, description: 'the source address (IPv4)', schema: text },
+      { name: 'dst', in: 'query', required: true, description: 'the destination address (IPv4)', schema: text },
+    ], 'src, dst, routed, local, unrouted (the reason, or null), links (from, to, via, from_address, share)'),
     '/api/groups': get('the aggregated map of a large network: groups of routers around hubs (id, hub, routers, bytes_within) and the links between groups (from, to: group ids; bytes; links)', [period], 'groups and group links'),
     '/api/group': get('one group of the aggregated map: its routers and its links, most loaded first', [
       { name: 'id', in: 'query', required: true, description: 'the group (GET /api/groups)', schema: integer }, period, top,

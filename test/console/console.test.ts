@@ -134,6 +134,24 @@ describe('the web console in chromium', { timeout: 120_000 }, () => {
     assert.equal(await page.evaluate(() => (globalThis as { pwned?: number }).pwned), undefined, 'never run');
     await page.screenshot({ path: path.join(SHOTS, 'link.png') });
 
+    // By pair, a row's click draws its path: r1's 1,200 bytes to r4 split over r1–r3 and the LAN to r2.
+    await page.locator('#by').selectOption('pair');
+    await page.locator('#breakdown', { hasText: '10.4.0.5' }).waitFor();
+    await page.locator('#breakdown tr', { hasText: '10.1.0.5 10.4.0.5' }).first().click();
+    await page.waitForSelector('#path[data-links]');
+    const pathAnswer = (await (await fetch(`${consoleUrl.replace(/\/#token=.*$/, '')}/api/path?src=10.1.0.5&dst=10.4.0.5`, { headers: { authorization: 'Bearer console-test-token' } })).json()) as { links: { from: string; to: string; share: number }[] };
+    const marked = await page.locator('line.link.path').evaluateAll((lines) => lines.map((l) => `${l.getAttribute('data-from')}>${l.getAttribute('data-to')}`).sort());
+    assert.deepEqual(marked, pathAnswer.links.map((l) => `${l.from}>${l.to}`).sort());
+    assert.ok(pathAnswer.links.some((l) => l.share === 0.5) && pathAnswer.links.some((l) => l.from === '0.0.0.3' && l.to === '0.0.0.4' && l.share === 1), JSON.stringify(pathAnswer));
+    assert.match(await page.locator('#path').innerText(), /^10\.1\.0\.5 → 10\.4\.0\.5: .*0\.0\.0\.3 → 0\.0\.0\.4/);
+    await page.screenshot({ path: path.join(SHOTS, 'path.png') });
+
+    // A click on a router lists its links with their loads.
+    await page.locator('g.router[data-router="0.0.0.3"]').dispatchEvent('click');
+    await page.waitForSelector('#router-links[data-router="0.0.0.3"]');
+    assert.equal(await page.locator('#router-links tr').count(), 1 + 6, "r3's six link directions");
+    assert.match((await page.locator('#router-name').textContent()) ?? '', /^0\.0\.0\.3: 1\.5 k bytes out, 1\.5 k in$/);
+
     // r1–r3 down: r1→r2 over the LAN goes from 620 to 1,240 bytes.
     await page.locator('#whatif-link').selectOption('0.0.0.1,0.0.0.3');
     await page.locator('#whatif-run').click();

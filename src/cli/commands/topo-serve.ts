@@ -129,6 +129,7 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
         '/api/whatif?link-down=A,B&cost=A,B=N&router-down=A&move=P=R&top=N': 'the links a scenario changes, most changed first',
         '/api/tune?max=K': 'OSPF costs that lower the highest utilisation (the traffic-engineering search; needs --capacity and --window)',
         '/api/routes?router=ID': "one router's OSPF routes",
+        '/api/path?src=A&dst=B': "the path of one pair's traffic: its share on each link it crosses",
         '/api/groups?[period=P]': 'the aggregated map of a large network: groups of routers around hubs, and the links between groups',
         '/api/group?id=N[&period=P&top=N]': 'one group: its routers, and its links (within it and out of it), most loaded first',
         '/api/graph?[period=P]': 'every router and link, with loads (the map), of the whole matrix or one period',
@@ -151,6 +152,24 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
         name: p.name, pairs: p.view.demands.length, routed_bytes: p.view.loads.routedBytes, max_link_bytes: Math.max(0, ...p.view.loads.links.map((l) => l.bytes)),
       })),
     }),
+    '/api/path': async (p) => {
+      // The path of one pair's traffic: its share on each link (equal-cost paths split it, RFC 2328 §16.1.1).
+      const view = viewOf(p);
+      const src = p.get('src') ?? '';
+      const dst = p.get('dst') ?? '';
+      const { parseCidr } = await import('../../privacy/privacy-policy.js');
+      for (const [name, value] of [['src', src], ['dst', dst]] as const) {
+        if (parseCidr(value)?.ipVersion !== 4 || value.includes('/')) throw new BadRequest(`${name} must be an IPv4 address (got ${JSON.stringify(value)})`);
+      }
+      const { routeDemands } = await import('../../topo/link-loads.js');
+      const routed = routeDemands(view.model, [{ src, dst, bytes: 1 }]);
+      const unrouted = Object.keys(routed.unrouted);
+      return {
+        src, dst,
+        routed: routed.routedBytes > 0, local: routed.localBytes > 0, unrouted: unrouted.length > 0 ? unrouted[0] : null,
+        links: routed.links.map((l) => ({ from: l.from, to: l.to, via: l.via, from_address: l.fromAddress, share: Math.round(l.bytes * 1e6) / 1e6 })).sort((a, b) => b.share - a.share),
+      };
+    },
     '/api/groups': (p) => {
       // The aggregated level: groups of routers and the links between them (router-groups.ts).
       const view = viewOf(p);
