@@ -39,9 +39,11 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
  #q-sql { width: 100%; height: 90px; font: 12px ui-monospace, monospace; box-sizing: border-box; }
  #q-columns span { display: inline-block; margin: 1px 3px; padding: 0 4px; background: #eef2f7; border-radius: 3px; cursor: pointer; font: 11px ui-monospace, monospace; }
  #q-chart { width: 100%; height: 160px; flex: none; }
- #q-rows { flex: 1; overflow: auto; border: 1px solid #ddd; position: relative; }
- #q-rows table { position: absolute; top: 0; }
- #q-rows th { position: sticky; top: 0; background: white; }
+ .rows { overflow: auto; border: 1px solid #ddd; position: relative; }
+ #q-rows { flex: 1; }
+ #fleet-box { height: 55vh; }
+ .rows table { position: absolute; top: 0; }
+ .rows th { position: sticky; top: 0; background: white; }
  .missing { color: #b2182b; }
  [hidden] { display: none !important; }
  aside { overflow: auto; padding: 8px 12px; border-left: 1px solid #ddd; height: calc(100vh - 50px); }
@@ -90,12 +92,12 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
  <div id="q-columns"></div>
  <div id="q-who"></div>
  <svg id="q-chart" role="img" aria-label="result chart"></svg>
- <div id="q-rows"><div id="q-spacer"></div><table id="q-result"></table></div>
+ <div id="q-rows" class="rows"><div id="q-spacer"></div><table id="q-result"></table></div>
 </main>
 <main id="tab-fleet" class="page" hidden>
  <div><button id="fleet-refresh">Refresh</button> <span id="fleet-status"></span></div>
  <h2>Sites</h2><table id="fleet-sites"></table>
- <h2>Agents</h2><table id="fleet-hosts"></table>
+ <h2>Agents <span id="fleet-cut"></span></h2><div id="fleet-box" class="rows"><div id="fleet-spacer"></div><table id="fleet-hosts"></table></div>
 </main>
 <main id="tab-coverage" class="page" hidden>
  <div><label>since <input id="cov-since" size="6" placeholder="e.g. 24h"></label> <label>target <input id="cov-target" value="all" size="14"></label>
@@ -535,50 +537,59 @@ const STALE_MS = 10000;
 function showFleet() {
   return runPage('fleet', 'fleet', 'asking…', () => api('/api/fleet'), showAgents);
 }
+let fleetHosts = [];
 function showAgents(answer) {
   const names = answer.columns.map((c) => c.name);
-  const hosts = answer.rows.map((r) => Object.fromEntries(names.map((n, i) => [n, r[i]])));
-  const now = Date.now();
-  const age = (h) => now - Date.parse(h.last_heartbeat.replace(' ', 'T') + (h.last_heartbeat.endsWith('Z') ? '' : 'Z'));
+  fleetHosts = answer.rows.map((r) => Object.fromEntries(names.map((n, i) => [n, r[i]])));
+  fleetHeardAt = Date.now();
+  document.getElementById('fleet-box').scrollTop = 0;
+  drawAgents();
+  // Per site, over every agent heard (the coordinator adds them up: the list above may be cut).
+  table('fleet-sites', ['site', 'agents', 'heard in the last 10 s', 'packets', 'dropped'], answer.sites.map((v) => [v.site ?? '(no site)', String(v.agents), String(v.live), v.packets ?? 0, v.dropped ?? 0]));
+  document.getElementById('fleet-cut').textContent = answer.rows_cut ? '(the first ' + fleetHosts.length + ' of ' + answer.agents + ')' : '';
+  return answer.agents + ' agents, ' + answer.silent + ' silent for more than 10 s';
+}
+let fleetHeardAt = 0;
+function drawAgents() {
+  const age = (h) => fleetHeardAt - Date.parse(h.last_heartbeat.replace(' ', 'T') + (h.last_heartbeat.endsWith('Z') ? '' : 'Z'));
   const pct = (x) => x === null || x === undefined ? '' : (100 * x).toFixed(1) + '%';
-  const t = document.getElementById('fleet-hosts');
-  t.innerHTML = '<tr>' + ['agent', 'site', 'version', 'last heartbeat', 'packets', 'dropped', 'active flows', 'records', 'store', 'CPU', 'RSS', 'attributed', 'sampling', 'policy'].map((h) => '<th>' + esc(h) + '</th>').join('') + '</tr>' +
-    hosts.map((h) => '<tr class="host' + (age(h) > STALE_MS ? ' stale' : '') + '" data-host="' + esc(h.id) + '">' +
+  const head = '<tr>' + ['agent', 'site', 'version', 'last heartbeat', 'packets', 'dropped', 'active flows', 'records', 'store', 'CPU', 'RSS', 'attributed', 'sampling', 'policy'].map((h) => '<th>' + esc(h) + '</th>').join('') + '</tr>';
+  windowed('fleet-box', 'fleet-spacer', 'fleet-hosts', head, fleetHosts.length, (i) => {
+    const h = fleetHosts[i];
+    return '<tr style="height:' + ROW_HEIGHT + 'px" class="host' + (age(h) > STALE_MS ? ' stale' : '') + '" data-host="' + esc(h.id) + '">' +
       [h.id, h.site ?? '', h.agent_version, Math.round(age(h) / 1000) + ' s ago'].map((c) => '<td>' + esc(c) + '</td>').join('') +
       [h.packets, h.dropped, h.flows_active, h.records_stored].map((n) => '<td class="n">' + (n === null ? '' : fmt(n)) + '</td>').join('') +
       '<td class="n">' + (h.store_bytes === null ? '' : fmt(h.store_bytes) + 'B') + '</td>' +
       '<td class="n">' + pct(h.cpu) + '</td><td class="n">' + (h.rss_bytes === null ? '' : fmt(h.rss_bytes) + 'B') + '</td><td class="n">' + pct(h.attributed_ratio) + '</td>' +
-      '<td class="n">' + (h.sampling === null ? '' : '1 in ' + h.sampling) + '</td><td class="n">' + (h.policy_version === null ? '' : esc(h.policy_version)) + '</td></tr>').join('');
-  // Per site: agents heard, agents heard lately, and what they saw.
-  const sites = new Map();
-  for (const h of hosts) {
-    const site = sites.get(h.site ?? '') ?? { hosts: 0, live: 0, packets: 0, dropped: 0 };
-    site.hosts++;
-    if (age(h) <= STALE_MS) site.live++;
-    site.packets += h.packets ?? 0;
-    site.dropped += h.dropped ?? 0;
-    sites.set(h.site ?? '', site);
-  }
-  table('fleet-sites', ['site', 'agents', 'heard in the last 10 s', 'packets', 'dropped'], [...sites].map(([name, v]) => [name || '(no site)', String(v.hosts), String(v.live), v.packets, v.dropped]));
-  return hosts.length + ' agents, ' + hosts.filter((h) => age(h) > STALE_MS).length + ' silent for more than 10 s';
+      '<td class="n">' + (h.sampling === null ? '' : '1 in ' + h.sampling) + '</td><td class="n">' + (h.policy_version === null ? '' : esc(h.policy_version)) + '</td></tr>';
+  });
 }
+document.getElementById('fleet-box').addEventListener('scroll', drawAgents);
 document.getElementById('fleet-refresh').addEventListener('click', showFleet);
 
 // The query page.
 let result = null;
 const ROW_HEIGHT = 20;
-function drawRows() {
-  // Only the rows in view (and a few around) are in the document: results run to 10,000 rows.
-  const box = document.getElementById('q-rows');
-  const t = document.getElementById('q-result');
-  if (!result) { t.innerHTML = ''; return; }
+/**
+ * A table that holds only the rows in view (and a few around) in the document, for lists of
+ * thousands of rows: count rows of ROW_HEIGHT under head, row i drawn by rowHtml(i).
+ */
+function windowed(boxId, spacerId, tableId, head, count, rowHtml) {
+  const box = document.getElementById(boxId);
+  const t = document.getElementById(tableId);
   const first = Math.max(0, Math.floor(box.scrollTop / ROW_HEIGHT) - 10);
-  const last = Math.min(result.rows.length, first + Math.ceil(box.clientHeight / ROW_HEIGHT) + 20);
-  document.getElementById('q-spacer').style.height = ((result.rows.length + 1) * ROW_HEIGHT) + 'px';
+  const last = Math.min(count, first + Math.ceil((box.clientHeight || 600) / ROW_HEIGHT) + 20);
+  document.getElementById(spacerId).style.height = ((count + 1) * ROW_HEIGHT) + 'px';
   t.style.top = (first * ROW_HEIGHT) + 'px';
+  let html = head;
+  for (let i = first; i < last; i++) html += rowHtml(i);
+  t.innerHTML = html;
+}
+function drawRows() {
+  if (!result) { document.getElementById('q-result').innerHTML = ''; return; }
   const cell = (v) => v !== null && typeof v === 'object' ? JSON.stringify(v) : v;
-  t.innerHTML = '<tr>' + result.columns.map((c) => '<th title="' + esc(c.type) + '">' + esc(c.name) + '</th>').join('') + '</tr>' +
-    result.rows.slice(first, last).map((r) => '<tr style="height:' + ROW_HEIGHT + 'px">' + r.map((v) => typeof v === 'number' ? '<td class="n">' + esc(v) + '</td>' : '<td>' + esc(cell(v)) + '</td>').join('') + '</tr>').join('');
+  windowed('q-rows', 'q-spacer', 'q-result', '<tr>' + result.columns.map((c) => '<th title="' + esc(c.type) + '">' + esc(c.name) + '</th>').join('') + '</tr>', result.rows.length,
+    (i) => '<tr style="height:' + ROW_HEIGHT + 'px">' + result.rows[i].map((v) => typeof v === 'number' ? '<td class="n">' + esc(v) + '</td>' : '<td>' + esc(cell(v)) + '</td>').join('') + '</tr>');
 }
 document.getElementById('q-rows').addEventListener('scroll', drawRows);
 function drawChart() {
