@@ -223,9 +223,11 @@ export function loadAgentConfig(file: string | null, overrides: AgentOverrides =
   const problems: string[] = [];
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      const where = issue.path.length > 0 ? issue.path.join('.') : 'top level';
+      // Keys are quoted when they are not plain names: a key may hold a line break.
+      const keyText = (key: string): string => (/^[\w-]+$/.test(key) ? key : JSON.stringify(key));
+      const where = issue.path.length > 0 ? issue.path.map((key) => keyText(String(key))).join('.') : 'top level';
       const message =
-        issue.code === 'unrecognized_keys' ? `unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')} (docs/agent.md lists them)` : issue.message;
+        issue.code === 'unrecognized_keys' ? `unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map(keyText).join(', ')} (docs/agent.md lists them)` : issue.message;
       problems.push(`${label}: ${where}: ${message}`);
     }
   }

@@ -133,6 +133,10 @@ describe('agent configuration', () => {
     });
   });
 
+  it('quotes an unknown key that is not a plain name, so that each problem stays one line', () => {
+    assert.throws(() => loadAgentConfig(file('odd-key.yaml', '"a\\nb": 1\n')), (error: Error) => error.message === `${path.join(dir, 'odd-key.yaml')}: top level: unknown setting "a\\nb" (docs/agent.md lists them)`);
+  });
+
   it('reports YAML syntax errors with their line, and unreadable files', () => {
     assert.throws(() => loadAgentConfig(file('syntax.yaml', 'flows:\n  idle_timeout: [1\n')), /syntax\.yaml: line \d+/);
     assert.throws(() => loadAgentConfig(path.join(dir, 'missing.yaml')), /missing\.yaml: cannot read the configuration/);
