@@ -6,17 +6,12 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { pino } from 'pino';
-import { freeTcpPort } from '../common/free-port.js';
-import { FleetHost } from '../fleet/nats-fleet.js';
-import { QueryResponder } from '../fleet/query-responder.js';
-import { generateAuthorityKeys, loadKey } from '../fleet/signed-query.js';
 import { Lab, requirePrograms, runCommand } from '../lab/netns.js';
+import { startTestFleet, type TestFleet } from '../fleet/test-fleet.js';
 import { HOUR_US } from './synthetic-history.js';
 import { writeTwoHosts } from './test-traffic.js';
 
@@ -27,33 +22,21 @@ describe('endsight anomalies across a fleet over NATS', { timeout: 120_000 }, ()
   const lab = new Lab(`es-anomaly-nats-${process.pid}`);
   const hourUs = Math.floor((Date.now() * 1000) / HOUR_US) * HOUR_US - HOUR_US;
   let dir = '';
-  let url = '';
   let stores: { a: string; b: string };
-  const connections: NatsConnection[] = [];
-  const hosts: FleetHost[] = [];
-  const keys = generateAuthorityKeys();
+  let served: TestFleet | undefined;
 
   before(async () => {
     requirePrograms({ 'nats-server': 'nats-server' });
     dir = mkdtempSync(path.join(tmpdir(), 'endsight-anomaly-nats-'));
     ({ stores } = await writeTwoHosts(dir, hourUs));
-    writeFileSync(path.join(dir, 'authority.key'), keys.privateKeyPem, { mode: 0o600 });
-    const port = await freeTcpPort();
-    url = `nats://127.0.0.1:${port}`;
-    await lab.start('nats-server', ['nats-server', '-a', '127.0.0.1', '-p', String(port)]).waitForOutput(/Server is ready/);
-    const log = pino({ level: 'silent' });
-    for (const [id, dataDir] of [['host-a', stores.a], ['host-b', stores.b]] as const) {
-      const identity = { id, site: null, tags: [], addresses: [] };
-      const connection = await connect({ servers: url, name: id });
-      connections.push(connection);
-      const responder = new QueryResponder({ identity, audience: FLEET, authority: loadKey(keys.publicKeyPem, 'public', 'pub'), dataDir, log });
-      hosts.push(new FleetHost(connection, FLEET, identity, 'test', responder));
-    }
+    served = await startTestFleet(lab, dir, FLEET, [
+      { identity: { id: 'host-a', site: null, tags: [], addresses: [] }, dataDir: stores.a },
+      { identity: { id: 'host-b', site: null, tags: [], addresses: [] }, dataDir: stores.b },
+    ]);
   });
 
   after(async () => {
-    for (const host of hosts) host.stop();
-    for (const c of connections) await c.close().catch(() => undefined);
+    await served?.stop();
     assert.deepEqual(await lab.cleanup(), []);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
@@ -61,7 +44,7 @@ describe('endsight anomalies across a fleet over NATS', { timeout: 120_000 }, ()
   it('one signed query returns both hosts\' anomalies, worst first, as their local answers merged', async () => {
     const between = `${new Date(hourUs / 1000).toISOString()}/${new Date((hourUs + HOUR_US) / 1000).toISOString()}`;
     const rows = (stdout: string): Record<string, unknown>[] => stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as Record<string, unknown>);
-    const fleet = await runCommand(['node', BIN, 'anomalies', '--nats', url, '--sign-key', path.join(dir, 'authority.key'), '--fleet', FLEET, '--between', between, '--format', 'json']);
+    const fleet = await runCommand(['node', BIN, 'anomalies', '--nats', served!.url, '--sign-key', served!.signKey, '--fleet', FLEET, '--between', between, '--format', 'json']);
     assert.match(fleet.stderr, /2 of 2 hosts answered/);
     const merged = rows(fleet.stdout);
     assert.deepEqual(merged.map((r) => `${r.host} ${r.app} ${r.kind}`).sort(), [

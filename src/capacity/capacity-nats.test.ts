@@ -7,17 +7,12 @@
 import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { pino } from 'pino';
 import { Lab, requirePrograms } from '../lab/netns.js';
-import { FleetHost } from '../fleet/nats-fleet.js';
-import { QueryResponder } from '../fleet/query-responder.js';
-import { generateAuthorityKeys, loadKey } from '../fleet/signed-query.js';
-import { freeTcpPort } from '../common/free-port.js';
+import { startTestFleet, type TestFleet } from '../fleet/test-fleet.js';
 import { expectedStatistics, hostFlows, HOSTS, HOUR_MS, HOURS, siteSeries, T0_MS, writeFlows } from './test-demand.js';
 
 const BIN = path.join(fileURLToPath(new URL('../../../', import.meta.url)), 'bin', 'endsight.js');
@@ -38,40 +33,27 @@ function endsight(args: string[]): Promise<{ status: number | null; stdout: stri
 describe('endsight capacity --nats', { timeout: 120_000 }, () => {
   const lab = new Lab(`es-capacity-${process.pid}`);
   let dir = '';
-  let url = '';
-  const keys = generateAuthorityKeys();
-  const connections: NatsConnection[] = [];
-  const hosts: FleetHost[] = [];
+  let fleet: TestFleet | undefined;
 
   before(async () => {
     requirePrograms({ 'nats-server': 'nats-server' });
     dir = mkdtempSync(path.join(tmpdir(), 'endsight-capacity-nats-'));
-    writeFileSync(path.join(dir, 'authority.key'), keys.privateKeyPem);
-    const port = await freeTcpPort();
-    url = `nats://127.0.0.1:${port}`;
-    const server = lab.start('nats-server', ['nats-server', '-a', '127.0.0.1', '-p', String(port)]);
-    await server.waitForOutput(/Server is ready/);
-    const log = pino({ level: 'silent' });
+    const hosts = [];
     for (const [i, h] of HOSTS.entries()) {
-      const dataDir = await writeFlows(path.join(dir, h.host), hostFlows(h, i));
-      const identity = { id: h.host, site: h.site, tags: [], addresses: [`10.9.${i}.1`] };
-      const connection = await connect({ servers: url, name: h.host });
-      connections.push(connection);
-      const responder = new QueryResponder({ identity, audience: FLEET, authority: loadKey(keys.publicKeyPem, 'public', 'pub'), dataDir, log });
-      hosts.push(new FleetHost(connection, FLEET, identity, 'test', responder));
+      hosts.push({ identity: { id: h.host, site: h.site, tags: [], addresses: [`10.9.${i}.1`] }, dataDir: await writeFlows(path.join(dir, h.host), hostFlows(h, i)) });
     }
+    fleet = await startTestFleet(lab, dir, FLEET, hosts);
   });
 
   after(async () => {
-    for (const host of hosts) host.stop();
-    for (const c of connections) await c.close().catch(() => undefined);
+    await fleet?.stop();
     assert.deepEqual(await lab.cleanup(), []);
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
   it("groups the fleet's demand by the registry's sites", async () => {
     const between = `${new Date(T0_MS).toISOString()}/${new Date(T0_MS + HOURS * HOUR_MS).toISOString()}`;
-    const run = await endsight(['capacity', '--nats', url, '--sign-key', path.join(dir, 'authority.key'), '--fleet', FLEET, '--between', between, '--app', 'tcp/443', '--format', 'json']);
+    const run = await endsight(['capacity', '--nats', fleet!.url, '--sign-key', fleet!.signKey, '--fleet', FLEET, '--between', between, '--app', 'tcp/443', '--format', 'json']);
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stderr, /demand: 3 of 3 hosts answered/);
     const rows = run.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, number | string>);

@@ -227,10 +227,9 @@ async function openPrivacyGuard(config: AgentConfig, dataDir: string, log: impor
 
 /** The agent's status in brief, for its fleet heartbeats (the console's fleet page). */
 function heartbeatHealth(s: import('../../agent/agent.js').AgentStatus): import('../../fleet/fleet-registry.js').HostHealth {
-  const decided = s.attribution.attributed + s.attribution.ambiguous + s.attribution.unknown;
   return {
     packets: s.meter.packetsSeen, dropped: s.capture.droppedByKernel, flowsActive: s.meter.flowsActive, recordsStored: s.recordsStored, storeBytes: s.storeBytes,
-    cpu: s.cpuFraction, rssBytes: process.memoryUsage.rss(), attributedRatio: decided > 0 ? s.attribution.attributed / decided : null, sampling: s.sampling,
+    cpu: s.cpuFraction, rssBytes: process.memoryUsage.rss(), attributedRatio: s.attribution.flows > 0 ? s.attribution.attributed / s.attribution.flows : null, sampling: s.sampling,
   };
 }
 
