@@ -6,7 +6,7 @@
  */
 import { sqlString } from '../common/sql-string.js';
 import { APPLICATION_SQL } from '../query/application-sql.js';
-import { parseCidr } from '../privacy/privacy-policy.js';
+import { parseCidr } from '../decode/prefix.js';
 
 export type AuditSubject = { subnet: string } | { address: string };
 

@@ -12,6 +12,7 @@
  */
 import { createPrivateKey, createPublicKey, generateKeyPairSync, randomBytes, sign, verify, type KeyObject } from 'node:crypto';
 import { parseAddress } from '../decode/index.js';
+import { parseCidr, samePrefix } from '../decode/prefix.js';
 import type { MergeSpec } from './merge-answers.js';
 import { standingProblem, type StandingSpec } from './standing-queries.js';
 import { instantiateTemplate, isTemplateUse, verifyCertificate, type SignedCertificate, type TemplateUse } from './analyst-certificate.js';
@@ -266,19 +267,9 @@ export function targets(target: string, host: HostIdentity): boolean {
 
 /** Whether `address` is in `cidr` (IPv4 or IPv6); false for anything unparsable. */
 export function inNetwork(address: string, cidr: string): boolean {
-  const slash = cidr.lastIndexOf('/');
-  const network = parseAddress(slash < 0 ? cidr : cidr.slice(0, slash));
+  const network = parseCidr(cidr);
   const host = parseAddress(address);
-  if (network === null || host === null || network.ipVersion !== host.ipVersion) return false;
-  const width = network.ipVersion === 4 ? 32 : 128;
-  const bits = slash < 0 ? width : Number(cidr.slice(slash + 1));
-  if (!Number.isInteger(bits) || bits < 0 || bits > width) return false;
-  for (let w = 0; w < 4; w++) {
-    const take = Math.max(0, Math.min(32, bits - 32 * w));
-    const mask = take === 0 ? 0 : (0xffffffff << (32 - take)) >>> 0;
-    if (((network.words[w] & mask) >>> 0) !== ((host.words[w] & mask) >>> 0)) return false;
-  }
-  return true;
+  return network !== null && host !== null && network.ipVersion === host.ipVersion && samePrefix(network.words, host.words, network.bits);
 }
 
 /** Nonces of accepted envelopes, each kept until its envelope has expired; bounded in number. */

@@ -10,7 +10,7 @@
  * where it is and what was expected.
  */
 import { z } from 'zod';
-import { parseAddress } from '../decode/index.js';
+import { parseCidr } from '../decode/prefix.js';
 import { targets, type HostIdentity } from '../fleet/signed-query.js';
 
 /** Text fields that can be removed or pseudonymised. */
@@ -192,19 +192,6 @@ function keyText(key: string): string {
 export function policyFor(document: PolicyDocument, host: HostIdentity): { policy: HostPolicy; section: string } {
   const section = document.hosts.find((entry) => targets(entry.target, host));
   return section ? { policy: section.policy, section: section.target } : { policy: document.default, section: 'default' };
-}
-
-/** An address or prefix as (version, words, bits); null when malformed. */
-export function parseCidr(text: string): { ipVersion: 4 | 6; words: Uint32Array; bits: number } | null {
-  const slash = text.lastIndexOf('/');
-  const address = parseAddress(slash < 0 ? text : text.slice(0, slash));
-  if (address === null) return null;
-  const width = address.ipVersion === 4 ? 32 : 128;
-  const bitsText = slash < 0 ? String(width) : text.slice(slash + 1);
-  if (!/^\d{1,3}$/.test(bitsText)) return null;
-  const bits = Number(bitsText);
-  if (bits > width) return null;
-  return { ipVersion: address.ipVersion, words: Uint32Array.from(address.words), bits };
 }
 
 /** `443` or `6000-6010` as an inclusive range; null when malformed. */

@@ -17,7 +17,8 @@
 import { createHmac } from 'node:crypto';
 import { formatAddress } from '../decode/index.js';
 import { FlowRecordBatch, NUMBER_COLUMNS, STRING_COLUMNS, type StringColumn } from '../flow/flow-record-batch.js';
-import { parseCidr, parsePortRange, type AddressField, type DropRule, type HostPolicy, type TextField, type Truncation } from './privacy-policy.js';
+import { maskWords, parseCidr, samePrefix } from '../decode/prefix.js';
+import { parsePortRange, type AddressField, type DropRule, type HostPolicy, type TextField, type Truncation } from './privacy-policy.js';
 
 /** Text columns of the batch by policy field name (addresses apart). */
 const TEXT_COLUMN: Record<Exclude<TextField, AddressField>, StringColumn> = {
@@ -155,16 +156,6 @@ function strictest(a: AddressFate, b: AddressFate): AddressFate {
   return a;
 }
 
-/** The first `bits` bits of an address's words, the rest zero. */
-function maskWords(words: Uint32Array, bits: number): Uint32Array {
-  const out = new Uint32Array(4);
-  for (let w = 0; w < 4; w++) {
-    const take = Math.max(0, Math.min(32, bits - 32 * w));
-    out[w] = take === 0 ? 0 : (words[w] & ((0xffffffff << (32 - take)) >>> 0)) >>> 0;
-  }
-  return out;
-}
-
 /** A batch's rows as drop rules read them, with per-code caches (a batch repeats its strings). */
 class BatchView {
   private readonly parsed = new Map<number, { ipVersion: 4 | 6; words: Uint32Array } | null>();
@@ -265,16 +256,6 @@ function appTest(app: string): CompiledRule {
   }
   const proto = app === 'icmp' ? 1 : app === 'icmpv6' ? 58 : Number(app.slice(2));
   return (v, i) => v.batch.numbers.protocol[i] === proto;
-}
-
-function samePrefix(network: Uint32Array, address: Uint32Array, bits: number): boolean {
-  for (let w = 0; w < 4; w++) {
-    const take = Math.max(0, Math.min(32, bits - 32 * w));
-    if (take === 0) return true;
-    const mask = (0xffffffff << (32 - take)) >>> 0;
-    if (((network[w] & mask) >>> 0) !== ((address[w] & mask) >>> 0)) return false;
-  }
-  return true;
 }
 
 /** A glob (`*` any characters, `?` one) as an anchored regular expression. */

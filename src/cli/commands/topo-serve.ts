@@ -157,7 +157,7 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
       const view = viewOf(p);
       const src = p.get('src') ?? '';
       const dst = p.get('dst') ?? '';
-      const { parseCidr } = await import('../../privacy/privacy-policy.js');
+      const { parseCidr } = await import('../../decode/prefix.js');
       for (const [name, value] of [['src', src], ['dst', dst]] as const) {
         if (parseCidr(value)?.ipVersion !== 4 || value.includes('/')) throw new BadRequest(`${name} must be an IPv4 address (got ${JSON.stringify(value)})`);
       }
