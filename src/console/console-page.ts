@@ -541,7 +541,7 @@ let fleetHosts = [];
 function showAgents(answer) {
   const names = answer.columns.map((c) => c.name);
   fleetHosts = answer.rows.map((r) => Object.fromEntries(names.map((n, i) => [n, r[i]])));
-  fleetHeardAt = Date.now();
+  fleetHeardAt = Date.parse(answer.as_of);
   document.getElementById('fleet-box').scrollTop = 0;
   drawAgents();
   // Per site, over every agent heard (the coordinator adds them up: the list above may be cut).

@@ -77,8 +77,8 @@ export const CONSOLE_OPENAPI = {
     '/api/fleet': get(
       'every agent the coordinator hears (a console started with --nats): the hosts table, with site, version, last heartbeat and health',
       [],
-      'columns as the hosts table (docs/fleet.md), and who was expected',
-      { type: 'object', properties: { source: { enum: ['fleet'] }, columns: { type: 'array', items: column }, rows: { type: 'array', items: row } } },
+      'columns as the hosts table (docs/fleet.md), and who was expected; sites, agents, silent (no heartbeat for 10 s before as_of)',
+      { type: 'object', properties: { source: { enum: ['fleet'] }, columns: { type: 'array', items: column }, rows: { type: 'array', items: row }, rows_cut: integer, sites: { type: 'array', items: { type: 'object' } }, agents: integer, silent: integer, as_of: text } },
     ),
     '/api/alerts': get(
       "the console's standing-query alerts (--alerts FILE with --nats): each watch (name, every_ms, sql, alert, target, state, error, registered, refused, periods, last_period, problems) and the alerts fired, newest first (name, period_start, period_end, condition, rows, answered, expected, missing, webhook_error)",

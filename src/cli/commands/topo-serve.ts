@@ -262,7 +262,10 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
       if (!options.query || !options.fleet) throw new BadRequest('this console answers from one store: start it with --nats (and --sign-key) to see the fleet');
       try {
         // The agents (the page lists the first MAX_CONSOLE_ROWS), and per site over all of them.
-        const silentBefore = Date.now() - 10_000;
+        // as_of is the moment silence is judged from: the page ages each row against it, not its own
+        // clock, so a row is marked silent exactly when the count says so.
+        const asOf = Date.now();
+        const silentBefore = asOf - 10_000;
         const hosts = await options.query({ sql: 'SELECT * FROM hosts ORDER BY site NULLS FIRST, id', target: 'all' }, () => undefined);
         const sites = await options.query({
           sql: `SELECT site, count(*) AS agents, count_if(epoch_ms(last_heartbeat) > ${silentBefore}) AS live, sum(packets) AS packets, sum(dropped) AS dropped FROM hosts GROUP BY site ORDER BY site NULLS FIRST`,
@@ -270,7 +273,7 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
         }, () => undefined);
         const perSite = sites.rows.map((row) => Object.fromEntries(sites.columns.map((c, i) => [c.name, row[i]])) as { agents: number; live: number });
         const agents = perSite.reduce((sum, site) => sum + Number(site.agents), 0);
-        return { ...hosts, sites: perSite, agents, silent: agents - perSite.reduce((sum, site) => sum + Number(site.live), 0) };
+        return { ...hosts, sites: perSite, agents, silent: agents - perSite.reduce((sum, site) => sum + Number(site.live), 0), as_of: new Date(asOf).toISOString() };
       } catch (error) {
         if (error instanceof RangeError || (error as Error).name === 'QueryError' || (error as Error).name === 'FleetQueryError') throw new BadRequest((error as Error).message);
         throw error;
