@@ -12,6 +12,7 @@
 import { z } from 'zod';
 import { parseCidr } from '../decode/prefix.js';
 import { targets, type HostIdentity } from '../fleet/signed-query.js';
+import { describeIssue } from '../common/config-issue.js';
 
 /** Text fields that can be removed or pseudonymised. */
 export const TEXT_FIELDS = ['username', 'process', 'command', 'container', 'interface', 'tunnel', 'src_addr', 'dst_addr', 'local_addr', 'remote_addr'] as const;
@@ -147,11 +148,7 @@ export function parsePolicyDocument(value: unknown, label: string): PolicyDocume
   const parsed = DOCUMENT.safeParse(value);
   if (!parsed.success) {
     throw new PolicyError(
-      parsed.error.issues.map((issue) => {
-        const where = issue.path.length > 0 ? issue.path.map((key) => keyText(String(key))).join('.') : 'top level';
-        const message = issue.code === 'unrecognized_keys' ? `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map(keyText).join(', ')} (docs/privacy.md lists them)` : issue.message;
-        return `${label}: ${where}: ${message}`;
-      }),
+      parsed.error.issues.map((issue) => `${label}: ${describeIssue(issue, 'key', 'docs/privacy.md')}`),
     );
   }
   const problems: string[] = [];
@@ -181,11 +178,6 @@ export function parsePolicyDocument(value: unknown, label: string): PolicyDocume
   };
   if (problems.length > 0) throw new PolicyError(problems);
   return document;
-}
-
-/** A key as an error message shows it: quoted when it is not a plain name (it may hold a line break). */
-function keyText(key: string): string {
-  return /^[\w-]+$/.test(key) ? key : JSON.stringify(key);
 }
 
 /** The policy `document` gives the host: its first matching `hosts` section, or the default. */

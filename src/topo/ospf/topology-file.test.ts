@@ -70,7 +70,9 @@ test('a wrong topology file is one line naming the key', () => {
     ['routers: [{id: 1.2.3}]', /routers\.0\.id: expected a dotted quad/],
     ['routers: [{id: 0.0.0.1}]\nlinks: [{a: 0.0.0.1, b: 0.0.0.9, cost: 1}]', /links\.0\.b: 0\.0\.0\.9 is not among the routers/],
     ['routers: [{id: 0.0.0.1}]\nlinks: [{a: 0.0.0.1, b: 0.0.0.1, cost: 0}]', /links\.0\.cost/],
-    ['routers: [{id: 0.0.0.1, colour: red}]', /routers\.0: /],
+    ['routers: [{id: 0.0.0.1, colour: red}]', /routers\.0: unknown key colour \(docs\/topo\.md lists them\)$/],
+    // A key with a line break is quoted, so the problem stays one line.
+    ['routers: [{id: 0.0.0.1, "a\\nb": 1}]', /^[^\n]*routers\.0: unknown key "a\\nb" \(docs\/topo\.md lists them\)$/],
     ['routers: [{id: 0.0.0.1}]\nlans: [{prefix: 10.0.0.0/24, dr: 0.0.0.2, members: {0.0.0.1: 1}}]', /lans\.0\.dr: 0\.0\.0\.2 is not among the members/],
     ['routers: [ {id: ', /line \d+/],
     // An alias before its anchor, and an alias bomb: refused, not expanded.
@@ -92,6 +94,7 @@ test('2,000 damaged topology files: read, or refused with a TopologyFileError, n
         computeRoutes(db, '0.0.0.1', 0);
       } catch (error) {
         assert.ok(error instanceof TopologyFileError, String(error));
+        assert.ok(!(error as Error).message.includes('\n'), `one line: ${JSON.stringify((error as Error).message)}`);
       }
     }
   });

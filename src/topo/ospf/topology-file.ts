@@ -15,6 +15,7 @@
 import { readFileSync } from 'node:fs';
 import { LineCounter, parseDocument } from 'yaml';
 import { yamlValue } from '../../common/yaml-value.js';
+import { describeIssue } from '../../common/config-issue.js';
 import { z } from 'zod';
 import { externalLsa, networkLsa, routerLsa } from './lsa-encode.js';
 import { RouterLinkType, type RouterLink } from './lsa.js';
@@ -73,8 +74,7 @@ export function readTopologySpec(file: string): TopologySpec {
   if ('error' in read) throw new TopologyFileError(`${file}: ${read.error}`);
   const parsed = SCHEMA.safeParse(read.value ?? {});
   if (!parsed.success) {
-    const issue = parsed.error.issues[0];
-    throw new TopologyFileError(`${file}: ${issue.path.length > 0 ? issue.path.join('.') : 'top level'}: ${issue.message}`);
+    throw new TopologyFileError(`${file}: ${describeIssue(parsed.error.issues[0], 'key', 'docs/topo.md')}`);
   }
   const stubs = new Set(parsed.data.routers.flatMap((r) => r.stubs.map((stub) => stub.prefix)));
   const names = new Set<string>();
