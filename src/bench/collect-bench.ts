@@ -8,6 +8,7 @@
  * Targets: 400,000 records/s (ten times Netflowize's 40,000 per collector) and at least nfcapd's.
  */
 import dgram from 'node:dgram';
+import { readdirSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -27,6 +28,39 @@ export interface CollectBenchResult {
   cpuS: number;
   wallS: number;
   recordsPerCpuS: number;
+  /** CPU seconds by thread name (comm; threads of one name summed) over the same window. */
+  threads: Record<string, number>;
+}
+
+/** CPU seconds of each thread of `pid`, by thread id, with its name. */
+function threadCpu(pid: number): Map<string, { name: string; s: number }> {
+  const out = new Map<string, { name: string; s: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const s = Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0]) / 1e9;
+      out.set(tid, { name: readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim(), s });
+    } catch {
+      // The thread ended meanwhile.
+    }
+  }
+  return out;
+}
+
+/**
+ * The CPU seconds of each thread between two threadCpu readings, by name; Node's threads are all
+ * `node`, so each of those is named by its rank instead (`main` is the process's first thread).
+ */
+function threadDelta(pid: number, before: Map<string, { name: string; s: number }>, after: Map<string, { name: string; s: number }>): Record<string, number> {
+  const out: Record<string, number> = {};
+  const nodeThreads: number[] = [];
+  for (const [tid, t] of after) {
+    const s = t.s - (before.get(tid)?.s ?? 0);
+    if (tid === String(pid)) out.main = s;
+    else if (t.name === 'node') nodeThreads.push(s);
+    else out[t.name] = (out[t.name] ?? 0) + s;
+  }
+  nodeThreads.sort((a, b) => b - a).forEach((s, i) => (out[`node#${i + 1}`] = s));
+  return out;
 }
 
 /**
@@ -95,6 +129,7 @@ export async function runCollectBench(options: { records: number; exporters: num
         : lab.start(tool, [process.execPath, options.bin, 'collect', '--listen', `udp://127.0.0.1:${port}`, '--data-dir', out, '--export-interval', '2s', '--format', 'json']);
       await child.waitForOutput(tool === 'nfcapd' ? /Startup nfcapd/ : /collecting on/, 30_000);
       const cpuBefore = cpuSeconds(child.pid!);
+      const threadsBefore = threadCpu(child.pid!);
       const started = performance.now();
       await replay(messages, port, options.datagramsPerS);
       const wallS = (performance.now() - started) / 1000;
@@ -107,12 +142,14 @@ export async function runCollectBench(options: { records: number; exporters: num
         last = now;
       }
       const cpuS = cpuSeconds(child.pid!) - cpuBefore;
+      const threads = threadDelta(child.pid!, threadsBefore, threadCpu(child.pid!));
       await child.stop('SIGTERM', 30_000);
       const received = tool === 'nfcapd'
         ? Number(/Flows: (\d+)/.exec(child.stdout + child.stderr)?.[1] ?? -1)
         : (JSON.parse(child.stdout.trim()) as { stored: number }).stored;
-      const result = { tool, records: input.length, received, cpuS, wallS, recordsPerCpuS: received / Math.max(cpuS, 1e-3) };
+      const result = { tool, records: input.length, received, cpuS, wallS, recordsPerCpuS: received / Math.max(cpuS, 1e-3), threads };
       log(`collect bench: ${tool}: ${received} of ${input.length} records, ${cpuS.toFixed(2)} CPU s, ${Math.round(result.recordsPerCpuS)} records per CPU second`);
+      log(`collect bench: ${tool}: CPU s by thread: ${Object.entries(threads).filter(([, v]) => v >= 0.005).sort((a, b) => b[1] - a[1]).map(([k, v]) => `${k} ${v.toFixed(2)}`).join(', ')}`);
       results.push(result);
     }
   } finally {

@@ -27,6 +27,7 @@ import { enforceRetention, listSegments, type RetentionResult, type SegmentInfo 
 import { finishCompactions, hasPendingCompaction, REPLACES_SUFFIX } from './compaction.js';
 import { sqlString } from '../common/sql-string.js';
 import { fsyncPath, writeFileAtomic } from './fsync.js';
+import { FAST_SEGMENTS_SUPPORTED, writeFastSegment } from './fast-segment.js';
 
 const DAY_US = 86_400_000_000;
 
@@ -157,15 +158,24 @@ export class FlowStore {
       return { day, tmpPath: path.join(this.dataDir, '.tmp', name), dayDir, finalPath: path.join(dayDir, name) };
     });
     try {
-      const staged = await StagedBatch.create(this.connection, batch);
-      try {
+      if (this.fastWrites && FAST_SEGMENTS_SUPPORTED) {
+        // The collector's segments, written without DuckDB (fast-segment.ts).
         for (const segment of planned) {
-          await staged.writeDay(segment.day, segment.tmpPath, this.fastWrites);
+          await writeFastSegment(batch, planned.length === 1 ? null : rowsOfDay(batch, segment.day), segment.tmpPath);
           await fsyncPath(segment.tmpPath);
           result.bytesWritten += (await fs.stat(segment.tmpPath)).size;
         }
-      } finally {
-        await staged.dispose();
+      } else {
+        const staged = await StagedBatch.create(this.connection, batch);
+        try {
+          for (const segment of planned) {
+            await staged.writeDay(segment.day, segment.tmpPath, this.fastWrites);
+            await fsyncPath(segment.tmpPath);
+            result.bytesWritten += (await fs.stat(segment.tmpPath)).size;
+          }
+        } finally {
+          await staged.dispose();
+        }
       }
       for (const segment of planned) {
         await fs.mkdir(segment.dayDir, { recursive: true });
@@ -271,6 +281,14 @@ export class FlowStore {
     this.instance.closeSync();
     await releaseLock(this.dataDir);
   }
+}
+
+/** The rows of `batch` that start on UTC day `day`, in order. */
+function rowsOfDay(batch: FlowRecordBatch, day: number): Int32Array {
+  const starts = batch.numbers.startUs;
+  const rows: number[] = [];
+  for (let i = 0; i < batch.length; i++) if (Math.floor(starts[i] / DAY_US) === day) rows.push(i);
+  return Int32Array.from(rows);
 }
 
 /**
