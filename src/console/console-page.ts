@@ -57,7 +57,7 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
  svg.spark polyline { fill: none; stroke: #4575b4; stroke-width: 1.2; }
  line.link:hover { stroke: #e08214 !important; }
  line.link.path { stroke: #e08214 !important; }
- g.router { cursor: pointer; }
+ g.router, g.host, #talkers tr, #host-rows tr.peer { cursor: pointer; }
  .error { color: #b2182b; }
  select, button { font: inherit; }
 </style></head>
@@ -70,6 +70,7 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
 <aside>
  <div id="timebar" hidden><h2>Time</h2>
   <button id="play">▶ Play</button> <input type="range" id="period" min="0" max="0" value="0" style="width: 220px"> <span id="period-name">all periods</span></div>
+ <div><label>host <input id="host-addr" size="16" placeholder="10.1.0.5"></label> <button id="host-go">show its traffic</button></div>
  <h2>Most loaded links</h2><table id="links"></table>
  <h2>Top talkers</h2><table id="talkers"></table>
  <h2>Link <span id="link-name">(click a link on the map)</span></h2>
@@ -77,6 +78,11 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
  <table id="breakdown"></table>
  <p id="path"></p>
  <div id="router-panel" hidden><h2>Router <span id="router-name"></span></h2><table id="router-links"></table></div>
+ <div id="host-panel" hidden><h2>Host <span id="host-name"></span></h2>
+  <p id="host-summary"></p>
+  <label>by <select id="host-by"><option>peer</option><option>app</option><option>user</option><option>process</option></select></label>
+  <label>flows of the last <input id="host-since" value="24h" size="5"></label> <span id="host-spark"></span>
+  <table id="host-rows"></table></div>
  <div id="group-panel" hidden><h2>Group <span id="group-name"></span></h2><table id="group-links"></table></div>
  <h2>What if</h2>
  <label>link down <select id="whatif-link"></select></label> <button id="whatif-run">run</button>
@@ -156,6 +162,13 @@ async function showLink(from, to) {
   t.dataset.total = String(answer.link.bytes);
   table('breakdown', [by, 'bytes', 'share'], answer.rows.map((r) => [Object.values(r.key).join(' '), r.bytes, (r.share * 100).toFixed(1) + '%']));
   t.dataset.sum = String(answer.rows.reduce((s, r) => s + r.bytes, 0));
+  // By source or destination, a row's click shows that host's traffic.
+  if (by === 'src' || by === 'dst') t.querySelectorAll('tr').forEach((tr, i) => {
+    if (i === 0) return;
+    tr.style.cursor = 'pointer';
+    tr.title = "show this host's traffic";
+    tr.addEventListener('click', () => showHost(answer.rows[i - 1].key[by]).catch(fail));
+  });
   // By pair, a row's click draws that pair's path on the map.
   if (by === 'pair') t.querySelectorAll('tr').forEach((tr, i) => {
     if (i === 0) return;
@@ -173,6 +186,79 @@ async function showPath(src, dst) {
   box.textContent = path.links.length === 0 ? src + ' → ' + dst + ': ' + (path.local ? 'both ends on one router' : 'not routed (' + (path.unrouted || 'no route') + ')')
     : src + ' → ' + dst + ': ' + path.links.map((l) => l.from + ' → ' + l.to + (l.share < 1 ? ' (' + Math.round(l.share * 100) + '%)' : '')).join(', ');
   box.dataset.links = String(path.links.length);
+}
+/**
+ * A host's traffic (GET /api/host): sent and received by peer, application, user and process, from
+ * the flows of the store or the fleet over the window when the console has flows, else from the
+ * map's matrix; the summary gives both. Rows carry their exact figures in data- attributes.
+ */
+let hostShown = null;
+let hostAnswer = null;
+async function showHost(addr) {
+  hostShown = addr;
+  document.body.dataset.host = 'running';
+  const q = new URLSearchParams({ addr, top: '50', since: document.getElementById('host-since').value.trim() || '24h' });
+  const period = document.getElementById('map').dataset.period;
+  if (period) q.set('period', period);
+  let answer;
+  try {
+    answer = await api('/api/host?' + q);
+  } catch (error) {
+    if (hostShown === addr) document.body.dataset.host = 'error';
+    throw error;
+  }
+  if (hostShown !== addr) return;
+  hostAnswer = answer;
+  const m = answer.matrix, f = answer.flows;
+  document.getElementById('host-panel').hidden = false;
+  document.getElementById('host-name').textContent = addr + (answer.router ? ' (attached to router ' + answer.router + ')' : '');
+  document.getElementById('host-summary').textContent = 'on the map' + (period ? ' (' + period + ')' : '') + ': ' + fmt(m.sent) + ' bytes sent, ' + fmt(m.received) + ' received, ' + m.counts.peers + ' peers' +
+    (f ? '; in the ' + (f.source === 'fleet' ? "fleet's" : "store's") + ' flows of the last ' + f.since + ': ' + fmt(f.sent) + ' sent, ' + fmt(f.received) + ' received, ' + f.flows + ' flow records, ' + f.counts.peers + ' peers; ' + answered(f, 'hosts') : '');
+  // Over the window: the flows' time buckets, else the matrix's periods.
+  const times = f ? f.times.map((t) => t.sent + t.received) : m.series;
+  document.getElementById('host-spark').innerHTML = times ? spark(times) : '';
+  drawHostRows();
+  document.getElementById('host-panel').scrollIntoView({ block: 'nearest' });
+  document.body.dataset.host = 'done';
+}
+function drawHostRows() {
+  if (!hostAnswer) return;
+  const by = document.getElementById('host-by').value;
+  const source = hostAnswer.flows || hostAnswer.matrix;
+  const rows = by === 'peer' ? source.peers : by === 'app' ? source.apps : by === 'user' ? source.users : (source.processes || []);
+  const flows = hostAnswer.flows !== null;
+  const t = document.getElementById('host-rows');
+  t.dataset.source = flows ? 'flows' : 'matrix';
+  t.dataset.by = by;
+  t.innerHTML = '<tr><th>' + esc(by) + '</th><th>sent</th><th>received</th>' + (flows ? '<th>flows</th>' : '') + '</tr>' +
+    (by === 'process' && !flows ? '<tr><td colspan="3">processes come from the flows: the console has none (--data-dir or --nats)</td></tr>' : '') +
+    rows.map((r) => '<tr class="' + (by === 'peer' ? 'peer' : 'row') + '" data-key="' + esc(r.key ?? '') + '" data-sent="' + r.sent + '" data-received="' + r.received + '"' + (flows ? ' data-flows="' + r.flows + '"' : '') + '>' +
+      '<td>' + esc(r.key ?? '(none)') + '</td><td class="n">' + fmt(r.sent) + '</td><td class="n">' + fmt(r.received) + '</td>' + (flows ? '<td class="n">' + esc(r.flows) + '</td>' : '') + '</tr>').join('');
+  if (by === 'peer') t.querySelectorAll('tr.peer').forEach((tr) => tr.addEventListener('click', () => showHost(tr.dataset.key).catch(fail)));
+}
+document.getElementById('host-by').addEventListener('change', drawHostRows);
+document.getElementById('host-since').addEventListener('change', () => hostShown && showHost(hostShown).catch(fail));
+document.getElementById('host-go').addEventListener('click', () => showHost(document.getElementById('host-addr').value.trim()).catch(fail));
+document.getElementById('host-addr').addEventListener('keydown', (e) => { if (e.key === 'Enter') document.getElementById('host-go').click(); });
+/** The top talkers on the map: a small square beside the router each attaches to, a click shows its traffic. */
+function drawHosts(rows) {
+  const svg = document.getElementById('map');
+  if (!mapGraph || groupMode) return;
+  svg.querySelectorAll('g.host').forEach((el) => el.remove());
+  const index = new Map(mapGraph.routers.map((r, i) => [r, i]));
+  const around = new Map();
+  let html = '';
+  for (const r of rows) {
+    const at = index.get(r.router);
+    if (at === undefined) continue;
+    const k = around.get(at) || 0;
+    around.set(at, k + 1);
+    const angle = Math.PI / 4 + k * Math.PI / 5, x = mapPos[at].x + Math.cos(angle) * 26, y = mapPos[at].y + Math.sin(angle) * 26;
+    html += '<g class="host" data-host="' + esc(r.key.host) + '"><line x1="' + mapPos[at].x + '" y1="' + mapPos[at].y + '" x2="' + x + '" y2="' + y + '" stroke="#999" stroke-width="0.8"/>' +
+      '<rect x="' + (x - 4) + '" y="' + (y - 4) + '" width="8" height="8" fill="#8c510a"/><title>' + esc(r.key.host) + ': ' + fmt(r.bytes) + ' bytes (click: its traffic)</title></g>';
+  }
+  svg.insertAdjacentHTML('beforeend', html);
+  svg.querySelectorAll('g.host').forEach((el) => el.addEventListener('click', () => showHost(el.dataset.host).catch(fail)));
 }
 /** A router's traffic: every link into and out of it, with its load (from the map's data). */
 function showRouter(id) {
@@ -235,6 +321,7 @@ async function showPeriod(index) {
   document.getElementById('period-name').textContent = name === null ? 'all periods' : name;
   document.getElementById('map').dataset.period = name === null ? '' : name;
   if (selected) await showLink(selected.from, selected.to);
+  if (hostShown) await showHost(hostShown);
 }
 let playing = null;
 document.getElementById('period').addEventListener('input', (e) => {
@@ -358,6 +445,10 @@ async function panels() {
   table('links', ['link', 'bytes', 'share', ''], links.links.map((l) => [l.from + ' → ' + l.to, l.bytes, (l.share * 100).toFixed(1) + '%', '']));
   const talkers = await api('/api/top?by=host&top=10' + series);
   table('talkers', ['host', 'bytes', ''], talkers.rows.map((r) => [r.key.host, r.bytes, '']));
+  // A click on a talker shows its traffic; the talkers are on the map too, beside their routers.
+  document.querySelectorAll('#talkers tr').forEach((tr, i) => { if (i > 0) tr.addEventListener('click', () => showHost(talkers.rows[i - 1].key.host).catch(fail)); });
+  await mapDrawn;
+  drawHosts(talkers.rows);
   // Sparklines (bytes per period) go in the last cells: made here from numbers, not from the data's text.
   if (series) {
     document.querySelectorAll('#links tr').forEach((tr, i) => { if (i > 0) tr.lastElementChild.innerHTML = spark(links.links[i - 1].series); });
@@ -671,7 +762,8 @@ api('/api/columns').then((c) => {
     sql.focus();
   }));
 }).catch(fail);
-Promise.all([draw(), panels()]).catch(fail);
+const mapDrawn = draw();
+Promise.all([mapDrawn, panels()]).catch(fail);
 </script>
 </body></html>
 `;

@@ -20,6 +20,8 @@ const get = (summary: string, parameters: object[], description: string, schema?
 
 const column = { type: 'object', properties: { name: text, type: text } };
 const row = { type: 'array', items: {} };
+/** A row of a host's breakdown: the key (peer, application, user or process), bytes the host sent and received, and flow records (from flows). */
+const hostRow = { type: 'object', properties: { key: { type: ['string', 'null'] }, sent: number, received: number, flows: number } };
 
 export const CONSOLE_OPENAPI = {
   openapi: '3.1.0',
@@ -40,6 +42,32 @@ export const CONSOLE_OPENAPI = {
       { name: 'src', in: 'query', required: true, description: 'the source address (IPv4)', schema: text },
       { name: 'dst', in: 'query', required: true, description: 'the destination address (IPv4)', schema: text },
     ], 'src, dst, routed, local, unrouted (the reason, or null), links (from, to, via, from_address, share)'),
+    '/api/host': get(
+      "one host's traffic (a click on a host): from the map's matrix, and with a store or --nats from the flows of a window, each flow once (the larger of its sender's and receiver's records)",
+      [
+        { name: 'addr', in: 'query', required: true, description: 'the host: an IPv4 or IPv6 address', schema: text },
+        { name: 'since', in: 'query', description: 'the flows of this last duration (default 24h), in about 24 time buckets', schema: { ...text, default: '24h' } },
+        { name: 'target', in: 'query', description: 'with --nats: the hosts asked (all, host:ID, site:NAME, tag:T or net:CIDR)', schema: { ...text, default: 'all' } },
+        top, period,
+      ],
+      'addr; router (where it attaches, or null); matrix (sent, received, peers, apps, users: key, sent, received; counts; series: bytes per period or null); flows (null without flows: since, bucket_s, sent, received, flows, peers, apps, users, processes: key, sent, received, flows; counts; times: start, sent, received; source, elapsed_ms, expected, answered, missing, failed)',
+      {
+        type: 'object',
+        properties: {
+          addr: text, router: { type: ['string', 'null'] },
+          matrix: { type: 'object', properties: { sent: number, received: number, peers: { type: 'array', items: hostRow }, apps: { type: 'array', items: hostRow }, users: { type: 'array', items: hostRow }, counts: { type: 'object' }, series: { type: ['array', 'null'], items: number } } },
+          flows: {
+            type: ['object', 'null'],
+            properties: {
+              since: text, bucket_s: integer, sent: number, received: number, flows: number,
+              peers: { type: 'array', items: hostRow }, apps: { type: 'array', items: hostRow }, users: { type: 'array', items: hostRow }, processes: { type: 'array', items: hostRow }, counts: { type: 'object' },
+              times: { type: 'array', items: { type: 'object', properties: { start: text, sent: number, received: number } } },
+              source: { enum: ['store', 'fleet'] }, elapsed_ms: number, expected: { type: 'array', items: text }, answered: { type: 'array', items: text }, missing: { type: 'array', items: text }, failed: { type: 'object' },
+            },
+          },
+        },
+      },
+    ),
     '/api/groups': get('the aggregated map of a large network: groups of routers around hubs (id, hub, routers, bytes_within) and the links between groups (from, to: group ids; bytes; links)', [period], 'groups and group links'),
     '/api/group': get('one group of the aggregated map: its routers and its links, most loaded first', [
       { name: 'id', in: 'query', required: true, description: 'the group (GET /api/groups)', schema: integer }, period, top,
@@ -55,7 +83,7 @@ export const CONSOLE_OPENAPI = {
     '/api/links': get('the most loaded links (most utilised first when capacities are known)', [top, period, series], 'links with bytes and shares (and series: bytes per period)'),
     '/api/top': get('the most communicating hosts, sources, destinations, pairs, applications or users', [
       { name: 'by', in: 'query', schema: { enum: ['host', 'src', 'dst', 'pair', 'app', 'user'], default: 'host' } }, top, period, series,
-    ], 'rows of key, bytes and share (and series: bytes per period)'),
+    ], 'rows of key, bytes and share (by host: router, where it attaches, or null; and series: bytes per period)'),
     '/api/link': get("what crosses one link, by a dimension (the map's click-through)", [
       router('from', 'the router the link leaves'), router('to', 'the router it reaches'),
       { name: 'address', in: 'query', description: 'the interface address, when two links join the same routers', schema: text },

@@ -130,6 +130,7 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
         '/api/tune?max=K': 'OSPF costs that lower the highest utilisation (the traffic-engineering search; needs --capacity and --window)',
         '/api/routes?router=ID': "one router's OSPF routes",
         '/api/path?src=A&dst=B': "the path of one pair's traffic: its share on each link it crosses",
+        '/api/host?addr=A[&since=24h&target=T&top=N&period=P]': "one host's traffic: sent and received, by peer, application, user (and process, from the flows), over time",
         '/api/groups?[period=P]': 'the aggregated map of a large network: groups of routers around hubs, and the links between groups',
         '/api/group?id=N[&period=P&top=N]': 'one group: its routers, and its links (within it and out of it), most loaded first',
         '/api/graph?[period=P]': 'every router and link, with loads (the map), of the whole matrix or one period',
@@ -169,6 +170,33 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
         routed: routed.routedBytes > 0, local: routed.localBytes > 0, unrouted: unrouted.length > 0 ? unrouted[0] : null,
         links: routed.links.map((l) => ({ from: l.from, to: l.to, via: l.via, from_address: l.fromAddress, share: Math.round(l.bytes * 1e6) / 1e6 })).sort((a, b) => b.share - a.share),
       };
+    },
+    '/api/host': async (p) => {
+      // One host's traffic (a click on a host): the map's matrix, and the flows of the store or the fleet over a window.
+      const addr = p.get('addr') ?? '';
+      const { parseCidr } = await import('../../decode/prefix.js');
+      if (parseCidr(addr) === null || addr.includes('/')) throw new BadRequest(`addr must be an IPv4 or IPv6 address (got ${JSON.stringify(addr)})`);
+      const view = viewOf(p);
+      const top = topOf(p);
+      const { hostOfMatrix, hostFlowsSql, hostOfFlows, bucketSeconds } = await import('../../console/console-host.js');
+      const matrix = hostOfMatrix(view, addr, top, p.get('period') === null ? served.periods.map((x) => x.view) : []);
+      if (!options.query) return { addr, router: matrix.router, matrix, flows: null };
+      const since = p.get('since') || '24h';
+      const { parseDurationMs } = await import('../../common/duration.js');
+      let bucketS: number;
+      try {
+        bucketS = bucketSeconds(parseDurationMs(since, 'since'));
+      } catch (error) {
+        throw new BadRequest((error as Error).message);
+      }
+      try {
+        const answer = await options.query({ sql: hostFlowsSql(addr, bucketS), target: p.get('target') ?? 'all', since, maxRows: Number.MAX_SAFE_INTEGER }, () => undefined);
+        const { columns, rows, rows_cut: _cut, ...who } = answer;
+        return { addr, router: matrix.router, matrix, flows: { since, bucket_s: bucketS, ...hostOfFlows(columns, rows, top), ...who } };
+      } catch (error) {
+        if (error instanceof RangeError || (error as Error).name === 'QueryError' || (error as Error).name === 'FleetQueryError') throw new BadRequest((error as Error).message);
+        throw error;
+      }
     },
     '/api/groups': (p) => {
       // The aggregated level: groups of routers and the links between them (router-groups.ts).
@@ -225,7 +253,12 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
       const view = viewOf(p);
       const by = oneOf(p, 'by', TOP_DIMENSIONS, 'host');
       const series = seriesOf(p, (v) => v.top(by, Number.MAX_SAFE_INTEGER), (r) => JSON.stringify(r.key), (r) => r.bytes);
-      const rows = view.top(by, topOf(p));
+      // Hosts say where they attach (the router of the longest prefix holding them), for the map to draw them there.
+      const rows = view.top(by, topOf(p)).map((r) => {
+        if (by !== 'host') return r;
+        const at = view.model.attachmentOf(r.key.host ?? '');
+        return { ...r, router: at === undefined ? null : view.model.ids[at] };
+      });
       return { by, rows: series ? rows.map((r) => ({ ...r, series: series(r) })) : rows };
     },
     '/api/link': (p) => {
