@@ -89,3 +89,20 @@ test('fast segments split a batch by UTC day, and compaction merges them with Du
   assert.deepEqual(await query(`SELECT count(*), count(dst_addr), max(uid) FROM ${all}`), ['700|699|4294967294']);
   await fs.rm(dir, { recursive: true, force: true });
 });
+
+test('a fast store merges today once its uncompressed segments take an eighth of the quota, not before', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'endsight-fast-'));
+  let nowMs = T0 / 1000 + 3_600_000;
+  // About 84 B a record uncompressed: two segments of 1,000 records pass 1/8 of 1.2 MB, one does not.
+  const store = await FlowStore.open(dir, { quotaBytes: 1_200_000, fastWrites: true, now: () => nowMs, compaction: { everyMs: 600_000, todayAt: 60 } });
+  const merged: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    nowMs += 1000;
+    store.append(testBatch(1000, T0 + i * 1_000_000_000, 1000, 40 + i));
+    const result = await store.flush();
+    merged.push(result.compaction?.segmentsMerged ?? 0);
+  }
+  await store.close();
+  assert.deepEqual(merged, [0, 2, 0], 'merged at the second flush, then not again within everyMs');
+  await fs.rm(dir, { recursive: true, force: true });
+});

@@ -199,7 +199,10 @@ export class FlowStore {
     if (this.compaction && this.now() - this.lastCompactionMs >= this.compaction.everyMs) {
       const today = Math.floor((this.now() * 1000) / DAY_US);
       try {
-        const compacted = await this.compact((day, count) => count >= (day === dayDirName(today) ? this.compaction!.todayAt : 2));
+        // Fast segments are uncompressed (about 4 times the bytes): today is merged also once they
+        // take an eighth of the quota, so that they never make retention delete older records.
+        const todayBytes = this.fastWrites ? this.quotaBytes / 8 : Infinity;
+        const compacted = await this.compact((day, count, bytes) => (day === dayDirName(today) ? count >= this.compaction!.todayAt || (count >= 2 && bytes >= todayBytes) : count >= 2));
         if (compacted) {
           result.compaction = compacted;
           this.lastCompactionMs = this.now();
@@ -215,12 +218,13 @@ export class FlowStore {
 
   /**
    * Merges the segments of one day into one segment sorted as a whole (compaction.ts): the day with
-   * the most segments among those `wanted` says yes to (by default, every day with two or more).
+   * the most segments among those `wanted` says yes to (given the day, its segments and their bytes;
+   * by default, every day with two or more).
    * First finishes earlier compactions past their grace. Returns what it did, or null when no day
    * needed it. A failure (a full disk) removes what it wrote, leaves the segments as they were, and
    * is an error; the store goes on writing.
    */
-  async compact(wanted: (day: string, segments: number) => boolean = (_day, n) => n >= 2): Promise<CompactionResult | null> {
+  async compact(wanted: (day: string, segments: number, bytes: number) => boolean = (_day, n) => n >= 2): Promise<CompactionResult | null> {
     if (this.failed) throw this.failed;
     const bytesFreed = await finishCompactions(this.dataDir, Date.now()); // file times are the real clock's
     const byDay = new Map<string, SegmentInfo[]>();
@@ -231,7 +235,7 @@ export class FlowStore {
     const candidates: [string, SegmentInfo[]][] = [];
     for (const [day, segments] of byDay) {
       // Not a day whose last compaction still waits out its grace: compactions never chain.
-      if (wanted(day, segments.length) && !(await hasPendingCompaction(path.join(this.dataDir, 'flows', day)))) candidates.push([day, segments]);
+      if (wanted(day, segments.length, segments.reduce((n, s) => n + s.bytes, 0)) && !(await hasPendingCompaction(path.join(this.dataDir, 'flows', day)))) candidates.push([day, segments]);
     }
     candidates.sort((a, b) => b[1].length - a[1].length);
     if (candidates.length === 0) return null;
