@@ -36,6 +36,14 @@ export interface ImportOptions {
   onProgress?: (progress: ImportProgress) => void;
   /** Called with each batch of finished records before it is stored (NetFlow/IPFIX export). */
   onRecords?: (batch: FlowRecordBatch) => Promise<void>;
+  /** The host's privacy policy (docs/privacy.md): every record passes it before it is stored or exported. */
+  privacy?: ImportPrivacy;
+}
+
+/** What an import needs of a PrivacyGuard. */
+export interface ImportPrivacy {
+  apply(batch: FlowRecordBatch): FlowRecordBatch;
+  status(): { version: number; section: string; dropped: number };
 }
 
 export interface ImportProgress {
@@ -74,6 +82,8 @@ export interface ImportSummary {
   /** Skipped or suspicious input, by reason (decode issues, capture format issues). */
   issues: Record<string, number>;
   meter: FlowMeterStats;
+  /** The privacy policy the records passed (its version, the section that applied, records it dropped), or null: none. */
+  privacy: { version: number; section: string; dropped: number } | null;
   options: { idleTimeoutUs: number; activeTimeoutUs: number; finTimeoutUs: number; exportIntervalUs: number; maxFlows: number };
 }
 
@@ -147,7 +157,7 @@ async function runImport(
   let inFlight: Promise<void> | null = null;
   const flush = async (): Promise<void> => {
     if (inFlight) await inFlight;
-    const drained = meter.drain();
+    const drained = options.privacy ? options.privacy.apply(meter.drain()) : meter.drain();
     if (options.onRecords && drained.length > 0) await options.onRecords(drained);
     store.append(drained);
     inFlight = store.flush().then((result) => {
@@ -219,6 +229,7 @@ async function runImport(
     lastPacketTime: stats.nowUs === 0 ? null : new Date(stats.nowUs / 1000).toISOString(),
     issues: issues.toJSON(),
     meter: stats,
+    privacy: options.privacy ? (({ version, section, dropped }) => ({ version, section, dropped }))(options.privacy.status()) : null,
     options: {
       idleTimeoutUs: options.idleTimeoutUs,
       activeTimeoutUs: options.activeTimeoutUs,

@@ -219,7 +219,7 @@ async function importsViewSql(connection: DuckDBConnection, root: string): Promi
   const source = `read_json_auto(${sqlString(path.join(dir, '*.json'))}, union_by_name = true)`;
   const described = await connection.runAndReadAll(`DESCRIBE SELECT * FROM ${source}`);
   const present = new Set(described.getRows().map((row) => String(row[0])));
-  const nested = ['issues', 'meter', 'options'].filter((name) => present.has(name));
+  const nested = ['issues', 'meter', 'options', 'privacy'].filter((name) => present.has(name));
   const replace = nested.length > 0 ? ` REPLACE (${nested.map((n) => `to_json(${n}) AS ${n}`).join(', ')})` : '';
   return `CREATE VIEW imports AS SELECT *${replace} FROM ${source}`;
 }

@@ -147,6 +147,7 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
     const helpers = options.worker ? await supervisedHelpers() : await localHelpers();
     const { FlowExporter, parseExportTarget } = await import('../../netflow/exporter.js');
     exporter = config.export.length > 0 ? await FlowExporter.open(config.export.map(parseExportTarget)) : null;
+    const { openPrivacyGuard } = await import('../../privacy/open-privacy-guard.js');
     const privacy = await openPrivacyGuard(config, store.dataDir, log);
     const agent = new Agent(config, store, storeBytes, log, helpers, exporter, privacy);
     if (config.health) health = await HealthServer.start(config.health.host, config.health.port, agent);
@@ -199,30 +200,6 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
     // The channel keeps the worker alive; close it whether the agent ended or failed to start.
     if (options.worker && process.connected) process.disconnect();
   }
-}
-
-/**
- * The privacy policy guard (docs/privacy.md): with the configured signed policy or the one kept in
- * the store, verified with privacy.authority or else fleet.authority. Always there, so that a policy
- * pushed over the fleet applies; without any key it can verify nothing and lets records through.
- */
-async function openPrivacyGuard(config: AgentConfig, dataDir: string, log: import('pino').Logger): Promise<import('../../privacy/privacy-guard.js').PrivacyGuard> {
-  const { PrivacyGuard } = await import('../../privacy/privacy-guard.js');
-  const { loadKey } = await import('../../fleet/signed-query.js');
-  const { fleetIdentity } = await import('../../fleet/fleet-member.js');
-  const pem = config.privacy.authorityPem ?? config.fleet?.authorityPem ?? null;
-  const identity = fleetIdentity(config.fleet ?? { id: config.host, site: null, tags: [] });
-  return PrivacyGuard.open(
-    {
-      authority: pem === null ? null : loadKey(pem, 'public', config.privacy.authorityPem !== null ? 'privacy.authority' : 'fleet.authority'),
-      audience: config.fleet?.name ?? 'endsight',
-      identity: () => identity,
-      key: config.privacy.keyHex === null ? null : Buffer.from(config.privacy.keyHex, 'hex'),
-      dataDir,
-      log: log.child({ part: 'privacy' }),
-    },
-    config.privacy.policyText,
-  );
 }
 
 /** The agent's status in brief, for its fleet heartbeats (the console's fleet page). */

@@ -23,6 +23,7 @@ export function importCommand(): Command {
     .option('--retention <duration>', 'delete segments written longer ago than this', '30d')
     .option('--quota <size>', 'most disk the store may use; oldest segments go first (default: min(2GiB, 10% of free disk))')
     .option('--export <url>', 'also send the records to a NetFlow/IPFIX collector: v5://HOST:PORT, v9://…, ipfix://… or ipfix+tcp://… (repeatable; docs/netflow.md)', (v: string, list: string[]) => [...list, v], [] as string[])
+    .option('--config <file>', "the agent's configuration, whose privacy policy (privacy:, or the one the store keeps) the records pass before they are stored or exported (docs/privacy.md); needed to import into a store that holds a privacy policy")
     .option('--format <format>', 'summary format: text or json', 'text')
     .option('-q, --quiet', 'no progress bar')
     .addHelpText(
@@ -54,7 +55,9 @@ export function importCommand(): Command {
     const { parseExportTarget, FlowExporter } = await import('../../netflow/exporter.js');
     const targets = (options.export as string[]).map(parseExportTarget);
     const exporter = targets.length > 0 ? await FlowExporter.open(targets) : null;
+    const privacyConfig = await importPrivacyConfig(options.config as string | undefined, options.dataDir as string);
     const store = await FlowStore.open(options.dataDir, { retentionMs, quotaBytes });
+    const privacy = privacyConfig ? await privacyConfig.open(store.dataDir) : null;
     const bar = options.quiet || !process.stderr.isTTY ? null : progressBar();
     const startedAt = Date.now();
     let summary: ImportSummary;
@@ -73,6 +76,7 @@ export function importCommand(): Command {
             }
           : undefined,
         onRecords: exporter ? (batch) => exporter.send(batch.toRecords()) : undefined,
+        privacy: privacy ?? undefined,
       });
     } finally {
       bar?.stop();
@@ -89,6 +93,32 @@ export function importCommand(): Command {
       }
     }
   });
+}
+
+/**
+ * The privacy policy the imported records pass: the agent configuration's (--config), which also
+ * verifies the one the store keeps (opened once the store is). A store that keeps a policy is not
+ * written without it: its host promised that what the policy filters never reaches the disk.
+ */
+async function importPrivacyConfig(
+  configFile: string | undefined,
+  dataDir: string,
+): Promise<{ open: (storeDir: string) => Promise<import('../../privacy/privacy-guard.js').PrivacyGuard> } | null> {
+  const { existsSync } = await import('node:fs');
+  const path = await import('node:path');
+  const { KEPT_POLICY_FILE } = await import('../../privacy/privacy-guard.js');
+  const kept = path.join(dataDir, KEPT_POLICY_FILE);
+  if (configFile === undefined) {
+    if (existsSync(kept)) {
+      throw new RangeError(`Cannot import into ${dataDir} without its privacy policy: the store keeps one (${kept}); give the agent's configuration with --config, or import into another --data-dir`);
+    }
+    return null;
+  }
+  const { loadAgentConfig } = await import('../../agent/agent-config.js');
+  const { openPrivacyGuard } = await import('../../privacy/open-privacy-guard.js');
+  const { pino } = await import('pino');
+  const config = loadAgentConfig(configFile, { dataDir });
+  return { open: (storeDir) => openPrivacyGuard(config, storeDir, pino({ level: 'warn', base: { role: 'import' } }, pino.destination(2))) };
 }
 
 function progressBar(): cliProgress.SingleBar {
