@@ -74,7 +74,12 @@
 #define BUCKETS 8192
 #define MAX_OPEN (BUCKETS / 2)
 #define MAX_SPAN_US 1000000.0
-#define DEFAULT_BATCH_BYTES (4u << 20)
+/*
+ * A batch is written when it is full or a second old. 1 MiB holds 13,000 flow entries; more in a
+ * second (a storm of new flows) means more writes, not lost entries. The buffer's pages stay
+ * resident once touched, so a larger one would cost its size in memory after the first storm.
+ */
+#define DEFAULT_BATCH_BYTES (1u << 20)
 
 typedef struct {
   uint8_t *buf;            /* header + body */
@@ -267,11 +272,21 @@ static double cpu_us(void) {
   return (double)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1e6 + (double)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
 }
 
+/*
+ * Standard output may be non-blocking: run by the privileged helper, standard input and output are
+ * one socket, and the control input is made non-blocking (a file status flag, shared by both).
+ */
 static int write_all(const uint8_t *p, size_t n) {
   while (n > 0) {
     ssize_t w = write(STDOUT_FILENO, p, n);
     if (w < 0) {
       if (errno == EINTR) continue;
+      if (errno == EAGAIN) {
+        struct pollfd out = {STDOUT_FILENO, POLLOUT, 0};
+        if (poll(&out, 1, -1) < 0 && errno != EINTR) return -1;
+        if (out.revents & (POLLERR | POLLHUP | POLLNVAL)) return -1;
+        continue;
+      }
       return -1;
     }
     p += w;

@@ -4,6 +4,7 @@
 #   endsight-ospf-socket    an OSPF raw socket for `topo --adjacency` (gcc)
 #   endsight-socket-events  the agent's eBPF socket events (libbpf; clang, bpftool, libbpf-dev, libelf-dev),
 #                           its eBPF program compiled against this kernel's BTF (/sys/kernel/btf/vmlinux)
+#   endsight-privileged     what the agent keeps root for once the meter runs unprivileged (gcc)
 # scripts/install-deps.sh installs the Debian packages.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,4 +51,10 @@ if newer $out/endsight-socket-events native/endsight-socket-events.c native/sock
   bpftool gen skeleton $out/socket-events.bpf.o name socket_events_bpf > $out/socket-events.skel.h
   cc "${CFLAGS[@]}" -I$out -Inative -o $out/endsight-socket-events.tmp native/endsight-socket-events.c -lbpf -lelf -lz
   mv $out/endsight-socket-events.tmp $out/endsight-socket-events
+fi
+
+if newer $out/endsight-privileged native/endsight-privileged.c; then
+  need cc gcc
+  cc "${CFLAGS[@]}" -Inative -o $out/endsight-privileged.tmp native/endsight-privileged.c
+  mv $out/endsight-privileged.tmp $out/endsight-privileged
 fi

@@ -11,6 +11,7 @@
  * back-off, and the meter carries on.
  */
 import type { Logger } from 'pino';
+import v8 from 'node:v8';
 import { IssueCounter } from '../common/issue-counter.js';
 import { FlowMeter, type FlowMeterStats } from '../flow/index.js';
 import type { FlowExporter } from '../netflow/exporter.js';
@@ -33,6 +34,19 @@ const SOCKET_REPORT_INTERVAL_US = 10_000_000;
 /** How late a packet may reach the meter after it was captured: the ring's 1 s block timeout, the program's 1 s batches, slack. */
 const DELIVERY_SLACK_US = 5_000_000;
 const TICK_MS = 1000;
+
+/**
+ * V8's young generation starts at 1 MiB a semi-space and doubles, up to 16 MiB, whenever much
+ * survives a scavenge: a storm of new flows grows it to 32 MiB, which stays resident, a fifth of the
+ * agent's memory budget (150 MB at 100,000 flows). Growth factor 1 keeps it at its start size;
+ * what the meter keeps lives in typed arrays and the old generation anyway, so scavenges stay
+ * cheap (measured: CPU per packet unchanged at 20,000 and 150,000 packets/s). The flag is read at
+ * each growth, so setting it at run time takes effect (a command-line flag would need `node
+ * --max-semi-space-size`, which `endsight agent` cannot give itself).
+ */
+function keepYoungGenerationSmall(): void {
+  v8.setFlagsFromString('--semi-space-growth-factor=1');
+}
 const MAX_RESTART_DELAY_MS = 30_000;
 
 /** What the health endpoint and the logs report. */
@@ -115,6 +129,7 @@ export class Agent {
     /** The privacy policy every record passes before it is stored or exported (docs/privacy.md), or null: none. */
     private readonly privacy: PrivacyGuard | null = null,
   ) {
+    keepYoungGenerationSmall();
     this.interfaces = new HostInterfaces(config.capture.interfaces);
     this.cpuBudget = new CpuBudget(config.capture.cpuBudget);
     this.owners = new SocketOwners(this.addresses, {

@@ -5,7 +5,8 @@
  * Two namespaces joined by a veth pair; in A run the agent (with its capture and socket events programs),
  * `softflowd -i a0` and `nethogs -t a0`; iperf3 in A sends UDP datagrams with 64-byte payloads to B
  * at each target rate. Over a steady window each tool's CPU comes from /proc (schedstat; the agent's
- * is the sum of its supervisor, worker, capture and socket events programs), the packets from iperf3's own count, the agent's drops
+ * is the sum of all its processes: the meter, the privileged helper, the capture and socket events
+ * programs, conntrack), the packets from iperf3's own count, the agent's drops
  * from libpcap's counters. Then 100,000 one-packet flows are sent and the agent's memory is read
  * with them all active. Needs root and the Debian packages iperf3, softflowd, nethogs,
  * iproute2, python3.
@@ -41,7 +42,7 @@ export interface AgentRateResult {
   packets: number;
   packetsPerSecond: number;
   tools: ToolCpu[];
-  /** The agent's own parts: supervisor and worker (node), the capture program, the socket events program (attribution). */
+  /** The agent's own parts: the meter (node), the privileged helper, the capture program, the socket events program (attribution), conntrack. */
   agentParts: ToolCpu[];
   agentDrops: number;
   agentSampling: number;
@@ -68,6 +69,13 @@ const HEALTH = '127.0.0.1:19480';
 /** The capture program's name in /proc (comm: its first 15 characters). */
 const CAPTURE_COMM = 'endsight-captur';
 const EVENTS_COMM = 'endsight-socket';
+const HELPER_COMM = 'endsight-privil';
+const PART_NAMES: Record<string, string> = { [CAPTURE_COMM]: 'capture', [EVENTS_COMM]: 'events', [HELPER_COMM]: 'privileged helper' };
+
+/** Every process below `pid`. */
+function descendants(pid: number): number[] {
+  return childProcesses(pid).flatMap((child) => [child, ...descendants(child)]);
+}
 
 /** CPU time and RSS of a process; RssAnon is its own memory, without the file-backed (shared, reclaimable) library pages. */
 function procStat(pid: number): { cpuSeconds: number; rssBytes: number; anonBytes: number; pssBytes: number } {
@@ -95,7 +103,7 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
   requirePrograms({ iperf3: 'iperf3', softflowd: 'softflowd', nethogs: 'nethogs', ip: 'iproute2', python3: 'python3', curl: 'curl' });
   const lab = new Lab(`es-agentbench-${process.pid}`);
   const work = await mkdtemp(path.join(tmpdir(), 'endsight-agentbench-'));
-  await chmod(work, 0o755); // the agent's unprivileged worker must reach its store
+  await chmod(work, 0o755); // the agent's unprivileged meter must reach its store
   try {
     const { a, b } = await lab.addHostPair({ a4: A4, b4: B4 });
     const server = lab.start('iperf3 server', b.exec(['iperf3', '-s', '-p', '5201', '--forceflush']));
@@ -111,10 +119,11 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
     const nethogs = lab.start('nethogs', a.exec(['nethogs', '-t', '-d', '1', 'a0']));
     await sleep(3000);
     for (const p of [softflowd, nethogs]) if (p.hasExited) throw new Error(`${p.name} exited: ${p.stderr.slice(-500)}`);
-    // As root the agent is a supervisor with children: the worker (node), the capture and socket events programs, conntrack.
+    // As root the agent is the meter (node, unprivileged once started) and its privileged helper, whose
+    // children are the capture and socket events programs and conntrack.
     const parts = (): { name: string; pid: number }[] => [
-      { name: 'supervisor', pid: agent.pid! },
-      ...childProcesses(agent.pid!).map((pid) => ({ name: ({ node: 'worker', [CAPTURE_COMM]: 'capture', [EVENTS_COMM]: 'events' } as Record<string, string>)[processName(pid)] ?? processName(pid), pid })),
+      { name: 'meter', pid: agent.pid! },
+      ...descendants(agent.pid!).map((pid) => ({ name: PART_NAMES[processName(pid)] ?? processName(pid), pid })),
     ];
 
     // CPU of each watched process between two readings; per packet when packets are given.
@@ -180,14 +189,14 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
     await runCommand(a.exec(['python3', spray, B4, String(options.activeFlows)]), { timeoutMs: 120_000 });
     await sleep(4000);
     const flows = await metric(a, 'endsight_flows_active');
-    const supervisor = procStat(agent.pid!);
-    const rss = { agent: supervisor.rssBytes, capture: 0, events: 0 };
-    const anon = { agent: supervisor.anonBytes, capture: 0, events: 0 };
-    let pss = supervisor.pssBytes;
-    for (const child of childProcesses(agent.pid!)) {
+    const meter = procStat(agent.pid!);
+    const rss = { agent: meter.rssBytes, capture: 0, events: 0 };
+    const anon = { agent: meter.anonBytes, capture: 0, events: 0 };
+    let pss = meter.pssBytes;
+    for (const child of descendants(agent.pid!)) {
       const name = processName(child);
       const stat = procStat(child);
-      const part = name === CAPTURE_COMM ? 'capture' : name === EVENTS_COMM ? 'events' : 'agent'; // 'agent': the worker, conntrack
+      const part = name === CAPTURE_COMM ? 'capture' : name === EVENTS_COMM ? 'events' : 'agent'; // 'agent': the meter, the privileged helper, conntrack
       rss[part] += stat.rssBytes;
       anon[part] += stat.anonBytes;
       pss += stat.pssBytes;
@@ -208,7 +217,7 @@ export async function runAgentBench(options: AgentBenchOptions, log: (line: stri
 
 /** The report's lines, with ratios against softflowd measured in the same run. */
 export function formatAgentBench(r: AgentBenchReport): string[] {
-  const out: string[] = ['', 'agent: live capture of iperf3 UDP (64-byte payloads) on a veth pair; endsight agent = supervisor + worker + capture program + socket events program + conntrack'];
+  const out: string[] = ['', 'agent: live capture of iperf3 UDP (64-byte payloads) on a veth pair; endsight agent = meter + privileged helper + capture program + socket events program + conntrack'];
   out.push('rate (pkt/s)  tool            CPU % of a core  CPU µs/packet  RSS MB   vs softflowd');
   for (const t of r.idle.tools) out.push(`${'no traffic'.padStart(12)}  ${t.tool.padEnd(14)}  ${(100 * t.cpuShare).toFixed(2).padStart(15)}`);
   out.push(`              agent parts: ${r.idle.agentParts.map((p) => `${p.tool} ${(100 * p.cpuShare).toFixed(2)}%`).join(', ')}`);
@@ -240,11 +249,11 @@ export function formatAgentBench(r: AgentBenchReport): string[] {
   const anonTotal = anon.agent + anon.capture + anon.events;
   out.push(
     `RSS at ${r.activeFlows.flows.toLocaleString('en-US')} active flows (all the agent's processes)  ${(total / 1e6).toFixed(0)} MB  target < 150 MB  ${pass(total < AGENT_TARGETS.rssAt100kFlowsBytes)}` +
-      `  (supervisor and worker ${(agent / 1e6).toFixed(0)} MB, capture program ${(capture / 1e6).toFixed(0)} MB, socket events program ${(events / 1e6).toFixed(0)} MB)`,
+      `  (meter, privileged helper and conntrack ${(agent / 1e6).toFixed(0)} MB, capture program ${(capture / 1e6).toFixed(0)} MB, socket events program ${(events / 1e6).toFixed(0)} MB)`,
   );
   out.push(
     `the same without file-backed pages (RssAnon)                ${(anonTotal / 1e6).toFixed(0)} MB  target < 150 MB  ${pass(anonTotal < AGENT_TARGETS.rssAt100kFlowsBytes)}` +
-      `  (supervisor and worker ${(anon.agent / 1e6).toFixed(0)} MB, capture program ${(anon.capture / 1e6).toFixed(0)} MB, socket events program ${(anon.events / 1e6).toFixed(0)} MB; ` +
+      `  (meter, privileged helper and conntrack ${(anon.agent / 1e6).toFixed(0)} MB, capture program ${(anon.capture / 1e6).toFixed(0)} MB, socket events program ${(anon.events / 1e6).toFixed(0)} MB; ` +
       'file-backed pages are the shared, reclaimable code of node and the libraries)',
   );
   out.push(`the same as PSS (shared pages counted once)                 ${(r.activeFlows.pssBytes / 1e6).toFixed(0)} MB  target < 150 MB  ${pass(r.activeFlows.pssBytes < AGENT_TARGETS.rssAt100kFlowsBytes)}`);

@@ -14,13 +14,14 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { Lab, requirePrograms, runCommand, sleep, type BackgroundProcess, type Netns } from '../../src/lab/netns.js';
-import { childProcesses, processName, statusField } from '../../src/lab/proc.js';
+import { childProcesses, processName } from '../../src/lab/proc.js';
 import { socketEventsProgramPath } from '../../src/agent/attribution/socket-events.js';
 
 const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url)); // dist/test/agent → repository root
@@ -110,16 +111,27 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     const agent = startAgent('agent', dataDir, config, 19469);
     await Promise.all([tcpdump.waitForOutput(/listening on/), agent.waitForOutput(/capture started/, 20_000)]);
 
-    // Privilege separation: the worker that parses packets runs unprivileged, with no capability;
-    // the capture program has switched to the worker's user with no capability left; only conntrack (and
-    // the supervisor, which parses nothing) keep root.
-    const processes = childProcesses(agent.pid!).map((pid) => ({ comm: statusField(pid, 'Name'), uid: Number(statusField(pid, 'Uid').split(/\s+/)[1]), capEff: statusField(pid, 'CapEff') }));
-    const worker = processes.find((p) => p.comm === 'node');
-    assert.ok(worker && worker.uid !== 0 && /^0+$/.test(worker.capEff), `unprivileged worker: ${JSON.stringify(processes)}`);
+    // Privilege separation: the agent process, which parses packets, has given root up, in every
+    // thread, with no capability left; the capture and socket events programs have switched to its
+    // user with no capability; only the privileged helper (which parses nothing) and conntrack keep root.
+    const credentials = (pid: number, task = pid): { comm: string; uid: number; uids: string; capEff: string; capPrm: string } => {
+      const status = readFileSync(`/proc/${pid}/task/${task}/status`, 'utf8');
+      const field = (name: string): string => new RegExp(`^${name}:\\s*(.*)$`, 'm').exec(status)?.[1] ?? '';
+      return { comm: field('Name'), uid: Number(field('Uid').split(/\s+/)[1]), uids: field('Uid'), capEff: field('CapEff'), capPrm: field('CapPrm') };
+    };
+    const threads = readdirSync(`/proc/${agent.pid!}/task`).map((task) => credentials(agent.pid!, Number(task)));
+    const meterUid = threads[0].uid;
+    assert.ok(meterUid !== 0, `the meter runs unprivileged: ${JSON.stringify(threads[0])}`);
+    for (const t of threads) {
+      assert.ok(t.uids.split(/\s+/).every((u) => Number(u) === meterUid) && /^0+$/.test(t.capEff) && /^0+$/.test(t.capPrm), `every thread of the meter is unprivileged: ${JSON.stringify(threads)}`);
+    }
+    const processes = descendants(agent.pid!).map((pid) => credentials(pid));
+    const helper = processes.find((p) => p.comm === 'endsight-privil'); // endsight-privileged
+    assert.ok(helper && helper.uid === 0, `the privileged helper keeps root: ${JSON.stringify(processes)}`);
     const captureProgram = processes.find((p) => p.comm === 'endsight-captur'); // comm: 15 characters
-    assert.ok(captureProgram && captureProgram.uid === worker.uid && /^0+$/.test(captureProgram.capEff), `unprivileged capture program: ${JSON.stringify(processes)}`);
+    assert.ok(captureProgram && captureProgram.uid === meterUid && /^0+$/.test(captureProgram.capEff), `unprivileged capture program: ${JSON.stringify(processes)}`);
     const socketEvents = processes.find((p) => p.comm === 'endsight-socket'); // endsight-socket-events
-    assert.ok(socketEvents && socketEvents.uid === worker.uid && /^0+$/.test(socketEvents.capEff), `unprivileged socket events program: ${JSON.stringify(processes)}`);
+    assert.ok(socketEvents && socketEvents.uid === meterUid && /^0+$/.test(socketEvents.capEff), `unprivileged socket events program: ${JSON.stringify(processes)}`);
 
     await traffic();
     await sleep(2500); // the ring's block timeout and the capture program's 1 s batches: both captures have every packet
@@ -251,7 +263,7 @@ describe('endsight agent on live traffic', { timeout: 180_000 }, () => {
     // FIN + 1 s, the agent's 5 s delivery slack, then the 1 s export: all stored within about 8 s.
     await sleep(10_000);
     const programs = descendants(agent.pid!);
-    assert.ok(programs.length >= 3, `the agent's worker, capture and socket events programs: ${programs.join(', ')}`);
+    assert.ok(programs.length >= 4, `the agent's privileged helper, capture and socket events programs, conntrack: ${programs.join(', ')}`);
     process.kill(agent.pid!, 'SIGKILL'); // the agent only: the capture program, its child, stays as after a real crash
     await agent.exited;
     await load.stop('SIGTERM');

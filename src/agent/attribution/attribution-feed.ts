@@ -7,6 +7,7 @@
 import { NatEvents, type NatMapping } from './nat-events.js';
 import { ProcessDirectory, type ProcessInfo } from './process-directory.js';
 import { SocketEvents, type SocketEvent } from './socket-events.js';
+import type { SpawnProgram } from '../privilege/spawner.js';
 
 export interface AttributionFeed {
   /** Resolves when the feed ends (the socket events program exited). */
@@ -25,17 +26,21 @@ export interface AttributionListener {
 export type StartAttribution = (listener: AttributionListener) => Promise<AttributionFeed>;
 
 /**
- * The socket events program and conntrack as this process's children, processes described from
- * /proc here. `user`: as root, the user the socket events program switches to once attached.
+ * The socket events program and conntrack, processes described from /proc here. Run as this
+ * process's children, or through `via` when the agent meters unprivileged: the privileged helper
+ * starts them, and names the tun device of a process (reading another user's fds needs root).
  */
-export async function startLocalAttribution(listener: AttributionListener, user: string | null = null): Promise<AttributionFeed> {
-  const processes = new ProcessDirectory();
-  const events = await SocketEvents.start((event) => listener.onOwner(event, processes.describe(event)), user);
+export async function startLocalAttribution(
+  listener: AttributionListener,
+  via: { spawnProgram: SpawnProgram; tunnelOf: (pid: number) => Promise<string | null> } | null = null,
+): Promise<AttributionFeed> {
+  const processes = new ProcessDirectory(undefined, undefined, undefined, via?.tunnelOf);
+  const events = await SocketEvents.start((event) => listener.onOwner(event, processes.describe(event)), null, via?.spawnProgram ?? null);
   const expiry = setInterval(() => processes.expire(), 10_000).unref();
   let nat: NatEvents | null = null;
   let natUnavailable: string | null = null;
   try {
-    nat = await NatEvents.start((mapping) => listener.onNat(mapping));
+    nat = await NatEvents.start((mapping) => listener.onNat(mapping), 'conntrack', via?.spawnProgram ?? null);
   } catch (error) {
     natUnavailable = (error as Error).message;
   }

@@ -6,9 +6,9 @@
  * connection with its original and reply tuples; when the reply tuple is not the original one
  * reversed, the kernel translates it, and the packets leave as the reply tuple reversed.
  */
-import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
+import { spawnLocal, type ProgramChild, type SpawnProgram } from '../privilege/spawner.js';
 
 /** One direction of a connection: protocol, source and destination. */
 export interface Tuple {
@@ -54,22 +54,25 @@ function hasSetprivPdeathsig(): boolean {
 }
 
 export class NatEvents {
-  private constructor(private readonly child: ChildProcessByStdio<null, Readable, Readable>) {}
+  private constructor(private readonly child: ProgramChild) {}
 
-  /** Starts conntrack; rejects with a reason when it cannot run (not installed, no privileges). */
-  static async start(onMapping: (mapping: NatMapping) => void, program = 'conntrack'): Promise<NatEvents> {
+  /**
+   * Starts conntrack; rejects with a reason when it cannot run (not installed, no privileges).
+   * `spawnProgram`: through the privileged helper (which asks for the death signal itself).
+   */
+  static async start(onMapping: (mapping: NatMapping) => void, program = 'conntrack', spawnProgram: SpawnProgram | null = null): Promise<NatEvents> {
     // setpriv (util-linux) asks the kernel for SIGTERM to conntrack when the agent dies, however it
     // dies: conntrack would otherwise live on until it next writes into the closed pipe.
-    const withDeathSignal = hasSetprivPdeathsig();
+    const withDeathSignal = spawnProgram === null && hasSetprivPdeathsig();
     const argv = withDeathSignal ? ['setpriv', '--pdeathsig', 'TERM', '--', program, '-E', '-e', 'NEW'] : [program, '-E', '-e', 'NEW'];
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawnProgram !== null ? await spawnProgram('conntrack', argv.slice(1)) : spawnLocal('conntrack', argv.slice(1), argv[0]);
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr = (stderr + chunk).slice(-2048)));
     await new Promise<void>((resolve, reject) => {
       child.once('error', (error: NodeJS.ErrnoException) =>
         reject(new Error(error.code === 'ENOENT' ? `${argv[0]} is not installed: apt-get install ${argv[0] === 'setpriv' ? 'util-linux' : 'conntrack'}` : `cannot start conntrack: ${error.message}`)),
       );
-      child.once('exit', (code) => {
+      child.once('exit', (code: number | null) => {
         const last = stderr.trim().split('\n').at(-1) ?? '';
         // setpriv's exec failure: the program itself is missing.
         reject(new Error(code === 127 || /No such file/.test(last) ? `${program} is not installed: apt-get install conntrack` : `conntrack stopped (exit code ${code}): ${last}`));

@@ -52,6 +52,12 @@ export class ProcessDirectory {
     private readonly procRoot = '/proc',
     private readonly passwdFile = '/etc/passwd',
     private readonly nowMs: () => number = Date.now,
+    /**
+     * The tun device a process has open, from the privileged helper, when this process may not read
+     * other users' fds (it meters unprivileged). Its answer comes a moment later and completes the
+     * process's description, if the pid still names the same process (its start time).
+     */
+    private readonly tunnelOf?: (pid: number) => Promise<string | null>,
   ) {}
 
   describe(event: SocketEvent): ProcessInfo {
@@ -88,7 +94,7 @@ export class ProcessDirectory {
       const cmdline = readText(path.join(dir, 'cmdline'));
       if (cmdline) command = cmdline.replace(/\0+$/, '').replaceAll('\0', ' ').slice(0, MAX_COMMAND_LENGTH) || null;
       cgroupPath = pickCgroupPath(readText(path.join(dir, 'cgroup')));
-      tunnel = tunnelInterface(dir);
+      tunnel = this.tunnelOf ? null : tunnelInterface(dir);
       // Read comm again: if the process exec'd or died and its pid was reused while we read, drop what we read.
       if (readText(path.join(dir, 'comm'))?.trimEnd() !== event.comm) {
         command = null;
@@ -97,7 +103,7 @@ export class ProcessDirectory {
       }
     }
     if (cgroupPath === null) cgroupPath = this.cgroupPathOf(event.cgroupId);
-    return {
+    const info: ProcessInfo = {
       pid: event.pid,
       uid: event.uid,
       process: event.comm,
@@ -106,6 +112,16 @@ export class ProcessDirectory {
       container: cgroupPath === null ? null : containerName(cgroupPath),
       tunnel,
     };
+    if (this.tunnelOf && command !== null) {
+      const startTime = readStartTime(dir);
+      void this.tunnelOf(event.pid).then(
+        (iface) => {
+          if (iface !== null && startTime !== null && readStartTime(dir) === startTime) info.tunnel = iface;
+        },
+        () => undefined,
+      );
+    }
+    return info;
   }
 
   username(uid: number): string | null {

@@ -26,9 +26,9 @@
  * thread's: dig's sockets are used by threads named isc-net-0000) last because it may hold spaces:
  *   S|C proto family local_addr local_port remote_addr remote_port pid uid cgroup_id netns monotonic_ns comm
  */
-import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readlinkSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { nativeProgramPath, spawnLocal, type ProgramChild, type SpawnProgram } from '../privilege/spawner.js';
 
 /** This process's network namespace, as socket events name it; null when /proc does not say. */
 export function ownNetworkNamespace(): number | null {
@@ -40,7 +40,6 @@ export function ownNetworkNamespace(): number | null {
   }
 }
 import { createInterface } from 'node:readline';
-import type { Readable } from 'node:stream';
 
 export interface SocketEvent {
   /** S: seen sending or receiving; C: connect(). */
@@ -68,7 +67,7 @@ export class AttributionUnavailable extends Error {
 
 /** The built loader: native/build/endsight-socket-events in the package (from dist/src/agent/attribution/). */
 export function socketEventsProgramPath(): string {
-  return fileURLToPath(new URL('../../../../native/build/endsight-socket-events', import.meta.url));
+  return nativeProgramPath('endsight-socket-events');
 }
 
 /** The loader's exit code when the kernel refused for lack of privileges. */
@@ -100,30 +99,25 @@ function unmapV4(address: string): string {
 }
 
 export class SocketEvents {
-  private constructor(private readonly child: ChildProcessByStdio<null, Readable, Readable>) {}
+  private constructor(private readonly child: ProgramChild) {}
 
   /**
    * Starts the loader and resolves once its probes are attached. `user`: as root, the user it
-   * switches to then. Rejects with AttributionUnavailable, naming what is missing, when the kernel or
-   * the system cannot run it.
+   * switches to then. `spawnProgram`: how to start it when not as this process's child (the
+   * privileged helper, which adds the user itself; tracefs was seen to before privileges were
+   * given up: tracefsProblem()). Rejects with AttributionUnavailable, naming what is missing, when
+   * the kernel or the system cannot run it.
    */
-  static async start(onEvent: (event: SocketEvent) => void, user: string | null = null): Promise<SocketEvents> {
-    if (!tracefsMounted() && process.getuid?.() === 0) {
-      spawnSync('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing'], { stdio: 'ignore' });
-    }
-    if (!tracefsMounted()) {
-      throw new AttributionUnavailable(
-        'tracefs is not mounted, so eBPF tracepoints cannot attach: mount -t tracefs nodev /sys/kernel/tracing (the agent tries this itself as root)',
-      );
+  static async start(onEvent: (event: SocketEvent) => void, user: string | null = null, spawnProgram: SpawnProgram | null = null): Promise<SocketEvents> {
+    if (spawnProgram === null) {
+      const problem = tracefsProblem();
+      if (problem !== null) throw new AttributionUnavailable(problem);
     }
     const program = socketEventsProgramPath();
     if (!existsSync(program)) {
       throw new AttributionUnavailable(`the socket events program ${program} is not built: run npm run build (it needs clang, bpftool, libbpf-dev and libelf-dev)`);
     }
-    const child = spawn(program, user !== null ? ['-Z', user] : [], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-      detached: true, // stopped by the agent, not by a signal to the agent's process group
-    });
+    const child = spawnProgram !== null ? await spawnProgram('events', []) : spawnLocal('events', user !== null ? ['-Z', user] : []);
     let stderr = '';
     child.stderr.setEncoding('utf8').on('data', (chunk: string) => {
       stderr = (stderr + chunk).slice(-4096);
@@ -138,7 +132,7 @@ export class SocketEvents {
         clearTimeout(timer);
         reject(new AttributionUnavailable(`cannot start the socket events program: ${error.message}`));
       });
-      child.once('close', (code) => {
+      child.once('close', (code: number | null) => {
         clearTimeout(timer);
         reject(
           new AttributionUnavailable(
@@ -176,6 +170,18 @@ export class SocketEvents {
     this.child.kill('SIGTERM');
     await closed;
   }
+}
+
+/**
+ * Mounts tracefs when it is missing and this process may (root); then null, or why eBPF tracepoints
+ * cannot attach.
+ */
+export function tracefsProblem(): string | null {
+  if (!tracefsMounted() && process.getuid?.() === 0) {
+    spawnSync('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing'], { stdio: 'ignore' });
+  }
+  if (tracefsMounted()) return null;
+  return 'tracefs is not mounted, so eBPF tracepoints cannot attach: mount -t tracefs nodev /sys/kernel/tracing (the agent tries this itself as root)';
 }
 
 function tracefsMounted(): boolean {

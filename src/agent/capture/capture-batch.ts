@@ -8,7 +8,7 @@
 
 export const BATCH_MAGIC = 0x42435345; // "ESCB"
 export const BATCH_HEADER_BYTES = 56;
-/** A body larger than this is not one the program writes (its buffer is 4 MiB, or 64 records of the largest snaplen). */
+/** A body larger than this is not one the program writes (its buffer is 1 MiB, or 64 records of the largest snaplen). */
 export const MAX_BATCH_BODY_BYTES = 64 << 20;
 export const LAST_BATCH_FLAG = 1;
 

@@ -8,10 +8,9 @@
  * to its standard output (capture-batch.ts). Run as root it switches to the worker's user right
  * after opening the device. Why a program of its own rather than tcpdump: docs/agent.md.
  */
-import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import type { Readable, Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
+import type { Readable } from 'node:stream';
+import { nativeProgramPath, spawnLocal, type ProgramChild, type SpawnProgram } from '../privilege/spawner.js';
 import { readCaptureBatches, type CaptureBatch } from './capture-batch.js';
 
 export interface LiveCaptureOptions {
@@ -65,12 +64,18 @@ const EXIT_FILTER = 4;
 
 /** The built program: native/build/endsight-capture in the package (from dist/src/agent/capture/). */
 export function captureProgramPath(): string {
-  return fileURLToPath(new URL('../../../../native/build/endsight-capture', import.meta.url));
+  return nativeProgramPath('endsight-capture');
 }
 
 /** The capture program as this process's own child: the capture of an agent that runs alone. */
-export const startLocalCapture: StartCapture = async (options) => {
-  const program = await CaptureProgram.start(options, null);
+export const startLocalCapture: StartCapture = (options) => startCapture(options, null);
+
+/**
+ * A capture through `spawnProgram`: the privileged helper's child when the agent meters
+ * unprivileged (privilege/worker.ts), this process's own otherwise.
+ */
+export async function startCapture(options: LiveCaptureOptions, spawnProgram: SpawnProgram | null): Promise<CaptureHandle> {
+  const program = await CaptureProgram.start(options, null, spawnProgram);
   return {
     batches: () => readCaptureBatches(program.stdout),
     exited: program.exited,
@@ -80,7 +85,7 @@ export const startLocalCapture: StartCapture = async (options) => {
     setSampling: (n) => program.setSampling(n),
     stop: () => program.stop(),
   };
-};
+}
 
 /** The program's process: started, told the sampling rate, stopped. Does not read its output. */
 export class CaptureProgram {
@@ -90,7 +95,7 @@ export class CaptureProgram {
   /** Resolves when the program has exited. */
   readonly exited: Promise<void>;
 
-  private constructor(private readonly child: ChildProcessByStdio<Writable, Readable, Readable>) {
+  private constructor(private readonly child: ProgramChild) {
     // 'exit', not 'close': the supervisor hands stdout to its worker, and then 'close' never comes.
     this.exited = new Promise((resolve) => {
       if (child.exitCode !== null || child.signalCode !== null) resolve();
@@ -100,19 +105,21 @@ export class CaptureProgram {
 
   /**
    * Starts the program and waits until it listens. `user`: as root, the user it switches to after
-   * opening the device. Rejects with CaptureStartError naming the cause: not built, no privileges, a bad filter.
+   * opening the device. `spawnProgram`: how to start it, when not as this process's child (the
+   * privileged helper, which adds the worker's user itself). Rejects with CaptureStartError naming
+   * the cause: not built, no privileges, a bad filter.
    */
-  static async start(options: LiveCaptureOptions, user: string | null): Promise<CaptureProgram> {
+  static async start(options: LiveCaptureOptions, user: string | null, spawnProgram: SpawnProgram | null = null): Promise<CaptureProgram> {
     const program = captureProgramPath();
     if (!existsSync(program)) {
       throw new CaptureStartError(`the capture program ${program} is not built: run npm run build (it needs gcc and libpcap-dev)`);
     }
     const args = ['-s', String(options.snaplen), '-B', String(options.bufferKiB)];
-    if (user !== null) args.push('-Z', user);
+    if (user !== null && spawnProgram === null) args.push('-Z', user);
+    // After `--`, so that no filter is read as an option.
+    args.push('--');
     if (options.filter !== null && options.filter.trim() !== '') args.push(options.filter);
-    // Its own process group: a Ctrl-C to the agent's group must not stop it before the agent has drained it.
-    const child = spawn(program, args, { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-    child.stdin.on('error', () => undefined); // the program gone: its exit is reported, not this
+    const child = spawnProgram !== null ? await spawnProgram('capture', args) : spawnLocal('capture', args);
     let stderr = '';
     const onStderr = (chunk: Buffer): void => {
       stderr += chunk.toString('utf8');
@@ -148,7 +155,7 @@ export class CaptureProgram {
     child.stderr.on('data', (chunk: Buffer) => {
       capture.stderrTail = (capture.stderrTail + chunk.toString('utf8')).slice(-4096);
     });
-    child.once('exit', (code, signal) => {
+    child.once('exit', (code: number | null, signal: NodeJS.Signals | null) => {
       capture.exitInfo = { code, signal };
     });
     return capture;

@@ -1,33 +1,25 @@
 /**
- * Messages between the privileged supervisor and the unprivileged worker (Node IPC channel, advanced
- * serialization so BigInt event times cross as they are). The capture's pipe travels as the handle
- * of the `capture` message.
+ * Messages between the unprivileged meter (this Node.js process, worker.ts) and the privileged
+ * helper native/endsight-privileged.c, over the Node.js IPC channel the helper was started with
+ * (JSON serialization: one object a line, which the C side reads and writes). Strings the helper
+ * must read arrive hex-encoded, so that no JSON escape ever reaches it; sockets travel as the handle
+ * of a `stream` message.
  */
-import type { ProcessInfo } from '../attribution/process-directory.js';
-import type { SocketEvent } from '../attribution/socket-events.js';
-import type { NatMapping } from '../attribution/nat-events.js';
-import type { AgentConfig } from '../agent-config.js';
-import type { LiveCaptureOptions } from '../capture/capture-program.js';
 
-/** Worker → supervisor. */
-export type WorkerMessage =
-  | { op: 'capture-start'; id: number; options: LiveCaptureOptions }
-  /** Meter one packet in `sampling` (the worker's CPU budget). */
-  | { op: 'capture-sampling'; id: number; sampling: number }
-  | { op: 'capture-stop'; id: number }
-  | { op: 'attribution-start' };
+/** Meter → helper. */
+export type HelperRequest =
+  /** args: the arguments, each followed by a NUL, hex-encoded. */
+  | { op: 'spawn'; id: number; program: 'capture' | 'events' | 'conntrack'; args: string }
+  | { op: 'kill'; id: number; signal: 15 | 9 }
+  | { op: 'tun'; id: number; pid: number }
+  | { op: 'reload'; id: number };
 
-/** Supervisor → worker. */
-export type SupervisorMessage =
-  /** Sent with the capture program's stdout as the handle. */
-  | { op: 'capture'; id: number }
-  | { op: 'capture-failed'; id: number; reason: string }
-  | { op: 'capture-exited'; id: number; failure: string | null }
-  | { op: 'attribution-started'; natUnavailable: string | null }
-  | { op: 'nat'; mapping: NatMapping }
-  | { op: 'attribution-unavailable'; reason: string }
-  | { op: 'attribution-exited' }
-  | { op: 'owner'; event: SocketEvent; owner: ProcessInfo }
-  | { op: 'stop' }
-  /** A new configuration, read and validated by the supervisor. */
-  | { op: 'reload'; config: AgentConfig };
+/** Helper → meter. */
+export type HelperReply =
+  /** Sent with the socket: `stdio` is the program's standard input and output, `stderr` its standard error. */
+  | { op: 'stream'; id: number; name: 'stdio' | 'stderr' }
+  | { op: 'spawned'; id: number; pid: number }
+  | { op: 'exited'; id: number; code: number | null; signal: string | null }
+  | { op: 'tun'; id: number; iface: string | null }
+  /** config: what the configuration check printed (config-check.ts), hex-encoded; null when it failed to run. */
+  | { op: 'reload'; id: number; config: string | null };

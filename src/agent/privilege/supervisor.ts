@@ -1,29 +1,31 @@
 /**
- * Privilege separation (issue 3): when the agent is started as root, this process keeps root only to
- * run the privileged helpers, and everything that touches packet bytes, the store or the network
- * runs in a worker process as an unprivileged user.
+ * Privilege separation (issue 3): started as root, the agent keeps root only in a small native
+ * helper, and everything that touches packet bytes, the store or the network runs unprivileged, in
+ * this very process once it has given root up:
  *
- *   supervisor (root): starts the capture program and the socket events program (each opens what
- *     needs privileges, then switches to the worker's user) and conntrack, describes socket owners
- *     from /proc, relays signals; parses no packet
- *   worker (unprivileged, e.g. `endsight`): reads the capture program's pipe (passed as a file
- *     descriptor over the IPC channel), decodes, meters, writes the store, serves the health endpoint
+ *   `endsight agent` (root at first): reads and validates the configuration, prepares the store,
+ *     mounts tracefs if needed, starts the privileged helper, then switches itself to the worker's
+ *     user (setgroups, setgid, setuid: glibc applies them to every thread, and the kernel clears
+ *     every capability with the switch from root); from then on it is the meter: it reads the
+ *     capture program's output, decodes, meters, writes the store, serves the health endpoint
+ *   endsight-privileged (root, native/endsight-privileged.c): on the meter's request starts the
+ *     capture program and the socket events program (each opens what needs privileges, then switches
+ *     to the worker's user) and conntrack, hands their output over as sockets, names the tun device
+ *     of a process, and reads the configuration again on SIGHUP (config-check.ts, as root); parses
+ *     no packet
  *
- * The worker asks for captures and attribution over the channel (messages.ts); the supervisor
- * relays the sampling rate to the capture program, forwards SIGTERM/SIGINT (stop) and SIGHUP (reload, with the
- * configuration it has read and validated itself, so the worker never needs to read root's files),
- * and exits with the worker's exit code. If the supervisor dies, the worker sees the channel close,
- * stores every active flow and exits.
+ * Before this version the privileged part was a second Node.js process (a supervisor with the
+ * worker as its child); a Node.js process costs about 55 MB of resident memory, and the agent's
+ * whole budget is 150 MB at 100,000 flows.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Socket } from 'node:net';
-import { promises as fs, readFileSync } from 'node:fs';
+import { existsSync, promises as fs, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import type { Logger } from 'pino';
-import { startLocalAttribution, type AttributionFeed } from '../attribution/attribution-feed.js';
-import { CaptureProgram } from '../capture/capture-program.js';
-import type { AgentConfig } from '../agent-config.js';
-import type { SupervisorMessage, WorkerMessage } from './messages.js';
+import { fileURLToPath } from 'node:url';
+import type { AgentConfig, AgentOverrides } from '../agent-config.js';
+import { tracefsProblem } from '../attribution/socket-events.js';
+import { nativeProgramPath } from './spawner.js';
+import { supervisedHelpers, type HelperChannel, type SupervisedHelpers } from './worker.js';
 
 export interface WorkerUser {
   name: string;
@@ -31,104 +33,57 @@ export interface WorkerUser {
   gid: number;
 }
 
-/** The environment variable that carries the resolved configuration to the worker, as JSON. */
-export const WORKER_CONFIG_ENV = 'ENDSIGHT_AGENT_WORKER_CONFIG';
-
-export async function runSupervisor(options: {
+/**
+ * Starts the privileged helper and gives up root: returns the helpers through which this process,
+ * now running as `user`, captures, attributes and reloads. `configFile` and `overrides`: how the
+ * configuration was read, so that the helper reads it the same way on SIGHUP.
+ */
+export async function becomeUnprivileged(options: {
   config: AgentConfig;
   user: WorkerUser;
-  /** bin/endsight.js and the arguments that start the worker (`agent --worker …`). */
-  workerArgv: string[];
-  /** Reads and validates the configuration again (SIGHUP); throws ConfigError. */
-  reload: () => AgentConfig;
-  log: Logger;
-}): Promise<number> {
-  const { config, user, log } = options;
+  configFile: string | null;
+  overrides: AgentOverrides;
+}): Promise<{ helpers: SupervisedHelpers; helper: ChildProcess }> {
+  const { config, user } = options;
   await prepareDataDir(config.dataDir, user);
-  // libuv clears the supplementary groups when it changes the uid, and the kernel drops every
-  // capability with it. HOME points to the store: root's home is not the worker's to write in.
-  const worker = spawn(process.execPath, options.workerArgv, {
-    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    serialization: 'advanced',
-    uid: user.uid,
-    gid: user.gid,
-    env: { ...process.env, [WORKER_CONFIG_ENV]: JSON.stringify(config), HOME: config.dataDir },
+  const tracefs = tracefsProblem(); // mounted here, as root, where missing
+  const program = nativeProgramPath('endsight-privileged');
+  if (!existsSync(program)) throw new RangeError(`the privileged helper ${program} is not built: run npm run build (it needs gcc)`);
+  const check = fileURLToPath(new URL('./config-check.js', import.meta.url));
+  const how = Buffer.from(JSON.stringify({ file: options.configFile, overrides: options.overrides }), 'utf8').toString('hex');
+  // Its own process group: a Ctrl-C is for the meter, which stops its captures in order.
+  const helper = spawn(program, [user.name, '--', process.execPath, check, how], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
+  await new Promise<void>((resolve, reject) => {
+    helper.once('spawn', resolve);
+    helper.once('error', reject);
   });
-  const send = (message: SupervisorMessage, handle?: Parameters<ChildProcess['send']>[1]): void => {
-    if (worker.connected) worker.send(message, handle as never);
-  };
-  const captures = new Map<number, CaptureProgram>();
-  const helpers: { attribution: AttributionFeed | null } = { attribution: null };
+  // The store's files belong to the worker's user; DuckDB looks in HOME, and root's is not its to write in.
+  process.env.HOME = config.dataDir;
+  process.setgroups!([]);
+  process.setgid!(user.gid);
+  process.setuid!(user.uid);
+  assertUnprivileged(user);
+  return { helpers: supervisedHelpers(helper as unknown as HelperChannel, tracefs), helper };
+}
 
-  worker.on('message', (message: WorkerMessage) => {
-    void handle(message).catch((error: Error) => log.error({ err: error.message, op: message.op }, 'supervisor: request failed'));
-  });
-  async function handle(message: WorkerMessage): Promise<void> {
-    switch (message.op) {
-      case 'capture-start': {
-        let program: CaptureProgram;
-        try {
-          program = await CaptureProgram.start(message.options, user.name);
-        } catch (error) {
-          send({ op: 'capture-failed', id: message.id, reason: (error as Error).message });
-          return;
-        }
-        captures.set(message.id, program);
-        void program.exited.then(() => {
-          captures.delete(message.id);
-          send({ op: 'capture-exited', id: message.id, failure: program.failure });
-        });
-        // The pipe moves to the worker (the supervisor keeps no copy).
-        send({ op: 'capture', id: message.id }, program.stdout as Socket);
-        return;
-      }
-      case 'capture-sampling':
-        captures.get(message.id)?.setSampling(message.sampling);
-        return;
-      case 'capture-stop':
-        await captures.get(message.id)?.stop();
-        return;
-      case 'attribution-start':
-        try {
-          const feed = await startLocalAttribution({
-            onOwner: (event, owner) => send({ op: 'owner', event, owner }),
-            onNat: (mapping) => send({ op: 'nat', mapping }),
-          }, user.name);
-          helpers.attribution = feed;
-          send({ op: 'attribution-started', natUnavailable: feed.natUnavailable });
-          void feed.exited.then(() => send({ op: 'attribution-exited' }));
-        } catch (error) {
-          send({ op: 'attribution-unavailable', reason: (error as Error).message });
-        }
-        return;
+/** Every thread of this process runs as `user`, with no capability: the switch must not leave one behind. */
+function assertUnprivileged(user: WorkerUser): void {
+  for (const task of readdirTasks()) {
+    const status = readFileSync(`/proc/self/task/${task}/status`, 'utf8');
+    const uids = /^Uid:\s+(.*)$/m.exec(status)?.[1].split(/\s+/).map(Number) ?? [];
+    const capEff = /^CapEff:\s+(\S+)$/m.exec(status)?.[1] ?? '';
+    const capPrm = /^CapPrm:\s+(\S+)$/m.exec(status)?.[1] ?? '';
+    if (uids.length !== 4 || uids.some((u) => u !== user.uid) || !/^0+$/.test(capEff) || !/^0+$/.test(capPrm)) {
+      throw new Error(`giving up root failed: thread ${task} still has uids ${uids.join(' ')}, capabilities ${capEff}`);
     }
   }
+}
 
-  let killTimer: NodeJS.Timeout | null = null;
-  const onStop = (): void => {
-    send({ op: 'stop' });
-    // A worker that does not finish storing within a minute is stuck: end it.
-    killTimer ??= setTimeout(() => worker.kill('SIGKILL'), 60_000).unref();
-  };
-  const onReload = (): void => {
-    try {
-      send({ op: 'reload', config: options.reload() });
-    } catch (error) {
-      log.error({ err: (error as Error).message }, 'configuration not reloaded: it has problems; the running one stays');
-    }
-  };
-  process.on('SIGTERM', onStop).on('SIGINT', onStop).on('SIGHUP', onReload);
+function readdirTasks(): string[] {
   try {
-    const code = await new Promise<number>((resolve, reject) => {
-      worker.once('error', reject);
-      worker.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 128 : 1)));
-    });
-    return code;
-  } finally {
-    if (killTimer) clearTimeout(killTimer);
-    process.off('SIGTERM', onStop).off('SIGINT', onStop).off('SIGHUP', onReload);
-    for (const capture of captures.values()) capture.kill();
-    await helpers.attribution?.stop();
+    return readdirSync('/proc/self/task');
+  } catch {
+    return [];
   }
 }
 
@@ -154,7 +109,7 @@ export function findWorkerUser(name: string | null): WorkerUser {
 }
 
 /** Creates the data directory and hands it (and what is in it) to the worker's user. */
-async function prepareDataDir(dataDir: string, user: WorkerUser): Promise<void> {
+export async function prepareDataDir(dataDir: string, user: WorkerUser): Promise<void> {
   await fs.mkdir(dataDir, { recursive: true });
   // Every directory above it must let the worker through (search permission for others, or its own).
   for (let dir = path.dirname(path.resolve(dataDir)); ; dir = path.dirname(dir)) {

@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { VERSION } from '../../common/version.js';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import type { AgentConfig, AgentOverrides } from '../../agent/agent-config.js';
 
 interface AgentCliOptions {
@@ -16,7 +16,6 @@ interface AgentCliOptions {
   filter?: string;
   exportInterval?: string;
   logLevel: string;
-  worker?: boolean;
   nats?: string;
   authority?: string;
   fleet?: string;
@@ -85,14 +84,12 @@ function addAgentOptions(command: Command, exportInterval: string): void {
     .option('--fleet <name>', 'the fleet this host answers for (default endsight)')
     .option('--id <name>', "this host's name in the fleet (default: the host name)")
     .option('--site <name>', "this host's site, for site: targets")
-    .option('--tag <tag>', 'a tag for tag: targets; repeatable', (v: string, prev: string[] | undefined) => [...(prev ?? []), v])
-    .addOption(new Option('--worker', 'internal: the unprivileged worker started by the agent').hideHelp());
+    .option('--tag <tag>', 'a tag for tag: targets; repeatable', (v: string, prev: string[] | undefined) => [...(prev ?? []), v]);
 }
 
 async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void> {
   if (!LOG_LEVELS.includes(options.logLevel)) throw new RangeError(`Cannot use --log-level ${JSON.stringify(options.logLevel)}: expected one of ${LOG_LEVELS.join(', ')}`);
   const { loadAgentConfig } = await import('../../agent/agent-config.js');
-  const { WORKER_CONFIG_ENV } = await import('../../agent/privilege/supervisor.js');
   const overrides: AgentOverrides = {
     dataDir: options.dataDir,
     interfaces: options.interface,
@@ -108,31 +105,17 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
     exports: options.export,
   };
   const load = (): AgentConfig => loadAgentConfig(options.config ?? null, overrides);
-  const workerConfig = options.worker ? process.env[WORKER_CONFIG_ENV] : undefined;
-  if (options.worker && (workerConfig === undefined || !process.send)) {
-    throw new RangeError('--worker is started by the agent itself, with its configuration and an IPC channel');
-  }
-  const config = workerConfig === undefined ? load() : (JSON.parse(workerConfig) as AgentConfig);
+  const config = load();
   const { pino } = await import('pino');
-  const log = pino({ level: options.logLevel, base: { host: config.host, role: options.worker ? 'worker' : undefined } }, pino.destination(2));
+  const log = pino({ level: options.logLevel, base: { host: config.host } }, pino.destination(2));
 
-  // As root, the capture and attribution helpers stay with a root supervisor and the rest runs unprivileged.
-  if (!options.worker && process.getuid?.() === 0 && config.user !== 'root') {
-    const { findWorkerUser, runSupervisor } = await import('../../agent/privilege/supervisor.js');
+  // As root, the capture and attribution helpers stay with a small privileged helper and this process gives up root (docs/agent.md).
+  let separated: Awaited<ReturnType<typeof import('../../agent/privilege/supervisor.js').becomeUnprivileged>> | null = null;
+  if (process.getuid?.() === 0 && config.user !== 'root') {
+    const { findWorkerUser, becomeUnprivileged } = await import('../../agent/privilege/supervisor.js');
     const user = findWorkerUser(config.user);
-    log.info({ user: user.name }, 'metering as an unprivileged worker; capture and attribution helpers stay privileged');
-    if (guide) printGuide(config, config.dataDir, config.health?.port ?? null);
-    // The console reads the store the worker writes, as the worker's user.
-    const console = guide ? startConsoleBeside(config.dataDir, options.console ?? 'off', user, log) : null;
-    const workerArgv = [process.argv[1], 'agent', '--worker', '--log-level', options.logLevel];
-    let code: number;
-    try {
-      code = await runSupervisor({ config, user, workerArgv, reload: load, log });
-    } finally {
-      await console?.stop();
-    }
-    if (code !== 0) throw new ExitCode(code);
-    return;
+    separated = await becomeUnprivileged({ config, user, configFile: options.config ?? null, overrides });
+    log.info({ user: user.name }, 'metering as an unprivileged user; capture and attribution helpers stay privileged');
   }
 
   const { FlowStore, MINUTE_SEGMENTS_COMPACTION, listSegments } = await import('../../store/index.js');
@@ -144,7 +127,7 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
   let exporter: import('../../netflow/exporter.js').FlowExporter | null = null;
   try {
     const storeBytes = (await listSegments(store.dataDir)).reduce((sum, s) => sum + s.bytes, 0);
-    const helpers = options.worker ? await supervisedHelpers() : await localHelpers();
+    const helpers = separated ? separated.helpers : await localHelpers();
     const { FlowExporter, parseExportTarget } = await import('../../netflow/exporter.js');
     exporter = config.export.length > 0 ? await FlowExporter.open(config.export.map(parseExportTarget)) : null;
     const { openPrivacyGuard } = await import('../../privacy/open-privacy-guard.js');
@@ -166,39 +149,42 @@ async function runAgent(options: AgentCliOptions, guide: boolean): Promise<void>
         log.info({ needRestart }, needRestart.length > 0 ? `configuration reloaded; ${needRestart.join(', ')} take effect at the next start` : 'configuration reloaded');
       });
     };
+    const problems = (message: string): void => {
+      log.error({ err: message }, 'configuration not reloaded: it has problems; the running one stays');
+    };
     const onReload = (): void => {
+      // Unprivileged, the configuration is read again by the privileged helper: root's files stay root's.
+      if (separated) {
+        void separated.helpers.reload().then((result) => ('config' in result ? apply(result.config) : problems(result.error)));
+        return;
+      }
       try {
         apply(load());
       } catch (error) {
-        log.error({ err: (error as Error).message }, 'configuration not reloaded: it has problems; the running one stays');
+        problems((error as Error).message);
       }
     };
-    const onMessage = (message: { op: string; config?: AgentConfig }): void => {
-      if (message.op === 'stop') onStop('stop request from the supervisor');
-      if (message.op === 'reload' && message.config) apply(message.config);
-    };
-    const onDisconnect = (): void => onStop('the supervisor went away');
-    const ignore = (): void => undefined;
-    // A worker gets stop and reload from its supervisor, but also the signals sent to the whole
-    // process group (Ctrl-C): it stops on those too, and leaves reloading to the supervisor.
-    if (options.worker) process.on('message', onMessage).on('disconnect', onDisconnect).on('SIGTERM', onStop).on('SIGINT', onStop).on('SIGHUP', ignore);
-    else process.on('SIGTERM', onStop).on('SIGINT', onStop).on('SIGHUP', onReload);
+    // The privileged helper gone (killed): no capture can start again; every active flow is stored.
+    const onDisconnect = (): void => onStop('the privileged helper went away');
+    process.on('SIGTERM', onStop).on('SIGINT', onStop).on('SIGHUP', onReload);
+    separated?.helper.on('disconnect', onDisconnect);
     const running = agent.run();
-    if (guide && !options.worker) printGuide(config, store.dataDir, health?.port ?? null);
-    const console = guide && !options.worker ? startConsoleBeside(store.dataDir, options.console ?? 'off', null, log) : null;
+    if (guide) printGuide(config, store.dataDir, health?.port ?? null);
+    const console = guide ? startConsoleBeside(store.dataDir, options.console ?? 'off', null, log) : null;
     try {
       await running;
     } finally {
       await console?.stop();
-      process.off('SIGTERM', onStop).off('SIGINT', onStop).off('SIGHUP', onReload).off('SIGHUP', ignore).off('message', onMessage).off('disconnect', onDisconnect);
+      process.off('SIGTERM', onStop).off('SIGINT', onStop).off('SIGHUP', onReload);
+      separated?.helper.off('disconnect', onDisconnect);
     }
   } finally {
     await exporter?.close();
     await fleet?.stop();
     await health?.close();
     await store.close();
-    // The channel keeps the worker alive; close it whether the agent ended or failed to start.
-    if (options.worker && process.connected) process.disconnect();
+    // The channel keeps this process alive; closing it ends the privileged helper (and what it still runs).
+    if (separated?.helper.connected) separated.helper.disconnect();
   }
 }
 
@@ -214,17 +200,6 @@ async function localHelpers(): Promise<ConstructorParameters<typeof import('../.
   const { startLocalCapture } = await import('../../agent/capture/capture-program.js');
   const { startLocalAttribution } = await import('../../agent/attribution/attribution-feed.js');
   return { startCapture: startLocalCapture, startAttribution: startLocalAttribution };
-}
-
-async function supervisedHelpers(): Promise<ConstructorParameters<typeof import('../../agent/agent.js').Agent>[4]> {
-  const { supervisedHelpers: make } = await import('../../agent/privilege/worker.js');
-  return make({
-    send: (message) => {
-      if (process.connected) process.send!(message);
-    },
-    connected: () => process.connected === true,
-    on: (listener) => process.on('message', listener),
-  });
 }
 
 /** Ends the command with this exit status, the reason already reported (by the worker). */
