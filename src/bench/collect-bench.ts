@@ -110,6 +110,9 @@ async function replay(messages: Uint8Array[][], port: number, datagramsPerS: num
   }
 }
 
+/** Extra Node options for `endsight collect`, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` to profile it (NODE_OPTIONS refuses those). */
+const nodeArgs = (process.env.ENDSIGHT_COLLECT_NODE_ARGS ?? '').split(' ').filter(Boolean);
+
 export async function runCollectBench(options: { records: number; exporters: number; datagramsPerS: number; bin: string }, log: (line: string) => void): Promise<CollectBenchResult[]> {
   const input = records(options.records, 5);
   // One encoder per exporter: each its own templates and sequence numbers.
@@ -126,7 +129,7 @@ export async function runCollectBench(options: { records: number; exporters: num
       const out = path.join(dir, tool.replace(/\s/g, '-'));
       const child = tool === 'nfcapd'
         ? lab.start(tool, ['sh', '-c', `mkdir -p ${out} && exec nfcapd -b 127.0.0.1 -p ${port} -w ${out} -t 3600 -B ${16 << 20}`])
-        : lab.start(tool, [process.execPath, options.bin, 'collect', '--listen', `udp://127.0.0.1:${port}`, '--data-dir', out, '--export-interval', '2s', '--format', 'json']);
+        : lab.start(tool, [process.execPath, ...nodeArgs, options.bin, 'collect', '--listen', `udp://127.0.0.1:${port}`, '--data-dir', out, '--export-interval', '2s', '--format', 'json']);
       await child.waitForOutput(tool === 'nfcapd' ? /Startup nfcapd/ : /collecting on/, 30_000);
       const cpuBefore = cpuSeconds(child.pid!);
       const threadsBefore = threadCpu(child.pid!);

@@ -8,10 +8,13 @@
 import { AddressDictionary } from '../flow/address-dictionary.js';
 import { FlowRecordBatch } from '../flow/index.js';
 import type { EndReason } from '../flow/flow-record.js';
+import { DIRECTION_CODES } from './netflow-encoder.js';
 
 const VERSION_NAMES: Record<number, string> = { 5: 'netflow-v5', 9: 'netflow-v9', 10: 'ipfix' };
 /** IPFIX flowEndReason (IANA IE 136) in the flows table's words; anything else is the exporter's. */
 const END_REASONS: Record<number, EndReason> = { 1: 'idle', 2: 'active', 3: 'fin', 4: 'end', 5: 'evicted' };
+/** endsightDirection's values (netflow-encoder.ts) by number. */
+const DIRECTION_NAMES: Record<number, string> = Object.fromEntries(Object.entries(DIRECTION_CODES).map(([name, code]) => [code, name]));
 
 /** One flow as the decoder fills it in, reused from record to record; codes come from CollectedFlows. */
 export class DecodedFlow {
@@ -51,6 +54,7 @@ export class CollectedFlows {
   private exporterCodes = new Map<string, Int32Array>();
   private interfaceCodes = new Map<number, number>();
   private endReasonCodes = new Int32Array(256);
+  private directionCodes = new Int32Array(256);
   private unknownDirection = -1;
   private host = -1;
   private source = -1;
@@ -137,6 +141,17 @@ export class CollectedFlows {
     c.interfaceName[i] = flow.inputInterface >= 0 ? this.interfaceCode(flow.inputInterface) : -1;
   }
 
+  /** The code of an endsightDirection value (-1: not one), looked up once per batch. */
+  direction(value: number): number {
+    if (!(value >= 0 && value < 256)) return -1;
+    let code = this.directionCodes[value];
+    if (code === -2) {
+      const name = DIRECTION_NAMES[value];
+      code = this.directionCodes[value] = name === undefined ? -1 : this.batch.strings.code(name);
+    }
+    return code;
+  }
+
   private endReasonCode(reason: number): number {
     const slot = reason >= 0 && reason < 255 ? reason : 255;
     let code = this.endReasonCodes[slot];
@@ -161,6 +176,7 @@ export class CollectedFlows {
     this.exporterCodes = new Map();
     this.interfaceCodes = new Map();
     this.endReasonCodes = new Int32Array(256).fill(-2);
+    this.directionCodes = new Int32Array(256).fill(-2);
     this.unknownDirection = batch.strings.code('unknown');
     return batch;
   }

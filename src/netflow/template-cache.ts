@@ -24,6 +24,8 @@ export interface Template {
   /** Smallest possible record length (variable fields at one length byte). */
   minimumLength: number;
   refreshedAt: number;
+  /** The decoder's plans for this layout (netflow-decoder.ts), made at the first data record. */
+  plan?: unknown;
 }
 
 export const MAX_TEMPLATES = 10_000;
@@ -61,7 +63,9 @@ export class TemplateCache {
         fixed += f.length;
       }
     }
-    this.templates.set(key, { fields, options, recordLength: variable ? -1 : fixed, minimumLength: fixed, refreshedAt: nowMs });
+    // A refresh of the same layout keeps the decoder's plan (exporters resend templates every few messages).
+    const plan = held && outcome === 'refreshed' ? held.plan : undefined;
+    this.templates.set(key, { fields, options, recordLength: variable ? -1 : fixed, minimumLength: fixed, refreshedAt: nowMs, plan });
     return outcome;
   }
 
