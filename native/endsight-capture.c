@@ -23,7 +23,8 @@
  * It is single-threaded, so this leaves no thread privileged.
  *
  * Output (little-endian), repeated: a 56-byte batch header, then the batch's records.
- *   header: u32 magic "ESCB", u32 body bytes, u32 sampling N, u32 flags (1: last batch),
+ *   header: u32 magic "ESCB", u32 body bytes, u32 sampling N, u32 flags (1: last batch; 2: the host's
+ *           addresses changed since the last batch, as netlink said: a batch comes then even without packets),
  *           f64 packets seen, f64 packets sampled out (both for this batch),
  *           f64 libpcap received, f64 libpcap dropped (since the start), f64 own CPU µs (since the start)
  *   flow record (80 bytes): u32 kind 1, u32 packets, u32 key[10] (the meter's FlowKey words:
@@ -45,7 +46,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/netlink.h>
+#include <linux/rtnetlink.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -59,6 +63,7 @@
 #define KIND_FLOW 1
 #define KIND_RAW 2
 #define LAST_BATCH 1
+#define NET_CHANGED 2
 
 #define LINKTYPE_LINUX_SLL2 276
 #define SLL2_HEADER_BYTES 20
@@ -91,6 +96,7 @@ typedef struct {
   uint32_t bucket_gen[BUCKETS];
   uint32_t bucket_at[BUCKETS]; /* offset of the entry in buf */
   uint32_t gen, open;
+  int net_changed;         /* netlink told of an address added or removed: say so in the next batch */
 } batch_t;
 
 
@@ -276,6 +282,40 @@ static double cpu_us(void) {
  * Standard output may be non-blocking: run by the privileged helper, standard input and output are
  * one socket, and the control input is made non-blocking (a file status flag, shared by both).
  */
+/*
+ * Address changes from the kernel (RTM_NEWADDR, RTM_DELADDR; no privilege needed), so that the agent
+ * re-reads the host's addresses when they change instead of every second. -1 when unavailable
+ * (the agent then re-reads them now and then anyway).
+ */
+static int open_address_events(void) {
+  int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_ROUTE);
+  if (fd < 0) return -1;
+  struct sockaddr_nl addr;
+  memset(&addr, 0, sizeof addr);
+  addr.nl_family = AF_NETLINK;
+  addr.nl_groups = RTMGRP_IPV4_IFADDR | RTMGRP_IPV6_IFADDR;
+  if (bind(fd, (struct sockaddr *)&addr, sizeof addr) != 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+/* Reads what netlink has; any message (or a lost one: ENOBUFS) means the addresses may have changed. */
+static int drain_address_events(int fd) {
+  char buf[8192];
+  int changed = 0;
+  for (;;) {
+    ssize_t n = recv(fd, buf, sizeof buf, 0);
+    if (n > 0 || (n < 0 && errno == ENOBUFS)) {
+      changed = 1;
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    return changed;
+  }
+}
+
 static int write_all(const uint8_t *p, size_t n) {
   while (n > 0) {
     ssize_t w = write(STDOUT_FILENO, p, n);
@@ -297,7 +337,9 @@ static int write_all(const uint8_t *p, size_t n) {
 
 /* Writes the batch (also an empty last one) and starts the next. Returns -1 when the reader is gone. */
 static int flush_batch(batch_t *b, pcap_t *p, int live, uint32_t flags) {
-  if (b->used == HEADER_BYTES && b->seen == 0 && !(flags & LAST_BATCH)) {
+  if (b->net_changed) flags |= NET_CHANGED;
+  b->net_changed = 0;
+  if (b->used == HEADER_BYTES && b->seen == 0 && !(flags & (LAST_BATCH | NET_CHANGED))) {
     batch_reset(b); /* nothing to say; a new sampling rate takes effect */
     return 0;
   }
@@ -446,20 +488,31 @@ int main(int argc, char **argv) {
   fcntl(STDIN_FILENO, F_SETFL, fcntl(STDIN_FILENO, F_GETFL) | O_NONBLOCK);
   fprintf(stderr, "endsight-capture: listening on any, link type LINUX_SLL2, snapshot length %d bytes\n", snaplen);
 
-  /* The ring, the agent's control lines, and standard output: its reader gone (POLLERR) ends the program even when idle. */
-  struct pollfd fds[3] = {{pcap_get_selectable_fd(p), POLLIN, 0}, {STDOUT_FILENO, 0, 0}, {STDIN_FILENO, POLLIN, 0}};
+  /* The ring, standard output (its reader gone, POLLERR, ends the program even when idle), address events, the agent's control lines. */
+  struct pollfd fds[4] = {{pcap_get_selectable_fd(p), POLLIN, 0}, {STDOUT_FILENO, 0, 0}, {open_address_events(), POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
   char line[128];
   size_t line_len = 0;
   double next_flush = now_ms() + batch_ms;
   int stdin_open = 1;
   while (!stopping) {
     double now = now_ms();
-    int timeout = next_flush > now ? (int)(next_flush - now) + 1 : 0;
-    int ready = poll(fds, stdin_open ? 3 : 2, timeout);
+    /*
+     * An empty batch is never written, so with nothing in it there is no flush to wake for: wait for
+     * the ring (or the agent) alone, and start the batch's second at its first packet. An idle
+     * capture then costs no wakeup at all.
+     */
+    int empty = b->used == HEADER_BYTES && b->seen == 0;
+    int timeout = empty ? -1 : next_flush > now ? (int)(next_flush - now) + 1 : 0;
+    int ready = poll(fds, stdin_open ? 4 : 3, timeout);
+    if (empty) next_flush = now_ms() + batch_ms;
     if (ready < 0 && errno != EINTR) break;
     if (fds[1].revents & (POLLERR | POLLHUP | POLLNVAL)) return 0; /* the agent is gone */
-    if (stdin_open && (fds[2].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
-      stdin_open = (fds[2].revents & POLLNVAL) == 0 && read_control(b, line, &line_len, sizeof line);
+    if (stdin_open && (fds[3].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
+      stdin_open = (fds[3].revents & POLLNVAL) == 0 && read_control(b, line, &line_len, sizeof line);
+    }
+    if (fds[2].fd >= 0 && (fds[2].revents & POLLIN) && drain_address_events(fds[2].fd)) {
+      b->net_changed = 1;
+      next_flush = 0; /* tell the agent now */
     }
     /* libpcap hands over the ring's blocks as the kernel retires them (full, or after the timeout). */
     for (;;) {

@@ -92,7 +92,8 @@ int main(int argc, char **argv) {
   printf("READY\n");
   fflush(stdout);
   while (!stopping) {
-    int n = ring_buffer__poll(ring, 1000);
+    /* No timeout: nothing to do until an event comes, and SIGTERM interrupts the wait (EINTR). */
+    int n = ring_buffer__poll(ring, -1);
     if (n < 0 && n != -EINTR) {
       fprintf(stderr, "endsight-socket-events: reading the ring buffer failed: %s\n", strerror(-n));
       break;

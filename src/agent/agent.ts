@@ -3,9 +3,11 @@
  *
  *   capture program (capture privileges only) --flow entries--> meter (this process) --> store (Parquet)
  *
- * The capture program writes a batch about every second. Every second the agent ends flows that went quiet (on the wall clock, less
- * DELIVERY_SLACK_US so that a packet still in the capture pipeline can never find its flow already
- * ended), and re-reads the host's addresses. Every export interval the finished records are written
+ * The capture program writes a batch about every second while there are packets. With each batch
+ * (at most once a second), or when no batch came for a while (IDLE_TICK_MS), the agent ends flows
+ * that went quiet (on the wall clock, less DELIVERY_SLACK_US so that a packet still in the capture
+ * pipeline can never find its flow already ended), re-reads the host's addresses and checks its CPU
+ * budget. Records never depend on when that happens (packet times decide). Every export interval the finished records are written
  * to the store, so a crash loses at most one interval. `stop()` ends every active flow and writes
  * it before returning. A capture that fails (the program killed, interface trouble) is restarted with
  * back-off, and the meter carries on.
@@ -34,6 +36,20 @@ const SOCKET_REPORT_INTERVAL_US = 10_000_000;
 /** How late a packet may reach the meter after it was captured: the ring's 1 s block timeout, the program's 1 s batches, slack. */
 const DELIVERY_SLACK_US = 5_000_000;
 const TICK_MS = 1000;
+/**
+ * With no packets, nothing to export soon and no sampling to relax, the agent looks at the clock this
+ * often only (a Node.js process that wakes costs about half a millisecond of CPU each time, half the
+ * agent's whole cost at 20,000 packets/s). While packets arrive, the capture program's batches (about
+ * one a second) bring the tick with them, and the timer is only the fallback.
+ */
+const IDLE_TICK_MS = 5000;
+/**
+ * The host's addresses are re-read when the capture program says the kernel changed them (netlink),
+ * and this often anyway (a safety net: a capture restarting, netlink unavailable).
+ */
+const ADDRESS_REFRESH_MS = 30_000;
+/** Socket sightings are kept for minutes (retentionUs); forgetting them this often is soon enough. */
+const OWNER_EXPIRY_MS = 10_000;
 
 /**
  * V8's young generation starts at 1 MiB a semi-space and doubles, up to 16 MiB, whenever much
@@ -92,6 +108,9 @@ export class Agent {
   private capture: CaptureHandle | null = null;
   private stopping = false;
   private ticker: NodeJS.Timeout | null = null;
+  private lastTickMs = Date.now();
+  private lastAddressRefreshMs = Date.now();
+  private lastOwnerExpiryMs = Date.now();
   private lastExportMs = Date.now();
   private exportInFlight: Promise<void> | null = null;
   private readonly startedAt = Date.now();
@@ -156,7 +175,7 @@ export class Agent {
 
   /** Captures until `stop()`; resolves once every flow is stored. Rejects when the first capture cannot start. */
   async run(): Promise<void> {
-    this.ticker = setInterval(() => this.tick(), TICK_MS);
+    this.scheduleTick();
     await this.startAttribution();
     let delayMs = 1000;
     let first = true;
@@ -209,9 +228,11 @@ export class Agent {
         delayMs = Math.min(delayMs * 2, MAX_RESTART_DELAY_MS);
       }
     } finally {
-      if (this.ticker) clearInterval(this.ticker);
+      if (this.ticker) clearTimeout(this.ticker);
+      this.ticker = null;
       await this.attributionFeed?.stop();
       if (started) {
+        this.refreshAddresses(); // the remaining flows are classified now, with the addresses of now
         this.meter.finish();
         await this.exportRecords();
         // The last records to the collectors too, but a collector that does not read does not hold the stop.
@@ -288,6 +309,7 @@ export class Agent {
 
   /** One batch of the capture program into the meter; its counters into the status. */
   private meterBatch(batch: CaptureBatch): void {
+    if (batch.netChanged) this.refreshAddresses();
     this.meter.processCaptureBatch(batch.body, batch.sampling, batch.packetsSeen, batch.packetsSampledOut);
     this.counters = {
       captured: this.counters.captured + batch.packetsSeen,
@@ -295,12 +317,38 @@ export class Agent {
       droppedByKernel: batch.pcapDropped,
     };
     this.captureCpuUs = batch.cpuUs;
+    // The batches come about once a second: the tick comes with them rather than with a timer of its own.
+    if (Date.now() - this.lastTickMs >= 0.9 * TICK_MS) this.tick();
+  }
+
+  private refreshAddresses(): void {
+    this.lastAddressRefreshMs = Date.now();
+    this.addresses.refresh();
+  }
+
+  /**
+   * The fallback timer: every TICK_MS while sampling is on (it must relax even if packets stop) or the
+   * export interval is that short, else every IDLE_TICK_MS; it ticks unless a batch just did. It is
+   * not re-armed by the batches' ticks: a cleared Node.js timer still wakes the process at its old
+   * time, which would cost as much as the tick it spares.
+   */
+  private scheduleTick(): void {
+    if (this.stopping) return;
+    const idleMs = Math.min(IDLE_TICK_MS, Math.max(TICK_MS, this.config.flows.exportIntervalUs / 1000));
+    this.ticker = setTimeout(() => {
+      if (Date.now() - this.lastTickMs >= 0.9 * TICK_MS) this.tick();
+      this.scheduleTick();
+    }, this.sampling > 1 ? TICK_MS : idleMs);
   }
 
   private tick(): void {
-    this.addresses.refresh();
+    this.lastTickMs = Date.now();
+    if (this.capture === null || this.lastTickMs - this.lastAddressRefreshMs >= ADDRESS_REFRESH_MS) this.refreshAddresses();
     this.meter.advance(Date.now() * 1000 - DELIVERY_SLACK_US);
-    this.owners.expire(Date.now() * 1000);
+    if (this.lastTickMs - this.lastOwnerExpiryMs >= OWNER_EXPIRY_MS) {
+      this.lastOwnerExpiryMs = this.lastTickMs;
+      this.owners.expire(Date.now() * 1000);
+    }
     this.enforceCpuBudget();
     if ((Date.now() - this.lastExportMs) * 1000 >= this.config.flows.exportIntervalUs) {
       this.lastExportMs = Date.now();

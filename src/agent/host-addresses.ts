@@ -3,7 +3,8 @@
  * relative to the reporting host).
  *
  * Read from the kernel's interface list (getifaddrs, through `os.networkInterfaces()`) and re-read
- * by `refresh()`, which the agent calls every few seconds, so a VPN or DHCP address that comes or
+ * by `refresh()`, which the agent calls when the kernel reports an address change (netlink, through
+ * the capture program) and every 30 s anyway, so a VPN or DHCP address that comes or
  * goes is classified correctly from then on. A flow is classified when it ends, with the addresses
  * of that moment.
  */

@@ -36,7 +36,6 @@ export async function startLocalAttribution(
 ): Promise<AttributionFeed> {
   const processes = new ProcessDirectory(undefined, undefined, undefined, via?.tunnelOf);
   const events = await SocketEvents.start((event) => listener.onOwner(event, processes.describe(event)), null, via?.spawnProgram ?? null);
-  const expiry = setInterval(() => processes.expire(), 10_000).unref();
   let nat: NatEvents | null = null;
   let natUnavailable: string | null = null;
   try {
@@ -48,7 +47,6 @@ export async function startLocalAttribution(
     exited: events.exited,
     natUnavailable,
     stop: async () => {
-      clearInterval(expiry);
       await nat?.stop();
       await events.stop();
     },

@@ -32,6 +32,7 @@ const MAX_CACHED_PROCESSES = 65_536;
 /** File descriptors looked at for a tun/tap device; a VPN daemon opens it among its first. */
 const MAX_FDS_SCANNED = 256;
 const CACHE_IDLE_MS = 300_000;
+const EXPIRY_INTERVAL_MS = 10_000;
 
 interface CachedProcess {
   info: ProcessInfo;
@@ -47,6 +48,7 @@ export class ProcessDirectory {
   private lastCgroupWalkMs = -Infinity;
   private cgroup2Root: string | null | undefined;
   private readonly byPid = new Map<number, CachedProcess>();
+  private lastExpiryMs = 0;
 
   constructor(
     private readonly procRoot = '/proc',
@@ -61,6 +63,8 @@ export class ProcessDirectory {
   ) {}
 
   describe(event: SocketEvent): ProcessInfo {
+    // Expired as events come (no timer of its own to wake the agent): without events nothing grows.
+    if (this.nowMs() - this.lastExpiryMs >= EXPIRY_INTERVAL_MS) this.expire();
     const cached = this.byPid.get(event.pid);
     const dir = path.join(this.procRoot, String(event.pid));
     const startTime = readStartTime(dir);
@@ -81,6 +85,7 @@ export class ProcessDirectory {
 
   /** Forgets processes not seen in events for a while. */
   expire(): void {
+    this.lastExpiryMs = this.nowMs();
     const oldest = this.nowMs() - CACHE_IDLE_MS;
     for (const [pid, entry] of this.byPid) if (entry.lastUsedMs < oldest) this.byPid.delete(pid);
   }

@@ -11,12 +11,16 @@ export const BATCH_HEADER_BYTES = 56;
 /** A body larger than this is not one the program writes (its buffer is 1 MiB, or 64 records of the largest snaplen). */
 export const MAX_BATCH_BODY_BYTES = 64 << 20;
 export const LAST_BATCH_FLAG = 1;
+/** The host's addresses changed since the last batch (netlink address events in the capture program). */
+export const NET_CHANGED_FLAG = 2;
 
 export interface CaptureBatch {
   /** 1-in-N sampling the packets were metered with: every metered packet stands for N. */
   sampling: number;
   /** The program's final batch (it is stopping). */
   last: boolean;
+  /** The kernel told the program of an address added or removed since its last batch. */
+  netChanged: boolean;
   /** Packets the program saw in this batch, and how many of them sampling passed over. */
   packetsSeen: number;
   packetsSampledOut: number;
@@ -63,6 +67,7 @@ export async function* readCaptureBatches(chunks: AsyncIterable<Uint8Array>): As
         pending = {
           sampling: headerView.getUint32(8, true),
           last: (flags & LAST_BATCH_FLAG) !== 0,
+          netChanged: (flags & NET_CHANGED_FLAG) !== 0,
           packetsSeen: headerView.getFloat64(16, true),
           packetsSampledOut: headerView.getFloat64(24, true),
           pcapReceived: headerView.getFloat64(32, true),
