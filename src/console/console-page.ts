@@ -103,6 +103,10 @@ export const CONSOLE_PAGE = String.raw`<!doctype html>
 <main id="tab-fleet" class="page" hidden>
  <div><button id="fleet-refresh">Refresh</button> <span id="fleet-status"></span></div>
  <h2>Sites</h2><table id="fleet-sites"></table>
+ <h2>Coverage of each site</h2>
+ <div><label>flows of the last <input id="fleet-cov-since" value="24h" size="5"></label> <span id="fleet-cov-status"></span></div>
+ <p>A site's hosts: its agents, and the addresses their flows show in their own subnets (/24, /64) that no agent has; the share with an agent is an upper bound (hosts that talk only to hosts without an agent are not seen).</p>
+ <table id="fleet-coverage"></table>
  <h2>Agents <span id="fleet-cut"></span></h2><div id="fleet-box" class="rows"><div id="fleet-spacer"></div><table id="fleet-hosts"></table></div>
 </main>
 <main id="tab-coverage" class="page" hidden>
@@ -469,7 +473,7 @@ const TABS = ['map', 'query', 'fleet', 'coverage', 'whatif', 'anomalies', 'alert
 document.querySelectorAll('button.tab').forEach((b) => b.addEventListener('click', () => {
   document.querySelectorAll('button.tab').forEach((x) => x.setAttribute('aria-selected', String(x === b)));
   for (const tab of TABS) document.getElementById('tab-' + tab).hidden = b.dataset.tab !== tab;
-  if (b.dataset.tab === 'fleet') showFleet();
+  if (b.dataset.tab === 'fleet') { showFleet(); if (!document.body.dataset.sitecoverage) showSiteCoverage(); }
   if (b.dataset.tab === 'coverage' && !document.body.dataset.coverage) showCoverage();
   if (b.dataset.tab === 'anomalies' && !document.body.dataset.anomalies) showAnomalies();
   if (b.dataset.tab === 'whatif') whatifChoices();
@@ -648,7 +652,7 @@ function drawAgents() {
   windowed('fleet-box', 'fleet-spacer', 'fleet-hosts', head, fleetHosts.length, (i) => {
     const h = fleetHosts[i];
     return '<tr style="height:' + ROW_HEIGHT + 'px" class="host' + (age(h) > STALE_MS ? ' stale' : '') + '" data-host="' + esc(h.id) + '">' +
-      [h.id, h.site ?? '', h.agent_version, Math.round(age(h) / 1000) + ' s ago'].map((c) => '<td>' + esc(c) + '</td>').join('') +
+      [h.id, h.site ?? '', h.agent_version, Math.max(0, Math.round(age(h) / 1000)) + ' s ago'].map((c) => '<td>' + esc(c) + '</td>').join('') +
       [h.packets, h.dropped, h.flows_active, h.records_stored].map((n) => '<td class="n">' + (n === null ? '' : fmt(n)) + '</td>').join('') +
       '<td class="n">' + (h.store_bytes === null ? '' : fmt(h.store_bytes) + 'B') + '</td>' +
       '<td class="n">' + pct(h.cpu) + '</td><td class="n">' + (h.rss_bytes === null ? '' : fmt(h.rss_bytes) + 'B') + '</td><td class="n">' + pct(h.attributed_ratio) + '</td>' +
@@ -656,7 +660,20 @@ function drawAgents() {
   });
 }
 document.getElementById('fleet-box').addEventListener('scroll', drawAgents);
-document.getElementById('fleet-refresh').addEventListener('click', showFleet);
+document.getElementById('fleet-refresh').addEventListener('click', () => { showFleet(); showSiteCoverage(); });
+// The coverage of each site (GET /api/site-coverage): the share of its hosts seen that run an agent.
+function showSiteCoverage() {
+  const since = document.getElementById('fleet-cov-since').value.trim() || '24h';
+  return runPage('sitecoverage', 'fleet-cov', 'reading the flows…', () => api('/api/site-coverage?since=' + encodeURIComponent(since)), (answer) => {
+    const t = document.getElementById('fleet-coverage');
+    t.innerHTML = '<tr><th>site</th><th>agents</th><th>hosts seen</th><th>with an agent</th><th>hosts without an agent, most bytes first</th></tr>' + answer.sites.map((v) =>
+      '<tr class="site" data-site="' + esc(v.site ?? '') + '" data-agents="' + v.agents + '" data-hosts="' + v.hosts_seen + '" data-share="' + v.share_with_agent + '" data-without="' + esc(v.hosts_without_agent.map((h) => h.addr).join(' ')) + '">' +
+      '<td>' + esc(v.site ?? '(no site)') + '</td><td class="n">' + v.agents + '</td><td class="n">' + v.hosts_seen + '</td><td class="n">' + (100 * v.share_with_agent).toFixed(1) + '%</td>' +
+      '<td>' + v.hosts_without_agent.slice(0, 5).map((h) => esc(h.addr) + ' (' + fmt(h.bytes) + 'B)').join(', ') + (v.without_agent > 5 ? ' and ' + (v.without_agent - 5) + ' more' : '') + '</td></tr>').join('');
+    return 'flows of the last ' + answer.since + '; ' + answered(answer, 'hosts');
+  });
+}
+document.getElementById('fleet-cov-since').addEventListener('change', showSiteCoverage);
 
 // The query page.
 let result = null;

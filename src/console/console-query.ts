@@ -38,7 +38,13 @@ export interface ConsoleQueryAnswer {
   failed: Record<string, string>;
 }
 
-export type ConsoleQueryHandler = (query: ConsoleQuery, onProgress: (progress: ConsoleQueryProgress) => void) => Promise<ConsoleQueryAnswer>;
+export type ConsoleQueryHandler = ((query: ConsoleQuery, onProgress: (progress: ConsoleQueryProgress) => void) => Promise<ConsoleQueryAnswer>) & {
+  /** Closes the fleet connection, if one was made (its subscriptions would keep the process alive after the server stops). */
+  close?: () => Promise<void>;
+};
+
+/** The shared fleet connection: made on first use, closed by close(). */
+export type SharedCoordinator = ((tls: Parameters<typeof FleetCoordinator.connect>[1]) => Promise<FleetCoordinator>) & { close: () => Promise<void> };
 
 export const MAX_CONSOLE_ROWS = 10_000;
 
@@ -47,8 +53,8 @@ export const MAX_CONSOLE_ROWS = 10_000;
  * then one connection that listens to the fleet's heartbeats from the first query on (a host that
  * stops is expected, and shown as not answering, for FleetCoordinator.STALE_HOST_MS).
  */
-export function consoleQueryHandler(dataDir: string, fleet: Partial<FleetAskOptions>, connectFleet = sharedCoordinator(fleet)): ConsoleQueryHandler {
-  return async (query, onProgress) => {
+export function consoleQueryHandler(dataDir: string, fleet: Partial<FleetAskOptions>, connectFleet: SharedCoordinator = sharedCoordinator(fleet)): ConsoleQueryHandler {
+  const handler: ConsoleQueryHandler = async (query, onProgress) => {
     const started = Date.now();
     const limit = query.maxRows ?? MAX_CONSOLE_ROWS;
     const cut = (rows: CellValue[][]): { rows: CellValue[][]; rows_cut: number } => ({ rows: rows.slice(0, limit), rows_cut: Math.max(0, rows.length - limit) });
@@ -74,19 +80,28 @@ export function consoleQueryHandler(dataDir: string, fleet: Partial<FleetAskOpti
       engine.close();
     }
   };
+  handler.close = connectFleet.close;
+  return handler;
 }
 
 /**
  * The console's one connection to the fleet, made on first use and listening to heartbeats from then
  * on (queries and standing alerts share it); one that failed to connect is tried again next time.
  */
-export function sharedCoordinator(fleet: Partial<FleetAskOptions>): (tls: Parameters<typeof FleetCoordinator.connect>[1]) => Promise<FleetCoordinator> {
+export function sharedCoordinator(fleet: Partial<FleetAskOptions>): SharedCoordinator {
   let coordinator: Promise<FleetCoordinator> | null = null;
-  return (tls) => {
+  const connect = (tls: Parameters<typeof FleetCoordinator.connect>[1]): Promise<FleetCoordinator> => {
     coordinator ??= import('../cli/fleet-ask.js').then(({ FleetCoordinator }) => FleetCoordinator.connect(fleet as FleetAskOptions, tls, true)).catch((error: Error) => {
       coordinator = null;
       throw error;
     });
     return coordinator;
   };
+  return Object.assign(connect, {
+    close: async (): Promise<void> => {
+      const held = coordinator;
+      coordinator = null;
+      await (await held?.catch(() => null))?.close();
+    },
+  });
 }

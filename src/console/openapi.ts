@@ -108,6 +108,23 @@ export const CONSOLE_OPENAPI = {
       'columns as the hosts table (docs/fleet.md), and who was expected; sites, agents, silent (no heartbeat for 10 s before as_of)',
       { type: 'object', properties: { source: { enum: ['fleet'] }, columns: { type: 'array', items: column }, rows: { type: 'array', items: row }, rows_cut: integer, sites: { type: 'array', items: { type: 'object' } }, agents: integer, silent: integer, as_of: text } },
     ),
+    '/api/site-coverage': get(
+      "the coverage of each site (a console with --nats): its agents, the hosts without one that their flows show in their own subnets (the /24 or /64 of the agent's address), the share of the site's hosts seen that run an agent (an upper bound), and the hosts without one, most bytes first",
+      [
+        { name: 'since', in: 'query', description: 'the flows of this last duration (default 24h)', schema: { ...text, default: '24h' } },
+        { name: 'target', in: 'query', description: 'the agents whose flows are read (all, host:ID, site:NAME, tag:T or net:CIDR)', schema: { ...text, default: 'all' } },
+        top,
+      ],
+      'since; sites (site, agents, without_agent, hosts_seen, share_with_agent, hosts_without_agent: addr, bytes, flows, agents); and who answered',
+      {
+        type: 'object',
+        properties: {
+          since: text,
+          sites: { type: 'array', items: { type: 'object', properties: { site: { type: ['string', 'null'] }, agents: integer, without_agent: integer, hosts_seen: integer, share_with_agent: number, hosts_without_agent: { type: 'array', items: { type: 'object', properties: { addr: text, bytes: number, flows: number, agents: integer } } } } } },
+          source: { enum: ['fleet'] }, elapsed_ms: number, expected: { type: 'array', items: text }, answered: { type: 'array', items: text }, missing: { type: 'array', items: text }, failed: { type: 'object' },
+        },
+      },
+    ),
     '/api/alerts': get(
       "the console's standing-query alerts (--alerts FILE with --nats): each watch (name, every_ms, sql, alert, target, state, error, registered, refused, periods, last_period, problems) and the alerts fired, newest first (name, period_start, period_end, condition, rows, answered, expected, missing, webhook_error)",
       [],

@@ -119,6 +119,16 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
     return out;
   };
 
+  // Questions about the hosts table, one at a time: the coordinator refills the table for each, and
+  // two at once could each see the other's rows (an agent counted twice).
+  let registryTurn: Promise<unknown> = Promise.resolve();
+  const inRegistryTurn = <T>(ask: () => Promise<T>): Promise<T> => {
+    const asked = registryTurn.then(ask);
+    registryTurn = asked.catch(() => undefined);
+    return asked;
+  };
+  const askRegistry = (sql: string, maxRows?: number): ReturnType<ConsoleQueryHandler> => options.query!({ sql, target: 'all', maxRows }, () => undefined);
+
   const routes: Record<string, (params: URLSearchParams) => unknown> = {
     '/api': () => ({
       endpoints: {
@@ -136,6 +146,7 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
         '/api/graph?[period=P]': 'every router and link, with loads (the map), of the whole matrix or one period',
         '/api/columns': 'the columns of the flows table',
         '/api/fleet': 'every agent the coordinator hears, with its health (a console over the fleet)',
+        '/api/site-coverage?[since=24h&target=T&top=N]': "the share of each site's hosts that run an agent (its agents, and the hosts their flows show in their subnets), with the hosts without one",
         '/api/alerts': "the console's standing-query alerts (--alerts): each watch's state, and the alerts fired, newest first",
         '/api/anomalies?[since=1h|between=A/B&target=T&top=N&all=true]': 'the most abnormal applications against each host\'s own history, with the evidence',
         '/api/coverage?[since=24h&target=T&trials=N&cover=0.99]': 'traffic seen against hosts instrumented, best-first and random, per application, with the chart',
@@ -297,16 +308,32 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
         // The agents (the page lists the first MAX_CONSOLE_ROWS), and per site over all of them.
         // as_of is the moment silence is judged from: the page ages each row against it, not its own
         // clock, so a row is marked silent exactly when the count says so.
-        const asOf = Date.now();
-        const silentBefore = asOf - 10_000;
-        const hosts = await options.query({ sql: 'SELECT * FROM hosts ORDER BY site NULLS FIRST, id', target: 'all' }, () => undefined);
-        const sites = await options.query({
-          sql: `SELECT site, count(*) AS agents, count_if(epoch_ms(last_heartbeat) > ${silentBefore}) AS live, sum(packets) AS packets, sum(dropped) AS dropped FROM hosts GROUP BY site ORDER BY site NULLS FIRST`,
-          target: 'all',
-        }, () => undefined);
+        const { asOf, hosts, sites } = await inRegistryTurn(async () => {
+          const asOf = Date.now();
+          const silentBefore = asOf - 10_000;
+          const hosts = await askRegistry('SELECT * FROM hosts ORDER BY site NULLS FIRST, id');
+          const sites = await askRegistry(`SELECT site, count(*) AS agents, count_if(epoch_ms(last_heartbeat) > ${silentBefore}) AS live, sum(packets) AS packets, sum(dropped) AS dropped FROM hosts GROUP BY site ORDER BY site NULLS FIRST`);
+          return { asOf, hosts, sites };
+        });
         const perSite = sites.rows.map((row) => Object.fromEntries(sites.columns.map((c, i) => [c.name, row[i]])) as { agents: number; live: number });
         const agents = perSite.reduce((sum, site) => sum + Number(site.agents), 0);
         return { ...hosts, sites: perSite, agents, silent: agents - perSite.reduce((sum, site) => sum + Number(site.live), 0), as_of: new Date(asOf).toISOString() };
+      } catch (error) {
+        if (error instanceof RangeError || (error as Error).name === 'QueryError' || (error as Error).name === 'FleetQueryError') throw new BadRequest((error as Error).message);
+        throw error;
+      }
+    },
+    '/api/site-coverage': async (p) => {
+      // The share of each site's hosts that run an agent (console-sites.ts says what counts as a site's host).
+      if (!options.query || !options.fleet) throw new BadRequest('the coverage of each site needs the fleet: start the console with --nats (and --sign-key)');
+      const since = p.get('since') || '24h';
+      const top = topOf(p);
+      const { SITE_AGENTS_SQL, SITE_NEIGHBOURS_SQL, siteCoverage } = await import('../../console/console-sites.js');
+      try {
+        const agents = await inRegistryTurn(() => askRegistry(SITE_AGENTS_SQL, Number.MAX_SAFE_INTEGER));
+        const neighbours = await options.query({ sql: SITE_NEIGHBOURS_SQL, target: p.get('target') ?? 'all', since, maxRows: Number.MAX_SAFE_INTEGER }, () => undefined);
+        const { columns: _c, rows: _r, rows_cut: _cut, ...who } = neighbours;
+        return { since, sites: siteCoverage(agents, neighbours, top), ...who };
       } catch (error) {
         if (error instanceof RangeError || (error as Error).name === 'QueryError' || (error as Error).name === 'FleetQueryError') throw new BadRequest((error as Error).message);
         throw error;
@@ -428,6 +455,8 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
     close: async () => {
       if (timer) clearInterval(timer);
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      // The fleet connection's subscriptions would keep the process alive after Ctrl-C.
+      await options.query?.close?.();
     },
   };
 }
