@@ -1,7 +1,7 @@
 /*
  * endsight-capture: the agent's packet capture. It reads libpcap's `any` device (every interface,
  * including ones that appear later; Linux cooked v2 headers carry each packet's interface index)
- * and writes batches of flow entries to standard output, about once a second.
+ * and writes batches of flow entries to standard output, about once a second (every 2 s when they are small).
  *
  * Why a program of its own: the agent's benchmark (issue 3) showed that handing every packet to
  * JavaScript, even in large batches through tcpdump's pcap output, costs 3 to 6 times softflowd's
@@ -85,6 +85,13 @@
  * resident once touched, so a larger one would cost its size in memory after the first storm.
  */
 #define DEFAULT_BATCH_BYTES (1u << 20)
+/*
+ * A batch this small (about 200 flow entries) after its second waits for a second more: a lightly
+ * loaded host then wakes the agent every 2 s instead of every second (each wakeup of a Node.js
+ * process costs about half a millisecond of CPU, as much as metering 5,000 packets here). The agent's
+ * delivery slack (5 s) covers the ring's 1 s block timeout and these 2 s.
+ */
+#define QUIET_BATCH_BYTES (16u << 10)
 
 typedef struct {
   uint8_t *buf;            /* header + body */
@@ -492,7 +499,7 @@ int main(int argc, char **argv) {
   struct pollfd fds[4] = {{pcap_get_selectable_fd(p), POLLIN, 0}, {STDOUT_FILENO, 0, 0}, {open_address_events(), POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
   char line[128];
   size_t line_len = 0;
-  double next_flush = now_ms() + batch_ms;
+  double next_flush = now_ms() + batch_ms, batch_started = now_ms();
   int stdin_open = 1;
   while (!stopping) {
     double now = now_ms();
@@ -504,7 +511,10 @@ int main(int argc, char **argv) {
     int empty = b->used == HEADER_BYTES && b->seen == 0;
     int timeout = empty ? -1 : next_flush > now ? (int)(next_flush - now) + 1 : 0;
     int ready = poll(fds, stdin_open ? 4 : 3, timeout);
-    if (empty) next_flush = now_ms() + batch_ms;
+    if (empty) {
+      batch_started = now_ms();
+      next_flush = batch_started + batch_ms;
+    }
     if (ready < 0 && errno != EINTR) break;
     if (fds[1].revents & (POLLERR | POLLHUP | POLLNVAL)) return 0; /* the agent is gone */
     if (stdin_open && (fds[3].revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL))) {
@@ -530,9 +540,13 @@ int main(int argc, char **argv) {
       if (n < room) break;
     }
     now = now_ms();
+    if (now >= next_flush && !b->net_changed && b->used - HEADER_BYTES < QUIET_BATCH_BYTES && now < batch_started + 2 * batch_ms) {
+      next_flush = batch_started + 2 * batch_ms;
+    }
     if (now >= next_flush) {
       if (flush_batch(b, p, 1, 0) != 0) return 0;
       next_flush = now + batch_ms;
+      batch_started = now;
     }
   }
   /* Stopping: the ring's current block is handed over only after its timeout; wait for it once. */

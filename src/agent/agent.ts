@@ -33,7 +33,7 @@ import type { CaptureCounters, CaptureHandle, StartCapture } from './capture/cap
 
 /** A socket in use is re-reported at least this often (native/socket-events.bpf.c: every 10 s). */
 const SOCKET_REPORT_INTERVAL_US = 10_000_000;
-/** How late a packet may reach the meter after it was captured: the ring's 1 s block timeout, the program's 1 s batches, slack. */
+/** How late a packet may reach the meter after it was captured: the ring's 1 s block timeout, the program's batches (1 s, or 2 s when small), slack. */
 const DELIVERY_SLACK_US = 5_000_000;
 const TICK_MS = 1000;
 /**
