@@ -59,28 +59,51 @@ export class CollectedFlows {
   private host = -1;
   private source = -1;
 
-  /** Rows the next batch starts with room for: as many as the last one took (growing copies every column). */
-  private capacity: number;
+  /** Batches already filled, oldest first. */
+  private full: FlowRecordBatch[] = [];
+  private fullRows = 0;
 
-  constructor(initialCapacity = 4096) {
-    this.capacity = initialCapacity;
+  /**
+   * Flows go into batches of `chunkRows` made at that size, a new one started when a message begins
+   * with the current one nearly full: a batch never grows (growing copies every column, and a
+   * million rows' columns cost the collector about 0.1 s of copying and the garbage collector more),
+   * and the store writes the chunks of a flush as one segment without merging them.
+   */
+  constructor(private readonly chunkRows = 65_536) {
     this.batch = this.fresh();
   }
 
   get length(): number {
-    return this.batch.length;
+    return this.fullRows + this.batch.length;
   }
 
-  /** The flows written so far; writing goes on into a new batch. */
-  take(): FlowRecordBatch {
-    const full = this.batch;
-    this.capacity = Math.max(4096, Math.min(1 << 21, Math.ceil(full.length * 1.25)));
+  /** The flows written so far, as their batches; writing goes on into a new one. */
+  takeChunks(): FlowRecordBatch[] {
+    const chunks = this.batch.length > 0 ? [...this.full, this.batch] : this.full;
+    this.full = [];
+    this.fullRows = 0;
     this.batch = this.fresh();
-    return full;
+    return chunks;
+  }
+
+  /** The flows written so far, in one batch (tests and small consumers); writing goes on into a new one. */
+  take(): FlowRecordBatch {
+    const [first, ...rest] = this.takeChunks();
+    if (!first) return new FlowRecordBatch();
+    for (const chunk of rest) first.appendBatch(chunk);
+    return first;
   }
 
   /** The exporter and version of the message whose flows follow: the `host` and `source` of each. */
   startMessage(address: string, version: number): void {
+    // A message holds at most 65,535 bytes, so fewer than 8,192 records of the 8 bytes of two IPv4
+    // addresses: a new batch now, and the message's records (and the codes the decoder takes for
+    // their texts) all go into one batch, which never has to grow.
+    if (this.batch.length > this.chunkRows - 8192) {
+      this.full.push(this.batch);
+      this.fullRows += this.batch.length;
+      this.batch = this.fresh();
+    }
     let codes = this.exporterCodes.get(address);
     if (!codes) {
       codes = new Int32Array([this.batch.strings.code(address), -2, -2, -2]);
@@ -170,7 +193,7 @@ export class CollectedFlows {
 
   /** A new batch, and the codes into its dictionary forgotten. */
   private fresh(): FlowRecordBatch {
-    const batch = new FlowRecordBatch(this.capacity);
+    const batch = new FlowRecordBatch(this.chunkRows);
     this.batch = batch;
     this.addresses = new AddressDictionary(batch.strings);
     this.exporterCodes = new Map();

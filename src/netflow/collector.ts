@@ -96,8 +96,7 @@ export class NetflowCollector {
   /** Hands the queued records to the store and writes them. */
   async flush(): Promise<number> {
     if (this.pending.length === 0) return 0;
-    const batch = this.pending.take();
-    this.store.append(batch);
+    for (const batch of this.pending.takeChunks()) this.store.append(batch);
     return (await this.store.flush()).records;
   }
 

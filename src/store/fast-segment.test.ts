@@ -30,9 +30,9 @@ function edgyBatch(count: number, startUs: number): FlowRecordBatch {
   return b;
 }
 
-async function writeStore(dir: string, batch: FlowRecordBatch, fastWrites: boolean): Promise<string[]> {
+async function writeStore(dir: string, batch: FlowRecordBatch | FlowRecordBatch[], fastWrites: boolean): Promise<string[]> {
   const store = await FlowStore.open(dir, { quotaBytes: 1e9, fastWrites });
-  store.append(batch);
+  for (const b of Array.isArray(batch) ? batch : [batch]) store.append(b);
   const result = await store.flush();
   await store.close();
   return result.segments;
@@ -104,5 +104,27 @@ test('a fast store merges today once its uncompressed segments take an eighth of
   }
   await store.close();
   assert.deepEqual(merged, [0, 2, 0], 'merged at the second flush, then not again within everyMs');
+  await fs.rm(dir, { recursive: true, force: true });
+});
+
+test('a fast segment of several batches (each its own dictionary) holds what DuckDB writes for them, across two days', async () => {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'endsight-fast-'));
+  // Three batches whose strings are coded in different orders, the last one crossing midnight.
+  const batches = (): FlowRecordBatch[] => {
+    const first = edgyBatch(700, T0);
+    const second = testBatch(500, T0 + 3_600e6, 1_000_000, 9);
+    second.codes.host.fill(second.strings.code('other-exporter'), 0, 200);
+    const third = edgyBatch(400, T0 + DAY_US - 200_000_000);
+    return [first, second, third];
+  };
+  const slow = await writeStore(path.join(dir, 'slow'), batches(), false);
+  const fast = await writeStore(path.join(dir, 'fast'), batches(), true);
+  assert.equal(fast.length, 2);
+  for (let day = 0; day < 2; day++) {
+    const read = (f: string): string => `read_parquet('${f}', hive_partitioning = false)`;
+    const rows = await query(`SELECT * FROM ${read(fast[day])} ORDER BY ALL`);
+    assert.equal(rows.length, day === 0 ? 1400 : 200);
+    assert.deepEqual(rows, await query(`SELECT * FROM ${read(slow[day])} ORDER BY ALL`));
+  }
   await fs.rm(dir, { recursive: true, force: true });
 });

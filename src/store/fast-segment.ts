@@ -18,7 +18,7 @@
  */
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
-import type { FlowRecordBatch } from '../flow/index.js';
+import type { FlowRecordBatch, NumberColumn } from '../flow/index.js';
 import { STORED_COLUMNS, type StoredColumn } from './flow-schema.js';
 
 /** Whether this machine can write the segments (Parquet is little-endian, so are typed arrays here). */
@@ -192,19 +192,47 @@ interface EncodedColumn {
   max: Uint8Array | null;
 }
 
-/** Definition levels (RFC-like "RLE/bit-packed hybrid", bit width 1) of `present`, with the 4-byte length page v1 puts first. */
-function definitionLevels(present: Uint8Array, n: number): Uint8Array {
-  const out = new Bytes(16);
-  out.u32le(0);
-  let i = 0;
-  while (i < n) {
-    const v = present[i];
+/** Rows of one batch that go into a segment (`rows` null: all of them, in order). */
+export interface SegmentPart {
+  batch: FlowRecordBatch;
+  rows: Int32Array | null;
+}
+
+/** Buffers one segment's columns are encoded in, one after the other (each written out before the next reuses them). */
+class Scratch {
+  readonly present: Uint8Array;
+  readonly words: Uint32Array;
+  readonly bytes: Bytes;
+  readonly levels = new Bytes(64);
+  constructor(readonly rows: number) {
+    this.present = new Uint8Array(rows);
+    this.words = new Uint32Array(rows * 2);
+    this.bytes = new Bytes(rows * 19 + 64);
+  }
+}
+
+/** `values[0..n)` as RLE runs of the RLE/bit-packed hybrid: count << 1, then the value in `valueBytes` little-endian bytes. */
+function rleRuns(out: Bytes, values: Uint8Array | Int32Array, n: number, valueBytes: number): void {
+  for (let i = 0; i < n; ) {
+    const v = values[i];
     let j = i + 1;
-    while (j < n && present[j] === v) j++;
-    out.varint((j - i) * 2); // an RLE run: count << 1, then the value in one byte
-    out.byte(v);
+    while (j < n && values[j] === v) j++;
+    out.varint((j - i) * 2);
+    out.ensure(valueBytes);
+    for (let b = 0; b < valueBytes; b++) out.buf[out.length++] = (v >>> (8 * b)) & 255;
     i = j;
   }
+}
+
+/** Definition levels (the RLE/bit-packed hybrid, bit width 1) of `present`, with the 4-byte length page v1 puts first. */
+function definitionLevels(scratch: Scratch, n: number, nulls: number): Uint8Array {
+  const out = scratch.levels;
+  out.length = 0;
+  out.u32le(0);
+  if (nulls === 0 || nulls === n) {
+    out.varint(n * 2); // one RLE run: count << 1, then the value in one byte
+    out.byte(nulls === 0 ? 1 : 0);
+  } else rleRuns(out, scratch.present, n, 1);
   const bytes = out.view();
   const length = bytes.length - 4;
   bytes[0] = length & 255;
@@ -233,37 +261,49 @@ function chunk(column: StoredColumn, pages: Uint8Array[], nullCount: number, enc
   return { column, pages, bytes: pages.reduce((s, p) => s + p.length, 0), hasDictionary: dictionaryPages > 0, dictionaryPageBytes, encodings, nullCount, min, max };
 }
 
-/** A number column (NaN: NULL), rows `rows[0..n)`, as PLAIN INT32 or INT64 (rounded as DuckDB's CAST rounds). */
-function numberColumn(column: StoredColumn, values: Float64Array, rows: Int32Array | null, n: number, present: Uint8Array, physical: number, subtract: Float64Array | null): EncodedColumn {
+/**
+ * A number column (NaN: NULL) as PLAIN INT32 or INT64, rounded as DuckDB's CAST rounds; `subtract`
+ * (the duration: end − start) names a second column taken from it.
+ */
+function numberColumn(column: StoredColumn, parts: readonly SegmentPart[], scratch: Scratch, n: number, source: NumberColumn, subtract: NumberColumn | null): EncodedColumn {
+  const wide = PARQUET_TYPES[column.sqlType].physical === TYPE_INT64;
+  const words = scratch.words;
+  const narrow = new Int32Array(words.buffer, 0, n);
+  const present = scratch.present;
   let count = 0;
+  let k = 0;
   let min = Infinity;
   let max = -Infinity;
-  const wide = physical === TYPE_INT64;
-  const out = wide ? new Uint32Array(n * 2) : new Int32Array(n);
-  for (let k = 0; k < n; k++) {
-    const i = rows ? rows[k] : k;
-    let v = values[i];
-    if (subtract) v -= subtract[i];
-    if (v !== v) {
-      present[k] = 0;
-      continue;
+  for (const { batch, rows } of parts) {
+    const values = batch.numbers[source];
+    const minus = subtract ? batch.numbers[subtract] : null;
+    const m = rows ? rows.length : batch.length;
+    for (let r = 0; r < m; r++, k++) {
+      const i = rows ? rows[r] : r;
+      let v = minus ? values[i] - minus[i] : values[i];
+      if (v !== v) {
+        present[k] = 0;
+        continue;
+      }
+      present[k] = 1;
+      v = Math.round(v);
+      if (v < min) min = v;
+      if (v > max) max = v;
+      if (wide) {
+        const low = v >>> 0; // v modulo 2^32, for negative v too
+        words[count * 2] = low;
+        words[count * 2 + 1] = (v - low) / 4294967296;
+      } else narrow[count] = v;
+      count++;
     }
-    present[k] = 1;
-    v = Math.round(v);
-    if (v < min) min = v;
-    if (v > max) max = v;
-    if (wide) {
-      out[count * 2] = v % 4294967296;
-      out[count * 2 + 1] = Math.floor(v / 4294967296);
-    } else out[count] = v;
-    count++;
   }
-  const bytes = new Uint8Array(out.buffer, 0, count * (wide ? 8 : 4));
+  const bytes = new Uint8Array(words.buffer, 0, count * (wide ? 8 : 4));
   const stat = (v: number): Uint8Array => {
-    const s = wide ? new Uint32Array([v % 4294967296, Math.floor(v / 4294967296)]) : new Int32Array([v]);
+    const s = wide ? new Uint32Array([v >>> 0, (v - (v >>> 0)) / 4294967296]) : new Int32Array([v]);
     return new Uint8Array(s.buffer);
   };
-  return chunk(column, dataPage(definitionLevels(present, n), bytes, n, ENCODING_PLAIN), n - count, [ENCODING_PLAIN, ENCODING_RLE], 0, count > 0 ? stat(min) : null, count > 0 ? stat(max) : null);
+  const levels = definitionLevels(scratch, n, n - count);
+  return chunk(column, dataPage(levels, bytes, n, ENCODING_PLAIN), n - count, [ENCODING_PLAIN, ENCODING_RLE], 0, count > 0 ? stat(min) : null, count > 0 ? stat(max) : null);
 }
 
 /** ASCII of 0..255 for dotted quads: length, then up to three digits. */
@@ -276,14 +316,14 @@ for (let v = 0; v < 256; v++) {
 
 const utf8 = new TextEncoder();
 
-/** The batch's strings as UTF-8, each encoded once when first needed (shared by the columns of one segment). */
+/** A batch's strings as UTF-8, each encoded once when first needed (shared by the columns of one segment). */
 class EncodedStrings {
   private readonly at: Int32Array;
   private readonly pool = new Bytes(4096);
   constructor(private readonly values: readonly string[]) {
     this.at = new Int32Array(values.length * 2).fill(-1);
   }
-  /** Where code's bytes are in `pool.buf` (after this call): [start, length]. */
+  /** Encodes code's string unless done; then its bytes are at start(slot) in `bytes`, length(slot) long. */
   locate(code: number): number {
     if (this.at[code * 2] < 0) {
       const text = this.values[code];
@@ -306,98 +346,126 @@ class EncodedStrings {
   }
 }
 
+/** What a segment keeps per part: its strings as UTF-8, and a code → dictionary index map (all -1 between columns). */
+interface PartStrings {
+  encoded: EncodedStrings;
+  local: Int32Array;
+}
+
 /** An address column: IPv4 numbers as dotted quads, other addresses from their text codes; PLAIN byte arrays. */
-function addressColumn(column: StoredColumn, codes: Int32Array, ipv4s: Float64Array, rows: Int32Array | null, n: number, present: Uint8Array, strings: EncodedStrings): EncodedColumn {
-  const out = new Bytes(n * 18 + 64);
+function addressColumn(column: StoredColumn & { kind: 'address' }, parts: readonly SegmentPart[], strings: readonly PartStrings[], scratch: Scratch, n: number): EncodedColumn {
+  const out = scratch.bytes;
+  out.length = 0;
+  const present = scratch.present;
   let count = 0;
-  for (let k = 0; k < n; k++) {
-    const i = rows ? rows[k] : k;
-    const code = codes[i];
-    if (code >= 0) {
-      const slot = strings.locate(code);
-      const start = strings.start(slot);
-      const length = strings.length(slot);
-      out.ensure(4 + length);
-      out.u32le(length);
-      out.buf.set(strings.bytes.subarray(start, start + length), out.length);
-      out.length += length;
-    } else {
-      const v = ipv4s[i];
-      if (v !== v) {
-        present[k] = 0;
-        continue;
+  let k = 0;
+  for (let p = 0; p < parts.length; p++) {
+    const { batch, rows } = parts[p];
+    const codes = batch.codes[column.source];
+    const ipv4s = batch.numbers[column.ipv4];
+    const encoded = strings[p].encoded;
+    const m = rows ? rows.length : batch.length;
+    for (let r = 0; r < m; r++, k++) {
+      const i = rows ? rows[r] : r;
+      const code = codes[i];
+      if (code >= 0) {
+        const slot = encoded.locate(code);
+        const start = encoded.start(slot);
+        const length = encoded.length(slot);
+        out.ensure(4 + length);
+        out.u32le(length);
+        out.buf.set(encoded.bytes.subarray(start, start + length), out.length);
+        out.length += length;
+      } else {
+        const v = ipv4s[i];
+        if (v !== v) {
+          present[k] = 0;
+          continue;
+        }
+        out.ensure(24); // 4 + 15, and the two digit bytes written past the last octet
+        const b = out.buf;
+        const lengthAt = out.length;
+        let at = lengthAt + 4;
+        for (let shift = 24; shift >= 0; shift -= 8) {
+          const d = ((v >>> shift) & 255) * 4;
+          const digits = DECIMAL[d];
+          b[at] = DECIMAL[d + 1];
+          b[at + 1] = DECIMAL[d + 2]; // past the digits: overwritten by what follows
+          b[at + 2] = DECIMAL[d + 3];
+          at += digits;
+          b[at++] = 46; // '.', the last one dropped below
+        }
+        at--;
+        b[lengthAt] = at - lengthAt - 4; // under 16 bytes: the rest of the little-endian length is zero
+        b[lengthAt + 1] = 0;
+        b[lengthAt + 2] = 0;
+        b[lengthAt + 3] = 0;
+        out.length = at;
       }
-      out.ensure(19);
-      const b = out.buf;
-      let at = out.length + 4;
-      for (let shift = 24; shift >= 0; shift -= 8) {
-        const d = ((v >>> shift) & 255) * 4;
-        const digits = DECIMAL[d];
-        b[at] = DECIMAL[d + 1];
-        if (digits > 1) b[at + 1] = DECIMAL[d + 2];
-        if (digits > 2) b[at + 2] = DECIMAL[d + 3];
-        at += digits;
-        if (shift > 0) b[at++] = 46; // '.'
-      }
-      const length = at - out.length - 4;
-      b[out.length] = length; // under 16 bytes: the rest of the little-endian length is zero
-      b[out.length + 1] = 0;
-      b[out.length + 2] = 0;
-      b[out.length + 3] = 0;
-      out.length = at;
+      present[k] = 1;
+      count++;
     }
-    present[k] = 1;
-    count++;
   }
-  return chunk(column, dataPage(definitionLevels(present, n), out.view(), n, ENCODING_PLAIN), n - count, [ENCODING_PLAIN, ENCODING_RLE]);
+  const levels = definitionLevels(scratch, n, n - count);
+  return chunk(column, dataPage(levels, out.view(), n, ENCODING_PLAIN), n - count, [ENCODING_PLAIN, ENCODING_RLE]);
 }
 
 /**
  * A text column of few distinct values, dictionary-encoded: a dictionary page of the distinct
  * strings, then the data page's indices as RLE runs (bit width byte, then runs of count << 1 and the
- * index). `local` maps batch codes to dictionary indices; it is all -1 again on return.
+ * index; consecutive rows mostly repeat, as they come from one exporter's datagram).
  */
-function stringColumn(column: StoredColumn, codes: Int32Array, rows: Int32Array | null, n: number, present: Uint8Array, strings: EncodedStrings, local: Int32Array): EncodedColumn {
-  const indices = new Int32Array(n);
-  const dictionary: number[] = [];
+function stringColumn(column: StoredColumn & { kind: 'string' }, parts: readonly SegmentPart[], strings: readonly PartStrings[], scratch: Scratch, n: number): EncodedColumn {
+  const indices = new Int32Array(scratch.words.buffer, 0, n);
+  const present = scratch.present;
+  const dictionary: string[] = [];
+  const byValue = new Map<string, number>();
   let count = 0;
-  for (let k = 0; k < n; k++) {
-    const code = codes[rows ? rows[k] : k];
-    if (code < 0) {
-      present[k] = 0;
-      continue;
+  let k = 0;
+  for (let p = 0; p < parts.length; p++) {
+    const { batch, rows } = parts[p];
+    const codes = batch.codes[column.source];
+    const local = strings[p].local;
+    const seen: number[] = [];
+    const m = rows ? rows.length : batch.length;
+    for (let r = 0; r < m; r++, k++) {
+      const code = codes[rows ? rows[r] : r];
+      if (code < 0) {
+        present[k] = 0;
+        continue;
+      }
+      present[k] = 1;
+      let index = local[code];
+      if (index < 0) {
+        const value = batch.strings.values[code];
+        index = byValue.get(value) ?? -1;
+        if (index < 0) {
+          index = dictionary.length;
+          dictionary.push(value);
+          byValue.set(value, index);
+        }
+        local[code] = index;
+        seen.push(code);
+      }
+      indices[count++] = index;
     }
-    present[k] = 1;
-    let index = local[code];
-    if (index < 0) {
-      index = local[code] = dictionary.length;
-      dictionary.push(code);
-    }
-    indices[count++] = index;
+    for (const code of seen) local[code] = -1;
   }
-  for (const code of dictionary) local[code] = -1;
-  const levels = definitionLevels(present, n);
+  const levels = definitionLevels(scratch, n, n - count);
   if (count === 0) return chunk(column, dataPage(levels, new Uint8Array(0), n, ENCODING_PLAIN), n, [ENCODING_PLAIN, ENCODING_RLE]);
   const dict = new Bytes(64);
-  for (const code of dictionary) {
-    const slot = strings.locate(code);
-    dict.u32le(strings.length(slot));
-    dict.append(strings.bytes.subarray(strings.start(slot), strings.start(slot) + strings.length(slot)));
+  for (const value of dictionary) {
+    const bytes = Buffer.from(value, 'utf8');
+    dict.u32le(bytes.length);
+    dict.append(bytes);
   }
   let bitWidth = 1;
   while (1 << bitWidth < dictionary.length) bitWidth++;
   const valueBytes = Math.ceil(bitWidth / 8);
-  const data = new Bytes(count + 16);
+  const data = scratch.bytes;
+  data.length = 0;
   data.byte(bitWidth);
-  for (let k = 0; k < count; ) {
-    const v = indices[k];
-    let j = k + 1;
-    while (j < count && indices[j] === v) j++;
-    data.varint((j - k) * 2);
-    data.ensure(valueBytes);
-    for (let b = 0; b < valueBytes; b++) data.buf[data.length++] = (v >>> (8 * b)) & 255;
-    k = j;
-  }
+  rleRuns(data, indices, count, valueBytes);
   const dictPage = dict.view();
   return chunk(
     column,
@@ -408,29 +476,8 @@ function stringColumn(column: StoredColumn, codes: Int32Array, rows: Int32Array 
   );
 }
 
-/** The segment's bytes for rows `rows` (null: every row) of `batch`: a list of buffers, written in order. */
-export function encodeFastSegment(batch: FlowRecordBatch, rows: Int32Array | null): Uint8Array[] {
-  const n = rows ? rows.length : batch.length;
-  const present = new Uint8Array(n);
-  const strings = new EncodedStrings(batch.strings.values);
-  const local = new Int32Array(batch.strings.values.length).fill(-1);
-  const columns: EncodedColumn[] = [];
-  for (const column of STORED_COLUMNS) {
-    const physical = PARQUET_TYPES[column.sqlType].physical;
-    if (column.kind === 'address') columns.push(addressColumn(column, batch.codes[column.source], batch.numbers[column.ipv4], rows, n, present, strings));
-    else if (column.kind === 'string') columns.push(stringColumn(column, batch.codes[column.source], rows, n, present, strings, local));
-    else if (column.kind === 'duration') columns.push(numberColumn(column, batch.numbers.endUs, rows, n, present, physical, batch.numbers.startUs));
-    else columns.push(numberColumn(column, batch.numbers[column.source], rows, n, present, physical, null));
-  }
-  const magic = Buffer.from('PAR1', 'ascii');
-  const parts: Uint8Array[] = [magic];
-  let offset = magic.length;
-  const starts: number[] = [];
-  for (const c of columns) {
-    starts.push(offset);
-    parts.push(...c.pages);
-    offset += c.bytes;
-  }
+/** The footer (FileMetaData) of a segment of `n` rows whose column chunks start at `starts`. */
+function footer(columns: readonly EncodedColumn[], starts: readonly number[], n: number): Uint8Array {
   const t = new Thrift();
   t.struct(0, () => {
     t.i32(1, 1);
@@ -464,19 +511,41 @@ export function encodeFastSegment(batch: FlowRecordBatch, rows: Int32Array | nul
     }));
     t.binary(6, 'endsight fast segment');
   });
-  const footer = t.out.view();
-  const length = new Uint8Array(4);
-  new DataView(length.buffer).setUint32(0, footer.length, true);
-  parts.push(footer, length, magic);
-  return parts;
+  return t.out.view();
 }
 
-/** Writes rows `rows` (null: all) of `batch` as a segment at `path`, which must not exist. */
-export async function writeFastSegment(batch: FlowRecordBatch, rows: Int32Array | null, path: string): Promise<void> {
-  const parts = encodeFastSegment(batch, rows);
+/**
+ * Writes the rows of `parts`, in order, as one segment at `path`, which must not exist. Each column
+ * is encoded into the same scratch buffers and written before the next, so a segment costs its
+ * largest column in memory, not its size.
+ */
+export async function writeFastSegment(parts: readonly SegmentPart[], path: string): Promise<void> {
+  const n = parts.reduce((s, p) => s + (p.rows ? p.rows.length : p.batch.length), 0);
+  const scratch = new Scratch(n);
+  const strings: PartStrings[] = parts.map((p) => ({ encoded: new EncodedStrings(p.batch.strings.values), local: new Int32Array(p.batch.strings.values.length).fill(-1) }));
+  const magic = Buffer.from('PAR1', 'ascii');
   const file = await fs.open(path, 'wx');
   try {
-    await file.writev(parts);
+    await file.write(magic);
+    let offset = magic.length;
+    const columns: EncodedColumn[] = [];
+    const starts: number[] = [];
+    for (const column of STORED_COLUMNS) {
+      const encoded =
+        column.kind === 'address' ? addressColumn(column, parts, strings, scratch, n)
+        : column.kind === 'string' ? stringColumn(column, parts, strings, scratch, n)
+        : column.kind === 'duration' ? numberColumn(column, parts, scratch, n, 'endUs', 'startUs')
+        : numberColumn(column, parts, scratch, n, column.source, null);
+      await file.writev(encoded.pages);
+      encoded.pages = []; // they are views of the scratch buffers, reused by the next column
+      starts.push(offset);
+      offset += encoded.bytes;
+      columns.push(encoded);
+    }
+    const meta = footer(columns, starts, n);
+    const length = new Uint8Array(4);
+    new DataView(length.buffer).setUint32(0, meta.length, true);
+    await file.writev([meta, length, magic]);
   } finally {
     await file.close();
   }

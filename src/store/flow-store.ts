@@ -74,6 +74,8 @@ export interface FlushResult {
 
 export class FlowStore {
   private pending = new FlowRecordBatch();
+  /** A fast store's queued batches, oldest first (append). */
+  private pendingParts: FlowRecordBatch[] = [];
   private sequence = 0;
   private failed: StoreError | null = null;
   private readonly instanceTag = randomBytes(3).toString('hex');
@@ -122,13 +124,18 @@ export class FlowStore {
 
   /** Queues records for the next flush (the batch may be adopted as it is: do not reuse it). */
   append(batch: FlowRecordBatch): void {
+    if (this.fastWrites && FAST_SEGMENTS_SUPPORTED) {
+      // Kept apart: a fast segment is written from several batches without merging them first.
+      if (batch.length > 0) this.pendingParts.push(batch);
+      return;
+    }
     if (this.pending.length === 0) this.pending = batch;
     else this.pending.appendBatch(batch);
   }
 
   /** Records queued and not yet written. */
   get pendingCount(): number {
-    return this.pending.length;
+    return this.pending.length + this.pendingParts.reduce((n, b) => n + b.length, 0);
   }
 
   /**
@@ -142,15 +149,21 @@ export class FlowStore {
     // Take the queued records now, so that appends during the write go to the next flush.
     const batch = this.pending;
     this.pending = new FlowRecordBatch();
+    const parts = this.pendingParts;
+    this.pendingParts = [];
+    const batches = batch.length > 0 ? [batch, ...parts] : parts;
+    const records = batches.reduce((n, b) => n + b.length, 0);
     const result: FlushResult = { records: 0, segments: [], bytesWritten: 0, retention: { deleted: [], bytesFreed: 0 } };
-    if (batch.length === 0) return result;
+    if (records === 0) return result;
 
     const firstStartByDay = new Map<number, number>();
-    const starts = batch.numbers.startUs;
-    for (let i = 0; i < batch.length; i++) {
-      const day = Math.floor(starts[i] / DAY_US);
-      const first = firstStartByDay.get(day);
-      if (first === undefined || starts[i] < first) firstStartByDay.set(day, starts[i]);
+    for (const b of batches) {
+      const starts = b.numbers.startUs;
+      for (let i = 0; i < b.length; i++) {
+        const day = Math.floor(starts[i] / DAY_US);
+        const first = firstStartByDay.get(day);
+        if (first === undefined || starts[i] < first) firstStartByDay.set(day, starts[i]);
+      }
     }
     const planned = [...firstStartByDay].sort((a, b) => a[0] - b[0]).map(([day, firstStartUs]) => {
       const name = `${Math.floor(firstStartUs)}-${this.now() * 1000}-${this.instanceTag}${this.sequence++}.parquet`;
@@ -158,10 +171,10 @@ export class FlowStore {
       return { day, tmpPath: path.join(this.dataDir, '.tmp', name), dayDir, finalPath: path.join(dayDir, name) };
     });
     try {
-      if (this.fastWrites && FAST_SEGMENTS_SUPPORTED) {
+      if (parts.length > 0) {
         // The collector's segments, written without DuckDB (fast-segment.ts).
         for (const segment of planned) {
-          await writeFastSegment(batch, planned.length === 1 ? null : rowsOfDay(batch, segment.day), segment.tmpPath);
+          await writeFastSegment(batches.map((b) => ({ batch: b, rows: planned.length === 1 ? null : rowsOfDay(b, segment.day) })), segment.tmpPath);
           await fsyncPath(segment.tmpPath);
           result.bytesWritten += (await fs.stat(segment.tmpPath)).size;
         }
@@ -186,10 +199,11 @@ export class FlowStore {
       for (const segment of planned) await fs.rm(segment.tmpPath, { force: true }).catch(() => undefined);
       batch.appendBatch(this.pending); // keep every unwritten record, oldest first
       this.pending = batch;
+      this.pendingParts = [...parts, ...this.pendingParts];
       this.failed = describeWriteError(error, this.dataDir);
       throw this.failed;
     }
-    result.records = batch.length;
+    result.records = records;
     result.segments = planned.map((s) => s.finalPath);
     result.retention = await enforceRetention(this.dataDir, {
       retentionMs: this.retentionMs,
