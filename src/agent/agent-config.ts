@@ -9,6 +9,7 @@ import path from 'node:path';
 import os from 'node:os';
 import { LineCounter, parseDocument } from 'yaml';
 import { yamlValue } from '../common/yaml-value.js';
+import { describeIssue } from '../common/config-issue.js';
 import { parseExportTarget } from '../netflow/exporter.js';
 import { z } from 'zod';
 import { parseDurationMs } from '../common/duration.js';
@@ -222,14 +223,7 @@ export function loadAgentConfig(file: string | null, overrides: AgentOverrides =
   const parsed = FILE_SCHEMA.safeParse(raw);
   const problems: string[] = [];
   if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      // Keys are quoted when they are not plain names: a key may hold a line break.
-      const keyText = (key: string): string => (/^[\w-]+$/.test(key) ? key : JSON.stringify(key));
-      const where = issue.path.length > 0 ? issue.path.map((key) => keyText(String(key))).join('.') : 'top level';
-      const message =
-        issue.code === 'unrecognized_keys' ? `unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map(keyText).join(', ')} (docs/agent.md lists them)` : issue.message;
-      problems.push(`${label}: ${where}: ${message}`);
-    }
+    for (const issue of parsed.error.issues) problems.push(`${label}: ${describeIssue(issue, 'setting', 'docs/agent.md')}`);
   }
   const c = parsed.success ? parsed.data : {};
   const flows = {
