@@ -21,7 +21,11 @@ export interface MeterMemoryResult {
   activeFlows: number;
   flowsEnded: number;
   maxFlows: number;
-  /** Bytes per flow held: growth of resident memory, of JS heap + external (typed arrays), and peak RSS over the baseline. */
+  /**
+   * Bytes per flow held: growth of resident memory, of JS heap + external (typed arrays), and peak RSS
+   * over the baseline. The flow table reserves its record storage at construction (untouched pages
+   * are not resident), so the heap figure counts only what grows after it: the index, addresses.
+   */
   rssBytesPerFlow: number;
   heapBytesPerFlow: number;
   peakRssBytesPerFlow: number;

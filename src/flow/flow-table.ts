@@ -23,6 +23,8 @@ const W_AGE_PREV = 11;
 const W_AGE_NEXT = 12;
 const W_FLAGS = 13; // bits 0-7 TCP flags, bits 8-27 largest sampling weight, bit 31 live
 const STRIDE_WORDS = 24;
+/** Slots reserved at construction (at most maxFlows): 4M flows, 384 MiB of address space, none of it resident until used. */
+const RESERVED_SLOTS = 1 << 22;
 /** Layout of the doubles (index within the record, in 8-byte units: the record's words 16..23). */
 const D_FIRST = 8;
 const D_LAST = 9;
@@ -122,7 +124,10 @@ export class FlowTable {
   private readonly sweepIntervalUs: number;
   readonly maxFlows: number;
 
-  private capacity = 0;
+  /** Slots the record storage holds (reserved up front, see reserveSlots). */
+  private slotCapacity = 0;
+  /** Slots the index is sized for (at most half full at this many). */
+  private indexCapacity = 0;
   /** Slots ever handed out; slots below this are either live or on the free stack. */
   private highWater = 0;
   private liveCount = 0;
@@ -156,7 +161,9 @@ export class FlowTable {
     this.finTimeoutUs = Math.min(options.finTimeoutUs ?? 5_000_000, options.idleTimeoutUs);
     this.sweepIntervalUs = options.sweepIntervalUs ?? Math.min(10_000_000, Math.max(1, options.idleTimeoutUs / 10));
     this.maxFlows = Math.floor(options.maxFlows);
-    this.resize(Math.min(this.maxFlows, Math.max(16, options.initialCapacity ?? 4096)));
+    const initial = Math.min(this.maxFlows, Math.max(16, options.initialCapacity ?? 4096));
+    this.growStorage(Math.max(initial, Math.min(this.maxFlows, RESERVED_SLOTS)));
+    this.rebuildIndex(initial);
   }
 
   /** Number of active flows. */
@@ -331,7 +338,8 @@ export class FlowTable {
     if (this.freeCount > 0) {
       slot = this.freeSlots[--this.freeCount];
     } else {
-      if (this.highWater === this.capacity) this.resize(Math.min(this.maxFlows, this.capacity * 2));
+      if (this.highWater === this.slotCapacity) this.growStorage(Math.min(this.maxFlows, this.slotCapacity * 2));
+      if (this.highWater === this.indexCapacity) this.rebuildIndex(Math.min(this.maxFlows, this.indexCapacity * 2));
       slot = this.highWater++;
     }
     const base = slot * STRIDE_WORDS;
@@ -399,7 +407,13 @@ export class FlowTable {
     this.liveCount--;
   }
 
-  private resize(capacity: number): void {
+  /**
+   * Moves the records into storage for `capacity` slots. The storage is reserved up front for up
+   * to RESERVED_SLOTS flows: a fresh ArrayBuffer is zero pages that the kernel maps only when
+   * first written, so untouched slots cost no resident memory, and a table that fills never holds
+   * an old and a new copy at once (doubling did: 141-150 B of peak RSS per flow at 1M flows).
+   */
+  private growStorage(capacity: number): void {
     const buffer = new ArrayBuffer(capacity * STRIDE_WORDS * 4);
     const u32 = new Uint32Array(buffer);
     u32.set(this.u32);
@@ -409,13 +423,16 @@ export class FlowTable {
     const freeSlots = new Int32Array(capacity);
     freeSlots.set(this.freeSlots);
     this.freeSlots = freeSlots;
-    this.capacity = capacity;
+    this.slotCapacity = capacity;
+  }
 
-    // Rebuild the index at a load factor of at most one half.
+  /** Rebuilds the index for `capacity` slots at a load factor of at most one half. */
+  private rebuildIndex(capacity: number): void {
     let bucketCount = 16;
     while (bucketCount < capacity * 2) bucketCount *= 2;
     this.buckets = new Int32Array(bucketCount).fill(EMPTY_BUCKET);
     this.bucketMask = bucketCount - 1;
+    this.indexCapacity = capacity;
     for (let slot = this.ageHead; slot !== NONE; slot = this.i32[slot * STRIDE_WORDS + W_AGE_NEXT]) {
       let b = this.u32[slot * STRIDE_WORDS + W_HASH] & this.bucketMask;
       while (this.buckets[b] !== EMPTY_BUCKET) b = (b + 1) & this.bucketMask;
