@@ -8,6 +8,7 @@
 import { AddressDictionary } from '../flow/address-dictionary.js';
 import { FlowRecordBatch } from '../flow/index.js';
 import type { EndReason } from '../flow/flow-record.js';
+import { IPV6_BYTES, type Ipv6Bytes } from '../store/fast-segment.js';
 import { DIRECTION_CODES } from './netflow-encoder.js';
 
 const VERSION_NAMES: Record<number, string> = { 5: 'netflow-v5', 9: 'netflow-v9', 10: 'ipfix' };
@@ -47,8 +48,40 @@ export class DecodedFlow {
   uid = NaN;
 }
 
+/**
+ * A batch whose IPv6 addresses may be kept as their 16 bytes (code IPV6_BYTES) rather than text:
+ * the fast segment writer formats them straight into its pages (fast-segment.ts), so that no
+ * string per address lives from its datagram to the flush. materialize() turns them into text for
+ * any other reader.
+ */
+class CollectedBatch extends FlowRecordBatch implements Ipv6Bytes {
+  ipv6Bytes: { srcAddr: Uint8Array; dstAddr: Uint8Array } | undefined;
+  constructor(rows: number, ipv6AsBytes: boolean) {
+    super(rows);
+    this.ipv6Bytes = ipv6AsBytes ? { srcAddr: new Uint8Array(rows * 16), dstAddr: new Uint8Array(rows * 16) } : undefined;
+  }
+}
+
+/** `batch`'s IPv6 addresses kept as bytes turned into the codes of their text, as any reader of a FlowRecordBatch expects. */
+function materialize(batch: CollectedBatch): void {
+  const bytes = batch.ipv6Bytes;
+  if (!bytes) return;
+  const addresses = new AddressDictionary(batch.strings);
+  const words = new Uint32Array(4);
+  for (const column of ['srcAddr', 'dstAddr'] as const) {
+    const codes = batch.codes[column];
+    const v6 = bytes[column];
+    for (let i = 0; i < batch.length; i++) {
+      if (codes[i] !== IPV6_BYTES) continue;
+      for (let w = 0; w < 4; w++) words[w] = ((v6[i * 16 + w * 4] << 24) | (v6[i * 16 + w * 4 + 1] << 16) | (v6[i * 16 + w * 4 + 2] << 8) | v6[i * 16 + w * 4 + 3]) >>> 0;
+      codes[i] = addresses.code(words, 0, 6);
+    }
+  }
+  batch.ipv6Bytes = undefined;
+}
+
 export class CollectedFlows {
-  private batch: FlowRecordBatch;
+  private batch: CollectedBatch;
   private addresses!: AddressDictionary;
   private readonly words = new Uint32Array(4);
   private exporterCodes = new Map<string, Int32Array>();
@@ -60,7 +93,7 @@ export class CollectedFlows {
   private source = -1;
 
   /** Batches already filled, oldest first. */
-  private full: FlowRecordBatch[] = [];
+  private full: CollectedBatch[] = [];
   private fullRows = 0;
 
   /**
@@ -69,7 +102,11 @@ export class CollectedFlows {
    * million rows' columns cost the collector about 0.1 s of copying and the garbage collector more),
    * and the store writes the chunks of a flush as one segment without merging them.
    */
-  constructor(private readonly chunkRows = 65_536) {
+  /**
+   * `ipv6AsBytes`: IPv6 addresses stay bytes in the batches taken by takeChunks (only for a store
+   * that writes fast segments, which read them); take() always gives text.
+   */
+  constructor(private readonly chunkRows = 65_536, private readonly ipv6AsBytes = false) {
     this.batch = this.fresh();
   }
 
@@ -86,9 +123,11 @@ export class CollectedFlows {
     return chunks;
   }
 
-  /** The flows written so far, in one batch (tests and small consumers); writing goes on into a new one. */
+  /** The flows written so far, in one batch with every address as text (tests and small consumers); writing goes on into a new one. */
   take(): FlowRecordBatch {
-    const [first, ...rest] = this.takeChunks();
+    const chunks = this.takeChunks() as CollectedBatch[];
+    for (const chunk of chunks) materialize(chunk);
+    const [first, ...rest] = chunks;
     if (!first) return new FlowRecordBatch();
     for (const chunk of rest) first.appendBatch(chunk);
     return first;
@@ -132,6 +171,24 @@ export class CollectedFlows {
     return this.batch.strings.code(value);
   }
 
+  /** Row `row`'s IPv6 address at `at` in `view` kept as bytes; false when the batch has no room for them (then text, as ever). */
+  private ipv6Bytes(codes: Int32Array, ipv4s: Float64Array, bytes: Uint8Array, row: number, view: DataView, at: number): boolean {
+    const to = row * 16;
+    if (to + 16 > bytes.length) return false;
+    if (view !== this.lastView) {
+      this.lastView = view;
+      this.lastBytes = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+    }
+    const from = this.lastBytes;
+    for (let k = 0; k < 16; k++) bytes[to + k] = from[at + k];
+    codes[row] = IPV6_BYTES;
+    ipv4s[row] = NaN;
+    return true;
+  }
+
+  private lastView: DataView | null = null;
+  private lastBytes: Uint8Array = new Uint8Array(0);
+
   /** Appends `flow`, whose addresses are in `view`, as one row, its counts scaled by its sampling. */
   write(flow: DecodedFlow, view: DataView): void {
     const b = this.batch;
@@ -152,8 +209,9 @@ export class CollectedFlows {
     n.sampling[i] = scale;
     c.host[i] = this.host;
     c.source[i] = this.source;
-    this.address(c.srcAddr, n.srcIpv4, i, view, flow.srcAt, flow.srcVersion);
-    this.address(c.dstAddr, n.dstIpv4, i, view, flow.dstAt, flow.dstVersion);
+    const v6 = b.ipv6Bytes;
+    if (!(flow.srcVersion === 6 && v6 !== undefined && this.ipv6Bytes(c.srcAddr, n.srcIpv4, v6.srcAddr, i, view, flow.srcAt))) this.address(c.srcAddr, n.srcIpv4, i, view, flow.srcAt, flow.srcVersion);
+    if (!(flow.dstVersion === 6 && v6 !== undefined && this.ipv6Bytes(c.dstAddr, n.dstIpv4, v6.dstAddr, i, view, flow.dstAt))) this.address(c.dstAddr, n.dstIpv4, i, view, flow.dstAt, flow.dstVersion);
     c.direction[i] = flow.direction >= 0 ? flow.direction : this.unknownDirection;
     c.process[i] = flow.process;
     c.username[i] = flow.username;
@@ -192,8 +250,8 @@ export class CollectedFlows {
   }
 
   /** A new batch, and the codes into its dictionary forgotten. */
-  private fresh(): FlowRecordBatch {
-    const batch = new FlowRecordBatch(this.chunkRows);
+  private fresh(): CollectedBatch {
+    const batch = new CollectedBatch(this.chunkRows, this.ipv6AsBytes);
     this.batch = batch;
     this.addresses = new AddressDictionary(batch.strings);
     this.exporterCodes = new Map();

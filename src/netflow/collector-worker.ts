@@ -5,6 +5,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { FlowStore, MINUTE_SEGMENTS_COMPACTION } from '../store/index.js';
+import { FAST_SEGMENTS_SUPPORTED } from '../store/fast-segment.js';
 import { NetflowCollector } from './collector.js';
 
 /**
@@ -40,7 +41,8 @@ async function main(): Promise<void> {
   const port = parentPort!;
   const settings = workerData as WorkerSettings;
   const store = await FlowStore.open(settings.dataDir, { retentionMs: settings.retentionMs, quotaBytes: settings.quotaBytes, fastWrites: true, compaction: MINUTE_SEGMENTS_COMPACTION });
-  const collector = new NetflowCollector(store);
+  // fastWrites: the store writes fast segments (where the machine allows), which read IPv6 addresses as bytes.
+  const collector = new NetflowCollector(store, Date.now, FAST_SEGMENTS_SUPPORTED);
   let stored = 0;
   let writing: Promise<void> = Promise.resolve();
   let flushesQueued = 0;

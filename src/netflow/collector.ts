@@ -44,12 +44,16 @@ export class NetflowCollector {
   private readonly cache = new TemplateCache();
   private readonly rates: SamplingRates = new Map();
   private readonly exporters = new Map<string, { stats: ExporterStats; issues: IssueCounter; next: Map<string, { sequence: number; advance: number }> }>();
-  private readonly pending = new CollectedFlows();
+  private readonly pending: CollectedFlows;
 
+  /** `ipv6AsBytes`: the store writes fast segments (fast-segment.ts), which take IPv6 addresses as bytes. */
   constructor(
     private readonly store: FlowStore,
     private readonly now: () => number = Date.now,
-  ) {}
+    ipv6AsBytes = false,
+  ) {
+    this.pending = new CollectedFlows(65_536, ipv6AsBytes);
+  }
 
   /** Records decoded and not yet handed to the store. */
   get pendingCount(): number {

@@ -316,6 +316,78 @@ for (let v = 0; v < 256; v++) {
 
 const utf8 = new TextEncoder();
 
+/**
+ * A batch may carry IPv6 addresses as their 16 bytes instead of text (the collector's batches,
+ * collected-flows.ts): row i's address is `ipv6Bytes[column][i*16 .. i*16+16)` when its code is
+ * IPV6_BYTES. Only fast segments read these; formatting them here, straight into the page's bytes,
+ * spares a string per address that would live until the flush.
+ */
+export const IPV6_BYTES = -3;
+export interface Ipv6Bytes {
+  ipv6Bytes?: Partial<Record<'srcAddr' | 'dstAddr', Uint8Array>>;
+}
+
+/** Lower-case hex digits. */
+const HEX = new Uint8Array(16);
+for (let v = 0; v < 16; v++) HEX[v] = '0123456789abcdef'.charCodeAt(v);
+const ipv6Groups = new Int32Array(8);
+
+/** A 16-bit group in hex without leading zeros (RFC 5952 §4.1, §4.3) at `at`; returns the end. */
+function writeGroup(b: Uint8Array, at: number, g: number): number {
+  if (g >= 0x1000) b[at++] = HEX[g >>> 12];
+  if (g >= 0x100) b[at++] = HEX[(g >>> 8) & 15];
+  if (g >= 0x10) b[at++] = HEX[(g >>> 4) & 15];
+  b[at++] = HEX[g & 15];
+  return at;
+}
+
+/** A dotted quad of `word` at `at`; returns the end. */
+function writeIpv4(b: Uint8Array, at: number, word: number): number {
+  for (let shift = 24; shift >= 0; shift -= 8) {
+    const d = ((word >>> shift) & 255) * 4;
+    const digits = DECIMAL[d];
+    for (let c = 0; c < digits; c++) b[at + c] = DECIMAL[d + 1 + c];
+    at += digits;
+    if (shift > 0) b[at++] = 46; // '.'
+  }
+  return at;
+}
+
+/**
+ * The IPv6 address in `src[s .. s+16)` (network order) as RFC 5952 text at `at` in `b` (at most 39
+ * bytes), exactly as formatAddress (decode/format-address.ts) spells it; returns the end.
+ */
+export function writeIpv6(b: Uint8Array, at: number, src: Uint8Array, s: number): number {
+  const g = ipv6Groups;
+  for (let i = 0; i < 8; i++) g[i] = (src[s + 2 * i] << 8) | src[s + 2 * i + 1];
+  if (g[0] === 0 && g[1] === 0 && g[2] === 0 && g[3] === 0 && g[4] === 0 && g[5] === 0xffff) {
+    // RFC 5952 §5: IPv4-mapped, ::ffff:a.b.c.d.
+    for (let c = 0; c < 7; c++) b[at + c] = '::ffff:'.charCodeAt(c);
+    return writeIpv4(b, at + 7, ((g[6] << 16) | g[7]) >>> 0);
+  }
+  // §4.2: the longest run of zero groups (the first on a tie), never a single one.
+  let bestStart = -1;
+  let bestLength = 1;
+  for (let i = 0, run = 0; i < 8; i++) {
+    run = g[i] === 0 ? run + 1 : 0;
+    if (run > bestLength) {
+      bestLength = run;
+      bestStart = i - run + 1;
+    }
+  }
+  for (let i = 0; i < 8; i++) {
+    if (i === bestStart) {
+      b[at++] = 58;
+      b[at++] = 58;
+      i += bestLength - 1;
+      continue;
+    }
+    if (i !== 0 && i !== bestStart + bestLength) b[at++] = 58;
+    at = writeGroup(b, at, g[i]);
+  }
+  return at;
+}
+
 /** A batch's strings as UTF-8, each encoded once when first needed (shared by the columns of one segment). */
 class EncodedStrings {
   private readonly at: Int32Array;
@@ -365,10 +437,20 @@ function addressColumn(column: StoredColumn & { kind: 'address' }, parts: readon
     const ipv4s = batch.numbers[column.ipv4];
     const encoded = strings[p].encoded;
     const m = rows ? rows.length : batch.length;
+    const v6 = (batch as FlowRecordBatch & Ipv6Bytes).ipv6Bytes?.[column.source] ?? null;
     for (let r = 0; r < m; r++, k++) {
       const i = rows ? rows[r] : r;
       const code = codes[i];
-      if (code >= 0) {
+      if (code === IPV6_BYTES && v6 !== null) {
+        out.ensure(4 + 39);
+        const lengthAt = out.length;
+        const at = writeIpv6(out.buf, lengthAt + 4, v6, i * 16);
+        out.buf[lengthAt] = at - lengthAt - 4; // at most 39 bytes: the rest of the little-endian length is zero
+        out.buf[lengthAt + 1] = 0;
+        out.buf[lengthAt + 2] = 0;
+        out.buf[lengthAt + 3] = 0;
+        out.length = at;
+      } else if (code >= 0) {
         const slot = encoded.locate(code);
         const start = encoded.start(slot);
         const length = encoded.length(slot);
