@@ -6,7 +6,8 @@
  *   click (by source, application, user or entry router; by pair, a row's click draws that pair's
  *   path), a router's links on a click on it, and a what-if of a link going down with
  *   the change per link. With periods (--every), a time slider and Play step the map through them.
- *   Above 400 routers the map is a level up: groups of routers around hubs, a click lists a group.
+ *   Above 400 routers the map is a level up: groups of routers around hubs, a click lists a group;
+ *   the top talkers beside their groups, and the What-if maps a level up too.
  * - Query: SQL over `flows` (the columns listed), a target and a window; progress while hosts answer,
  *   then who did not; the result as a table (only the rows in view are drawn: up to 10,000) and a
  *   bar chart; CSV and JSON downloads.
@@ -244,22 +245,29 @@ document.getElementById('host-by').addEventListener('change', drawHostRows);
 document.getElementById('host-since').addEventListener('change', () => hostShown && showHost(hostShown).catch(fail));
 document.getElementById('host-go').addEventListener('click', () => showHost(document.getElementById('host-addr').value.trim()).catch(fail));
 document.getElementById('host-addr').addEventListener('keydown', (e) => { if (e.key === 'Enter') document.getElementById('host-go').click(); });
-/** The top talkers on the map: a small square beside the router each attaches to, a click shows its traffic. */
+/**
+ * The top talkers on the map: a small square beside the router each attaches to, or on the grouped
+ * map beside that router's group (several of one group fan out around it); a click shows its traffic.
+ */
 function drawHosts(rows) {
   const svg = document.getElementById('map');
-  if (!mapGraph || groupMode) return;
+  if (groupMode ? !groupLevel : !mapGraph) return;
   svg.querySelectorAll('g.host').forEach((el) => el.remove());
-  const index = new Map(mapGraph.routers.map((r, i) => [r, i]));
+  const index = groupMode ? null : new Map(mapGraph.routers.map((r, i) => [r, i]));
   const around = new Map();
   let html = '';
   for (const r of rows) {
-    const at = index.get(r.router);
-    if (at === undefined) continue;
+    const at = groupMode ? r.group : index.get(r.router);
+    if (at === undefined || at === null) continue;
+    const centre = groupMode ? groupLevel.pos[at] : mapPos[at];
+    // Just outside the group's circle, whose radius grows with its routers.
+    const reach = groupMode ? 17 + Math.sqrt(groupLevel.level.groups[at].routers) : 26;
     const k = around.get(at) || 0;
     around.set(at, k + 1);
-    const angle = Math.PI / 4 + k * Math.PI / 5, x = mapPos[at].x + Math.cos(angle) * 26, y = mapPos[at].y + Math.sin(angle) * 26;
-    html += '<g class="host" data-host="' + esc(r.key.host) + '"><line x1="' + mapPos[at].x + '" y1="' + mapPos[at].y + '" x2="' + x + '" y2="' + y + '" stroke="#999" stroke-width="0.8"/>' +
-      '<rect x="' + (x - 4) + '" y="' + (y - 4) + '" width="8" height="8" fill="#8c510a"/><title>' + esc(r.key.host) + ': ' + fmt(r.bytes) + ' bytes (click: its traffic)</title></g>';
+    const angle = Math.PI / 4 + k * Math.PI / 5, x = centre.x + Math.cos(angle) * reach, y = centre.y + Math.sin(angle) * reach;
+    const where = groupMode ? ' (router ' + esc(r.router) + ', in the group of ' + esc(groupLevel.level.groups[at].hub) + ')' : '';
+    html += '<g class="host" data-host="' + esc(r.key.host) + '"' + (groupMode ? ' data-group="' + at + '"' : '') + '><line x1="' + centre.x + '" y1="' + centre.y + '" x2="' + x + '" y2="' + y + '" stroke="#999" stroke-width="0.8"/>' +
+      '<rect x="' + (x - 4) + '" y="' + (y - 4) + '" width="8" height="8" fill="#8c510a"/><title>' + esc(r.key.host) + where + ': ' + fmt(r.bytes) + ' bytes (click: its traffic)</title></g>';
   }
   svg.insertAdjacentHTML('beforeend', html);
   svg.querySelectorAll('g.host').forEach((el) => el.addEventListener('click', () => showHost(el.dataset.host).catch(fail)));
@@ -384,6 +392,8 @@ function mapHtml(graph, pos, max) {
 // Above this many routers the map is drawn a level up: groups of routers around hubs (GET /api/groups).
 const DETAIL_LIMIT = 400;
 let groupMode = false;
+// The aggregated map's groups, their layout and its size: the What-if tab draws on them.
+let groupLevel = null;
 async function drawGroups(routers) {
   groupMode = true;
   const level = await api('/api/groups');
@@ -401,6 +411,7 @@ async function drawGroups(routers) {
     html += '<circle class="group" data-group="' + g.id + '" cx="' + pos[i].x + '" cy="' + pos[i].y + '" r="' + (3 + Math.sqrt(g.routers)).toFixed(1) + '" fill="#333" style="cursor: pointer"><title>' + esc(g.hub) + ' and ' + (g.routers - 1) + ' more</title></circle>';
   });
   svg.innerHTML = html;
+  groupLevel = { level, pos, width, height };
   svg.querySelectorAll('circle.group').forEach((el) => el.addEventListener('click', () => showGroup(el.dataset.group).catch(fail)));
   // A link-down what-if of one router link is for the router map; endsight whatif has it at this size.
   document.getElementById('whatif-run').disabled = true;
@@ -476,7 +487,7 @@ document.querySelectorAll('button.tab').forEach((b) => b.addEventListener('click
   if (b.dataset.tab === 'fleet') { showFleet(); if (!document.body.dataset.sitecoverage) showSiteCoverage(); }
   if (b.dataset.tab === 'coverage' && !document.body.dataset.coverage) showCoverage();
   if (b.dataset.tab === 'anomalies' && !document.body.dataset.anomalies) showAnomalies();
-  if (b.dataset.tab === 'whatif') whatifChoices();
+  if (b.dataset.tab === 'whatif') whatifChoices().catch(fail);
   if (b.dataset.tab === 'alerts') showAlerts();
 }));
 
@@ -500,16 +511,21 @@ setInterval(() => { if (!document.getElementById('tab-alerts').hidden) showAlert
 // The what-if page: a scenario of steps (GET /api/whatif), or the traffic-engineering search's cost
 // changes (GET /api/tune), with the map before and after side by side on the main map's layout.
 let whatifSteps = [];
-function whatifChoices() {
-  if (groupMode) { document.getElementById('wi-status').textContent = 'the network is too large for router maps side by side: endsight whatif gives the same per link'; return; }
-  if (!mapGraph || document.getElementById('wi-link').options.length > 0) return;
-  const links = mapGraph.links.filter((l) => l.via === 'p2p' && l.from < l.to);
+let whatifGraph = null;
+async function whatifChoices() {
+  await mapDrawn;
+  if (document.getElementById('wi-link').options.length > 0) return;
+  // A grouped map has no router graph in the page: the choices come from /api/graph, once.
+  const graph = groupMode ? (whatifGraph = whatifGraph || await api('/api/graph')) : mapGraph;
+  if (!graph) return;
+  const links = graph.links.filter((l) => l.via === 'p2p' && l.from < l.to);
   const option = (value, label) => '<option value="' + esc(value) + '">' + esc(label) + '</option>';
   document.getElementById('wi-link').innerHTML = links.map((l) => option(l.from + ',' + l.to, l.from + ' – ' + l.to)).join('');
-  document.getElementById('wi-cost-link').innerHTML = mapGraph.links.filter((l) => l.via === 'p2p').map((l) => option(l.from + ',' + l.to, l.from + ' → ' + l.to + ' (cost ' + l.cost + ')')).join('');
-  const routers = mapGraph.routers.map((r) => option(r, r)).join('');
+  document.getElementById('wi-cost-link').innerHTML = graph.links.filter((l) => l.via === 'p2p').map((l) => option(l.from + ',' + l.to, l.from + ' → ' + l.to + ' (cost ' + l.cost + ')')).join('');
+  const routers = graph.routers.map((r) => option(r, r)).join('');
   document.getElementById('wi-router').innerHTML = routers;
   document.getElementById('wi-move-router').innerHTML = routers;
+  if (groupMode) document.getElementById('wi-status').textContent = graph.routers.length + ' routers: the maps are drawn a level up, groups of routers (a group link red where its load grew, green where it fell)';
   drawWhatif(null);
 }
 function showSteps() {
@@ -523,6 +539,7 @@ document.getElementById('wi-add-move').addEventListener('click', () => addStep('
 document.getElementById('wi-clear').addEventListener('click', () => { whatifSteps = []; showSteps(); drawWhatif(null); document.getElementById('wi-links').innerHTML = ''; });
 /** Both maps: before (the whole matrix), and after a what-if's answer (null: the same as before). */
 function drawWhatif(answer) {
+  if (groupMode) return drawGroupWhatif(answer);
   const svgBefore = document.getElementById('wi-before');
   const svgAfter = document.getElementById('wi-after');
   const viewBox = '0 0 ' + mapSize.width + ' ' + mapSize.height;
@@ -539,8 +556,32 @@ function drawWhatif(answer) {
   svgBefore.innerHTML = mapHtml(mapGraph, mapPos, max);
   svgAfter.innerHTML = mapHtml(answer ? after : mapGraph, mapPos, max);
 }
+/** The what-if maps a level up: each group link's load before and after, on one scale (GET /api/whatif?groups=true). */
+function drawGroupWhatif(answer) {
+  if (!groupLevel) return;
+  const { level, pos, width, height } = groupLevel;
+  const links = answer ? answer.groups.links : level.links.map((l) => ({ ...l, before_bytes: l.bytes }));
+  const max = Math.max(1, ...links.map((l) => Math.max(l.before_bytes, l.bytes)));
+  const draw = (svgId, after) => {
+    const svg = document.getElementById(svgId);
+    svg.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
+    let html = '';
+    for (const l of links) {
+      const a = pos[l.from], b = pos[l.to], dx = b.x - a.x, dy = b.y - a.y, d = Math.max(1, Math.hypot(dx, dy)), ox = -dy / d * 3, oy = dx / d * 3;
+      const bytes = after ? l.bytes : l.before_bytes;
+      const stroke = !after || l.bytes === l.before_bytes ? '#4575b4' : l.bytes > l.before_bytes ? '#d73027' : '#1a9850';
+      html += '<line class="glink" data-from="' + l.from + '" data-to="' + l.to + '" data-bytes="' + bytes + '" x1="' + (a.x + ox) + '" y1="' + (a.y + oy) + '" x2="' + (b.x + ox) + '" y2="' + (b.y + oy) +
+        '" stroke="' + stroke + '" stroke-width="' + (1 + 9 * bytes / max).toFixed(1) + '"><title>group ' + l.from + ' → ' + l.to + ': ' + fmt(bytes) + ' bytes' + (after ? ' (before ' + fmt(l.before_bytes) + ')' : '') + '</title></line>';
+    }
+    level.groups.forEach((g, i) => { html += '<circle class="group" data-group="' + g.id + '" cx="' + pos[i].x + '" cy="' + pos[i].y + '" r="' + (3 + Math.sqrt(g.routers)).toFixed(1) + '" fill="#333"><title>' + esc(g.hub) + ' and ' + (g.routers - 1) + ' more</title></circle>'; });
+    svg.innerHTML = html;
+  };
+  draw('wi-before', false);
+  draw('wi-after', answer !== null);
+}
 function whatifQuery() {
-  const q = new URLSearchParams({ top: '100000' });
+  // A grouped map asks for the group links before and after, and the 500 links that change most.
+  const q = new URLSearchParams(groupMode ? { top: '500', groups: 'true' } : { top: '100000' });
   for (const step of whatifSteps) q.append(step.kind, step.text);
   return '/api/whatif?' + q;
 }
@@ -548,7 +589,8 @@ function showWhatif(answer) {
   drawWhatif(answer);
   const rows = answer.links.filter((l) => l.change_bytes !== 0);
   table('wi-links', ['link', 'before', 'after', 'change'], rows.map((l) => [l.from + ' → ' + l.to, l.before_bytes, l.bytes, (l.change_bytes >= 0 ? '+' : '−') + fmt(Math.abs(l.change_bytes))]));
-  return rows.length + ' links change; ' + fmt(answer.before.routed) + ' bytes routed before, ' + fmt(answer.after.routed) + ' after' + (answer.after.unrouted ? ', ' + fmt(answer.after.unrouted) + ' not routable' : '');
+  const changed = answer.groups ? answer.groups.changed : rows.length;
+  return changed + ' links change' + (changed > rows.length ? ' (the ' + rows.length + ' that change most listed)' : '') + '; ' + fmt(answer.before.routed) + ' bytes routed before, ' + fmt(answer.after.routed) + ' after' + (answer.after.unrouted ? ', ' + fmt(answer.after.unrouted) + ' not routable' : '');
 }
 function runWhatif() {
   if (whatifSteps.length === 0) { document.getElementById('wi-status').textContent = 'add a step first'; return Promise.resolve(); }

@@ -83,7 +83,7 @@ export const CONSOLE_OPENAPI = {
     '/api/links': get('the most loaded links (most utilised first when capacities are known)', [top, period, series], 'links with bytes and shares (and series: bytes per period)'),
     '/api/top': get('the most communicating hosts, sources, destinations, pairs, applications or users', [
       { name: 'by', in: 'query', schema: { enum: ['host', 'src', 'dst', 'pair', 'app', 'user'], default: 'host' } }, top, period, series,
-    ], 'rows of key, bytes and share (by host: router, where it attaches, or null; and series: bytes per period)'),
+    ], 'rows of key, bytes and share (by host: router, where it attaches, or null; group, the group of /api/groups it is drawn beside above 400 routers, or null; and series: bytes per period)'),
     '/api/link': get("what crosses one link, by a dimension (the map's click-through)", [
       router('from', 'the router the link leaves'), router('to', 'the router it reaches'),
       { name: 'address', in: 'query', description: 'the interface address, when two links join the same routers', schema: text },
@@ -94,7 +94,8 @@ export const CONSOLE_OPENAPI = {
       { name: 'router-down', in: 'query', description: 'A: router A fails (repeatable)', schema: text },
       { name: 'cost', in: 'query', description: 'A,B=N: the cost from A to B becomes N (repeatable)', schema: text },
       { name: 'move', in: 'query', description: 'PREFIX=R: the prefix is served at router R (repeatable)', schema: text }, top,
-    ], 'per link: bytes before, after and the change'),
+      { name: 'groups', in: 'query', description: 'true: also the aggregated map before and after (groups.links in the order of /api/groups: from, to, links, before_bytes, bytes; groups.within_before and within_after: bytes inside each group; groups.changed: how many links change; links is cut to top, groups.links never)', schema: { type: 'boolean', default: false } },
+    ], 'per link: bytes before, after and the change; with groups=true, the group links and inside each group, before and after'),
     '/api/tune': get(
       'the traffic-engineering search: at most max OSPF interface costs changed to lower the highest link utilisation (a console with --capacity and --window)',
       [{ name: 'max', in: 'query', description: 'interfaces that may change cost (1 to 50)', schema: { ...integer, minimum: 1, maximum: 50, default: 3 } }],

@@ -26,6 +26,9 @@ export interface ServeOptions {
   alerts?: Pick<import('../../console/console-alerts.js').ConsoleAlerts, 'list'>;
 }
 
+/** Above this many routers the console draws the map a level up (DETAIL_LIMIT in console-page.ts). */
+const GROUPED_ABOVE = 400;
+
 /** The largest query request body: a statement, not a data upload. */
 const MAX_QUERY_BODY = 64 * 1024;
 
@@ -136,7 +139,7 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
         '/api/links?top=N[&period=P&series=true]': 'the most loaded links (most utilised first with capacities); series: bytes per period',
         '/api/top?by=host|src|dst|pair|app|user&top=N[&period=P&series=true]': 'the most communicating hosts, sources, destinations, pairs, applications or users',
         '/api/link?from=ID&to=ID[&address=A]&by=pair|src|dst|app|user|entry&top=N': 'what crosses one link (click-through; entry: where it enters the network)',
-        '/api/whatif?link-down=A,B&cost=A,B=N&router-down=A&move=P=R&top=N': 'the links a scenario changes, most changed first',
+        '/api/whatif?link-down=A,B&cost=A,B=N&router-down=A&move=P=R&top=N[&groups=true]': 'the links a scenario changes, most changed first (groups: the aggregated map before and after)',
         '/api/tune?max=K': 'OSPF costs that lower the highest utilisation (the traffic-engineering search; needs --capacity and --window)',
         '/api/routes?router=ID': "one router's OSPF routes",
         '/api/path?src=A&dst=B': "the path of one pair's traffic: its share on each link it crosses",
@@ -268,7 +271,9 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
       const rows = view.top(by, topOf(p)).map((r) => {
         if (by !== 'host') return r;
         const at = view.model.attachmentOf(r.key.host ?? '');
-        return { ...r, router: at === undefined ? null : view.model.ids[at] };
+        // Above 400 routers the map is drawn a level up: the group (of /api/groups) it is drawn beside.
+        const group = at === undefined || view.model.ids.length <= GROUPED_ABOVE ? null : groupsOf(view).groupOf[at];
+        return { ...r, router: at === undefined ? null : view.model.ids[at], group };
       });
       return { by, rows: series ? rows.map((r) => ({ ...r, series: series(r) })) : rows };
     },
@@ -279,8 +284,38 @@ export async function serveNetworkView(load: () => Promise<ServedNetwork>, optio
       return answer;
     },
     '/api/whatif': (p) => {
+      const flag = p.get('groups') ?? 'false';
+      if (!['true', 'false'].includes(flag)) throw new BadRequest(`groups must be true or false (got ${JSON.stringify(flag)})`);
       try {
-        return viewOf(p).whatIf(steps(p), topOf(p));
+        const view = viewOf(p);
+        if (flag === 'false') return view.whatIf(steps(p), topOf(p));
+        // The aggregated map before and after (a large network's What-if), on the groups of /api/groups.
+        const answer = view.whatIf(steps(p), Number.MAX_SAFE_INTEGER);
+        const grouping = groupsOf(view);
+        const { ids } = view.model;
+        // A link that does not change keeps its exact bytes (whatIf's rows are rounded), so a group
+        // link none of whose links changed is equal before and after.
+        const changedTo = new Map(answer.links.filter((l) => l.change_bytes !== 0).map((l) => [`${l.from}>${l.to}|${l.via}|${l.from_address}`, l.bytes]));
+        const before = edgeBytes(view);
+        const after = Float64Array.from(view.model.edgeList, (e) => changedTo.get(`${ids[e.from]}>${ids[e.to]}|${e.via}|${e.fromAddress}`) ?? before[e.id]);
+        const within = (bytes: Float64Array): number[] => {
+          const sums = new Array<number>(grouping.groups.length).fill(0);
+          for (const e of view.model.edgeList) if (grouping.groupOf[e.from] === grouping.groupOf[e.to]) sums[grouping.groupOf[e.from]] += bytes[e.id];
+          return sums;
+        };
+        // groupLinks visits the links in one order, so both lists pair up index by index.
+        const beforeLinks = groupLinks(view.model, grouping, (id) => before[id]);
+        const afterLinks = groupLinks(view.model, grouping, (id) => after[id]);
+        return {
+          ...answer,
+          links: answer.links.slice(0, topOf(p)),
+          groups: {
+            links: beforeLinks.map((l, i) => ({ from: l.from, to: l.to, links: l.links, before_bytes: l.bytes, bytes: afterLinks[i].bytes })),
+            within_before: within(before),
+            within_after: within(after),
+            changed: changedTo.size,
+          },
+        };
       } catch (error) {
         if (error instanceof WhatIfError) throw new BadRequest(error.message);
         throw error;
